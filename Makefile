@@ -1,0 +1,100 @@
+# Rampart -- top-level build.
+#
+#   make            build build/rampart, build/librampart.a and build/trafficgen
+#   make test       install missing Debian packages (as root), build, run every
+#                   test: unit (plain and ASan+UBSan), end-to-end, fuzz smoke
+#   make demo       generate a labelled corpus and analyze it (the quick start)
+#   make bench      run the benchmarks (figures go to BENCHMARKS.md by hand)
+#   make fuzz       build the libFuzzer targets (clang)
+#   make format     clang-format every source file
+#
+# Plain make, no generator: sources are found by wildcard, so adding a
+# detector or a test needs no edit here.
+
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+           -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
+INC     := -Iinclude -Isrc/engine -Isrc/ingest -Isrc/detectors
+LIBS    := -lyaml -ljansson -lz -lm
+TEST_LIBS := -lcmocka
+
+DEBIAN_PACKAGES := build-essential pkg-config libyaml-dev libjansson-dev zlib1g-dev \
+                   libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev
+
+LIB_SRC  := $(sort $(wildcard src/engine/*.c src/detectors/*.c src/ingest/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+GEN_SRC  := $(sort $(wildcard tools/trafficgen/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit unit-san e2e fuzz fuzz-smoke demo bench deps clean format
+
+all: $(BUILD)/rampart $(BUILD)/trafficgen
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
+
+$(BUILD)/librampart.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/rampart: $(CLI_OBJ) $(BUILD)/librampart.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/librampart.a $(LIBS)
+
+$(BUILD)/trafficgen: $(GEN_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(GEN_OBJ) -lm
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/librampart.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(INC) -Wno-missing-prototypes -o $@ $< $(BUILD)/librampart.a $(LIBS) $(TEST_LIBS)
+
+unit: $(TEST_BIN)
+	@bash tests/run-unit.sh $(BUILD)/tests
+
+# The same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+unit-san:
+	@$(MAKE) --no-print-directory BUILD=build-san OPT=-O1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  build-san/rampart build-san/trafficgen unit
+
+e2e: all
+	@bash tests/run-e2e.sh
+
+fuzz:
+	@bash tests/fuzz/build.sh
+
+fuzz-smoke: fuzz
+	@bash tests/fuzz/smoke.sh
+
+deps:
+	@bash tools/install-deps.sh $(DEBIAN_PACKAGES)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-san
+	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@bash tests/summary.sh
+
+demo: deps all
+	@bash examples/demo.sh
+
+bench: all
+	@bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(GEN_OBJ:.o=.d)

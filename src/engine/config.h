@@ -1,0 +1,99 @@
+/*
+ * config.h -- the configuration as the engine sees it, after parsing.
+ *
+ * rp_config is built either by rp_config_default() or by rp_config_parse()
+ * (config_yaml.c, libyaml) and is plain data: fixed arrays with stated
+ * caps, so a config can be copied, compared and freed without surprises.
+ * Caps are checked by the parser and reported as errors, never truncated
+ * silently.
+ */
+#ifndef RP_CONFIG_H
+#define RP_CONFIG_H
+
+#include "rampart.h"
+#include "detector.h"
+
+#define RP_MAX_PROFILES 16
+#define RP_MAX_RULES 256
+#define RP_MAX_CIDRS 1024
+#define RP_MAX_TOKENS 1024
+#define RP_MAX_DECLARED 4096
+#define RP_NAME_MAX 32
+
+typedef struct rp_detector_settings {
+    bool enabled;
+    double weight;
+    double params[RP_MAX_PARAMS];
+} rp_detector_settings;
+
+typedef struct rp_profile_config {
+    char name[RP_NAME_MAX];
+    rp_tolerance tolerance;
+    rp_detector_settings detectors[RP_MAX_DETECTORS]; /* by registry index */
+    double monitor_at;  /* combined score 0..100 at which each reaction starts; */
+    double throttle_at; /* a value above 100 disables that reaction */
+    double block_at;
+    int64_t throttle_us;        /* first-offense durations */
+    int64_t block_us;
+    double escalation;          /* duration multiplier per repeat offense */
+    int64_t max_duration_us;
+    uint32_t escalate_after;    /* offenses after which throttle becomes block */
+} rp_profile_config;
+
+typedef struct rp_cidr {
+    rp_addr net;    /* masked */
+    uint8_t prefix; /* 0..128 on the mapped form */
+} rp_cidr;
+
+/* "METHOD /glob" -> profile, class, and detectors to skip. */
+typedef struct rp_route_rule {
+    uint8_t method;             /* RP_METHOD_OTHER = any */
+    char glob[RP_ROUTE_TEMPLATE_MAX]; /* template or glob with a trailing * */
+    int profile;                /* -1 = keep */
+    int cls;                    /* rp_route_class or -1 = guess */
+    uint32_t skip_detectors;    /* bit per detector index */
+    int n_cidrs;                /* exception scoped to these clients; 0 = all */
+    rp_cidr cidrs[8];
+} rp_route_rule;
+
+typedef struct rp_declared_route {
+    uint8_t method;             /* RP_METHOD_OTHER = any */
+    char template_[RP_ROUTE_TEMPLATE_MAX];
+    int cls;                    /* rp_route_class or -1 = guess */
+} rp_declared_route;
+
+struct rp_config {
+    char source[256];                      /* file name, for messages */
+    uint32_t capacity[RP_LEVEL_COUNT];     /* client table caps per key level */
+    bool level_enabled[RP_LEVEL_COUNT];
+    uint32_t max_routes;
+    bool learn_routes;
+    int64_t norm_period_us;                /* half-life of the learned norms */
+    int default_profile;
+    int n_profiles;
+    rp_profile_config profiles[RP_MAX_PROFILES];
+    int n_rules;
+    rp_route_rule rules[RP_MAX_RULES];
+    int n_declared;
+    rp_declared_route *declared;           /* owned; RP_MAX_DECLARED at most */
+    int n_allow_cidrs;
+    rp_cidr allow_cidrs[RP_MAX_CIDRS];
+    int n_allow_tokens;
+    uint64_t allow_tokens[RP_MAX_TOKENS];  /* rp_hash64 of the token text */
+    int n_trusted_proxies;
+    rp_cidr trusted_proxies[64];
+    char session_cookie[64];               /* name of the session cookie/header, "" = none */
+    char username_field[64];               /* login body field (nginx module) */
+};
+
+/* Fill a profile with the detectors' presets for a tolerance. */
+void rp_profile_defaults(rp_profile_config *profile, const char *name, rp_tolerance tolerance);
+rp_status rp_cidr_parse(const char *text, size_t len, rp_cidr *out);
+bool rp_cidr_contains(const rp_cidr *cidr, const rp_addr *addr);
+/* Add the paths of an OpenAPI 3 document (JSON or YAML) as declared
+ * routes. */
+rp_status rp_config_add_openapi(rp_config *config, const char *text, size_t len, const char *name,
+                                rp_error *err);
+rp_config *rp_config_clone(const rp_config *config);
+
+#endif

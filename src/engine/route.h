@@ -1,0 +1,85 @@
+/*
+ * route.h -- the route inventory: raw paths to templates, with per-route
+ * traffic counters and learned norms.
+ *
+ * "/users/123/orders" becomes "/users/{id}/orders": a segment is a
+ * parameter when it is numeric, a UUID, long hex, or a long opaque token
+ * (mixed letters and digits). Declared templates (OpenAPI import or the
+ * config) are matched first and carry their class; anything else is
+ * learned. The inventory is bounded (config max_routes); requests past the
+ * cap share one overflow route so that a scanner spraying random paths
+ * cannot grow memory.
+ */
+#ifndef RP_ROUTE_H
+#define RP_ROUTE_H
+
+#include "rampart.h"
+#include "norm.h"
+#include "window.h"
+#include "hll.h"
+
+/* Norms kept per route and for the whole site; detectors feed and read
+ * them. */
+typedef enum rp_norm_kind {
+    RP_NORM_CLIENT_RATE_MIN = 0, /* a client's requests in a closed minute on the site */
+    RP_NORM_RESPONSE_BYTES,      /* per request */
+    RP_NORM_REQUEST_BYTES,       /* per request */
+    RP_NORM_UPSTREAM_US,         /* per request */
+    RP_NORM_CLIENT_DISTINCT,     /* distinct paths of a client, sampled per client-minute */
+    RP_NORM_ROUTE_RATE_10S,      /* the route's requests per 10 s */
+    RP_NORM_COUNT
+} rp_norm_kind;
+
+#define RP_ROUTE_TEMPLATE_MAX 256
+
+typedef struct rp_route {
+    uint64_t hash;              /* of method + template; 0 = free slot */
+    uint32_t id;                /* index in the inventory */
+    uint8_t method;             /* rp_method; RP_METHOD_OTHER = any */
+    uint8_t cls;                /* rp_route_class */
+    uint8_t declared;
+    uint8_t overflow;           /* the shared route past the cap */
+    char template_[RP_ROUTE_TEMPLATE_MAX];
+    int profile;                /* index of the profile attached */
+    uint32_t skip_detectors;    /* bit per detector index: exceptions scoped to this route */
+    uint64_t requests;
+    uint64_t errors;            /* 4xx + 5xx */
+    uint64_t not_found;         /* 404 */
+    uint64_t successes;         /* 2xx + 3xx */
+    uint64_t flagged;
+    rp_hll clients;
+    rp_window rate_10s;         /* route requests, 10 s buckets */
+    rp_norm norm[RP_NORM_COUNT];
+    /* For auth routes answering every failure alike: the most common
+     * (status, response size) answer of POSTs, learned. */
+    uint32_t common_answer;     /* status << 20 | size bucket */
+    uint32_t common_answer_votes;
+} rp_route;
+
+typedef struct rp_inventory rp_inventory;
+
+/* The declared routes come from the config (it holds the OpenAPI
+ * import too). */
+struct rp_config;
+rp_status rp_inventory_new(const struct rp_config *config, rp_inventory **out, rp_error *err);
+void rp_inventory_free(rp_inventory *inv);
+/* Re-attach profiles and exceptions after a reload. */
+void rp_inventory_configure(rp_inventory *inv, const struct rp_config *config);
+/* Never NULL: past the cap, the overflow route. */
+rp_route *rp_inventory_lookup(rp_inventory *inv, rp_method method, const char *path, size_t len);
+rp_route *rp_inventory_site(rp_inventory *inv); /* site-wide norms */
+size_t rp_inventory_count(const rp_inventory *inv);
+rp_route *rp_inventory_at(rp_inventory *inv, size_t i);
+uint64_t rp_inventory_overflow_hits(const rp_inventory *inv);
+
+/* Write the template of path into buf (NUL-terminated); returns length.
+ * Pure function of the path, used for learned routes. */
+size_t rp_route_learn_template(const char *path, size_t len, char *buf, size_t size);
+/* Does path match template ("{x}" matches one segment, a trailing "*" any
+ * suffix)? */
+bool rp_route_template_match(const char *template_, const char *path, size_t len);
+/* Guess the class of a template from its words and the method. */
+rp_route_class rp_route_guess_class(rp_method method, const char *template_);
+rp_status rp_route_class_parse(const char *text, size_t len, rp_route_class *out);
+
+#endif
