@@ -71,6 +71,7 @@ typedef struct rp_detect_ctx {
     int64_t now_us;        /* the event's time (engine clock for scoring) */
     int64_t first_seen_us; /* the key's first event */
     uint32_t requests;     /* the key's requests so far (saturating) */
+    int64_t norm_period_us; /* half-life of learned norms, for rp_norm_add */
 } rp_detect_ctx;
 
 typedef struct rp_detector {
