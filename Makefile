@@ -88,7 +88,14 @@ test: deps
 demo: deps all
 	@bash examples/demo.sh
 
-bench: all
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/librampart.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(INC) -Wno-missing-prototypes -o $@ $< $(BUILD)/librampart.a $(LIBS)
+
+bench: all $(BENCH_BIN)
 	@bash bench/run.sh
 
 format:

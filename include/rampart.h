@@ -247,7 +247,7 @@ typedef struct rp_incident {
     uint64_t requests;    /* requests of the key seen so far */
     char profile[32];
     char user_agent[128];
-    char route[128];      /* route template of the triggering request */
+    char route[272];      /* "METHOD template" of the triggering request */
     uint8_t n_findings;
     rp_finding findings[RP_MAX_FINDINGS];
     uint8_t n_samples;
@@ -297,6 +297,10 @@ void rp_engine_free(rp_engine *engine);
 /* Feed one event. Never fails on bad content: odd values are clamped and
  * counted. Allocates nothing on the hot path. */
 void rp_engine_feed(rp_engine *engine, const rp_event *event);
+
+/* Emit the final state of every incident still open (request counts,
+ * last seen, samples) through on_incident. Call at end of input. */
+void rp_engine_flush(rp_engine *engine);
 
 /* Replace profiles, thresholds and allowlists, keeping client state and
  * decisions (SIGHUP). */

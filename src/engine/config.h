@@ -84,6 +84,9 @@ struct rp_config {
     rp_cidr trusted_proxies[64];
     char session_cookie[64];               /* name of the session cookie/header, "" = none */
     char username_field[64];               /* login body field (nginx module) */
+    char openapi_path[256];                /* inventory.openapi, resolved against the
+                                              config file's directory; "" = none. The
+                                              CLI loads it (the engine does no I/O). */
 };
 
 /* Fill a profile with the detectors' presets for a tolerance. */
@@ -95,5 +98,14 @@ bool rp_cidr_contains(const rp_cidr *cidr, const rp_addr *addr);
 rp_status rp_config_add_openapi(rp_config *config, const char *text, size_t len, const char *name,
                                 rp_error *err);
 rp_config *rp_config_clone(const rp_config *config);
+/* Like rp_config_parse but reports EVERY mistake through on_error (for
+ * `rampart check-config`); RP_OK when there was none, else RP_EINVAL. */
+rp_status rp_config_check(const char *text, size_t len, const char *name,
+                          void (*on_error)(void *user, const rp_error *e), void *user);
+/* Append a declared route; "{anything}" segments become "{id}" so declared
+ * and learned templates compare equal. A duplicate (method + template) is
+ * ignored. RP_ENOMEM past RP_MAX_DECLARED, RP_EINVAL for a bad template. */
+rp_status rp_config_declare(rp_config *config, uint8_t method, const char *template_, size_t len,
+                            int cls);
 
 #endif

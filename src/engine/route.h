@@ -71,6 +71,14 @@ rp_route *rp_inventory_site(rp_inventory *inv); /* site-wide norms */
 size_t rp_inventory_count(const rp_inventory *inv);
 rp_route *rp_inventory_at(rp_inventory *inv, size_t i);
 uint64_t rp_inventory_overflow_hits(const rp_inventory *inv);
+/* Rules with cidrs are exceptions for some clients only, so they cannot be
+ * folded into the route: the first such rule that matches the route and
+ * the client, or NULL. One load when the route has none. At most
+ * RP_MAX_SCOPED_RULES client-scoped rules are considered. */
+#define RP_MAX_SCOPED_RULES 64
+struct rp_route_rule;
+const struct rp_route_rule *rp_inventory_client_rule(const rp_inventory *inv, const rp_route *route,
+                                                     const rp_addr *client);
 
 /* Write the template of path into buf (NUL-terminated); returns length.
  * Pure function of the path, used for learned routes. */

@@ -22,7 +22,7 @@
 typedef enum rp_log_format {
     RP_FORMAT_AUTO = 0, /* decided on the first non-empty line */
     RP_FORMAT_COMBINED, /* nginx/Apache combined (and common) */
-    RP_FORMAT_JSON,     /* nginx log_format ... escape=json; see docs/analyze.md */
+    RP_FORMAT_JSON,     /* nginx log_format ... escape=json; see docs/log-formats.md */
 } rp_log_format;
 
 const char *rp_log_format_name(rp_log_format format);
@@ -51,6 +51,8 @@ void rp_log_parser_free(rp_log_parser *parser);
 void rp_log_parser_set_trusted_proxies(rp_log_parser *parser, const struct rp_cidr *cidrs, int n);
 /* The format in force (after auto-detection; AUTO before the first line). */
 rp_log_format rp_log_parser_format(const rp_log_parser *parser);
+/* RP_OK, RP_EPARSE with *why, or RP_ENOENT with RP_SKIP_NONE for a blank
+ * line (empty or only spaces/tabs): nothing to feed and nothing to count. */
 rp_status rp_log_parser_parse(rp_log_parser *parser, const char *line, size_t len, rp_event *ev,
                               rp_skip_reason *why);
 
@@ -62,7 +64,7 @@ rp_status rp_parse_combined(const char *line, size_t len, rp_event *ev, rp_skip_
 typedef struct rp_line_reader rp_line_reader;
 
 rp_status rp_line_reader_open(const char *path, rp_line_reader **out, rp_error *err);
-/* 1 = a line in *line/*len (no newline; valid until the next call),
+/* 1 = a line in *line and *len (no newline; valid until the next call),
  * 0 = end of input, RP_EIO = read error (err filled). Lines over
  * RP_MAX_LINE are returned with *too_long set and len 0. */
 int rp_line_reader_next(rp_line_reader *reader, const char **line, size_t *len, bool *too_long,

@@ -1,0 +1,45 @@
+/*
+ * main.c -- the `rampart` binary: one command, several subcommands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out) {
+    fputs("usage: rampart COMMAND [ARGS]\n"
+          "\n"
+          "Rampart finds and stops abusive automation against HTTP APIs.\n"
+          "\n"
+          "Commands:\n"
+          "  analyze        read access logs, report abusive clients with evidence\n"
+          "  check-config   validate a configuration file\n"
+          "  version        print the version\n"
+          "  help           this text\n"
+          "\n"
+          "Run 'rampart COMMAND --help' for the options of a command.\n"
+          "Documentation: docs/ in the source tree (analyze.md, configuration.md,\n"
+          "detectors.md).\n",
+          out);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return RP_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "analyze") == 0) return rp_cmd_analyze(argc - 1, argv + 1);
+    if (strcmp(cmd, "check-config") == 0) return rp_cmd_check_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("rampart %s\n", RP_VERSION);
+        return RP_EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return RP_EXIT_OK;
+    }
+    fprintf(stderr, "rampart: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return RP_EXIT_USAGE;
+}

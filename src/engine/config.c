@@ -1,0 +1,204 @@
+/*
+ * config.c -- the built-in configuration and the small helpers around it:
+ * profile presets, cloning, CIDR parsing and matching, declared routes.
+ *
+ * rp_config is plain data with fixed arrays (see config.h), so defaults,
+ * clones and comparisons are simple. The one heap part is the declared
+ * route list, which an OpenAPI import can make long (up to RP_MAX_DECLARED
+ * entries of ~260 bytes): keeping it out of the struct keeps a default
+ * config small. Its capacity is a pure function of its length (a power of
+ * two, at least 16), so a clone needs no extra field to know when to grow.
+ *
+ * The YAML reader is in config_yaml.c, the OpenAPI import in openapi.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* ------------------------------------------------------------- profiles */
+
+/* Reaction thresholds by tolerance: a higher sensitivity reacts to lower
+ * combined scores. */
+static const double reaction_preset[RP_TOLERANCE_COUNT][3] = {
+    {50, 70, 90}, /* low */
+    {40, 60, 80}, /* normal */
+    {30, 50, 70}, /* high */
+};
+
+#define SECOND_US INT64_C(1000000)
+
+void rp_profile_defaults(rp_profile_config *profile, const char *name, rp_tolerance tolerance) {
+    if ((unsigned)tolerance >= RP_TOLERANCE_COUNT) tolerance = RP_TOLERANCE_NORMAL;
+    memset(profile, 0, sizeof *profile);
+    snprintf(profile->name, sizeof profile->name, "%s", name ? name : "");
+    profile->tolerance = tolerance;
+    for (unsigned d = 0; d < rp_detector_count; d++) {
+        const rp_detector *det = rp_detectors[d];
+        rp_detector_settings *s = &profile->detectors[d];
+        s->enabled = true;
+        s->weight = det->default_weight;
+        for (unsigned p = 0; p < det->n_params && p < RP_MAX_PARAMS; p++)
+            s->params[p] = det->params[p].preset[tolerance];
+    }
+    profile->monitor_at = reaction_preset[tolerance][0];
+    profile->throttle_at = reaction_preset[tolerance][1];
+    profile->block_at = reaction_preset[tolerance][2];
+    profile->throttle_us = 5 * 60 * SECOND_US;
+    profile->block_us = 15 * 60 * SECOND_US;
+    profile->escalation = 2.0;
+    profile->max_duration_us = 24 * 3600 * SECOND_US;
+    /* A key throttled twice is blocked on its third offense. */
+    profile->escalate_after = 2;
+}
+
+/* --------------------------------------------------------------- config */
+
+rp_config *rp_config_default(void) {
+    rp_config *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->capacity[RP_LEVEL_IP] = 262144;
+    c->capacity[RP_LEVEL_SUBNET] = 65536;
+    c->capacity[RP_LEVEL_FINGERPRINT] = 65536;
+    c->capacity[RP_LEVEL_TOKEN] = 65536;
+    c->capacity[RP_LEVEL_SESSION] = 65536;
+    c->capacity[RP_LEVEL_USERNAME] = 131072;
+    /* The other levels are parsed and sized but not yet watched. */
+    c->level_enabled[RP_LEVEL_IP] = true;
+    c->level_enabled[RP_LEVEL_USERNAME] = true;
+    c->max_routes = 4096;
+    c->learn_routes = true;
+    c->norm_period_us = 3600 * SECOND_US;
+    c->default_profile = 0;
+    c->n_profiles = 1;
+    rp_profile_defaults(&c->profiles[0], "default", RP_TOLERANCE_NORMAL);
+    snprintf(c->username_field, sizeof c->username_field, "username");
+    return c;
+}
+
+/* Capacity of the declared array holding n routes (see the top comment). */
+static size_t declared_capacity(size_t n) {
+    if (n == 0) return 0;
+    size_t cap = 16;
+    while (cap < n) cap *= 2;
+    return cap;
+}
+
+rp_config *rp_config_clone(const rp_config *config) {
+    if (!config) return NULL;
+    rp_config *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    memcpy(c, config, sizeof *c);
+    c->declared = NULL;
+    if (config->n_declared > 0) {
+        size_t cap = declared_capacity((size_t)config->n_declared);
+        c->declared = calloc(cap, sizeof *c->declared);
+        if (!c->declared) {
+            free(c);
+            return NULL;
+        }
+        memcpy(c->declared, config->declared, (size_t)config->n_declared * sizeof *c->declared);
+    }
+    return c;
+}
+
+void rp_config_free(rp_config *config) {
+    if (!config) return;
+    free(config->declared);
+    free(config);
+}
+
+/* ------------------------------------------------------- declared routes */
+
+/* Copy template into out with every "{name}" written as "{id}". Returns the
+ * length, or -1 when the template is not one we accept: it must start with
+ * '/', hold no space, control byte or '*', and close every brace. */
+static int normalise_template(const char *t, size_t len, char *out, size_t size) {
+    if (len == 0 || t[0] != '/') return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch <= ' ' || ch == 0x7f || ch == '*' || ch == '}') return -1;
+        if (ch == '{') {
+            const char *close = memchr(t + i, '}', len - i);
+            const char *slash = memchr(t + i, '/', len - i);
+            if (!close || (slash && slash < close) || close == t + i + 1) return -1;
+            if (o + 4 >= size) return -1;
+            memcpy(out + o, "{id}", 4);
+            o += 4;
+            i = (size_t)(close - t);
+            continue;
+        }
+        if (o + 1 >= size) return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = 0;
+    return (int)o;
+}
+
+rp_status rp_config_declare(rp_config *config, uint8_t method, const char *template_, size_t len,
+                            int cls) {
+    char norm[RP_ROUTE_TEMPLATE_MAX];
+    if (normalise_template(template_, len, norm, sizeof norm) < 0) return RP_EINVAL;
+    if (cls < -1 || cls >= RP_ROUTE_CLASS_COUNT) return RP_EINVAL;
+    for (int i = 0; i < config->n_declared; i++) {
+        const rp_declared_route *d = &config->declared[i];
+        if (d->method == method && strcmp(d->template_, norm) == 0) return RP_OK;
+    }
+    if (config->n_declared >= RP_MAX_DECLARED) return RP_ENOMEM;
+    size_t n = (size_t)config->n_declared;
+    if (declared_capacity(n) == n) { /* full (or empty): grow */
+        size_t cap = declared_capacity(n + 1);
+        rp_declared_route *grown = realloc(config->declared, cap * sizeof *grown);
+        if (!grown) return RP_ENOMEM;
+        config->declared = grown;
+    }
+    rp_declared_route *d = &config->declared[n];
+    memset(d, 0, sizeof *d);
+    d->method = method;
+    memcpy(d->template_, norm, strlen(norm) + 1);
+    d->cls = cls;
+    config->n_declared++;
+    return RP_OK;
+}
+
+/* ------------------------------------------------------------------ cidr */
+
+rp_status rp_cidr_parse(const char *text, size_t len, rp_cidr *out) {
+    memset(out, 0, sizeof *out);
+    if (!text || len == 0) return RP_EPARSE;
+    const char *slash = memchr(text, '/', len);
+    size_t alen = slash ? (size_t)(slash - text) : len;
+    rp_addr addr;
+    if (rp_addr_parse(text, alen, &addr) != RP_OK) return RP_EPARSE;
+    unsigned max = addr.family == 4 ? 32 : 128;
+    unsigned prefix = max;
+    if (slash) {
+        const char *p = slash + 1;
+        size_t plen = len - alen - 1;
+        if (plen == 0 || plen > 3) return RP_EPARSE;
+        prefix = 0;
+        for (size_t i = 0; i < plen; i++) {
+            if (p[i] < '0' || p[i] > '9') return RP_EPARSE;
+            prefix = prefix * 10 + (unsigned)(p[i] - '0');
+        }
+        if (prefix > max) return RP_ERANGE;
+    }
+    /* The mask applies to the mapped form: an IPv4 /8 is /104 there. */
+    if (addr.family == 4) prefix += 96;
+    for (unsigned bit = prefix; bit < 128; bit++)
+        addr.bytes[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+    out->net = addr;
+    out->prefix = (uint8_t)prefix;
+    return RP_OK;
+}
+
+bool rp_cidr_contains(const rp_cidr *cidr, const rp_addr *addr) {
+    unsigned full = cidr->prefix / 8, rest = cidr->prefix % 8;
+    if (full > 16) return false;
+    if (memcmp(cidr->net.bytes, addr->bytes, full) != 0) return false;
+    if (rest == 0) return true;
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (addr->bytes[full] & mask) == cidr->net.bytes[full];
+}

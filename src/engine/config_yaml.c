@@ -1,0 +1,947 @@
+/*
+ * config_yaml.c -- the YAML configuration file, read with libyaml.
+ *
+ * We load the whole document with libyaml's document API and walk its
+ * nodes: a config is small, and having the tree lets us read keys in the
+ * order that makes sense (profiles before the route rules that name them)
+ * whatever order the operator wrote them in.
+ *
+ * The walk starts from rp_config_default() and overwrites what the file
+ * says, so an empty file is the defaults and the example file, which spells
+ * out every default, parses to exactly the defaults (a unit test holds us
+ * to that). A profile that names a tolerance is first reset to that
+ * tolerance's presets, then its explicit values are applied.
+ *
+ * Every mistake is reported with file:line:col of the offending node and a
+ * message a person can act on: the known keys or a "did you mean" for a
+ * misspelt one, the accepted range and unit for a bad number. The walk does
+ * not stop at the first mistake: rp_config_check() hands every one to its
+ * callback (for `rampart check-config`), rp_config_parse() keeps the first.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config.h"
+
+#define MAX_ROUTES_LIMIT (1u << 20)
+#define MAX_CAPACITY (1u << 26)
+#define MAX_KEYS 1024
+#define US_PER_S 1000000.0
+#define MAX_DURATION_US (365.0 * 86400.0 * US_PER_S)
+
+typedef struct walker {
+    yaml_document_t *doc;
+    const char *name;
+    rp_config *config;
+    void (*on_error)(void *user, const rp_error *e);
+    void *user;
+    int n_errors;
+    bool said_too_many_profiles; /* say it once, not once per extra profile */
+} walker;
+
+typedef const yaml_node_t ynode;
+
+/* ---------------------------------------------------------------- errors */
+
+static void report_at(walker *w, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void report_at(walker *w, int line, int col, const char *fmt, ...) {
+    rp_error e;
+    memset(&e, 0, sizeof e);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    snprintf(e.file, sizeof e.file, "%s", w->name ? w->name : "");
+    e.line = line;
+    e.col = col;
+    w->n_errors++;
+    if (w->on_error) w->on_error(w->user, &e);
+}
+
+/* libyaml marks are 0-based; people count from 1. */
+#define NODE_LINE(n) ((int)(n)->start_mark.line + 1)
+#define NODE_COL(n) ((int)(n)->start_mark.column + 1)
+#define report(w, node, ...) report_at((w), NODE_LINE(node), NODE_COL(node), __VA_ARGS__)
+
+/* ----------------------------------------------------------------- nodes */
+
+static ynode *node_get(walker *w, yaml_node_item_t i) {
+    return yaml_document_get_node(w->doc, i);
+}
+
+static bool is_scalar(ynode *n) { return n && n->type == YAML_SCALAR_NODE; }
+
+static const char *scalar_text(ynode *n) { return (const char *)n->data.scalar.value; }
+
+static size_t scalar_len(ynode *n) { return n->data.scalar.length; }
+
+static bool scalar_is(ynode *n, const char *s) {
+    return is_scalar(n) && scalar_len(n) == strlen(s) && memcmp(scalar_text(n), s, scalar_len(n)) == 0;
+}
+
+/* An absent value ("key:" with nothing after it). */
+static bool is_null(ynode *n) {
+    if (!is_scalar(n) || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    return scalar_len(n) == 0 || scalar_is(n, "~") || scalar_is(n, "null") || scalar_is(n, "Null") ||
+           scalar_is(n, "NULL");
+}
+
+/* "'high'", "a mapping", "a list": what we got, for messages. */
+static const char *describe(ynode *n, char *buf, size_t size) {
+    if (!n) return "nothing";
+    if (n->type == YAML_MAPPING_NODE) return "a mapping";
+    if (n->type == YAML_SEQUENCE_NODE) return "a list";
+    if (is_null(n)) return "nothing";
+    size_t len = scalar_len(n);
+    if (len > 40)
+        snprintf(buf, size, "'%.40s...'", scalar_text(n));
+    else
+        snprintf(buf, size, "'%.*s'", (int)len, scalar_text(n));
+    return buf;
+}
+
+/* Copy a scalar into a NUL-terminated buffer, truncating; for parsing
+ * numbers and for messages. */
+static const char *scalar_copy(ynode *n, char *buf, size_t size) {
+    size_t len = scalar_len(n);
+    if (len >= size) len = size - 1;
+    memcpy(buf, scalar_text(n), len);
+    buf[len] = 0;
+    return buf;
+}
+
+/* ------------------------------------------------------------ suggestions */
+
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 64;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known name closest to word, if it is close enough to be a typo. */
+static const char *closest(const char *word, const char *const *names, size_t n) {
+    const char *best = NULL;
+    size_t best_d = 3;
+    size_t limit = strlen(word) <= 4 ? 1 : 2;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d <= limit && d < best_d) {
+            best = names[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* " (did you mean 'x'?)" or "; known: a, b, c". */
+static void hint(const char *word, const char *const *names, size_t n, char *buf, size_t size) {
+    const char *near = closest(word, names, n);
+    if (near) {
+        snprintf(buf, size, " (did you mean '%s'?)", near);
+        return;
+    }
+    size_t o = (size_t)snprintf(buf, size, "; known: ");
+    for (size_t i = 0; i < n && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
+    if (n == 0) snprintf(buf, size, "; none are defined");
+}
+
+/* ----------------------------------------------------------- typed values */
+
+static bool want_scalar(walker *w, ynode *n, const char *what, const char *expected) {
+    if (is_scalar(n) && !is_null(n)) return true;
+    char got[64];
+    report(w, n, "%s must be %s, got %s", what, expected, describe(n, got, sizeof got));
+    return false;
+}
+
+static bool parse_double(ynode *n, double *out) {
+    char buf[64];
+    if (!is_scalar(n) || scalar_len(n) == 0 || scalar_len(n) >= sizeof buf) return false;
+    scalar_copy(n, buf, sizeof buf);
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end == buf || *end || errno || !isfinite(v)) return false;
+    /* strtod takes hex and "inf"; a config value is plain decimal. */
+    for (const char *p = buf; *p; p++)
+        if (!strchr("0123456789+-.eE", *p)) return false;
+    *out = v;
+    return true;
+}
+
+static bool get_number(walker *w, ynode *n, const char *what, double min, double max,
+                       const char *unit, double *out) {
+    double v;
+    if (!parse_double(n, &v) || v < min || v > max) {
+        char got[64];
+        report(w, n, "%s must be a number between %g and %g%s%s%s, got %s", what, min, max,
+               unit && *unit ? " (" : "", unit && *unit ? unit : "", unit && *unit ? ")" : "",
+               describe(n, got, sizeof got));
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool get_uint(walker *w, ynode *n, const char *what, uint32_t min, uint32_t max,
+                     uint32_t *out) {
+    bool ok = is_scalar(n) && scalar_len(n) > 0 && scalar_len(n) <= 10;
+    uint64_t v = 0;
+    for (size_t i = 0; ok && i < scalar_len(n); i++) {
+        char c = scalar_text(n)[i];
+        if (c < '0' || c > '9') ok = false;
+        v = v * 10 + (uint64_t)(c - '0');
+    }
+    if (!ok || v < min || v > max) {
+        char got[64];
+        report(w, n, "%s must be a whole number between %u and %u, got %s", what, min, max,
+               describe(n, got, sizeof got));
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool get_bool(walker *w, ynode *n, const char *what, bool *out) {
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (scalar_is(n, yes[i])) {
+            *out = true;
+            return true;
+        }
+        if (scalar_is(n, no[i])) {
+            *out = false;
+            return true;
+        }
+    }
+    char got[64];
+    report(w, n, "%s must be true or false, got %s", what, describe(n, got, sizeof got));
+    return false;
+}
+
+/* "250ms", "30s", "5m", "1h", "2d", or a bare number of seconds. */
+static bool parse_duration(ynode *n, int64_t *out_us) {
+    char buf[64];
+    if (!is_scalar(n) || scalar_len(n) == 0 || scalar_len(n) >= sizeof buf) return false;
+    scalar_copy(n, buf, sizeof buf);
+    size_t len = strlen(buf);
+    double scale = US_PER_S;
+    size_t unit_len = 0;
+    if (len > 2 && strcmp(buf + len - 2, "ms") == 0) {
+        scale = 1000.0;
+        unit_len = 2;
+    } else {
+        switch (buf[len - 1]) {
+        case 's': scale = US_PER_S; unit_len = 1; break;
+        case 'm': scale = 60 * US_PER_S; unit_len = 1; break;
+        case 'h': scale = 3600 * US_PER_S; unit_len = 1; break;
+        case 'd': scale = 86400 * US_PER_S; unit_len = 1; break;
+        default: break;
+        }
+    }
+    buf[len - unit_len] = 0;
+    if (!buf[0]) return false;
+    for (const char *p = buf; *p; p++)
+        if (!strchr("0123456789.", *p)) return false;
+    char *end;
+    double v = strtod(buf, &end);
+    if (*end || !isfinite(v)) return false;
+    double us = v * scale;
+    if (us > MAX_DURATION_US) return false;
+    *out_us = (int64_t)llround(us);
+    return true;
+}
+
+static bool get_duration(walker *w, ynode *n, const char *what, int64_t min_us, int64_t *out) {
+    int64_t v;
+    if (!parse_duration(n, &v) || v < min_us) {
+        char got[64];
+        report(w, n,
+               "%s must be a duration like 250ms, 30s, 5m, 1h or 2d (at most 365d, at least "
+               "%gs), got %s",
+               what, (double)min_us / US_PER_S, describe(n, got, sizeof got));
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool get_string(walker *w, ynode *n, const char *what, char *buf, size_t size) {
+    if (!want_scalar(w, n, what, "text")) return false;
+    if (scalar_len(n) >= size || memchr(scalar_text(n), 0, scalar_len(n))) {
+        report(w, n, "%s must be text of at most %zu characters", what, size - 1);
+        return false;
+    }
+    scalar_copy(n, buf, size);
+    return true;
+}
+
+static bool want_type(walker *w, ynode *n, yaml_node_type_t type, const char *what) {
+    if (n && n->type == type) return true;
+    char got[64];
+    report(w, n, "%s must be %s, got %s", what,
+           type == YAML_MAPPING_NODE ? "a mapping (key: value)" : "a list",
+           describe(n, got, sizeof got));
+    return false;
+}
+
+/* -------------------------------------------------------------- mappings */
+
+/* Report keys that are not in known[] (with a suggestion), duplicated or
+ * not text. Returns false when the node is not a mapping at all. */
+static bool check_keys(walker *w, ynode *map, const char *const *known, size_t n_known,
+                       const char *what, const char *where) {
+    if (!want_type(w, map, YAML_MAPPING_NODE, what)) return false;
+    /* The duplicate check below is quadratic; no real mapping is this big. */
+    if (map->data.mapping.pairs.top - map->data.mapping.pairs.start > MAX_KEYS) {
+        report(w, map, "too many keys in %s: at most %d", where, MAX_KEYS);
+        return false;
+    }
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        ynode *key = node_get(w, p->key);
+        char kbuf[64];
+        if (!is_scalar(key)) {
+            report(w, key, "keys in %s must be names, got %s", where, describe(key, kbuf, sizeof kbuf));
+            continue;
+        }
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
+            if (scalar_is(node_get(w, q->key), scalar_copy(key, kbuf, sizeof kbuf))) {
+                report(w, key, "duplicate key '%s' in %s (first at line %d)", kbuf, where,
+                       NODE_LINE(node_get(w, q->key)));
+                break;
+            }
+        if (!known) continue;
+        bool found = false;
+        for (size_t i = 0; i < n_known && !found; i++) found = scalar_is(key, known[i]);
+        if (found) continue;
+        char h[512];
+        scalar_copy(key, kbuf, sizeof kbuf);
+        hint(kbuf, known, n_known, h, sizeof h);
+        report(w, key, "unknown key '%s' in %s%s", kbuf, where, h);
+    }
+    return true;
+}
+
+/* The value of key in a mapping, or NULL. */
+static ynode *map_get(walker *w, ynode *map, const char *key) {
+    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++)
+        if (scalar_is(node_get(w, p->key), key)) return node_get(w, p->value);
+    return NULL;
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define SEQ_EACH(w, seq, item)                                                                   \
+    for (yaml_node_item_t *it_ = (seq)->data.sequence.items.start;                               \
+         it_ < (seq)->data.sequence.items.top && ((item) = node_get((w), *it_), 1); it_++)
+
+static int seq_len(ynode *seq) {
+    return (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+}
+
+/* ---------------------------------------------------------------- engine */
+
+static const char *const level_names[RP_LEVEL_COUNT] = {
+    "ip", "subnet", "fingerprint", "token", "session", "username",
+};
+
+static int find_level(ynode *n) {
+    for (int l = 0; l < RP_LEVEL_COUNT; l++)
+        if (scalar_is(n, level_names[l])) return l;
+    return -1;
+}
+
+static void unknown_name(walker *w, ynode *n, const char *kind, const char *const *names,
+                         size_t count) {
+    char got[64], h[512];
+    if (!is_scalar(n) || is_null(n)) {
+        report(w, n, "%s must be a name, got %s", kind, describe(n, got, sizeof got));
+        return;
+    }
+    scalar_copy(n, got, sizeof got);
+    hint(got, names, count, h, sizeof h);
+    report(w, n, "unknown %s '%s'%s", kind, got, h);
+}
+
+static void walk_engine(walker *w, ynode *n) {
+    static const char *const keys[] = {"clients", "levels", "max_routes", "norm_period"};
+    if (!check_keys(w, n, keys, COUNT(keys), "engine", "engine")) return;
+    rp_config *c = w->config;
+    ynode *v;
+    if ((v = map_get(w, n, "clients")) && check_keys(w, v, level_names, RP_LEVEL_COUNT,
+                                                      "engine.clients", "engine.clients")) {
+        for (int l = 0; l < RP_LEVEL_COUNT; l++) {
+            ynode *cap = map_get(w, v, level_names[l]);
+            if (cap) get_uint(w, cap, level_names[l], 16, MAX_CAPACITY, &c->capacity[l]);
+        }
+    }
+    if ((v = map_get(w, n, "levels")) && want_type(w, v, YAML_SEQUENCE_NODE, "levels")) {
+        bool on[RP_LEVEL_COUNT] = {0};
+        ynode *item;
+        bool ok = true;
+        SEQ_EACH(w, v, item) {
+            int l = find_level(item);
+            if (l < 0) {
+                unknown_name(w, item, "key level", level_names, RP_LEVEL_COUNT);
+                ok = false;
+            } else {
+                on[l] = true;
+            }
+        }
+        if (ok && seq_len(v) == 0) {
+            report(w, v, "levels must name at least one key level");
+            ok = false;
+        }
+        if (ok) memcpy(c->level_enabled, on, sizeof on);
+    }
+    if ((v = map_get(w, n, "max_routes")))
+        get_uint(w, v, "max_routes", 16, MAX_ROUTES_LIMIT, &c->max_routes);
+    if ((v = map_get(w, n, "norm_period")))
+        get_duration(w, v, "norm_period", 60 * (int64_t)US_PER_S, &c->norm_period_us);
+}
+
+/* ------------------------------------------------------------- inventory */
+
+static const char *const class_names[RP_ROUTE_CLASS_COUNT] = {
+    "other", "auth", "object", "listing", "search", "static", "health",
+};
+
+static bool get_class(walker *w, ynode *n, int *out) {
+    rp_route_class cls;
+    if (is_scalar(n) && rp_route_class_parse(scalar_text(n), scalar_len(n), &cls) == RP_OK) {
+        *out = (int)cls;
+        return true;
+    }
+    unknown_name(w, n, "route class", class_names, RP_ROUTE_CLASS_COUNT);
+    return false;
+}
+
+/* "GET", or "ANY" / "*" for every method. */
+static bool get_method(walker *w, ynode *n, uint8_t *out) {
+    static const char *const names[] = {"GET",   "HEAD",    "POST",  "PUT",     "DELETE",
+                                        "PATCH", "OPTIONS", "TRACE", "CONNECT", "ANY"};
+    if (scalar_is(n, "ANY") || scalar_is(n, "*")) {
+        *out = RP_METHOD_OTHER;
+        return true;
+    }
+    if (is_scalar(n)) {
+        rp_method m = rp_method_parse(scalar_text(n), scalar_len(n));
+        if (m != RP_METHOD_OTHER) {
+            *out = (uint8_t)m;
+            return true;
+        }
+    }
+    unknown_name(w, n, "method", names, COUNT(names));
+    return false;
+}
+
+/* Resolve a relative path against the directory of the config file. */
+static bool resolve_path(walker *w, ynode *n, char *out, size_t size) {
+    char path[256];
+    if (!get_string(w, n, "openapi", path, sizeof path)) return false;
+    const char *slash = w->name ? strrchr(w->name, '/') : NULL;
+    int len;
+    if (path[0] == '/' || !slash)
+        len = snprintf(out, size, "%s", path);
+    else
+        len = snprintf(out, size, "%.*s/%s", (int)(slash - w->name), w->name, path);
+    if (len < 0 || (size_t)len >= size) {
+        report(w, n, "openapi path is too long once resolved against the config's directory "
+                     "(at most %zu characters)", size - 1);
+        out[0] = 0;
+        return false;
+    }
+    return true;
+}
+
+static void walk_declared(walker *w, ynode *seq) {
+    static const char *const keys[] = {"method", "path", "class"};
+    ynode *item;
+    SEQ_EACH(w, seq, item) {
+        if (!check_keys(w, item, keys, COUNT(keys), "a declared route", "a declared route"))
+            continue;
+        uint8_t method = RP_METHOD_OTHER;
+        int cls = -1;
+        ynode *v;
+        bool ok = true;
+        if ((v = map_get(w, item, "method"))) ok &= get_method(w, v, &method);
+        if ((v = map_get(w, item, "class"))) ok &= get_class(w, v, &cls);
+        ynode *path = map_get(w, item, "path");
+        if (!path) {
+            report(w, item, "a declared route needs a path, like { method: GET, path: /users/{id} }");
+            continue;
+        }
+        if (!want_scalar(w, path, "path", "a route template like /users/{id}") || !ok) continue;
+        rp_status st = rp_config_declare(w->config, method, scalar_text(path), scalar_len(path), cls);
+        char got[64];
+        if (st == RP_ENOMEM)
+            report(w, path, "too many declared routes: at most %d", RP_MAX_DECLARED);
+        else if (st != RP_OK)
+            report(w, path,
+                   "path must be a route template starting with '/' with no spaces or '*', "
+                   "parameters as {name}, at most %d characters; got %s",
+                   RP_ROUTE_TEMPLATE_MAX - 1, describe(path, got, sizeof got));
+    }
+}
+
+static void walk_inventory(walker *w, ynode *n) {
+    static const char *const keys[] = {"openapi", "learn", "routes"};
+    if (!check_keys(w, n, keys, COUNT(keys), "inventory", "inventory")) return;
+    ynode *v;
+    if ((v = map_get(w, n, "openapi")) && !is_null(v))
+        resolve_path(w, v, w->config->openapi_path, sizeof w->config->openapi_path);
+    if ((v = map_get(w, n, "learn"))) get_bool(w, v, "learn", &w->config->learn_routes);
+    if ((v = map_get(w, n, "routes")) && !is_null(v) &&
+        want_type(w, v, YAML_SEQUENCE_NODE, "inventory.routes"))
+        walk_declared(w, v);
+}
+
+/* ------------------------------------------------------- allow and proxies */
+
+static bool get_cidr(walker *w, ynode *n, rp_cidr *out) {
+    char got[64];
+    if (is_scalar(n)) {
+        rp_status st = rp_cidr_parse(scalar_text(n), scalar_len(n), out);
+        if (st == RP_OK) return true;
+        if (st == RP_ERANGE) {
+            report(w, n, "CIDR prefix too long in %s: at most /32 for IPv4 and /128 for IPv6",
+                   describe(n, got, sizeof got));
+            return false;
+        }
+    }
+    report(w, n, "expected an address or a CIDR like 10.0.0.0/8 or 2001:db8::/32, got %s",
+           describe(n, got, sizeof got));
+    return false;
+}
+
+/* A list of CIDRs into out[max]; *count is left alone on error. */
+static void get_cidr_list(walker *w, ynode *n, const char *what, rp_cidr *out, int max,
+                          int *count) {
+    if (is_null(n)) {
+        *count = 0;
+        return;
+    }
+    if (!want_type(w, n, YAML_SEQUENCE_NODE, what)) return;
+    if (seq_len(n) > max) {
+        report(w, n, "too many entries in %s: %d, at most %d", what, seq_len(n), max);
+        return;
+    }
+    int k = 0;
+    ynode *item;
+    SEQ_EACH(w, n, item) {
+        if (get_cidr(w, item, &out[k])) k++;
+    }
+    *count = k;
+}
+
+static void walk_allow(walker *w, ynode *n) {
+    static const char *const keys[] = {"cidrs", "tokens"};
+    if (!check_keys(w, n, keys, COUNT(keys), "allow", "allow")) return;
+    rp_config *c = w->config;
+    ynode *v;
+    if ((v = map_get(w, n, "cidrs")))
+        get_cidr_list(w, v, "allow.cidrs", c->allow_cidrs, RP_MAX_CIDRS, &c->n_allow_cidrs);
+    if ((v = map_get(w, n, "tokens")) && !is_null(v) &&
+        want_type(w, v, YAML_SEQUENCE_NODE, "allow.tokens")) {
+        if (seq_len(v) > RP_MAX_TOKENS) {
+            report(w, v, "too many entries in allow.tokens: %d, at most %d", seq_len(v),
+                   RP_MAX_TOKENS);
+            return;
+        }
+        int k = 0;
+        ynode *item;
+        SEQ_EACH(w, v, item) {
+            if (!want_scalar(w, item, "a token", "text")) continue;
+            c->allow_tokens[k++] = rp_hash64(scalar_text(item), scalar_len(item), 0);
+        }
+        c->n_allow_tokens = k;
+    }
+}
+
+static void walk_named_string(walker *w, ynode *n, const char *section, const char *key,
+                              char *buf, size_t size) {
+    const char *const keys[] = {key};
+    if (!check_keys(w, n, keys, 1, section, section)) return;
+    ynode *v = map_get(w, n, key);
+    if (!v) return;
+    if (is_null(v))
+        buf[0] = 0;
+    else
+        get_string(w, v, key, buf, size);
+}
+
+/* -------------------------------------------------------------- profiles */
+
+static const char *const tolerance_names[RP_TOLERANCE_COUNT] = {"low", "normal", "high"};
+
+static void walk_reactions(walker *w, ynode *n, rp_profile_config *p, const char *where) {
+    static const char *const keys[] = {"monitor",  "throttle",   "block",        "throttle_for",
+                                       "block_for", "escalation", "max_duration", "escalate_after"};
+    if (!check_keys(w, n, keys, COUNT(keys), "reactions", where)) return;
+    ynode *v;
+    const int64_t second = (int64_t)US_PER_S;
+    if ((v = map_get(w, n, "monitor"))) get_number(w, v, "monitor", 0, 1000, "score; above 100 = off", &p->monitor_at);
+    if ((v = map_get(w, n, "throttle"))) get_number(w, v, "throttle", 0, 1000, "score; above 100 = off", &p->throttle_at);
+    if ((v = map_get(w, n, "block"))) get_number(w, v, "block", 0, 1000, "score; above 100 = off", &p->block_at);
+    if ((v = map_get(w, n, "throttle_for"))) get_duration(w, v, "throttle_for", second, &p->throttle_us);
+    if ((v = map_get(w, n, "block_for"))) get_duration(w, v, "block_for", second, &p->block_us);
+    if ((v = map_get(w, n, "max_duration"))) get_duration(w, v, "max_duration", second, &p->max_duration_us);
+    if ((v = map_get(w, n, "escalation"))) get_number(w, v, "escalation", 1, 100, "x", &p->escalation);
+    if ((v = map_get(w, n, "escalate_after"))) get_uint(w, v, "escalate_after", 1, 1000, &p->escalate_after);
+
+    /* The enabled reactions must rise with the score. */
+    double m = p->monitor_at, t = p->throttle_at, b = p->block_at;
+    if ((m <= 100 && t <= 100 && m > t) || (t <= 100 && b <= 100 && t > b) ||
+        (m <= 100 && b <= 100 && m > b))
+        report(w, n, "reactions must rise with the score: monitor (%g) <= throttle (%g) <= block (%g)",
+               m, t, b);
+    if (p->throttle_us > p->max_duration_us || p->block_us > p->max_duration_us)
+        report(w, n, "throttle_for and block_for must not exceed max_duration");
+}
+
+static void walk_detector(walker *w, ynode *n, int d, rp_profile_config *p, const char *profile) {
+    const rp_detector *det = rp_detectors[d];
+    rp_detector_settings *s = &p->detectors[d];
+    char what[96];
+    snprintf(what, sizeof what, "detector '%s' in profile '%s'", det->name, profile);
+    if (is_null(n)) return; /* "rate:" alone keeps the profile's values */
+    if (is_scalar(n)) { /* "rate: false" switches it off */
+        get_bool(w, n, det->name, &s->enabled);
+        return;
+    }
+    const char *keys[2 + RP_MAX_PARAMS];
+    size_t nk = 0;
+    keys[nk++] = "enabled";
+    keys[nk++] = "weight";
+    for (unsigned i = 0; i < det->n_params && i < RP_MAX_PARAMS; i++) keys[nk++] = det->params[i].name;
+    if (!check_keys(w, n, keys, nk, what, what)) return;
+    ynode *v;
+    if ((v = map_get(w, n, "enabled"))) get_bool(w, v, "enabled", &s->enabled);
+    if ((v = map_get(w, n, "weight"))) get_number(w, v, "weight", 0, 100, "", &s->weight);
+    for (unsigned i = 0; i < det->n_params && i < RP_MAX_PARAMS; i++) {
+        const rp_param *prm = &det->params[i];
+        if ((v = map_get(w, n, prm->name)))
+            get_number(w, v, prm->name, prm->min, prm->max, prm->unit, &s->params[i]);
+    }
+}
+
+static void walk_detectors(walker *w, ynode *n, rp_profile_config *p, const char *profile) {
+    const char *names[RP_MAX_DETECTORS];
+    for (unsigned d = 0; d < rp_detector_count; d++) names[d] = rp_detectors[d]->name;
+    if (!want_type(w, n, YAML_MAPPING_NODE, "detectors")) return;
+    char where[96];
+    snprintf(where, sizeof where, "the detectors of profile '%s'", profile);
+    check_keys(w, n, NULL, 0, "detectors", where);
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        ynode *key = node_get(w, pr->key);
+        if (!is_scalar(key)) continue;
+        int d = rp_detector_find(scalar_text(key), scalar_len(key));
+        if (d < 0) {
+            unknown_name(w, key, "detector", names, rp_detector_count);
+            continue;
+        }
+        walk_detector(w, node_get(w, pr->value), d, p, profile);
+    }
+}
+
+static bool valid_profile_name(const char *s, size_t n) {
+    if (n == 0 || n >= RP_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static int find_profile(const rp_config *c, const char *s, size_t n) {
+    for (int i = 0; i < c->n_profiles; i++)
+        if (strlen(c->profiles[i].name) == n && memcmp(c->profiles[i].name, s, n) == 0) return i;
+    return -1;
+}
+
+static void walk_profile(walker *w, ynode *key, ynode *n) {
+    static const char *const keys[] = {"tolerance", "reactions", "detectors"};
+    rp_config *c = w->config;
+    char name[RP_NAME_MAX];
+    if (!is_scalar(key) || !valid_profile_name(scalar_text(key), scalar_len(key))) {
+        char got[64];
+        report(w, key, "a profile name must be 1 to %d letters, digits, '_', '-' or '.', got %s",
+               RP_NAME_MAX - 1, describe(key, got, sizeof got));
+        return;
+    }
+    scalar_copy(key, name, sizeof name);
+    int idx = find_profile(c, name, strlen(name));
+    if (idx < 0) {
+        if (c->n_profiles >= RP_MAX_PROFILES) {
+            if (!w->said_too_many_profiles)
+                report(w, key, "too many profiles: at most %d", RP_MAX_PROFILES);
+            w->said_too_many_profiles = true;
+            return;
+        }
+        idx = c->n_profiles++;
+        rp_profile_defaults(&c->profiles[idx], name, RP_TOLERANCE_NORMAL);
+    }
+    rp_profile_config *p = &c->profiles[idx];
+    if (is_null(n)) return; /* "strict:" alone = the normal presets */
+    char where[64];
+    snprintf(where, sizeof where, "profile '%s'", name);
+    if (!check_keys(w, n, keys, COUNT(keys), where, where)) return;
+    ynode *v;
+    if ((v = map_get(w, n, "tolerance"))) {
+        int t = -1;
+        for (int i = 0; i < RP_TOLERANCE_COUNT; i++)
+            if (scalar_is(v, tolerance_names[i])) t = i;
+        if (t < 0)
+            unknown_name(w, v, "tolerance", tolerance_names, RP_TOLERANCE_COUNT);
+        else
+            rp_profile_defaults(p, name, (rp_tolerance)t);
+    }
+    char rwhere[96];
+    snprintf(rwhere, sizeof rwhere, "the reactions of profile '%s'", name);
+    if ((v = map_get(w, n, "reactions"))) walk_reactions(w, v, p, rwhere);
+    if ((v = map_get(w, n, "detectors")) && !is_null(v)) walk_detectors(w, v, p, name);
+}
+
+static void walk_profiles(walker *w, ynode *n) {
+    if (!check_keys(w, n, NULL, 0, "profiles", "profiles")) return;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+        walk_profile(w, node_get(w, p->key), node_get(w, p->value));
+}
+
+/* ----------------------------------------------------------------- rules */
+
+/* "POST /api/login", "/static/" + "*", or "*" alone. */
+static bool parse_match(walker *w, ynode *n, rp_route_rule *r) {
+    char got[64];
+    if (!want_scalar(w, n, "match", "\"METHOD /path\" or \"/path\"")) return false;
+    const char *s = scalar_text(n);
+    size_t len = scalar_len(n);
+    const char *space = memchr(s, ' ', len);
+    r->method = RP_METHOD_OTHER;
+    if (space) {
+        size_t ml = (size_t)(space - s);
+        rp_method m = rp_method_parse(s, ml);
+        bool any = (ml == 3 && memcmp(s, "ANY", 3) == 0) || (ml == 1 && s[0] == '*');
+        if (m == RP_METHOD_OTHER && !any) {
+            report(w, n, "match must start with an HTTP method (GET, POST, ... or ANY), got '%.*s'",
+                   (int)(ml > 20 ? 20 : ml), s);
+            return false;
+        }
+        r->method = (uint8_t)m;
+        while (space < s + len && *space == ' ') space++;
+        len -= (size_t)(space - s);
+        s = space;
+    }
+    const char *star = memchr(s, '*', len);
+    bool ok = len > 0 && len < sizeof r->glob && (s[0] == '/' || (len == 1 && s[0] == '*')) &&
+              (!star || star == s + len - 1) && !memchr(s, ' ', len);
+    if (!ok) {
+        report(w, n, "match must be \"METHOD /path\" with a path starting with '/', '*' only at "
+                     "the end, at most %zu characters; got %s",
+               sizeof r->glob - 1, describe(n, got, sizeof got));
+        return false;
+    }
+    memcpy(r->glob, s, len);
+    r->glob[len] = 0;
+    return true;
+}
+
+static void walk_rule(walker *w, ynode *n) {
+    static const char *const keys[] = {"match", "profile", "class", "skip", "cidrs"};
+    rp_config *c = w->config;
+    if (!check_keys(w, n, keys, COUNT(keys), "a route rule", "a route rule")) return;
+    rp_route_rule r;
+    memset(&r, 0, sizeof r);
+    r.profile = -1;
+    r.cls = -1;
+    bool ok = true;
+    ynode *v = map_get(w, n, "match");
+    if (!v) {
+        report(w, n, "a route rule needs match, like match: \"POST /api/login\"");
+        ok = false;
+    } else {
+        ok &= parse_match(w, v, &r);
+    }
+    if ((v = map_get(w, n, "profile"))) {
+        int idx = is_scalar(v) ? find_profile(c, scalar_text(v), scalar_len(v)) : -1;
+        if (idx < 0) {
+            const char *names[RP_MAX_PROFILES];
+            for (int i = 0; i < c->n_profiles; i++) names[i] = c->profiles[i].name;
+            unknown_name(w, v, "profile", names, (size_t)c->n_profiles);
+            ok = false;
+        }
+        r.profile = idx;
+    }
+    if ((v = map_get(w, n, "class"))) ok &= get_class(w, v, &r.cls);
+    if ((v = map_get(w, n, "skip")) && !is_null(v)) {
+        const char *names[RP_MAX_DETECTORS];
+        for (unsigned d = 0; d < rp_detector_count; d++) names[d] = rp_detectors[d]->name;
+        if (want_type(w, v, YAML_SEQUENCE_NODE, "skip")) {
+            ynode *item;
+            SEQ_EACH(w, v, item) {
+                int d = is_scalar(item) ? rp_detector_find(scalar_text(item), scalar_len(item)) : -1;
+                if (d < 0) {
+                    unknown_name(w, item, "detector", names, rp_detector_count);
+                    ok = false;
+                } else {
+                    r.skip_detectors |= 1u << d;
+                }
+            }
+        } else {
+            ok = false;
+        }
+    }
+    if ((v = map_get(w, n, "cidrs"))) {
+        int before = w->n_errors;
+        get_cidr_list(w, v, "cidrs", r.cidrs, (int)COUNT(r.cidrs), &r.n_cidrs);
+        ok &= w->n_errors == before;
+    }
+    if (!ok) return;
+    if (c->n_rules >= RP_MAX_RULES) {
+        report(w, n, "too many route rules: at most %d", RP_MAX_RULES);
+        return;
+    }
+    int scoped = 0;
+    for (int i = 0; i < c->n_rules; i++) scoped += c->rules[i].n_cidrs > 0;
+    if (r.n_cidrs > 0 && scoped >= RP_MAX_SCOPED_RULES) {
+        report(w, n, "too many route rules with cidrs: at most %d", RP_MAX_SCOPED_RULES);
+        return;
+    }
+    c->rules[c->n_rules++] = r;
+}
+
+static void walk_rules(walker *w, ynode *n) {
+    if (is_null(n)) return;
+    if (!want_type(w, n, YAML_SEQUENCE_NODE, "routes")) return;
+    ynode *item;
+    SEQ_EACH(w, n, item) walk_rule(w, item);
+}
+
+/* ------------------------------------------------------------- document */
+
+static const char *const top_keys[] = {"engine",  "inventory", "allow",    "trusted_proxies",
+                                       "session", "auth",      "profiles", "routes"};
+
+static void walk_root(walker *w, ynode *root) {
+    if (!root || is_null(root)) return; /* an empty file is the defaults */
+    if (!check_keys(w, root, top_keys, COUNT(top_keys), "the configuration", "the top level"))
+        return;
+    rp_config *c = w->config;
+    ynode *v;
+    if ((v = map_get(w, root, "engine")) && !is_null(v)) walk_engine(w, v);
+    if ((v = map_get(w, root, "inventory")) && !is_null(v)) walk_inventory(w, v);
+    if ((v = map_get(w, root, "allow")) && !is_null(v)) walk_allow(w, v);
+    if ((v = map_get(w, root, "trusted_proxies")))
+        get_cidr_list(w, v, "trusted_proxies", c->trusted_proxies,
+                      (int)COUNT(c->trusted_proxies), &c->n_trusted_proxies);
+    if ((v = map_get(w, root, "session")) && !is_null(v))
+        walk_named_string(w, v, "session", "cookie", c->session_cookie, sizeof c->session_cookie);
+    if ((v = map_get(w, root, "auth")) && !is_null(v))
+        walk_named_string(w, v, "auth", "username_field", c->username_field,
+                          sizeof c->username_field);
+    /* Profiles before the rules that name them. */
+    if ((v = map_get(w, root, "profiles")) && !is_null(v)) walk_profiles(w, v);
+    if ((v = map_get(w, root, "routes"))) walk_rules(w, v);
+}
+
+static void report_syntax(walker *w, const yaml_parser_t *parser) {
+    const yaml_mark_t *m = &parser->problem_mark;
+    if (parser->context)
+        report_at(w, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s %s",
+                  parser->problem ? parser->problem : "error", parser->context);
+    else
+        report_at(w, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s",
+                  parser->problem ? parser->problem : "error");
+}
+
+/* Parse into a fresh config; every error goes to w->on_error. */
+static rp_config *parse(const char *text, size_t len, walker *w) {
+    rp_config *c = rp_config_default();
+    if (!c) {
+        report_at(w, 0, 0, "out of memory");
+        return NULL;
+    }
+    snprintf(c->source, sizeof c->source, "%s", w->name ? w->name : "");
+    w->config = c;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        report_at(w, 0, 0, "out of memory");
+        return c;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), text ? len : 0);
+    yaml_document_t doc;
+    if (!yaml_parser_load(&parser, &doc)) {
+        report_syntax(w, &parser);
+        yaml_parser_delete(&parser);
+        return c;
+    }
+    w->doc = &doc;
+    walk_root(w, yaml_document_get_root_node(&doc));
+    yaml_document_t next;
+    if (!yaml_parser_load(&parser, &next)) {
+        report_syntax(w, &parser);
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&next);
+        if (root) report(w, root, "a config file holds one YAML document; remove the second '---'");
+        yaml_document_delete(&next);
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    w->doc = NULL;
+    return c;
+}
+
+static void keep_first(void *user, const rp_error *e) {
+    rp_error *first = user;
+    if (first->message[0] == 0) *first = *e;
+}
+
+rp_status rp_config_parse(const char *text, size_t len, const char *name, rp_config **out,
+                          rp_error *err) {
+    *out = NULL;
+    rp_error first;
+    memset(&first, 0, sizeof first);
+    walker w = {.name = name, .on_error = keep_first, .user = &first};
+    rp_config *c = parse(text, len, &w);
+    if (w.n_errors || !c) {
+        rp_config_free(c);
+        if (err) *err = first;
+        return c ? RP_EINVAL : RP_ENOMEM;
+    }
+    *out = c;
+    return RP_OK;
+}
+
+rp_status rp_config_check(const char *text, size_t len, const char *name,
+                          void (*on_error)(void *user, const rp_error *e), void *user) {
+    walker w = {.name = name, .on_error = on_error, .user = user};
+    rp_config *c = parse(text, len, &w);
+    rp_config_free(c);
+    return w.n_errors ? RP_EINVAL : RP_OK;
+}

@@ -1,0 +1,568 @@
+/*
+ * engine.c -- events in, incidents and decisions out.
+ *
+ * For each event the engine
+ *   1. advances its clock (time comes only from events),
+ *   2. skips allowlisted clients (CIDRs, tokens) after counting them,
+ *   3. finds the route in the inventory and computes the observation that
+ *      every detector shares (hashes, object id, gap since the key's last
+ *      request),
+ *   4. for each key level the event has (IP; username on logins; the other
+ *      levels when enabled), finds or creates the key's record in that
+ *      level's bounded table, lets each detector observe and score, and
+ *      combines the scores of the route's profile into 0..100,
+ *   5. reacts when the score crosses the profile's thresholds: an incident
+ *      with the evidence of every detector that contributed, and a
+ *      decision (throttle/block) whose duration grows with repeat offenses,
+ *   6. updates the route's counters and learned norms -- after scoring, so
+ *      an event is never compared with a norm that already contains it.
+ *
+ * Open incidents live in a fixed ring so that later requests of a flagged
+ * key can be added as samples and counted; rp_engine_flush (or falling out
+ * of the ring) emits their final state.
+ *
+ * Nothing here allocates after rp_engine_new.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "detector.h"
+#include "route.h"
+#include "table.h"
+
+/* Open incidents kept for updates; older ones are emitted final. */
+#define RP_INCIDENT_RING 1024
+
+typedef struct rp_level_table {
+    rp_table *table;
+    uint8_t n_detectors;
+    uint8_t detector[RP_MAX_DETECTORS]; /* registry indices watching this level */
+    uint16_t offset[RP_MAX_DETECTORS];  /* state offset in the slot */
+} rp_level_table;
+
+struct rp_engine {
+    rp_config *config; /* owned copy */
+    rp_engine_callbacks cb;
+    rp_inventory *inventory;
+    rp_level_table levels[RP_LEVEL_COUNT];
+    rp_engine_stats stats;
+    uint64_t next_incident;
+    rp_incident *ring; /* RP_INCIDENT_RING entries, by id % ring */
+    bool has_declared;
+};
+
+/* ----------------------------------------------------------- lifecycle */
+
+static rp_status build_levels(rp_engine *e, rp_error *err) {
+    for (int l = 0; l < RP_LEVEL_COUNT; l++) {
+        rp_level_table *lt = &e->levels[l];
+        if (!e->config->level_enabled[l]) continue;
+        size_t size = sizeof(rp_client);
+        for (unsigned d = 0; d < rp_detector_count; d++) {
+            const rp_detector *det = rp_detectors[d];
+            if (!(det->levels & RP_LEVEL_BIT(l))) continue;
+            size = (size + 7u) & ~(size_t)7u;
+            lt->detector[lt->n_detectors] = (uint8_t)d;
+            lt->offset[lt->n_detectors] = (uint16_t)size;
+            lt->n_detectors++;
+            size += det->state_size;
+        }
+        if (size > RP_CLIENT_MAX_BYTES)
+            return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                                "client state at level %s is %zu bytes, over the %d-byte budget",
+                                rp_level_name((rp_key_level)l), size, RP_CLIENT_MAX_BYTES);
+        uint32_t cap = e->config->capacity[l] ? e->config->capacity[l] : 1024;
+        rp_status st = rp_table_new(cap, size, &lt->table);
+        if (st != RP_OK)
+            return rp_error_set(err, st, NULL, 0, 0, "cannot allocate %u clients for level %s", cap,
+                                rp_level_name((rp_key_level)l));
+        e->stats.clients_capacity[l] = cap;
+    }
+    return RP_OK;
+}
+
+rp_status rp_engine_new(const rp_config *config, const rp_engine_callbacks *callbacks,
+                        rp_engine **out, rp_error *err) {
+    *out = NULL;
+    rp_engine *e = calloc(1, sizeof *e);
+    if (!e) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    rp_config *own = NULL;
+    if (config)
+        own = rp_config_clone(config);
+    else
+        own = rp_config_default();
+    e->config = own;
+    e->ring = calloc(RP_INCIDENT_RING, sizeof *e->ring);
+    if (!own || !e->ring) {
+        rp_engine_free(e);
+        return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    if (callbacks) e->cb = *callbacks;
+    rp_status st = build_levels(e, err);
+    if (st == RP_OK) st = rp_inventory_new(e->config, &e->inventory, err);
+    if (st != RP_OK) {
+        rp_engine_free(e);
+        return st;
+    }
+    e->has_declared = e->config->n_declared > 0;
+    e->next_incident = 1;
+    *out = e;
+    return RP_OK;
+}
+
+void rp_engine_free(rp_engine *e) {
+    if (!e) return;
+    for (int l = 0; l < RP_LEVEL_COUNT; l++) rp_table_free(e->levels[l].table);
+    rp_inventory_free(e->inventory);
+    rp_config_free(e->config);
+    free(e->ring);
+    free(e);
+}
+
+rp_status rp_engine_reconfigure(rp_engine *e, const rp_config *config, rp_error *err) {
+    /* Table capacities and enabled levels need a restart: the state layout
+     * is fixed for the life of the engine. */
+    for (int l = 0; l < RP_LEVEL_COUNT; l++)
+        if (config->level_enabled[l] != e->config->level_enabled[l] ||
+            (config->level_enabled[l] && config->capacity[l] != e->config->capacity[l]))
+            return rp_error_set(err, RP_EINVAL, config->source, 0, 0,
+                                "changing engine.clients or engine.levels needs a restart");
+    rp_config *own = rp_config_clone(config);
+    if (!own) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    rp_config_free(e->config);
+    e->config = own;
+    e->has_declared = own->n_declared > 0;
+    rp_inventory_configure(e->inventory, own);
+    return RP_OK;
+}
+
+/* --------------------------------------------------------- observation */
+
+static bool allowlisted(const rp_engine *e, const rp_event *ev) {
+    const rp_config *c = e->config;
+    for (int i = 0; i < c->n_allow_cidrs; i++)
+        if (rp_cidr_contains(&c->allow_cidrs[i], &ev->client)) return true;
+    if (ev->token_id)
+        for (int i = 0; i < c->n_allow_tokens; i++)
+            if (c->allow_tokens[i] == ev->token_id) return true;
+    return false;
+}
+
+/* The object id is the last path segment when the route's template ends
+ * in a parameter ("/users/{id}"). */
+static void observe_id(rp_observation *obs, const rp_event *ev) {
+    const char *t = obs->route->template_;
+    size_t tl = strlen(t);
+    if (tl < 3 || t[tl - 1] != '}') return;
+    const char *p = ev->path.ptr;
+    size_t n = ev->path.len;
+    while (n > 1 && p[n - 1] == '/') n--;
+    size_t start = n;
+    while (start > 0 && p[start - 1] != '/') start--;
+    if (start >= n) return;
+    obs->has_id = true;
+    obs->id_hash = rp_hash64(p + start, n - start, 0x1d);
+    if (n - start <= 18) {
+        int64_t v = 0;
+        size_t i = start;
+        for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) v = v * 10 + (p[i] - '0');
+        if (i == n) {
+            obs->id_numeric = true;
+            obs->id_value = v;
+        }
+    }
+}
+
+static void observe_event(rp_engine *e, const rp_event *ev, rp_observation *obs) {
+    memset(obs, 0, sizeof *obs);
+    obs->route = rp_inventory_lookup(e->inventory, (rp_method)ev->method, ev->path.ptr,
+                                     ev->path.len);
+    obs->site = rp_inventory_site(e->inventory);
+    obs->route_class = obs->route->cls;
+    obs->declared = obs->route->declared;
+    obs->inventory_declared = e->has_declared;
+    obs->path_hash = rp_hash64(ev->path.ptr, ev->path.len, 0x9a);
+    obs->query_hash = ev->query.len ? rp_hash64(ev->query.ptr, ev->query.len, 0x9b) : 0;
+    obs->ua_hash = ev->user_agent.len ? rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c) : 0;
+    obs->fingerprint = rp_hash64(&ev->header_hash, sizeof ev->header_hash, obs->ua_hash);
+    observe_id(obs, ev);
+}
+
+/* The key of the event at a level; false when the event has none. */
+static bool event_key(const rp_event *ev, const rp_observation *obs, rp_key_level level,
+                      rp_key *key) {
+    switch (level) {
+    case RP_LEVEL_IP:
+        if (!ev->client.family) return false;
+        rp_key_from_addr(key, level, &ev->client);
+        return true;
+    case RP_LEVEL_SUBNET:
+        if (!ev->client.family) return false;
+        rp_key_from_addr(key, level, &ev->client);
+        return true;
+    case RP_LEVEL_FINGERPRINT:
+        if (!obs->ua_hash) return false;
+        rp_key_from_id(key, level, obs->fingerprint);
+        return true;
+    case RP_LEVEL_TOKEN:
+        if (!ev->token_id) return false;
+        rp_key_from_id(key, level, ev->token_id);
+        return true;
+    case RP_LEVEL_SESSION:
+        if (!ev->session_id) return false;
+        rp_key_from_id(key, level, ev->session_id);
+        return true;
+    case RP_LEVEL_USERNAME:
+        if (!ev->credential_id) return false;
+        rp_key_from_id(key, level, ev->credential_id);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ------------------------------------------------------------ incidents */
+
+static void emit_incident(rp_engine *e, const rp_incident *inc) {
+    if (e->cb.on_incident) e->cb.on_incident(e->cb.user, inc);
+}
+
+static rp_incident *ring_slot(rp_engine *e, uint64_t id) {
+    rp_incident *inc = &e->ring[id % RP_INCIDENT_RING];
+    return inc->id == id ? inc : NULL;
+}
+
+static void add_sample(rp_incident *inc, const rp_event *ev) {
+    if (inc->n_samples >= RP_MAX_SAMPLES) return;
+    rp_sample *s = &inc->samples[inc->n_samples++];
+    s->ts_us = ev->ts_us;
+    s->status = ev->status;
+    s->method = ev->method;
+    size_t n = ev->path.len < sizeof s->path - 1 ? ev->path.len : sizeof s->path - 1;
+    memcpy(s->path, ev->path.ptr, n);
+    if (ev->query.len && n + 1 < sizeof s->path - 1) {
+        s->path[n++] = '?';
+        size_t q = ev->query.len < sizeof s->path - 1 - n ? ev->query.len : sizeof s->path - 1 - n;
+        memcpy(s->path + n, ev->query.ptr, q);
+        n += q;
+    }
+    s->path[n] = 0;
+}
+
+static void copy_str(char *dst, size_t size, const rp_str *src) {
+    size_t n = src->len < size - 1 ? src->len : size - 1;
+    if (n) memcpy(dst, src->ptr, n);
+    dst[n] = 0;
+}
+
+static int finding_cmp(const void *a, const void *b) {
+    const rp_finding *x = a, *y = b;
+    double cx = x->score * x->weight, cy = y->score * y->weight;
+    return cx < cy ? 1 : cx > cy ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ scoring */
+
+typedef struct score_pass {
+    const rp_profile_config *profile;
+    const rp_level_table *lt;
+    uint32_t skip;
+} score_pass;
+
+static inline bool detector_on(const score_pass *sp, unsigned d) {
+    return sp->profile->detectors[d].enabled && sp->profile->detectors[d].weight > 0 &&
+           !(sp->skip & (1u << d));
+}
+
+static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
+                          const rp_observation *obs, rp_detect_ctx *ctx, rp_incident *inc) {
+    (void)e;
+    inc->n_findings = 0;
+    inc->threats = 0;
+    for (unsigned i = 0; i < sp->lt->n_detectors; i++) {
+        unsigned d = sp->lt->detector[i];
+        if (!detector_on(sp, d)) continue;
+        const rp_detector *det = rp_detectors[d];
+        ctx->params = sp->profile->detectors[d].params;
+        rp_finding f;
+        memset(&f, 0, sizeof f);
+        double s = det->score((const unsigned char *)c + sp->lt->offset[i], obs, ctx, &f);
+        if (!(s > 0)) continue;
+        f.detector = det->name;
+        f.score = s > 1 ? 1 : s;
+        f.weight = sp->profile->detectors[d].weight;
+        if (!f.threats) f.threats = det->threats;
+        if (!f.summary[0]) rp_finding_summary(&f, "%s: score %.2f", det->name, f.score);
+        inc->threats |= f.threats;
+        if (inc->n_findings < RP_MAX_FINDINGS) inc->findings[inc->n_findings++] = f;
+    }
+    qsort(inc->findings, inc->n_findings, sizeof inc->findings[0], finding_cmp);
+}
+
+static int64_t decision_duration(const rp_profile_config *p, rp_action action, unsigned offense) {
+    int64_t base = action == RP_ACTION_BLOCK ? p->block_us : p->throttle_us;
+    double d = (double)base;
+    for (unsigned i = 1; i < offense && d < (double)p->max_duration_us; i++) d *= p->escalation;
+    if (d > (double)p->max_duration_us) d = (double)p->max_duration_us;
+    return (int64_t)d;
+}
+
+static rp_action action_for(const rp_profile_config *p, double score) {
+    if (score >= p->block_at) return RP_ACTION_BLOCK;
+    if (score >= p->throttle_at) return RP_ACTION_THROTTLE;
+    if (score >= p->monitor_at) return RP_ACTION_MONITOR;
+    return RP_ACTION_NONE;
+}
+
+static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_event *ev,
+                  const rp_observation *obs, rp_detect_ctx *ctx, double score) {
+    const rp_profile_config *p = sp->profile;
+    int64_t now = ev->ts_us;
+    bool active = c->action != RP_ACTION_NONE && (int64_t)c->decided_until_s * 1000000 > now;
+    rp_incident *open = c->incident_id ? ring_slot(e, c->incident_id) : NULL;
+    if (open) { /* keep the open incident's picture current */
+        if (ev->ts_us > open->last_seen_us) open->last_seen_us = ev->ts_us;
+        open->requests = c->requests;
+    }
+    rp_action want = action_for(p, score);
+    if (active && (want <= c->action || c->action == RP_ACTION_ALLOW)) {
+        if (open && want != RP_ACTION_NONE) add_sample(open, ev);
+        if (score > c->peak_score) c->peak_score = (float)score;
+        return;
+    }
+    if (want == RP_ACTION_NONE) return;
+
+    /* A new decision, or an escalation of the one in force. */
+    unsigned offense = c->offense;
+    if (want >= RP_ACTION_THROTTLE && !(active && c->action >= RP_ACTION_THROTTLE)) offense++;
+    if (want == RP_ACTION_THROTTLE && p->escalate_after && offense > p->escalate_after)
+        want = RP_ACTION_BLOCK;
+    int64_t duration = want == RP_ACTION_MONITOR ? p->throttle_us : decision_duration(p, want, offense);
+    int64_t expires = now + duration;
+
+    /* Fall-out of the ring emits the old incident's final state. */
+    uint64_t id = e->next_incident++;
+    rp_incident *inc = &e->ring[id % RP_INCIDENT_RING];
+    if (inc->id) emit_incident(e, inc);
+    memset(inc, 0, sizeof *inc);
+    inc->id = id;
+    inc->key = c->key;
+    inc->action = want;
+    inc->score = score;
+    inc->offense = offense ? offense : 1;
+    inc->first_seen_us = (int64_t)c->first_seen_s * 1000000;
+    if (inc->first_seen_us > now) inc->first_seen_us = now;
+    inc->last_seen_us = now;
+    inc->decided_us = now;
+    inc->expires_us = want == RP_ACTION_MONITOR ? 0 : expires;
+    inc->requests = c->requests;
+    snprintf(inc->profile, sizeof inc->profile, "%s", p->name);
+    copy_str(inc->user_agent, sizeof inc->user_agent, &ev->user_agent);
+    snprintf(inc->route, sizeof inc->route, "%s%s%s",
+             obs->route->method ? rp_method_name((rp_method)obs->route->method) : "",
+             obs->route->method ? " " : "", obs->route->template_);
+    fill_findings(e, sp, c, obs, ctx, inc);
+    /* An open incident on the same key is superseded: carry its samples. */
+    if (open && open != inc) {
+        for (unsigned i = 0; i < open->n_samples && inc->n_samples < RP_MAX_SAMPLES - 1; i++)
+            inc->samples[inc->n_samples++] = open->samples[i];
+    }
+    add_sample(inc, ev);
+
+    c->action = (uint8_t)want;
+    c->offense = (uint8_t)(offense > 255 ? 255 : offense);
+    c->decided_until_s = (uint32_t)(expires / 1000000);
+    c->incident_id = (uint32_t)id;
+    c->peak_score = (float)score;
+
+    e->stats.incidents++;
+    e->stats.incidents_by_action[want]++;
+    emit_incident(e, inc);
+    if (want >= RP_ACTION_THROTTLE) {
+        rp_decision d = {.key = c->key,
+                         .action = want,
+                         .start_us = now,
+                         .expires_us = expires,
+                         .incident_id = id,
+                         .score = score};
+        e->stats.decisions++;
+        if (e->cb.on_decision) e->cb.on_decision(e->cb.user, &d);
+    }
+}
+
+static void feed_level(rp_engine *e, rp_key_level level, const rp_event *ev, rp_observation *obs,
+                       const rp_profile_config *profile, uint32_t skip) {
+    rp_level_table *lt = &e->levels[level];
+    rp_key key;
+    if (!lt->table || !event_key(ev, obs, level, &key)) return;
+    bool created;
+    rp_client *c = rp_table_upsert(lt->table, &key, 0, &created);
+    int64_t ts = ev->ts_us;
+    if (created) {
+        c->first_seen_s = ts > 0 ? (uint32_t)(ts / 1000000) : 0;
+        c->last_seen_us = ts;
+        obs->gap_us = -1;
+    } else {
+        obs->gap_us = ts - c->last_seen_us;
+        if (ts > c->last_seen_us) c->last_seen_us = ts;
+    }
+    obs->first_of_key = created;
+    if (c->requests != UINT32_MAX) c->requests++;
+
+    if (c->action == RP_ACTION_ALLOW && (int64_t)c->decided_until_s * 1000000 > ts) return;
+
+    score_pass sp = {.profile = profile, .lt = lt, .skip = skip};
+    rp_detect_ctx ctx = {.level = level,
+                         .now_us = ts,
+                         .first_seen_us = (int64_t)c->first_seen_s * 1000000,
+                         .requests = c->requests,
+                         .norm_period_us = e->config->norm_period_us};
+    double total = 0;
+    unsigned char *base = (unsigned char *)c;
+    for (unsigned i = 0; i < lt->n_detectors; i++) {
+        unsigned d = lt->detector[i];
+        if (!detector_on(&sp, d)) continue;
+        const rp_detector *det = rp_detectors[d];
+        ctx.params = profile->detectors[d].params;
+        det->observe(base + lt->offset[i], ev, obs, &ctx);
+        double s = det->score(base + lt->offset[i], obs, &ctx, NULL);
+        if (s > 0) total += profile->detectors[d].weight * (s > 1 ? 1 : s);
+    }
+    if (total > 100) total = 100;
+    react(e, &sp, c, ev, obs, &ctx, total);
+}
+
+/* Route counters and norms, after the detectors have seen the event. */
+static void learn_route(rp_engine *e, rp_route *r, const rp_event *ev) {
+    int64_t period = e->config->norm_period_us;
+    r->requests++;
+    if (ev->status >= 400) r->errors++;
+    if (ev->status == 404) r->not_found++;
+    if (ev->status >= 200 && ev->status < 400) r->successes++;
+    if (ev->response_bytes > 0)
+        rp_norm_add(&r->norm[RP_NORM_RESPONSE_BYTES], (double)ev->response_bytes, ev->ts_us, period);
+    if (ev->request_bytes > 0)
+        rp_norm_add(&r->norm[RP_NORM_REQUEST_BYTES], (double)ev->request_bytes, ev->ts_us, period);
+    if (ev->upstream_us >= 0)
+        rp_norm_add(&r->norm[RP_NORM_UPSTREAM_US], (double)ev->upstream_us, ev->ts_us, period);
+    const int64_t width = 10 * 1000000;
+    uint32_t idx = rp_window_index(ev->ts_us, width);
+    if (r->rate_10s.newest && idx > r->rate_10s.newest)
+        rp_norm_add(&r->norm[RP_NORM_ROUTE_RATE_10S],
+                    r->rate_10s.bucket[r->rate_10s.newest % RP_WINDOW_BUCKETS], ev->ts_us, period);
+    rp_window_add(&r->rate_10s, ev->ts_us, width, 1);
+    rp_hll_add(&r->clients, rp_hash64(ev->client.bytes, 16, 0xc1));
+}
+
+void rp_engine_feed(rp_engine *e, const rp_event *ev) {
+    e->stats.events++;
+    if (ev->ts_us < e->stats.clock_us)
+        e->stats.events_out_of_order++;
+    else
+        e->stats.clock_us = ev->ts_us;
+    if ((e->config->n_allow_cidrs || e->config->n_allow_tokens) && allowlisted(e, ev)) {
+        e->stats.allowlisted++;
+        return;
+    }
+    rp_observation obs;
+    observe_event(e, ev, &obs);
+    int pi = obs.route->profile;
+    uint32_t skip = obs.route->skip_detectors;
+    /* Exceptions scoped to some clients on this route (config rules with
+     * cidrs). */
+    const rp_route_rule *scoped = rp_inventory_client_rule(e->inventory, obs.route, &ev->client);
+    if (scoped) {
+        skip |= scoped->skip_detectors;
+        if (scoped->profile >= 0) pi = scoped->profile;
+    }
+    if (pi < 0 || pi >= e->config->n_profiles) pi = e->config->default_profile;
+    const rp_profile_config *profile = &e->config->profiles[pi];
+    for (int l = 0; l < RP_LEVEL_COUNT; l++) feed_level(e, (rp_key_level)l, ev, &obs, profile, skip);
+    learn_route(e, obs.route, ev);
+}
+
+/* ----------------------------------------------------- manual decisions */
+
+void rp_engine_decide(rp_engine *e, const rp_decision *d) {
+    rp_key_level level = (rp_key_level)d->key.level;
+    if ((unsigned)level >= RP_LEVEL_COUNT || !e->levels[level].table) {
+        /* No table at that level: the decision still goes out (the daemon
+         * enforces it); the engine just cannot remember it. */
+        if (e->cb.on_decision) e->cb.on_decision(e->cb.user, d);
+        return;
+    }
+    bool created;
+    rp_client *c = rp_table_upsert(e->levels[level].table, &d->key, 0, &created);
+    if (created) c->first_seen_s = (uint32_t)(d->start_us / 1000000);
+    c->action = (uint8_t)d->action;
+    c->decided_until_s = (uint32_t)(d->expires_us / 1000000);
+    e->stats.decisions++;
+    if (e->cb.on_decision) e->cb.on_decision(e->cb.user, d);
+}
+
+void rp_engine_flush(rp_engine *e) {
+    /* Oldest first, so updates arrive in incident order. */
+    uint64_t first = e->next_incident > RP_INCIDENT_RING ? e->next_incident - RP_INCIDENT_RING : 1;
+    for (uint64_t id = first; id < e->next_incident; id++) {
+        rp_incident *inc = ring_slot(e, id);
+        if (!inc) continue;
+        rp_level_table *lt = &e->levels[inc->key.level];
+        if (lt->table) {
+            rp_client *c = rp_table_find(lt->table, &inc->key, 0);
+            if (c && c->incident_id == (uint32_t)id) {
+                inc->requests = c->requests;
+                if (c->last_seen_us > inc->last_seen_us) inc->last_seen_us = c->last_seen_us;
+            }
+        }
+        emit_incident(e, inc);
+        inc->id = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- stats */
+
+void rp_engine_get_stats(const rp_engine *e, rp_engine_stats *s) {
+    *s = e->stats;
+    for (int l = 0; l < RP_LEVEL_COUNT; l++) {
+        const rp_table *t = e->levels[l].table;
+        s->clients_tracked[l] = t ? rp_table_used(t) : 0;
+        s->clients_evicted[l] = t ? rp_table_evictions(t) : 0;
+    }
+    s->routes = rp_inventory_count(e->inventory);
+    s->routes_overflow = rp_inventory_overflow_hits(e->inventory);
+}
+
+size_t rp_engine_bytes_per_client(const rp_engine *e, rp_key_level level) {
+    if ((unsigned)level >= RP_LEVEL_COUNT || !e->levels[level].table) return 0;
+    return rp_table_bytes_per_client(e->levels[level].table);
+}
+
+void rp_engine_routes(const rp_engine *e, bool (*fn)(void *user, const rp_route_info *route),
+                      void *user) {
+    size_t n = rp_inventory_count(e->inventory);
+    for (size_t i = 0; i < n; i++) {
+        const rp_route *r = rp_inventory_at(e->inventory, i);
+        rp_route_info info;
+        memset(&info, 0, sizeof info);
+        snprintf(info.method, sizeof info.method, "%s",
+                 r->method ? rp_method_name((rp_method)r->method) : "");
+        snprintf(info.template_, sizeof info.template_, "%s", r->template_);
+        info.cls = (rp_route_class)r->cls;
+        info.declared = r->declared;
+        info.requests = r->requests;
+        info.errors = r->errors;
+        info.flagged = r->flagged;
+        info.clients = (uint64_t)llround(rp_hll_estimate(&r->clients));
+        if (!fn(user, &info)) return;
+    }
+}
+
+size_t rp_engine_route_template(rp_engine *e, rp_method method, const char *path, size_t len,
+                                char *buf, size_t size) {
+    rp_route *r = rp_inventory_lookup(e->inventory, method, path, len);
+    int n = snprintf(buf, size, "%s", r->template_);
+    return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,348 @@
+/*
+ * test_auth.c -- the auth detector: credential stuffing, brute force,
+ * password spraying, account takeover, and the legitimate look-alikes
+ * (typos, an office NAT, partners fetching tokens) it must leave alone.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector.h"
+
+extern const rp_detector rp_detector_auth;
+
+#define SEC 1000000LL
+#define T0 (1700000000LL * SEC)
+
+typedef struct fixture {
+    const rp_detector *d;
+    double params[RP_MAX_PARAMS];
+    unsigned char state[256];
+    rp_route *route, *site;
+    rp_observation obs;
+    rp_detect_ctx ctx;
+    rp_event ev;
+} fixture;
+
+static int setup(void **s) {
+    fixture *f = calloc(1, sizeof *f);
+    f->d = &rp_detector_auth;
+    for (unsigned i = 0; i < f->d->n_params; i++)
+        f->params[i] = f->d->params[i].preset[RP_TOLERANCE_NORMAL];
+    f->route = calloc(1, sizeof *f->route);
+    f->site = calloc(1, sizeof *f->site);
+    f->route->cls = RP_ROUTE_AUTH;
+    f->obs.route = f->route;
+    f->obs.site = f->site;
+    f->obs.route_class = RP_ROUTE_AUTH;
+    f->ctx.params = f->params;
+    f->ctx.level = RP_LEVEL_IP;
+    f->ctx.norm_period_us = 3600 * SEC;
+    f->ev.client.family = 4;
+    f->ev.upstream_us = -1;
+    *s = f;
+    return 0;
+}
+
+static int teardown(void **s) {
+    fixture *f = *s;
+    free(f->route);
+    free(f->site);
+    free(f);
+    return 0;
+}
+
+/* One login attempt (POST) answered with status and size; user is the
+ * username (0 = unknown, as in combined logs). Returns the score. */
+static double attempt(fixture *f, int64_t ts, uint16_t status, uint64_t size, uint64_t user) {
+    f->ev.ts_us = ts;
+    f->ev.method = RP_METHOD_POST;
+    f->ev.status = status;
+    f->ev.response_bytes = size;
+    f->ev.credential_id = user ? rp_hash64(&user, sizeof user, 99) : 0;
+    f->ctx.now_us = ts;
+    f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
+    return f->d->score(f->state, &f->obs, &f->ctx, NULL);
+}
+
+static double score_at(fixture *f, int64_t now) {
+    f->ctx.now_us = now;
+    return f->d->score(f->state, &f->obs, &f->ctx, NULL);
+}
+
+static rp_finding explain(fixture *f) {
+    rp_finding fin;
+    memset(&fin, 0, sizeof fin);
+    f->d->score(f->state, &f->obs, &f->ctx, &fin);
+    return fin;
+}
+
+static void set_client(fixture *f, uint32_t ip) {
+    memset(f->ev.client.bytes, 0, 16);
+    f->ev.client.bytes[10] = f->ev.client.bytes[11] = 0xff;
+    memcpy(f->ev.client.bytes + 12, &ip, 4);
+}
+
+/* -------------------------------------------------------- stuffing, IP */
+
+static void test_auth_flags_40_failures_in_60s(void **s) {
+    fixture *f = *s;
+    double sc = 0;
+    for (int i = 0; i < 40; i++) sc = attempt(f, T0 + i * 1500000LL, 401, 120, 1000 + i);
+    assert_float_equal(sc, 1.0, 1e-9);
+    rp_finding fin = explain(f);
+    assert_non_null(strstr(fin.summary, "40 failed logins in 60 s"));
+    assert_non_null(strstr(fin.summary, "distinct usernames; threshold 10"));
+    assert_true(fin.threats & RP_THREAT_CREDENTIAL_STUFFING);
+    assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
+    assert_float_equal(fin.features[1].value, 40, 1e-9); /* failed_logins_60s */
+}
+
+static void test_auth_blocks_stuffing_at_5_per_s_within_10s(void **s) {
+    fixture *f = *s;
+    int64_t blocked = -1;
+    for (int i = 0; i < 100 && blocked < 0; i++) {
+        int64_t ts = T0 + i * 200000LL;
+        if (attempt(f, ts, 401, 120, 0) >= 0.8) blocked = ts - T0;
+    }
+    assert_true(blocked >= 0 && blocked < 10 * SEC);
+}
+
+static void test_auth_flags_password_spraying_30_usernames_in_10m(void **s) {
+    fixture *f = *s;
+    double sc = 0;
+    for (int i = 0; i < 30; i++) sc = attempt(f, T0 + i * 20 * SEC, 401, 120, 500 + i);
+    assert_true(sc >= 0.8);
+    rp_finding fin = explain(f);
+    assert_non_null(strstr(fin.summary, "distinct usernames failed in 10 min"));
+}
+
+static void test_auth_slow_failures_on_one_account_throttle_at_most(void **s) {
+    fixture *f = *s;
+    double sc = 0;
+    /* a broken integration (or a patient brute force): 401 every 10 s */
+    for (int i = 0; i < 60; i++) sc = attempt(f, T0 + i * 10 * SEC, 401, 120, 7);
+    assert_float_equal(sc, 0.75, 1e-9);
+}
+
+/* -------------------------------------------------------- account takeover */
+
+static void test_auth_success_after_12_failures_is_account_takeover(void **s) {
+    fixture *f = *s;
+    for (int i = 0; i < 12; i++) attempt(f, T0 + i * 20 * SEC, 401, 120, 0);
+    double sc = attempt(f, T0 + 250 * SEC, 200, 900, 0);
+    assert_float_equal(sc, 1.0, 1e-9);
+    rp_finding fin = explain(f);
+    assert_non_null(strstr(fin.summary, "login succeeded after 12 failures (account takeover)"));
+    assert_true(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
+    /* it holds so the engine can act, then lets go */
+    assert_true(score_at(f, T0 + 550 * SEC) >= 0.8);
+    assert_float_equal(score_at(f, T0 + 2000 * SEC), 0.0, 1e-9);
+}
+
+static void test_auth_human_with_two_typos_then_success_is_not_flagged(void **s) {
+    fixture *f = *s;
+    double sc = attempt(f, T0, 401, 120, 5);
+    sc = attempt(f, T0 + 8 * SEC, 401, 120, 5);
+    sc = attempt(f, T0 + 15 * SEC, 200, 900, 5);
+    assert_float_equal(sc, 0.0, 1e-9);
+    rp_finding fin = explain(f);
+    assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
+}
+
+/* ----------------------------------------------- failure pages answered 200 */
+
+static void test_auth_form_login_same_200_page_counts_as_failures_and_redirect_as_takeover(
+    void **s) {
+    fixture *f = *s;
+    /* the site redirects successful logins (a human earlier) */
+    attempt(f, T0 - 3000 * SEC, 302, 0, 0);
+    memset(f->state, 0, sizeof f->state);
+    double sc = 0;
+    for (int i = 0; i < 30; i++) /* the same login page, size varies by the echoed username */
+        sc = attempt(f, T0 + i * 2 * SEC, 200, 5120 + (uint64_t)(i % 5), 0);
+    assert_true(sc >= 0.8);
+    sc = attempt(f, T0 + 61 * SEC, 302, 0, 0);
+    assert_float_equal(sc, 1.0, 1e-9);
+    rp_finding fin = explain(f);
+    assert_non_null(strstr(fin.summary, "after 30 failures"));
+}
+
+static void test_auth_form_human_with_two_failure_pages_then_redirect_is_fine(void **s) {
+    fixture *f = *s;
+    f->route->common_answer_votes = 10; /* a form login site */
+    double sc = attempt(f, T0, 200, 5120, 0);
+    sc = attempt(f, T0 + 9 * SEC, 200, 5121, 0);
+    sc = attempt(f, T0 + 20 * SEC, 302, 0, 0);
+    assert_float_equal(sc, 0.0, 1e-9);
+}
+
+static void test_auth_partner_fetching_tokens_every_10s_is_not_flagged(void **s) {
+    fixture *f = *s;
+    double max = 0;
+    /* a JSON API: success is 200 with a token of about the same size */
+    for (int i = 0; i < 360; i++) {
+        double sc = attempt(f, T0 + i * 10 * SEC, 200, 850 + (uint64_t)(i % 3), 0);
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+}
+
+/* ------------------------------------------------------------ office NAT */
+
+static void test_auth_office_nat_30_humans_with_typos_over_an_hour_is_not_flagged(void **s) {
+    fixture *f = *s;
+    double max = 0;
+    /* 30 humans log in within an hour, each failing 1-3 times first; their
+     * attempts are 10-20 s apart and the humans are spread over the hour */
+    for (int h = 0; h < 30; h++) {
+        int64_t start = T0 + (int64_t)h * 115 * SEC;
+        int fails = 1 + h % 3;
+        for (int k = 0; k < fails; k++) {
+            double sc = attempt(f, start + k * 12 * SEC, 401, 120, 300 + h);
+            if (sc > max) max = sc;
+        }
+        double sc = attempt(f, start + fails * 12 * SEC, 200, 900, 300 + h);
+        if (sc > max) max = sc;
+    }
+    assert_true(max < 0.4);
+}
+
+/* -------------------------------------------------------- what is ignored */
+
+static void test_auth_get_of_login_page_and_other_routes_are_not_attempts(void **s) {
+    fixture *f = *s;
+    for (int i = 0; i < 100; i++) {
+        f->ev.ts_us = T0 + i * 100000LL;
+        f->ev.method = RP_METHOD_GET;
+        f->ev.status = 401;
+        f->ctx.now_us = f->ev.ts_us;
+        f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
+    }
+    assert_float_equal(score_at(f, T0 + 10 * SEC), 0.0, 1e-9);
+    f->obs.route_class = RP_ROUTE_OTHER;
+    double sc = 0;
+    for (int i = 0; i < 100; i++) sc = attempt(f, T0 + i * 100000LL, 401, 100, 0);
+    assert_float_equal(sc, 0.0, 1e-9);
+}
+
+static void test_auth_429_5xx_and_unknown_status_are_neither_failure_nor_success(void **s) {
+    fixture *f = *s;
+    for (int i = 0; i < 12; i++) attempt(f, T0 + i * SEC, 401, 120, 0);
+    double sc = 0;
+    for (int i = 0; i < 100; i++) sc = attempt(f, T0 + 20 * SEC + i * 100000LL, 429, 50, 0);
+    sc = attempt(f, T0 + 40 * SEC, 503, 0, 0);
+    sc = attempt(f, T0 + 41 * SEC, 0, 0, 0);
+    assert_true(sc >= 0.5 && sc < 0.8); /* still 12 failures, no takeover */
+    rp_finding fin = explain(f);
+    assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
+}
+
+/* ---------------------------------------------------------- username level */
+
+static void test_auth_flags_one_account_attacked_from_40_addresses(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_USERNAME;
+    double sc = 0;
+    for (int i = 0; i < 40; i++) {
+        set_client(f, 0x0a000001u + (uint32_t)i * 7919u);
+        sc = attempt(f, T0 + i * 60 * SEC, 401, 120, 42);
+    }
+    assert_float_equal(sc, 1.0, 1e-9);
+    rp_finding fin = explain(f);
+    assert_non_null(strstr(fin.summary, "account failed 40 logins in 1 h from"));
+    assert_true(fin.features[2].value >= 30 && fin.features[2].value <= 50);
+}
+
+static void test_auth_account_owner_on_two_devices_is_not_flagged(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_USERNAME;
+    set_client(f, 0x0a000001u);
+    double sc = attempt(f, T0, 401, 120, 42);
+    sc = attempt(f, T0 + 10 * SEC, 401, 120, 42);
+    set_client(f, 0x0b000001u);
+    sc = attempt(f, T0 + 100 * SEC, 401, 120, 42);
+    sc = attempt(f, T0 + 110 * SEC, 200, 900, 42);
+    assert_float_equal(sc, 0.0, 1e-9);
+}
+
+static void test_auth_account_takeover_after_distributed_failures(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_USERNAME;
+    for (int i = 0; i < 15; i++) {
+        set_client(f, 0x0c000001u + (uint32_t)i * 104729u);
+        attempt(f, T0 + i * 30 * SEC, 401, 120, 42);
+    }
+    double sc = attempt(f, T0 + 500 * SEC, 200, 900, 42);
+    assert_float_equal(sc, 1.0, 1e-9);
+    rp_finding fin = explain(f);
+    assert_non_null(strstr(fin.summary, "account login succeeded after 15 failures"));
+}
+
+/* ---------------------------------------------------------- robustness */
+
+static void test_auth_stuffing_with_out_of_order_timestamps_is_still_caught(void **s) {
+    fixture *f = *s;
+    double sc = 0;
+    for (int i = 0; i < 50; i++) {
+        int64_t jitter = ((i * 5) % 11 - 5) * SEC;
+        sc = attempt(f, T0 + 10 * SEC + i * 400000LL + jitter, 401, 120, 0);
+        assert_true(sc >= 0.0 && sc <= 1.0);
+    }
+    assert_true(sc >= 0.8);
+    /* a late event from long ago neither crashes nor hides the burst */
+    sc = attempt(f, 1, 401, 120, 0);
+    assert_true(score_at(f, T0 + 30 * SEC) >= 0.8);
+}
+
+static void test_auth_missing_fields_do_not_crash(void **s) {
+    fixture *f = *s;
+    memset(&f->ev, 0, sizeof f->ev);
+    f->ev.method = RP_METHOD_POST;
+    f->ctx.now_us = 0;
+    f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
+    assert_float_equal(f->d->score(f->state, &f->obs, &f->ctx, NULL), 0.0, 1e-9);
+    f->ev.status = 401;
+    f->ev.ts_us = -1000;
+    f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
+    rp_finding fin = explain(f);
+    assert_true(strlen(fin.summary) > 0);
+}
+
+static void test_auth_state_fits_budget(void **s) {
+    (void)s;
+    assert_true(rp_detector_auth.state_size <= 88);
+    assert_true(rp_detector_auth.levels & RP_LEVEL_BIT(RP_LEVEL_USERNAME));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        T(test_auth_flags_40_failures_in_60s),
+        T(test_auth_blocks_stuffing_at_5_per_s_within_10s),
+        T(test_auth_flags_password_spraying_30_usernames_in_10m),
+        T(test_auth_slow_failures_on_one_account_throttle_at_most),
+        T(test_auth_success_after_12_failures_is_account_takeover),
+        T(test_auth_human_with_two_typos_then_success_is_not_flagged),
+        T(test_auth_form_login_same_200_page_counts_as_failures_and_redirect_as_takeover),
+        T(test_auth_form_human_with_two_failure_pages_then_redirect_is_fine),
+        T(test_auth_partner_fetching_tokens_every_10s_is_not_flagged),
+        T(test_auth_office_nat_30_humans_with_typos_over_an_hour_is_not_flagged),
+        T(test_auth_get_of_login_page_and_other_routes_are_not_attempts),
+        T(test_auth_429_5xx_and_unknown_status_are_neither_failure_nor_success),
+        T(test_auth_flags_one_account_attacked_from_40_addresses),
+        T(test_auth_account_owner_on_two_devices_is_not_flagged),
+        T(test_auth_account_takeover_after_distributed_failures),
+        T(test_auth_stuffing_with_out_of_order_timestamps_is_still_caught),
+        T(test_auth_missing_fields_do_not_crash),
+        cmocka_unit_test(test_auth_state_fits_budget),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,634 @@
+/*
+ * test_config.c -- defaults, the YAML reader (values and every kind of
+ * mistake, with exact line:col), CIDRs, clones and the OpenAPI import.
+ *
+ * Error locations are given in the tests as a marker: the first place the
+ * marker text occurs in the document is where the error must point.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = malloc(1 << 20);
+    *len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[*len] = 0;
+    fclose(f);
+    return buf;
+}
+
+static rp_config *parse_ok(const char *text) {
+    rp_config *c = NULL;
+    rp_error err;
+    memset(&err, 0, sizeof err);
+    rp_status st = rp_config_parse(text, strlen(text), "t.yaml", &c, &err);
+    if (st != RP_OK) fail_msg("unexpected error: %d:%d: %s", err.line, err.col, err.message);
+    assert_non_null(c);
+    return c;
+}
+
+/* The 1-based line and column of the first occurrence of marker. */
+static void locate(const char *text, const char *marker, int *line, int *col) {
+    const char *at = strstr(text, marker);
+    assert_non_null(at);
+    *line = 1;
+    const char *bol = text;
+    for (const char *p = text; p < at; p++)
+        if (*p == '\n') {
+            (*line)++;
+            bol = p + 1;
+        }
+    *col = (int)(at - bol) + 1;
+}
+
+static void expect_error(const char *text, const char *marker, const char *message) {
+    rp_config *c = (rp_config *)1;
+    rp_error err;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(rp_config_parse(text, strlen(text), "t.yaml", &c, &err), RP_EINVAL);
+    assert_null(c);
+    int line, col;
+    locate(text, marker, &line, &col);
+    assert_string_equal(err.message, message);
+    assert_string_equal(err.file, "t.yaml");
+    assert_int_equal(err.line, line);
+    assert_int_equal(err.col, col);
+}
+
+/* Every field but the source name and the declared list pointer. */
+static void assert_config_equal(const rp_config *a, const rp_config *b) {
+    assert_memory_equal(a->capacity, b->capacity, sizeof a->capacity);
+    assert_memory_equal(a->level_enabled, b->level_enabled, sizeof a->level_enabled);
+    assert_int_equal(a->max_routes, b->max_routes);
+    assert_int_equal(a->learn_routes, b->learn_routes);
+    assert_int_equal(a->norm_period_us, b->norm_period_us);
+    assert_int_equal(a->default_profile, b->default_profile);
+    assert_int_equal(a->n_profiles, b->n_profiles);
+    assert_memory_equal(a->profiles, b->profiles, sizeof a->profiles);
+    assert_int_equal(a->n_rules, b->n_rules);
+    assert_int_equal(a->n_declared, b->n_declared);
+    assert_int_equal(a->n_allow_cidrs, b->n_allow_cidrs);
+    assert_int_equal(a->n_allow_tokens, b->n_allow_tokens);
+    assert_int_equal(a->n_trusted_proxies, b->n_trusted_proxies);
+    assert_string_equal(a->session_cookie, b->session_cookie);
+    assert_string_equal(a->username_field, b->username_field);
+    assert_string_equal(a->openapi_path, b->openapi_path);
+}
+
+/* --------------------------------------------------------------- defaults */
+
+static void test_default_config_has_documented_values(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    assert_int_equal(c->capacity[RP_LEVEL_IP], 262144);
+    assert_int_equal(c->capacity[RP_LEVEL_USERNAME], 131072);
+    assert_int_equal(c->capacity[RP_LEVEL_SUBNET], 65536);
+    assert_true(c->level_enabled[RP_LEVEL_IP]);
+    assert_true(c->level_enabled[RP_LEVEL_USERNAME]);
+    assert_false(c->level_enabled[RP_LEVEL_SUBNET]);
+    assert_int_equal(c->max_routes, 4096);
+    assert_true(c->learn_routes);
+    assert_int_equal(c->norm_period_us, INT64_C(3600000000));
+    assert_int_equal(c->n_profiles, 1);
+    assert_string_equal(c->profiles[0].name, "default");
+    assert_int_equal(c->n_declared, 0);
+    rp_config_free(c);
+}
+
+static void test_profile_defaults_follow_tolerance_presets(void **state) {
+    (void)state;
+    static const double want[RP_TOLERANCE_COUNT][3] = {{50, 70, 90}, {40, 60, 80}, {30, 50, 70}};
+    for (int t = 0; t < RP_TOLERANCE_COUNT; t++) {
+        rp_profile_config p;
+        rp_profile_defaults(&p, "x", (rp_tolerance)t);
+        assert_true(p.monitor_at == want[t][0]);
+        assert_true(p.throttle_at == want[t][1]);
+        assert_true(p.block_at == want[t][2]);
+        assert_int_equal(p.throttle_us, INT64_C(300000000));
+        assert_int_equal(p.block_us, INT64_C(900000000));
+        assert_true(p.escalation == 2.0);
+        assert_int_equal(p.max_duration_us, INT64_C(86400000000));
+        assert_int_equal(p.escalate_after, 2);
+        for (unsigned d = 0; d < rp_detector_count; d++) {
+            const rp_detector *det = rp_detectors[d];
+            assert_true(p.detectors[d].enabled);
+            assert_true(p.detectors[d].weight == det->default_weight);
+            for (unsigned i = 0; i < det->n_params; i++)
+                assert_true(p.detectors[d].params[i] == det->params[i].preset[t]);
+        }
+    }
+}
+
+static void test_example_file_parses_to_defaults(void **state) {
+    (void)state;
+    size_t len;
+    char *text = read_file("examples/rampart.yaml", &len);
+    assert_non_null(text);
+    rp_config *c = NULL;
+    rp_error err;
+    memset(&err, 0, sizeof err);
+    rp_status st = rp_config_parse(text, len, "examples/rampart.yaml", &c, &err);
+    if (st != RP_OK) fail_msg("%d:%d: %s", err.line, err.col, err.message);
+    rp_config *d = rp_config_default();
+    assert_config_equal(c, d);
+    assert_string_equal(c->source, "examples/rampart.yaml");
+    rp_config_free(c);
+    rp_config_free(d);
+    free(text);
+}
+
+static void test_empty_document_is_defaults(void **state) {
+    (void)state;
+    rp_config *d = rp_config_default();
+    const char *texts[] = {"", "# nothing but a comment\n", "---\n", "~\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        rp_config *c = parse_ok(texts[i]);
+        assert_config_equal(c, d);
+        rp_config_free(c);
+    }
+    rp_config_free(d);
+}
+
+/* ----------------------------------------------------------------- values */
+
+static void test_parse_engine_and_inventory_values(void **state) {
+    (void)state;
+    rp_config *c = parse_ok("engine:\n"
+                            "  clients: { ip: 1000, subnet: 200 }\n"
+                            "  levels: [ip, subnet, fingerprint]\n"
+                            "  max_routes: 100\n"
+                            "  norm_period: 30m\n"
+                            "inventory:\n"
+                            "  learn: false\n"
+                            "  routes:\n"
+                            "    - { method: POST, path: /api/login, class: auth }\n"
+                            "    - { path: \"/users/{userId}/orders\" }\n"
+                            "session: { cookie: sid }\n"
+                            "auth: { username_field: email }\n");
+    assert_int_equal(c->capacity[RP_LEVEL_IP], 1000);
+    assert_int_equal(c->capacity[RP_LEVEL_SUBNET], 200);
+    assert_int_equal(c->capacity[RP_LEVEL_USERNAME], 131072);
+    assert_true(c->level_enabled[RP_LEVEL_FINGERPRINT]);
+    assert_false(c->level_enabled[RP_LEVEL_USERNAME]);
+    assert_int_equal(c->max_routes, 100);
+    assert_int_equal(c->norm_period_us, INT64_C(1800000000));
+    assert_false(c->learn_routes);
+    assert_int_equal(c->n_declared, 2);
+    assert_int_equal(c->declared[0].method, RP_METHOD_POST);
+    assert_int_equal(c->declared[0].cls, RP_ROUTE_AUTH);
+    assert_int_equal(c->declared[1].method, RP_METHOD_OTHER);
+    assert_string_equal(c->declared[1].template_, "/users/{id}/orders");
+    assert_int_equal(c->declared[1].cls, -1);
+    assert_string_equal(c->session_cookie, "sid");
+    assert_string_equal(c->username_field, "email");
+    rp_config_free(c);
+}
+
+static void test_parse_durations_in_every_unit(void **state) {
+    (void)state;
+    rp_config *c = parse_ok("profiles:\n  default:\n    reactions:\n"
+                            "      throttle_for: 90\n"
+                            "      block_for: 2h\n"
+                            "      max_duration: 2d\n");
+    assert_int_equal(c->profiles[0].throttle_us, INT64_C(90000000));
+    assert_int_equal(c->profiles[0].block_us, INT64_C(7200000000));
+    assert_int_equal(c->profiles[0].max_duration_us, INT64_C(172800000000));
+    rp_config_free(c);
+    c = parse_ok("profiles:\n  default:\n    reactions: { throttle_for: 1500ms, block_for: 30s }\n");
+    assert_int_equal(c->profiles[0].throttle_us, INT64_C(1500000));
+    assert_int_equal(c->profiles[0].block_us, INT64_C(30000000));
+    rp_config_free(c);
+}
+
+static void test_profile_tolerance_applies_before_explicit_values(void **state) {
+    (void)state;
+    /* reactions written before tolerance still win over the preset */
+    rp_config *c = parse_ok("profiles:\n"
+                            "  strict:\n"
+                            "    reactions: { monitor: 20 }\n"
+                            "    tolerance: high\n"
+                            "  relaxed: { tolerance: low }\n"
+                            "  plain:\n");
+    assert_int_equal(c->n_profiles, 4);
+    rp_profile_config *s = &c->profiles[1];
+    assert_string_equal(s->name, "strict");
+    assert_int_equal(s->tolerance, RP_TOLERANCE_HIGH);
+    assert_true(s->monitor_at == 20);
+    assert_true(s->throttle_at == 50);
+    assert_true(c->profiles[2].block_at == 90);
+    assert_int_equal(c->profiles[3].tolerance, RP_TOLERANCE_NORMAL);
+    for (unsigned d = 0; d < rp_detector_count; d++)
+        for (unsigned i = 0; i < rp_detectors[d]->n_params; i++)
+            assert_true(s->detectors[d].params[i] == rp_detectors[d]->params[i].preset[RP_TOLERANCE_HIGH]);
+    rp_config_free(c);
+}
+
+static void test_detector_settings_set_enabled_weight_and_params(void **state) {
+    (void)state;
+    char text[512];
+    const char *name = rp_detectors[0]->name;
+    snprintf(text, sizeof text,
+             "profiles:\n  default:\n    detectors:\n      %s: { enabled: false, weight: 12.5 }\n"
+             "      %s: off\n",
+             name, rp_detectors[1]->name);
+    rp_config *c = parse_ok(text);
+    assert_false(c->profiles[0].detectors[0].enabled);
+    assert_true(c->profiles[0].detectors[0].weight == 12.5);
+    assert_false(c->profiles[0].detectors[1].enabled);
+    rp_config_free(c);
+
+    /* The first detector with parameters: set its first one and read it back;
+     * then one past its maximum is an error naming it. */
+    for (unsigned d = 0; d < rp_detector_count; d++) {
+        const rp_detector *det = rp_detectors[d];
+        if (det->n_params == 0) continue;
+        const rp_param *p = &det->params[0];
+        double v = p->min + (p->max - p->min) / 2;
+        snprintf(text, sizeof text, "profiles:\n  default:\n    detectors:\n      %s: { %s: %.17g }\n",
+                 det->name, p->name, v);
+        c = parse_ok(text);
+        assert_true(c->profiles[0].detectors[d].params[0] == v);
+        rp_config_free(c);
+        snprintf(text, sizeof text, "profiles:\n  default:\n    detectors:\n      %s: { %s: %.17g }\n",
+                 det->name, p->name, p->max * 2 + 1);
+        rp_config *bad = NULL;
+        rp_error err;
+        assert_int_equal(rp_config_parse(text, strlen(text), "t.yaml", &bad, &err), RP_EINVAL);
+        assert_non_null(strstr(err.message, p->name));
+        assert_non_null(strstr(err.message, "must be a number between"));
+        assert_int_equal(err.line, 4);
+        break;
+    }
+}
+
+static void test_parse_allowlists_and_route_rules(void **state) {
+    (void)state;
+    rp_config *c = parse_ok("allow:\n"
+                            "  cidrs: [10.0.0.0/8, \"2001:db8::/32\", 192.0.2.7]\n"
+                            "  tokens: [partner-key-1]\n"
+                            "trusted_proxies: [127.0.0.1/32]\n"
+                            "profiles:\n  strict: { tolerance: high }\n"
+                            "routes:\n"
+                            "  - { match: \"POST /api/login\", profile: strict, class: auth }\n"
+                            "  - { match: \"GET /health\", skip: [rate, interval], cidrs: [10.0.0.0/8] }\n"
+                            "  - { match: \"/static/*\", class: static }\n");
+    assert_int_equal(c->n_allow_cidrs, 3);
+    assert_int_equal(c->allow_cidrs[0].prefix, 104);
+    assert_int_equal(c->allow_cidrs[1].prefix, 32);
+    assert_int_equal(c->allow_cidrs[2].prefix, 128);
+    assert_int_equal(c->n_allow_tokens, 1);
+    assert_true(c->allow_tokens[0] == rp_hash64("partner-key-1", 13, 0));
+    assert_int_equal(c->n_trusted_proxies, 1);
+    assert_int_equal(c->n_rules, 3);
+    assert_int_equal(c->rules[0].method, RP_METHOD_POST);
+    assert_string_equal(c->rules[0].glob, "/api/login");
+    assert_int_equal(c->rules[0].profile, 1);
+    assert_int_equal(c->rules[0].cls, RP_ROUTE_AUTH);
+    assert_int_equal(c->rules[1].skip_detectors,
+                     (1u << rp_detector_find("rate", 4)) | (1u << rp_detector_find("interval", 8)));
+    assert_int_equal(c->rules[1].n_cidrs, 1);
+    assert_int_equal(c->rules[1].profile, -1);
+    assert_int_equal(c->rules[2].method, RP_METHOD_OTHER);
+    assert_string_equal(c->rules[2].glob, "/static/*");
+    rp_config_free(c);
+}
+
+static void test_openapi_path_is_resolved_against_config_directory(void **state) {
+    (void)state;
+    const char *text = "inventory: { openapi: spec/openapi.yaml }\n";
+    rp_config *c = NULL;
+    rp_error err;
+    assert_int_equal(rp_config_parse(text, strlen(text), "/etc/rampart/rampart.yaml", &c, &err), RP_OK);
+    assert_string_equal(c->openapi_path, "/etc/rampart/spec/openapi.yaml");
+    rp_config_free(c);
+    text = "inventory: { openapi: /srv/api.json }\n";
+    assert_int_equal(rp_config_parse(text, strlen(text), "conf/r.yaml", &c, &err), RP_OK);
+    assert_string_equal(c->openapi_path, "/srv/api.json");
+    rp_config_free(c);
+    text = "inventory: { openapi: api.json }\n";
+    assert_int_equal(rp_config_parse(text, strlen(text), "r.yaml", &c, &err), RP_OK);
+    assert_string_equal(c->openapi_path, "api.json");
+    rp_config_free(c);
+}
+
+/* ----------------------------------------------------------------- errors */
+
+static void test_error_unknown_key_suggests_the_near_one(void **state) {
+    (void)state;
+    expect_error("engine:\n  max_rotues: 10\n", "max_rotues",
+                 "unknown key 'max_rotues' in engine (did you mean 'max_routes'?)");
+    expect_error("profiles:\n  default:\n    tresholds: 1\n", "tresholds",
+                 "unknown key 'tresholds' in profile 'default'; known: tolerance, reactions, detectors");
+    expect_error("enigne: {}\n", "enigne",
+                 "unknown key 'enigne' in the top level (did you mean 'engine'?)");
+}
+
+static void test_error_bad_type(void **state) {
+    (void)state;
+    expect_error("engine:\n  levels: ip\n", "ip", "levels must be a list, got 'ip'");
+    expect_error("engine: [1, 2]\n", "[", "engine must be a mapping (key: value), got a list");
+    expect_error("inventory: { learn: maybe }\n", "maybe", "learn must be true or false, got 'maybe'");
+}
+
+static void test_error_out_of_range(void **state) {
+    (void)state;
+    expect_error("profiles:\n  default:\n    detectors:\n      rate: { weight: high }\n", "high",
+                 "weight must be a number between 0 and 100, got 'high'");
+    expect_error("profiles:\n  default:\n    detectors:\n      rate: { weight: 101 }\n", "101",
+                 "weight must be a number between 0 and 100, got '101'");
+    expect_error("engine:\n  max_routes: 0\n", "0",
+                 "max_routes must be a whole number between 16 and 1048576, got '0'");
+    expect_error("profiles:\n  default:\n    reactions: { monitor: 70, block: 60 }\n", "{ monitor",
+                 "reactions must rise with the score: monitor (70) <= throttle (60) <= block (60)");
+}
+
+static void test_error_bad_duration(void **state) {
+    (void)state;
+    expect_error("engine:\n  norm_period: 5 minutes\n", "5 minutes",
+                 "norm_period must be a duration like 250ms, 30s, 5m, 1h or 2d (at most 365d, at "
+                 "least 60s), got '5 minutes'");
+}
+
+static void test_error_bad_cidr(void **state) {
+    (void)state;
+    expect_error("allow:\n  cidrs: [10.0.0.0/33]\n", "10.0.0.0/33",
+                 "CIDR prefix too long in '10.0.0.0/33': at most /32 for IPv4 and /128 for IPv6");
+    expect_error("trusted_proxies: [10.0.0/8]\n", "10.0.0/8",
+                 "expected an address or a CIDR like 10.0.0.0/8 or 2001:db8::/32, got '10.0.0/8'");
+}
+
+static void test_error_unknown_detector_lists_known_ones(void **state) {
+    (void)state;
+    expect_error("profiles:\n  default:\n    detectors:\n      rates: {}\n", "rates",
+                 "unknown detector 'rates' (did you mean 'rate'?)");
+    char want[512];
+    int n = snprintf(want, sizeof want, "unknown detector 'bogus'; known: ");
+    for (unsigned d = 0; d < rp_detector_count; d++)
+        n += snprintf(want + n, sizeof want - (size_t)n, "%s%s", d ? ", " : "", rp_detectors[d]->name);
+    expect_error("routes:\n  - { match: \"GET /x\", skip: [bogus] }\n", "bogus", want);
+}
+
+static void test_error_route_names_unknown_profile(void **state) {
+    (void)state;
+    expect_error("profiles:\n  strict: { tolerance: high }\n"
+                 "routes:\n  - { match: \"GET /x\", profile: strictt }\n",
+                 "strictt", "unknown profile 'strictt' (did you mean 'strict'?)");
+    expect_error("routes:\n  - { match: \"FETCH /x\" }\n", "\"FETCH",
+                 "match must start with an HTTP method (GET, POST, ... or ANY), got 'FETCH'");
+    expect_error("routes:\n  - { profile: default }\n", "{ profile",
+                 "a route rule needs match, like match: \"POST /api/login\"");
+}
+
+static void test_error_too_many_profiles(void **state) {
+    (void)state;
+    char text[2048] = "profiles:\n";
+    size_t o = strlen(text);
+    for (int i = 0; i < RP_MAX_PROFILES; i++) /* plus "default": one too many */
+        o += (size_t)snprintf(text + o, sizeof text - o, "  p%02d: {}\n", i);
+    char marker[8];
+    snprintf(marker, sizeof marker, "p%02d", RP_MAX_PROFILES - 1);
+    expect_error(text, marker, "too many profiles: at most 16");
+}
+
+static void test_error_yaml_syntax_has_location(void **state) {
+    (void)state;
+    rp_config *c = NULL;
+    rp_error err;
+    const char *text = "engine:\n  max_routes: 10\n  levels: [ip\n";
+    assert_int_equal(rp_config_parse(text, strlen(text), "t.yaml", &c, &err), RP_EINVAL);
+    assert_null(c);
+    assert_int_equal(strncmp(err.message, "YAML syntax error: ", 19), 0);
+    assert_int_equal(err.line, 4);
+    assert_int_equal(err.col, 1);
+    expect_error("a: b: c\n", ": c", "YAML syntax error: mapping values are not allowed in this context");
+}
+
+static void test_error_duplicate_key_points_at_second(void **state) {
+    (void)state;
+    rp_config *c = NULL;
+    rp_error err;
+    const char *text = "engine: {}\nallow: {}\nengine: {}\n";
+    assert_int_equal(rp_config_parse(text, strlen(text), "t.yaml", &c, &err), RP_EINVAL);
+    assert_string_equal(err.message, "duplicate key 'engine' in the top level (first at line 1)");
+    assert_int_equal(err.line, 3);
+    assert_int_equal(err.col, 1);
+    text = "engine: {}\n---\nallow: {}\n";
+    assert_int_equal(rp_config_parse(text, strlen(text), "t.yaml", &c, &err), RP_EINVAL);
+    assert_string_equal(err.message, "a config file holds one YAML document; remove the second '---'");
+    assert_int_equal(err.line, 3);
+}
+
+typedef struct collected {
+    int n;
+    rp_error errors[8];
+} collected;
+
+static void collect(void *user, const rp_error *e) {
+    collected *c = user;
+    if (c->n < 8) c->errors[c->n] = *e;
+    c->n++;
+}
+
+static void test_check_reports_every_mistake(void **state) {
+    (void)state;
+    const char *text = "engine:\n  max_routes: lots\n  norm_period: forever\n"
+                       "allow: { cidrs: [nope] }\n"
+                       "profiles: { default: { tolerance: extreme } }\n";
+    collected got = {0};
+    assert_int_equal(rp_config_check(text, strlen(text), "t.yaml", collect, &got), RP_EINVAL);
+    assert_int_equal(got.n, 4);
+    assert_int_equal(got.errors[0].line, 2);
+    assert_int_equal(got.errors[1].line, 3);
+    assert_int_equal(got.errors[2].line, 4);
+    assert_int_equal(got.errors[3].line, 5);
+    assert_string_equal(got.errors[3].message,
+                        "unknown tolerance 'extreme'; known: low, normal, high");
+    got.n = 0;
+    assert_int_equal(rp_config_check("engine: {}\n", 11, "t.yaml", collect, &got), RP_OK);
+    assert_int_equal(got.n, 0);
+}
+
+/* ------------------------------------------------------------- cidr, clone */
+
+static rp_addr addr(const char *s) {
+    rp_addr a;
+    assert_int_equal(rp_addr_parse(s, strlen(s), &a), RP_OK);
+    return a;
+}
+
+static void test_cidr_parse_masks_and_maps_ipv4(void **state) {
+    (void)state;
+    rp_cidr c;
+    assert_int_equal(rp_cidr_parse("10.1.2.3/8", 10, &c), RP_OK);
+    assert_int_equal(c.prefix, 104);
+    rp_addr net = addr("10.0.0.0");
+    assert_memory_equal(c.net.bytes, net.bytes, 16);
+    assert_true(rp_cidr_contains(&c, &(rp_addr){0}) == false);
+    rp_addr in = addr("10.255.0.1"), out = addr("11.0.0.1");
+    assert_true(rp_cidr_contains(&c, &in));
+    assert_false(rp_cidr_contains(&c, &out));
+
+    assert_int_equal(rp_cidr_parse("2001:db8::/32", 13, &c), RP_OK);
+    assert_int_equal(c.prefix, 32);
+    rp_addr v6in = addr("2001:db8:1::5"), v6out = addr("2001:db9::1");
+    assert_true(rp_cidr_contains(&c, &v6in));
+    assert_false(rp_cidr_contains(&c, &v6out));
+
+    assert_int_equal(rp_cidr_parse("192.0.2.7", 9, &c), RP_OK);
+    assert_int_equal(c.prefix, 128);
+    rp_addr exact = addr("192.0.2.7"), next = addr("192.0.2.8");
+    assert_true(rp_cidr_contains(&c, &exact));
+    assert_false(rp_cidr_contains(&c, &next));
+
+    assert_int_equal(rp_cidr_parse("0.0.0.0/0", 9, &c), RP_OK);
+    assert_true(rp_cidr_contains(&c, &out));
+    assert_false(rp_cidr_contains(&c, &v6in)); /* an IPv4 /0 is the mapped range only */
+
+    assert_int_equal(rp_cidr_parse("10.0.0.0/33", 11, &c), RP_ERANGE);
+    assert_int_equal(rp_cidr_parse("::/129", 6, &c), RP_ERANGE);
+    assert_int_equal(rp_cidr_parse("10.0.0.0/", 9, &c), RP_EPARSE);
+    assert_int_equal(rp_cidr_parse("10.0.0.0/x", 10, &c), RP_EPARSE);
+    assert_int_equal(rp_cidr_parse("banana", 6, &c), RP_EPARSE);
+    assert_int_equal(rp_cidr_parse("", 0, &c), RP_EPARSE);
+}
+
+static void test_clone_copies_declared_routes(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    for (int i = 0; i < 40; i++) {
+        char t[32];
+        int n = snprintf(t, sizeof t, "/r%d/{x}", i);
+        assert_int_equal(rp_config_declare(c, RP_METHOD_GET, t, (size_t)n, -1), RP_OK);
+    }
+    assert_int_equal(rp_config_declare(c, RP_METHOD_GET, "/r0/{y}", 7, -1), RP_OK); /* duplicate */
+    assert_int_equal(c->n_declared, 40);
+    assert_int_equal(rp_config_declare(c, RP_METHOD_GET, "no-slash", 8, -1), RP_EINVAL);
+    assert_int_equal(rp_config_declare(c, RP_METHOD_GET, "/a/{b", 5, -1), RP_EINVAL);
+    rp_config *k = rp_config_clone(c);
+    assert_ptr_not_equal(k->declared, c->declared);
+    assert_int_equal(k->n_declared, 40);
+    assert_string_equal(k->declared[39].template_, "/r39/{id}");
+    assert_int_equal(rp_config_declare(k, RP_METHOD_GET, "/more", 5, -1), RP_OK); /* grows */
+    assert_int_equal(k->n_declared, 41);
+    assert_int_equal(c->n_declared, 40);
+    rp_config_free(c);
+    rp_config_free(k);
+}
+
+/* ---------------------------------------------------------------- openapi */
+
+static const rp_declared_route *find_declared(const rp_config *c, rp_method m, const char *t) {
+    for (int i = 0; i < c->n_declared; i++)
+        if (c->declared[i].method == m && strcmp(c->declared[i].template_, t) == 0)
+            return &c->declared[i];
+    return NULL;
+}
+
+static void test_openapi_yaml_import_with_server_prefix(void **state) {
+    (void)state;
+    size_t len;
+    char *text = read_file("tests/data/openapi_small.yaml", &len);
+    assert_non_null(text);
+    rp_config *c = rp_config_default();
+    rp_error err;
+    assert_int_equal(rp_config_add_openapi(c, text, len, "openapi_small.yaml", &err), RP_OK);
+    assert_int_equal(c->n_declared, 6);
+    const rp_declared_route *d = find_declared(c, RP_METHOD_GET, "/v1/products");
+    assert_non_null(d);
+    assert_int_equal(d->cls, RP_ROUTE_LISTING);
+    d = find_declared(c, RP_METHOD_DELETE, "/v1/products/{id}");
+    assert_non_null(d);
+    assert_int_equal(d->cls, RP_ROUTE_OBJECT);
+    d = find_declared(c, RP_METHOD_POST, "/v1/session");
+    assert_non_null(d);
+    assert_int_equal(d->cls, RP_ROUTE_AUTH); /* x-rampart-class */
+    assert_int_equal(find_declared(c, RP_METHOD_GET, "/v1/health")->cls, RP_ROUTE_HEALTH);
+    rp_config_free(c);
+    free(text);
+}
+
+static void test_openapi_json_import(void **state) {
+    (void)state;
+    size_t len;
+    char *text = read_file("tests/data/openapi_small.json", &len);
+    assert_non_null(text);
+    rp_config *c = rp_config_default();
+    rp_error err;
+    assert_int_equal(rp_config_add_openapi(c, text, len, "openapi_small.json", &err), RP_OK);
+    assert_int_equal(c->n_declared, 3);
+    assert_non_null(find_declared(c, RP_METHOD_GET, "/users/{id}/orders"));
+    assert_int_equal(find_declared(c, RP_METHOD_POST, "/login")->cls, RP_ROUTE_AUTH);
+    assert_int_equal(find_declared(c, RP_METHOD_GET, "/search")->cls, RP_ROUTE_SEARCH);
+    rp_config_free(c);
+    free(text);
+}
+
+static void test_openapi_rejects_non_openapi3_with_location(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    rp_error err;
+    const char *swagger = "swagger: \"2.0\"\npaths: {}\n";
+    assert_int_equal(rp_config_add_openapi(c, swagger, strlen(swagger), "s.yaml", &err), RP_EPARSE);
+    assert_string_equal(err.message, "not an OpenAPI 3 document: no 'openapi: 3.x' key");
+    assert_int_equal(err.line, 1);
+    assert_int_equal(err.col, 1);
+    const char *v2 = "info: {}\nopenapi: 2.0\npaths: {}\n";
+    assert_int_equal(rp_config_add_openapi(c, v2, strlen(v2), "s.yaml", &err), RP_EPARSE);
+    assert_int_equal(err.line, 2);
+    assert_int_equal(err.col, 10);
+    const char *nopaths = "openapi: 3.0.0\ninfo: {}\n";
+    assert_int_equal(rp_config_add_openapi(c, nopaths, strlen(nopaths), "s.yaml", &err), RP_EPARSE);
+    assert_string_equal(err.message, "not an OpenAPI 3 document: no 'paths' mapping");
+    const char *badclass = "openapi: 3.0.0\npaths:\n  /a:\n    get: { x-rampart-class: login }\n";
+    assert_int_equal(rp_config_add_openapi(c, badclass, strlen(badclass), "s.yaml", &err), RP_EINVAL);
+    assert_int_equal(err.line, 4);
+    assert_int_equal(err.col, 29);
+    const char *broken = "{\"openapi\": \"3.0.0\", \"paths\": {\n";
+    assert_int_equal(rp_config_add_openapi(c, broken, strlen(broken), "s.json", &err), RP_EPARSE);
+    assert_true(err.line >= 1);
+    assert_int_equal(c->n_declared, 0);
+    rp_config_free(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_config_has_documented_values),
+        cmocka_unit_test(test_profile_defaults_follow_tolerance_presets),
+        cmocka_unit_test(test_example_file_parses_to_defaults),
+        cmocka_unit_test(test_empty_document_is_defaults),
+        cmocka_unit_test(test_parse_engine_and_inventory_values),
+        cmocka_unit_test(test_parse_durations_in_every_unit),
+        cmocka_unit_test(test_profile_tolerance_applies_before_explicit_values),
+        cmocka_unit_test(test_detector_settings_set_enabled_weight_and_params),
+        cmocka_unit_test(test_parse_allowlists_and_route_rules),
+        cmocka_unit_test(test_openapi_path_is_resolved_against_config_directory),
+        cmocka_unit_test(test_error_unknown_key_suggests_the_near_one),
+        cmocka_unit_test(test_error_bad_type),
+        cmocka_unit_test(test_error_out_of_range),
+        cmocka_unit_test(test_error_bad_duration),
+        cmocka_unit_test(test_error_bad_cidr),
+        cmocka_unit_test(test_error_unknown_detector_lists_known_ones),
+        cmocka_unit_test(test_error_route_names_unknown_profile),
+        cmocka_unit_test(test_error_too_many_profiles),
+        cmocka_unit_test(test_error_yaml_syntax_has_location),
+        cmocka_unit_test(test_error_duplicate_key_points_at_second),
+        cmocka_unit_test(test_check_reports_every_mistake),
+        cmocka_unit_test(test_cidr_parse_masks_and_maps_ipv4),
+        cmocka_unit_test(test_clone_copies_declared_routes),
+        cmocka_unit_test(test_openapi_yaml_import_with_server_prefix),
+        cmocka_unit_test(test_openapi_json_import),
+        cmocka_unit_test(test_openapi_rejects_non_openapi3_with_location),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,222 @@
+/*
+ * test_engine.c -- the engine as a whole: bounded memory, determinism,
+ * allowlists, manual decisions, reactions and escalation.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "rampart.h"
+
+#define SEC 1000000LL
+#define T0 (1764064800LL * SEC) /* 2025-11-25T10:00:00Z */
+
+typedef struct collected {
+    int incidents, decisions;
+    rp_incident last;
+    rp_decision last_decision;
+    rp_action max_action;
+    uint64_t checksum; /* of every incident, for determinism */
+} collected;
+
+static void on_incident(void *u, const rp_incident *inc) {
+    collected *c = u;
+    c->incidents++;
+    c->last = *inc;
+    if (inc->action > c->max_action) c->max_action = inc->action;
+    c->checksum = rp_hash64(&inc->key, sizeof inc->key, c->checksum) ^ (uint64_t)inc->action ^
+                  (uint64_t)(inc->score * 1000) ^ (uint64_t)inc->decided_us;
+}
+
+static void on_decision(void *u, const rp_decision *d) {
+    collected *c = u;
+    c->decisions++;
+    c->last_decision = *d;
+}
+
+static rp_engine *new_engine(rp_config *config, collected *c) {
+    rp_engine_callbacks cb = {.user = c, .on_incident = on_incident, .on_decision = on_decision};
+    rp_engine *e = NULL;
+    rp_error err;
+    assert_int_equal(rp_engine_new(config, &cb, &e, &err), RP_OK);
+    return e;
+}
+
+static void make_event(rp_event *ev, const char *ip, int64_t ts, const char *method,
+                       const char *path, int status) {
+    memset(ev, 0, sizeof *ev);
+    assert_int_equal(rp_addr_parse(ip, strlen(ip), &ev->client), RP_OK);
+    ev->ts_us = ts;
+    ev->method = (uint8_t)rp_method_parse(method, strlen(method));
+    ev->path.ptr = path;
+    ev->path.len = (uint32_t)strlen(path);
+    ev->status = (uint16_t)status;
+    ev->response_bytes = 512;
+    ev->upstream_us = -1;
+    ev->user_agent.ptr = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0";
+    ev->user_agent.len = (uint32_t)strlen(ev->user_agent.ptr);
+}
+
+static void test_engine_memory_stays_at_cap_under_random_ip_spray(void **s) {
+    (void)s;
+    rp_config *config = rp_config_default();
+    config->capacity[RP_LEVEL_IP] = 4096;
+    collected c = {0};
+    rp_engine *e = new_engine(config, &c);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        char ip[32];
+        snprintf(ip, sizeof ip, "%u.%u.%u.%u", (unsigned)(x >> 24) & 255, (unsigned)(x >> 16) & 255,
+                 (unsigned)(x >> 8) & 255, ((unsigned)x & 255) | 1);
+        rp_event ev;
+        make_event(&ev, ip, T0 + i * 1000, "GET", "/api/products", 200);
+        rp_engine_feed(e, &ev);
+    }
+    rp_engine_stats st;
+    rp_engine_get_stats(e, &st);
+    assert_int_equal(st.events, 200000);
+    assert_int_equal(st.clients_tracked[RP_LEVEL_IP], 4096);
+    assert_true(st.clients_evicted[RP_LEVEL_IP] > 190000);
+    rp_engine_free(e);
+    rp_config_free(config);
+}
+
+static void test_engine_client_state_fits_512_bytes(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    size_t b = rp_engine_bytes_per_client(e, RP_LEVEL_IP);
+    assert_true(b > 56);
+    assert_true(b <= 512 + 16);
+    rp_engine_free(e);
+}
+
+static void test_engine_counts_out_of_order_events(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    make_event(&ev, "192.0.2.1", T0 + 10 * SEC, "GET", "/", 200);
+    rp_engine_feed(e, &ev);
+    make_event(&ev, "192.0.2.1", T0 + 5 * SEC, "GET", "/", 200);
+    rp_engine_feed(e, &ev);
+    rp_engine_stats st;
+    rp_engine_get_stats(e, &st);
+    assert_int_equal(st.events_out_of_order, 1);
+    assert_int_equal(st.clock_us, T0 + 10 * SEC);
+    rp_engine_free(e);
+}
+
+static void test_engine_skips_allowlisted_cidr(void **s) {
+    (void)s;
+    rp_config *config = rp_config_default();
+    assert_int_equal(rp_cidr_parse("10.0.0.0/8", 10, &config->allow_cidrs[0]), RP_OK);
+    config->n_allow_cidrs = 1;
+    collected c = {0};
+    rp_engine *e = new_engine(config, &c);
+    rp_event ev;
+    for (int i = 0; i < 5000; i++) { /* a flood, but from an allowed network */
+        make_event(&ev, "10.1.2.3", T0 + i * 1000, "GET", "/api/products", 200);
+        rp_engine_feed(e, &ev);
+    }
+    rp_engine_stats st;
+    rp_engine_get_stats(e, &st);
+    assert_int_equal(st.allowlisted, 5000);
+    assert_int_equal(c.incidents, 0);
+    rp_engine_free(e);
+    rp_config_free(config);
+}
+
+static void test_engine_manual_decision_goes_out_and_allow_bypasses(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_decision d = {0};
+    rp_addr a;
+    rp_addr_parse("203.0.113.9", 11, &a);
+    rp_key_from_addr(&d.key, RP_LEVEL_IP, &a);
+    d.action = RP_ACTION_ALLOW;
+    d.start_us = T0;
+    d.expires_us = T0 + 3600 * SEC;
+    rp_engine_decide(e, &d);
+    assert_int_equal(c.decisions, 1);
+    assert_int_equal(c.last_decision.action, RP_ACTION_ALLOW);
+    rp_event ev;
+    for (int i = 0; i < 3000; i++) { /* 1000 req/s: would be a flood */
+        make_event(&ev, "203.0.113.9", T0 + i * 1000, "GET", "/api/products", 200);
+        rp_engine_feed(e, &ev);
+    }
+    assert_int_equal(c.incidents, 0);
+    rp_engine_free(e);
+}
+
+/* Feed a stream of one scenario mixed with background; return a checksum
+ * of every incident. */
+static uint64_t run_mixed(int *incidents) {
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    char path[64], ip[32];
+    for (int i = 0; i < 20000; i++) {
+        if (i % 3 == 0) { /* a fast walker */
+            snprintf(path, sizeof path, "/api/users/%d", i);
+            make_event(&ev, "198.51.100.77", T0 + i * 20000LL, "GET", path, 404);
+        } else {
+            snprintf(ip, sizeof ip, "192.0.2.%d", i % 200 + 1);
+            make_event(&ev, ip, T0 + i * 20000LL, "GET", "/api/products", 200);
+        }
+        rp_engine_feed(e, &ev);
+    }
+    rp_engine_flush(e);
+    rp_engine_free(e);
+    *incidents = c.incidents;
+    return c.checksum;
+}
+
+static void test_engine_is_deterministic(void **s) {
+    (void)s;
+    int n1, n2;
+    uint64_t a = run_mixed(&n1), b = run_mixed(&n2);
+    assert_int_equal(n1, n2);
+    assert_true(a == b);
+}
+
+static void test_engine_reconfigure_keeps_state_and_rejects_capacity_change(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    make_event(&ev, "192.0.2.1", T0, "GET", "/", 200);
+    rp_engine_feed(e, &ev);
+    rp_config *config = rp_config_default();
+    rp_error err;
+    assert_int_equal(rp_engine_reconfigure(e, config, &err), RP_OK);
+    config->capacity[RP_LEVEL_IP] = 17;
+    assert_int_equal(rp_engine_reconfigure(e, config, &err), RP_EINVAL);
+    assert_non_null(strstr(err.message, "restart"));
+    rp_engine_stats st;
+    rp_engine_get_stats(e, &st);
+    assert_int_equal(st.clients_tracked[RP_LEVEL_IP], 1);
+    rp_engine_free(e);
+    rp_config_free(config);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_memory_stays_at_cap_under_random_ip_spray),
+        cmocka_unit_test(test_engine_client_state_fits_512_bytes),
+        cmocka_unit_test(test_engine_counts_out_of_order_events),
+        cmocka_unit_test(test_engine_skips_allowlisted_cidr),
+        cmocka_unit_test(test_engine_manual_decision_goes_out_and_allow_bypasses),
+        cmocka_unit_test(test_engine_is_deterministic),
+        cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

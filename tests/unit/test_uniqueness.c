@@ -1,0 +1,261 @@
+/* test_uniqueness.c -- the uniqueness detector: fast broad coverage is
+ * scraping; polite crawlers, people and offices are not. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector.h"
+
+extern const rp_detector rp_detector_uniqueness;
+#define DET rp_detector_uniqueness
+
+#define SEC 1000000LL
+#define T0 (1700000100LL * SEC) /* a 5-minute boundary */
+
+typedef struct fixture {
+    rp_route *route, *site;
+    double params[RP_MAX_PARAMS];
+    _Alignas(16) unsigned char state[512];
+    rp_event ev;
+    rp_observation obs;
+    rp_detect_ctx ctx;
+} fixture;
+
+static fixture *fx_new(void) {
+    fixture *f = calloc(1, sizeof *f);
+    f->route = calloc(1, sizeof *f->route);
+    f->site = calloc(1, sizeof *f->site);
+    for (unsigned i = 0; i < DET.n_params; i++)
+        f->params[i] = DET.params[i].preset[RP_TOLERANCE_NORMAL];
+    f->obs.route = f->route;
+    f->obs.site = f->site;
+    f->ctx.params = f->params;
+    f->ctx.level = RP_LEVEL_IP;
+    f->ctx.first_seen_us = T0;
+    f->ctx.norm_period_us = 3600 * SEC;
+    f->ev.upstream_us = -1;
+    return f;
+}
+
+static void fx_free(fixture *f) {
+    free(f->route);
+    free(f->site);
+    free(f);
+}
+
+static uint64_t mix(uint64_t x) { /* splitmix64 finaliser: a stand-in path hash */
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static double feed(fixture *f, int64_t ts, uint8_t cls, uint64_t path, uint64_t query) {
+    f->ev.ts_us = ts;
+    f->obs.route_class = cls;
+    f->obs.path_hash = mix(path);
+    f->obs.query_hash = query ? mix(query + 1000000007ULL) : 0;
+    f->ctx.now_us = ts;
+    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
+    return DET.score(f->state, &f->obs, &f->ctx, NULL);
+}
+
+static double explain(fixture *f, rp_finding *out) {
+    memset(out, 0, sizeof *out);
+    return DET.score(f->state, &f->obs, &f->ctx, out);
+}
+
+static void test_uniqueness_state_fits_budget(void **unused) {
+    (void)unused;
+    assert_true(DET.state_size <= 80);
+    assert_int_equal(DET.default_weight, 60);
+}
+
+static void test_uniqueness_scraper_at_3_rps_over_products_scores_1(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double s = 0;
+    for (int i = 0; i < 900; i++) /* 5 minutes, 900 different products */
+        s = feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
+    assert_true(s == 1.0);
+    fx_free(f);
+}
+
+static void test_uniqueness_googlebot_polite_crawl_stays_at_monitor(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double worst = 0;
+    for (int i = 0; i < 800; i++) { /* 1 page every 1.5 s for 20 minutes */
+        double s = feed(f, T0 + i * 3 * SEC / 2, RP_ROUTE_OTHER, 5000 + i, 0);
+        if (s > worst) worst = s;
+    }
+    assert_true(worst > 0.0);  /* it is broad coverage ... */
+    assert_true(worst <= 0.6); /* ... but 36 points at most: monitor */
+    rp_finding fi;
+    explain(f, &fi);
+    assert_non_null(strstr(fi.summary, "polite pace"));
+    fx_free(f);
+}
+
+static void test_uniqueness_human_browsing_scores_zero(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double worst = 0;
+    for (int i = 0; i < 120; i++) { /* 10 min, 20 distinct pages, revisits */
+        double s = feed(f, T0 + i * 5 * SEC, RP_ROUTE_LISTING, (uint64_t)(i * 7) % 20, 0);
+        if (s > worst) worst = s;
+    }
+    assert_true(worst == 0.0);
+    fx_free(f);
+}
+
+static void test_uniqueness_office_nat_with_revisits_stays_low(void **unused) {
+    (void)unused;
+    /* 30 people: 4 requests/s for 10 min over 300 distinct pages */
+    fixture *f = fx_new();
+    double worst = 0, s = 0;
+    for (int i = 0; i < 2400; i++) {
+        double r = (double)(mix((uint64_t)i) % 1000) / 1000.0; /* popular pages more often */
+        s = feed(f, T0 + i * SEC / 4, RP_ROUTE_OBJECT, (uint64_t)(r * r * 300), 0);
+        if (s > worst) worst = s;
+    }
+    /* the first minutes look broad (nobody has revisited yet): under 40
+     * points at weight 60; once people revisit, lower */
+    assert_true(worst < 0.6);
+    assert_true(s < 0.45);
+    fx_free(f);
+}
+
+static void test_uniqueness_search_abuse_on_distinct_queries(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double s = 0;
+    for (int i = 0; i < 400; i++) /* 400 different searches at 2/s */
+        s = feed(f, T0 + i * SEC / 2, RP_ROUTE_SEARCH, 1, 77 + i);
+    assert_true(s >= 0.9);
+    rp_finding fi;
+    explain(f, &fi);
+    assert_non_null(strstr(fi.summary, "distinct search queries"));
+    fx_free(f);
+}
+
+static void test_uniqueness_partner_polling_same_search_scores_zero(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double worst = 0;
+    for (int i = 0; i < 600; i++) { /* the same 3 queries every 10 s... for 100 min */
+        double s = feed(f, T0 + i * 10 * SEC, RP_ROUTE_SEARCH, 1, 1 + (uint64_t)i % 3);
+        if (s > worst) worst = s;
+    }
+    assert_true(worst == 0.0);
+    fx_free(f);
+}
+
+static void test_uniqueness_bound_follows_site_p99(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    for (int i = 0; i < 200; i++) rp_norm_add(&f->site->norm[RP_NORM_CLIENT_DISTINCT], 60, T0, 0);
+    double p99 = rp_norm_quantile(&f->site->norm[RP_NORM_CLIENT_DISTINCT], 0.99, 50);
+    double s = 0;
+    for (int i = 0; i < 250; i++) s = feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
+    assert_true(s == 0.0); /* 250 < 5 x p99 (~340) */
+    rp_finding fi;
+    explain(f, &fi);
+    assert_true(fabs(fi.features[0].threshold - 5 * p99) < 1e-6);
+    assert_true(fabs(fi.features[0].normal - p99) < 1e-6);
+    fx_free(f);
+}
+
+static void test_uniqueness_feeds_site_norm_per_closed_period(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    for (int i = 0; i < 40; i++) feed(f, T0 + i * SEC, RP_ROUTE_OBJECT, (uint64_t)i, 0);
+    rp_norm *n = &f->site->norm[RP_NORM_CLIENT_DISTINCT];
+    assert_true(n->total == 0.0f);
+    feed(f, T0 + 301 * SEC, RP_ROUTE_OBJECT, 1, 0);
+    assert_true(n->total == 1.0f);
+    unsigned b = rp_norm_bucket(40);
+    assert_true(n->count[b] + n->count[b - 1] + n->count[b + 1] == 1.0f); /* 40 +- sketch error */
+    fx_free(f);
+}
+
+static void test_uniqueness_window_forgets_after_two_periods(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    for (int i = 0; i < 900; i++) feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
+    double s = feed(f, T0 + 20 * 60 * SEC, RP_ROUTE_OBJECT, 1, 0);
+    assert_true(s == 0.0);
+    fx_free(f);
+}
+
+static void test_uniqueness_ignores_static_health_and_auth(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double s = 0;
+    for (int i = 0; i < 900; i++) {
+        uint8_t cls = i % 3 == 0 ? RP_ROUTE_STATIC : i % 3 == 1 ? RP_ROUTE_HEALTH : RP_ROUTE_AUTH;
+        s = feed(f, T0 + i * SEC / 3, cls, (uint64_t)i, 0);
+    }
+    assert_true(s == 0.0);
+    fx_free(f);
+}
+
+static void test_uniqueness_out_of_order_and_odd_times_are_safe(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    double s = 0;
+    for (int i = 0; i < 900; i++) {
+        int64_t jitter = ((i * 7919) % 3000) * 1000LL;
+        s = feed(f, T0 + 5 * SEC + i * SEC / 3 - jitter, RP_ROUTE_OBJECT, 1000 + i, 0);
+    }
+    assert_true(s == 1.0);
+    feed(f, 0, RP_ROUTE_OBJECT, 1, 0);
+    feed(f, -1, RP_ROUTE_OBJECT, 2, 0);
+    f->ctx.first_seen_us = INT64_MAX / 4; /* nonsense first_seen: pace must not divide by 0 */
+    s = feed(f, INT64_MAX / 2, RP_ROUTE_OBJECT, 3, 0);
+    assert_true(s >= 0.0 && s <= 1.0);
+    fx_free(f);
+}
+
+static void test_uniqueness_summary_mentions_distinct_share_and_normal(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    for (int i = 0; i < 200; i++) rp_norm_add(&f->site->norm[RP_NORM_CLIENT_DISTINCT], 20, T0, 0);
+    for (int i = 0; i < 900; i++) feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
+    rp_finding fi;
+    double s = explain(f, &fi);
+    assert_true(s == 1.0);
+    assert_non_null(strstr(fi.summary, "uniqueness: "));
+    assert_non_null(strstr(fi.summary, "distinct paths in 10 min ("));
+    assert_non_null(strstr(fi.summary, "never revisited"));
+    assert_non_null(strstr(fi.summary, "vs normal 23 (p99)"));
+    assert_int_equal(fi.threats, RP_THREAT_SCRAPER);
+    assert_true(fi.features[0].value > 600 && fi.features[0].value < 1250);
+    assert_true(fi.features[0].crossed);
+    fx_free(f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uniqueness_state_fits_budget),
+        cmocka_unit_test(test_uniqueness_scraper_at_3_rps_over_products_scores_1),
+        cmocka_unit_test(test_uniqueness_googlebot_polite_crawl_stays_at_monitor),
+        cmocka_unit_test(test_uniqueness_human_browsing_scores_zero),
+        cmocka_unit_test(test_uniqueness_office_nat_with_revisits_stays_low),
+        cmocka_unit_test(test_uniqueness_search_abuse_on_distinct_queries),
+        cmocka_unit_test(test_uniqueness_partner_polling_same_search_scores_zero),
+        cmocka_unit_test(test_uniqueness_bound_follows_site_p99),
+        cmocka_unit_test(test_uniqueness_feeds_site_norm_per_closed_period),
+        cmocka_unit_test(test_uniqueness_window_forgets_after_two_periods),
+        cmocka_unit_test(test_uniqueness_ignores_static_health_and_auth),
+        cmocka_unit_test(test_uniqueness_out_of_order_and_odd_times_are_safe),
+        cmocka_unit_test(test_uniqueness_summary_mentions_distinct_share_and_normal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
