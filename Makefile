@@ -34,7 +34,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit unit-san e2e fuzz fuzz-smoke demo bench deps clean format
+.PHONY: all test unit unit-san e2e fuzz fuzz-smoke demo bench deps clean format clang-build
 
 all: $(BUILD)/rampart $(BUILD)/trafficgen
 
@@ -65,6 +65,13 @@ unit-san:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  build-san/rampart build-san/trafficgen unit
 
+# Everything again with clang, warnings as errors (gcc builds the rest).
+clang-build:
+	@if command -v clang >/dev/null; then \
+	  $(MAKE) --no-print-directory BUILD=build-clang CC=clang build-clang/rampart build-clang/trafficgen && \
+	  echo "clang: build ok (-Wall -Wextra -Werror)"; \
+	else echo "clang: not installed"; exit 1; fi
+
 e2e: all
 	@bash tests/run-e2e.sh
 
@@ -78,7 +85,9 @@ deps:
 	@bash tools/install-deps.sh $(DEBIAN_PACKAGES)
 
 test: deps
+	@rm -f build/results
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-san
 	@$(MAKE) --no-print-directory e2e
@@ -102,6 +111,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-clang
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(GEN_OBJ:.o=.d)

@@ -134,8 +134,13 @@ static size_t normalize(const char *in, size_t len, char *out, size_t cap, unsig
         else if (c == '\\') c = '/';
         switch (c) {
         case '\'': case '"': sp |= SPECIAL_QUOTE; break;
-        case '<': case '`': case '$': case ';': case '|': case '&': case '(': case '{': case '@':
-        case ' ': case '*': case ':': case '.': case '\0': sp |= SPECIAL_OTHER; break;
+        case '<': case '`': case '$': case ';': case '|': case '(': case '{': case '@':
+        case ' ': case '*': case ':': case '\0': sp |= SPECIAL_OTHER; break;
+        /* '&' and '.' are in every query and file name; only "&&" and
+         * ".." start a payload. */
+        case '&': case '.':
+            if (o > 0 && (unsigned char)out[o - 1] == c) sp |= SPECIAL_OTHER;
+            break;
         default: break;
         }
         out[o++] = (char)c;
@@ -585,12 +590,10 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
 
     st->req[slot] = add16(st->req[slot]);
     if (is_error(ev->status)) st->err[slot] = add16(st->err[slot]);
-    if (slot == 1) {
-        /* The previous period's sets are gone; a late miss still counts
-         * (it may be a repeat: late events are few, seconds' worth). */
-        if (ev->status == 404 || ev->status == 410) st->missing[1] = add16(st->missing[1]);
-        return;
-    }
+    /* The previous period's distinct sets are closed (their bitmaps are
+     * gone, so a late path cannot be told from a repeat): late events add
+     * to the plain counts only. */
+    if (slot == 1) return;
 
     if ((ev->status == 404 || ev->status == 410) && obs->path_hash) {
         uint64_t *half = &st->miss_bits[obs->path_hash & 1];

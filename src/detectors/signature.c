@@ -188,9 +188,17 @@ static inline unsigned char fold(unsigned char c) {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-static inline bool is_alnum(unsigned char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+/* 1 for ASCII letters and digits: token characters. A table, because the
+ * matcher asks it for every byte of the user agent. */
+#define A1(c) [c] = 1
+#define A10(c0) A1(c0), A1(c0 + 1), A1(c0 + 2), A1(c0 + 3), A1(c0 + 4), A1(c0 + 5), A1(c0 + 6), \
+                A1(c0 + 7), A1(c0 + 8), A1(c0 + 9)
+static const uint8_t alnum[256] = {
+    A10('0'), A10('a'), A10('a' + 10), A1('u'), A1('v'), A1('w'), A1('x'), A1('y'), A1('z'),
+    A10('A'), A10('A' + 10), A1('U'), A1('V'), A1('W'), A1('X'), A1('Y'), A1('Z'),
+};
+#undef A10
+#undef A1
 
 static bool match_at(const unsigned char *s, size_t avail, const rp_ua_pattern *p) {
     if (p->len > avail) return false;
@@ -221,11 +229,13 @@ void rp_signature_classify(const char *ua, size_t len, int min_chrome, int min_f
     uint32_t seen = 0; /* bit per RP_UA_* class met */
     bool engine = false, outdated = false;
     uint8_t tool_kind = 0;
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && !alnum[s[i]]) i++; /* to the next token start */
+        if (i >= len) break;
         unsigned char c = fold(s[i]);
-        if (c < 'a' || c > 'z' || (i > 0 && is_alnum(s[i - 1]))) continue;
-        const rp_ua_bucket *b = &ua_buckets[c - 'a'];
-        for (uint8_t k = 0; k < b->n; k++) {
+        const rp_ua_bucket *b = c >= 'a' && c <= 'z' ? &ua_buckets[c - 'a'] : NULL;
+        for (uint8_t k = 0; b && k < b->n; k++) {
             const rp_ua_pattern *p = &b->pat[k];
             if (!match_at(s + i, len - i, p)) continue;
             if (p->kind == RP_UAP_CHROME || p->kind == RP_UAP_FIREFOX) {
@@ -246,6 +256,7 @@ void rp_signature_classify(const char *ua, size_t len, int min_chrome, int min_f
             }
             break;
         }
+        while (i < len && alnum[s[i]]) i++; /* past the token */
     }
     if (seen & (1u << RP_UA_ATTACK)) out->cls = RP_UA_ATTACK;
     else if (seen & (1u << RP_UA_GOODBOT)) out->cls = RP_UA_GOODBOT;

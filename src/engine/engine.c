@@ -450,9 +450,15 @@ static void learn_route(rp_engine *e, rp_route *r, const rp_event *ev) {
         rp_norm_add(&r->norm[RP_NORM_UPSTREAM_US], (double)ev->upstream_us, ev->ts_us, period);
     const int64_t width = 10 * 1000000;
     uint32_t idx = rp_window_index(ev->ts_us, width);
-    if (r->rate_10s.newest && idx > r->rate_10s.newest)
-        rp_norm_add(&r->norm[RP_NORM_ROUTE_RATE_10S],
-                    r->rate_10s.bucket[r->rate_10s.newest % RP_WINDOW_BUCKETS], ev->ts_us, period);
+    if (r->rate_10s.newest && idx > r->rate_10s.newest) {
+        /* A surge must not teach the norm that surges are normal: buckets
+         * far above the learned p99 are left out (the rate detector
+         * compares against this norm). */
+        double closed = r->rate_10s.bucket[r->rate_10s.newest % RP_WINDOW_BUCKETS];
+        double p99 = rp_norm_quantile(&r->norm[RP_NORM_ROUTE_RATE_10S], 0.99, 30);
+        if (isnan(p99) || closed <= 5 * p99 + 10)
+            rp_norm_add(&r->norm[RP_NORM_ROUTE_RATE_10S], closed, ev->ts_us, period);
+    }
     rp_window_add(&r->rate_10s, ev->ts_us, width, 1);
     rp_hll_add(&r->clients, rp_hash64(ev->client.bytes, 16, 0xc1));
 }
