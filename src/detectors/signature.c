@@ -15,9 +15,11 @@
  *   user agent half-way stays marked)                                  1.0
  *   user-agent rotation: distinct user agents in a minute, ramp from
  *   max_user_agents_60s (0.5) to 3x it (1.0)                     0.5..1.0
- *   headless browser, outdated browser, browser user agent without the
- *   Accept-Language / Accept-Encoding headers every browser sends      0.6
+ *   headless browser, browser user agent without the Accept-Language /
+ *   Accept-Encoding headers every browser sends                        0.6
  *   scraper framework (Scrapy, HTTrack...)                             0.4
+ *   outdated browser (Chrome < 90, Firefox < 80, MSIE): bots keep old
+ *   strings, but old phones, kiosks and webviews are human  outdated_score (0.35)
  *   empty user agent                                                   0.3
  *   HTTP library (curl, python-requests, okhttp...)      library_score (0.2)
  *   search engines and other honest crawlers or monitors, browsers,
@@ -277,6 +279,7 @@ enum {
     P_MIN_CHROME,
     P_MIN_FIREFOX,
     P_LIBRARY_SCORE,
+    P_OUTDATED_SCORE,
     P_COUNT
 };
 
@@ -396,8 +399,8 @@ static double distinct_60s(const sig_state *st, int64_t now_us) {
 static double class_score(unsigned cls, const double *p) {
     switch (cls) {
     case RP_UA_ATTACK: return 1.0;
-    case RP_UA_HEADLESS:
-    case RP_UA_OUTDATED: return 0.6;
+    case RP_UA_HEADLESS: return 0.6;
+    case RP_UA_OUTDATED: return p[P_OUTDATED_SCORE];
     case RP_UA_SCRAPER: return 0.4;
     case RP_UA_EMPTY: return 0.3;
     case RP_UA_LIBRARY: return p[P_LIBRARY_SCORE];
@@ -422,7 +425,7 @@ static void explain(const sig_state *st, const double *p, unsigned cls, double u
                     double s_class, double s_rot, rp_finding *f) {
     const char *tool = st->tool ? tool_names[st->tool - 1] : NULL;
     double max_uas = p[P_MAX_UAS_60S];
-    rp_finding_feature(f, "user_agent_class", cls, RP_UA_HEADLESS, NAN, s_class >= 0.6);
+    rp_finding_feature(f, "user_agent_class", cls, RP_UA_HEADLESS, NAN, s_class > 0);
     rp_finding_feature(f, "distinct_user_agents_60s", uas, max_uas, NAN, s_rot > 0);
     rp_finding_feature(f, "header_contradiction", (st->marks & SIG_CONTRADICTION) ? 1 : 0, 1, NAN,
                        (st->marks & SIG_CONTRADICTION) != 0);
@@ -472,6 +475,9 @@ static const rp_param params[P_COUNT] = {
                        "Firefox major versions below this are outdated"},
     [P_LIBRARY_SCORE] = {"library_score", "score", {0.0, 0.2, 0.3}, 0, 1,
                          "score of an HTTP-library user agent (curl, python-requests, okhttp...)"},
+    [P_OUTDATED_SCORE] = {"outdated_score", "score", {0.2, 0.35, 0.6}, 0, 1,
+                          "score of an outdated browser user agent (old phones, kiosks and "
+                          "embedded webviews are human too)"},
 };
 
 const rp_detector rp_detector_signature = {

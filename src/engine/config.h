@@ -62,6 +62,25 @@ typedef struct rp_declared_route {
     int cls;                    /* rp_route_class or -1 = guess */
 } rp_declared_route;
 
+/* The daemon's settings (`serve:` in the YAML); the engine ignores them. */
+typedef struct rp_serve_config {
+    char socket_path[256];   /* unix datagram socket for the nginx module; "" = off */
+    char syslog_listen[64];  /* "127.0.0.1:5514"; "" = off */
+    int n_tail;
+    char tail[4][256];       /* access logs to follow */
+    bool tail_from_start;    /* read what is already in a tailed file first */
+    char tail_format[16];    /* "auto", "combined", "json" */
+    char table_path[256];    /* the decision table file */
+    uint32_t table_capacity;
+    char store_path[256];    /* SQLite database */
+    char admin_listen[64];   /* "127.0.0.1:9090" */
+    char token_file[256];    /* bearer token for changes; "" = changes refused */
+    uint64_t queue_bytes;    /* ingest -> engine queue */
+    int64_t keep_incidents_us; /* retention; 0 = forever */
+    int64_t keep_decisions_us;
+    bool log_json;           /* daemon log lines as JSON */
+} rp_serve_config;
+
 struct rp_config {
     char source[256];                      /* file name, for messages */
     uint32_t capacity[RP_LEVEL_COUNT];     /* client table caps per key level */

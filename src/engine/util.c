@@ -99,38 +99,3 @@ const char *rp_route_class_name(rp_route_class cls) {
     return (unsigned)cls < RP_ROUTE_CLASS_COUNT ? class_names[cls] : "other";
 }
 
-/*
- * rp_hash64 -- a small, fast, well-mixing 64-bit hash (a multiply-xorshift
- * construction in the spirit of wyhash/murmur finalisers). Written here
- * because it is part of stored state and of the wire protocol: it must
- * never change with a library upgrade. Not for adversarial hash tables on
- * its own -- tables seed it per process.
- */
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ULL;
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ULL;
-    x ^= x >> 32;
-    return x;
-}
-
-static inline uint64_t read64(const unsigned char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-uint64_t rp_hash64(const void *data, size_t len, uint64_t seed) {
-    const unsigned char *p = data;
-    uint64_t h = seed ^ (0x9e3779b97f4a7c15ULL * (len + 1));
-    while (len >= 8) {
-        h = mix64(h ^ read64(p)) + 0x9e3779b97f4a7c15ULL;
-        p += 8;
-        len -= 8;
-    }
-    uint64_t tail = 0;
-    for (size_t i = 0; i < len; i++) tail |= (uint64_t)p[i] << (8 * i);
-    h = mix64(h ^ tail ^ ((uint64_t)len << 56));
-    return h ? h : 1; /* 0 means "none" everywhere */
-}

@@ -1,0 +1,39 @@
+/*
+ * queue.h -- the bounded queue between the ingest threads and the engine
+ * thread.
+ *
+ * Many producers (datagram socket, syslog, tail), one consumer (the engine
+ * thread). Events are stored encoded with the wire protocol (protocol.h)
+ * in a fixed byte ring, so an event costs its real size and the queue's
+ * memory is fixed at creation. A push never waits for the engine: when the
+ * ring is full the event is dropped and counted -- ingestion must never
+ * block on analysis, and a drop is never silent.
+ */
+#ifndef RP_QUEUE_H
+#define RP_QUEUE_H
+
+#include "rampart.h"
+
+typedef struct rp_queue rp_queue;
+
+rp_status rp_queue_new(size_t bytes, rp_queue **out);
+void rp_queue_free(rp_queue *q);
+/* false (and the drop counted) when full or closed. */
+bool rp_queue_push(rp_queue *q, const rp_event *ev);
+/* Push an already encoded event (a datagram that decoded cleanly). */
+bool rp_queue_push_encoded(rp_queue *q, const uint8_t *data, size_t len);
+/* Wait up to timeout_ms for events, then decode up to max of them into
+ * evs; their strings point into storage owned by the queue and stay
+ * valid until the next pop. Returns the count (0 on timeout or close). */
+size_t rp_queue_pop(rp_queue *q, rp_event *evs, size_t max, int timeout_ms);
+/* Wake the consumer and refuse further pushes. */
+void rp_queue_close(rp_queue *q);
+
+typedef struct rp_queue_stats {
+    uint64_t pushed, popped, dropped_full;
+    size_t bytes_used, bytes_capacity;
+} rp_queue_stats;
+
+void rp_queue_get_stats(rp_queue *q, rp_queue_stats *s);
+
+#endif

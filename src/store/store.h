@@ -1,0 +1,72 @@
+/*
+ * store.h -- persistence in SQLite (WAL): incidents with their evidence,
+ * decisions (active and history), and the learned route inventory.
+ *
+ * One rp_store holds two connections: a writer used by the daemon's store
+ * thread (batched transactions) and a reader for the admin API, each
+ * behind its own mutex; WAL lets the reader run while the writer writes.
+ * Every write is committed before the call returns (or before
+ * rp_store_commit for batches), so `kill -9` loses nothing that was
+ * committed.
+ *
+ * Schema versioned with PRAGMA user_version; an older file is migrated,
+ * a newer one refused with a clear message.
+ */
+#ifndef RP_STORE_H
+#define RP_STORE_H
+
+#include "rampart.h"
+
+typedef struct rp_store rp_store;
+
+rp_status rp_store_open(const char *path, rp_store **out, rp_error *err);
+void rp_store_close(rp_store *s);
+
+/* Batching: begin/commit around several writes from one thread. Writes
+ * outside a batch commit on their own. */
+rp_status rp_store_begin(rp_store *s, rp_error *err);
+rp_status rp_store_commit(rp_store *s, rp_error *err);
+
+/* Insert or update by id (an incident is updated as it escalates and when
+ * flushed). The whole incident is kept as JSON, plus indexed columns. */
+rp_status rp_store_put_incident(rp_store *s, const rp_incident *inc, rp_error *err);
+/* Record a decision. source: "engine" or "manual"; reason: free text
+ * (may be NULL). A decision for a key replaces the active one. */
+rp_status rp_store_put_decision(rp_store *s, const rp_decision *d, const char *source,
+                                const char *reason, rp_error *err);
+/* End the active decision of key now (kept in history). RP_ENOENT when
+ * there is none. */
+rp_status rp_store_remove_decision(rp_store *s, const rp_key *key, int64_t now_us, const char *by,
+                                   rp_error *err);
+/* Visit the decisions still active at now_us (restart restores them). */
+rp_status rp_store_active_decisions(rp_store *s, int64_t now_us,
+                                    void (*fn)(void *user, const rp_decision *d), void *user,
+                                    rp_error *err);
+/* Replace the stored inventory. */
+rp_status rp_store_put_routes(rp_store *s, const rp_route_info *routes, size_t n, rp_error *err);
+
+typedef struct rp_incident_query {
+    int64_t since_us, until_us; /* 0 = unbounded */
+    const char *detector;       /* NULL = any */
+    rp_action action;           /* RP_ACTION_NONE = any */
+    const char *route;          /* substring of the route; NULL = any */
+    const char *key;            /* exact key text ("ip:1.2.3.4"); NULL = any */
+    const char *threat;         /* threat name; NULL = any */
+    int limit, offset;          /* limit 0 = 100; capped at 1000 */
+    bool ascending;             /* default newest first */
+} rp_incident_query;
+
+/* JSON text {"total":N,"incidents":[...]} (malloc'd) -- each incident in
+ * the schema of docs/analyze.md. */
+rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char **json,
+                                   rp_error *err);
+/* JSON {"total":N,"decisions":[...]} of history for a key or all
+ * (key NULL), newest first. */
+rp_status rp_store_query_decisions(rp_store *s, const char *key, bool active_only, int64_t now_us,
+                                   int limit, int offset, char **json, rp_error *err);
+/* Delete incidents older than keep_incidents_us and ended decisions
+ * older than keep_decisions_us (0 = keep forever). */
+rp_status rp_store_prune(rp_store *s, int64_t now_us, int64_t keep_incidents_us,
+                         int64_t keep_decisions_us, rp_error *err);
+
+#endif
