@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "rampart.h"
+#include "store.h" /* rp_format_time, rp_incident_to_json */
 
 /* Exit codes, documented in docs/analyze.md. */
 #define RP_EXIT_OK 0
@@ -23,8 +24,6 @@ rp_status rp_read_file(const char *path, size_t max, char **out, size_t *len, rp
 rp_status rp_load_config(const char *path, rp_config **out, rp_error *err);
 
 /* Output helpers shared by analyze (and later serve). */
-void rp_format_time(int64_t ts_us, char *buf, size_t size);  /* ISO 8601 UTC, ms */
 void rp_format_count(uint64_t n, char *buf, size_t size);    /* 1,234,567 */
-char *rp_incident_to_json(const rp_incident *inc);          /* malloc'd, one line */
 
 #endif

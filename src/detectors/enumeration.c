@@ -23,7 +23,9 @@
  *                ramp(denied share, min_denied_share, 1.6))
  *            -- both must hold: many ids AND mostly refused.
  *   walk   = ramp(sequential steps, min_sequential_steps, 5), capped at
- *            0.4 (36 points at weight 90, not even "monitor") unless at
+ *            0.1 (9 points at weight 90: a booster, never a verdict --
+ *            walking a readable catalogue is coverage, which uniqueness
+ *            scores, and must not be counted twice) unless at
  *            least half of min_denied_share of the answers are denials:
  *            a walk that keeps hitting refusals is enumeration even when
  *            some objects are readable -- which is the dangerous case.
@@ -49,7 +51,7 @@
 #define IDS_FULL 4.0
 #define SHARE_FULL 1.6
 #define WALK_FULL 5.0
-#define WALK_ALONE_CAP 0.4
+#define WALK_ALONE_CAP 0.1
 #define WALK_BOOST 0.25
 
 enum { P_MIN_IDS, P_MIN_DENIED_SHARE, P_MIN_SEQ, P_MAX_STEP, P_COUNT };

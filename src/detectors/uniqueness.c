@@ -26,11 +26,13 @@
  *     score is scaled by ratio / min_unique_ratio. An office NAT with 30
  *     people shows many distinct pages but far more requests.
  *   - pace: below fast_rps requests per second (over the time the window
- *     really covers) the score is capped at 0.6 -- 36 points at weight 60,
- *     "monitor". Coverage at a polite pace is what Googlebot does (1 page
- *     every few seconds), and it is welcome; coverage at 3 pages a second
- *     is a scraper, scores 1.0 (60 points) and with regular timing
- *     (interval, +20) is blocked.
+ *     really covers) the score is capped at 0.4 -- 24 points at weight 60.
+ *     Coverage at a polite pace is what Googlebot and a partner's nightly
+ *     catalogue sync do, and they are welcome: even with every other soft
+ *     signal (machine-regular timing +20, a library user agent +5, an id
+ *     walk +9) such a client stays under "throttle". Coverage at several
+ *     pages a second is a scraper, scores 1.0 (60 points) and with regular
+ *     timing (interval, +20) is blocked.
  *
  * Only content routes count: static assets, health checks and auth
  * routes say nothing about coverage.
@@ -51,7 +53,8 @@
 #define PERIOD_US (300 * SEC_US)
 #define NORM_MIN_SAMPLES 50.0
 #define COVERAGE_FULL 4.0
-#define POLITE_CAP 0.6 /* 36 of 60 points: monitor, never throttle */
+#define POLITE_CAP 0.4 /* 24 of 60 points: with every soft signal added (interval 20,
+                        * signature 5, a walk 9) still under throttle */
 
 enum {
     P_MULTIPLE,
@@ -74,7 +77,7 @@ static const rp_param uniqueness_params[P_COUNT] = {
      "distinct query strings on search routes in 10 min at which search abuse starts"},
     {"min_unique_ratio", "ratio", {0.7, 0.5, 0.3}, 0.01, 1.0,
      "distinct / requests below which the client revisits like a person (score scaled down)"},
-    {"fast_rps", "requests/s", {2.0, 1.0, 0.5}, 0.01, 1e4,
+    {"fast_rps", "requests/s", {4.0, 2.0, 1.0}, 0.01, 1e4,
      "below this pace coverage is capped at monitor level (polite crawlers)"},
 };
 

@@ -55,6 +55,22 @@ void rp_profile_defaults(rp_profile_config *profile, const char *name, rp_tolera
 
 /* --------------------------------------------------------------- config */
 
+/* The daemon's defaults: the nginx module's socket on, syslog and tail
+ * off, state under /run (the table: lost at reboot with the decisions it
+ * mirrors, restored from the store) and /var/lib (the store). Changes
+ * through the admin API stay refused until a token file is configured. */
+static void serve_defaults(rp_serve_config *sv) {
+    snprintf(sv->socket_path, sizeof sv->socket_path, "/run/rampart/events.sock");
+    snprintf(sv->tail_format, sizeof sv->tail_format, "auto");
+    snprintf(sv->table_path, sizeof sv->table_path, "/run/rampart/decisions.tbl");
+    sv->table_capacity = 65536;
+    snprintf(sv->store_path, sizeof sv->store_path, "/var/lib/rampart/rampart.db");
+    snprintf(sv->admin_listen, sizeof sv->admin_listen, "127.0.0.1:9090");
+    sv->queue_bytes = UINT64_C(64) << 20;
+    sv->keep_incidents_us = INT64_C(30) * 86400 * SECOND_US;
+    sv->keep_decisions_us = INT64_C(90) * 86400 * SECOND_US;
+}
+
 rp_config *rp_config_default(void) {
     rp_config *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -74,6 +90,7 @@ rp_config *rp_config_default(void) {
     c->n_profiles = 1;
     rp_profile_defaults(&c->profiles[0], "default", RP_TOLERANCE_NORMAL);
     snprintf(c->username_field, sizeof c->username_field, "username");
+    serve_defaults(&c->serve);
     return c;
 }
 

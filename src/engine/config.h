@@ -106,6 +106,7 @@ struct rp_config {
     char openapi_path[256];                /* inventory.openapi, resolved against the
                                               config file's directory; "" = none. The
                                               CLI loads it (the engine does no I/O). */
+    rp_serve_config serve;                 /* `serve:` -- the daemon's; the engine ignores it */
 };
 
 /* Fill a profile with the detectors' presets for a tolerance. */

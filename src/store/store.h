@@ -19,6 +19,11 @@
 
 typedef struct rp_store rp_store;
 
+/* Shared output formatting (incident_json.c): used by the store, the
+ * admin API and `rampart analyze`, so all three speak one schema. */
+void rp_format_time(int64_t ts_us, char *buf, size_t size); /* ISO 8601 UTC, ms */
+char *rp_incident_to_json(const rp_incident *inc);          /* malloc'd, one line */
+
 rp_status rp_store_open(const char *path, rp_store **out, rp_error *err);
 void rp_store_close(rp_store *s);
 
