@@ -306,8 +306,15 @@ void rp_engine_flush(rp_engine *engine);
  * decisions (SIGHUP). */
 rp_status rp_engine_reconfigure(rp_engine *engine, const rp_config *config, rp_error *err);
 
-/* Add a manual decision (API, CLI) through the same path as detected ones. */
+/* Add a manual decision (API, CLI) through the same path as detected ones.
+ * RP_ACTION_NONE clears the key's decision. */
 void rp_engine_decide(rp_engine *engine, const rp_decision *decision);
+
+/* The live picture of a tracked key: counters, the decision in force and
+ * what every detector says now (findings with their features), as an
+ * incident with id 0. false when the key is not tracked (never seen, or
+ * evicted). */
+bool rp_engine_explain(rp_engine *engine, const rp_key *key, rp_incident *out);
 
 typedef struct rp_engine_stats {
     uint64_t events;

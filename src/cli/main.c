@@ -13,6 +13,8 @@ static void usage(FILE *out) {
           "\n"
           "Commands:\n"
           "  analyze        read access logs, report abusive clients with evidence\n"
+          "  serve          run the real-time detection service (daemon)\n"
+          "  decisions      list, add or delete decisions through the admin API\n"
           "  check-config   validate a configuration file\n"
           "  version        print the version\n"
           "  help           this text\n"
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "analyze") == 0) return rp_cmd_analyze(argc - 1, argv + 1);
     if (strcmp(cmd, "check-config") == 0) return rp_cmd_check_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return rp_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "decisions") == 0) return rp_cmd_decisions(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("rampart %s\n", RP_VERSION);
         return RP_EXIT_OK;

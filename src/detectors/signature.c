@@ -18,7 +18,8 @@
  *   headless browser, browser user agent without the Accept-Language /
  *   Accept-Encoding headers every browser sends                        0.6
  *   scraper framework (Scrapy, HTTrack...)                             0.4
- *   outdated browser (Chrome < 90, Firefox < 80, MSIE): bots keep old
+ *   outdated browser (Chrome/Firefox released over max_browser_age before
+ *   the request, MSIE): bots keep old
  *   strings, but old phones, kiosks and webviews are human  outdated_score (0.35)
  *   empty user agent                                                   0.3
  *   HTTP library (curl, python-requests, okhttp...)      library_score (0.2)
@@ -69,6 +70,9 @@ typedef struct rp_ua_class {
     bool browser;      /* starts with Mozilla/ and claims a browser engine */
     const char *tool;  /* the pattern that decided an attack/headless/scraper class */
 } rp_ua_class;
+#define RP_BROWSER_CHROME 1
+#define RP_BROWSER_FIREFOX 2
+int rp_signature_version_at(int browser, int64_t ts_us);
 void rp_signature_classify(const char *ua, size_t len, int min_chrome, int min_firefox,
                            rp_ua_class *out);
 
@@ -272,12 +276,35 @@ void rp_signature_classify(const char *ua, size_t len, int min_chrome, int min_f
                    (out->cls == RP_UA_UNKNOWN || out->cls == RP_UA_OUTDATED);
 }
 
+/*
+ * "Outdated" is relative to the request's time, not to today: a 2015 log
+ * is full of Chrome 32, which was current then. Both browsers release on
+ * a fixed cadence, so the major version current at a time is a line:
+ * Chrome 24 shipped 2013-01-10 and released every ~45 days until 94
+ * (2021-09-21), every 28 days since; Firefox 18 shipped 2013-01-08, every
+ * ~42 days until 94 (2021-11-02), every 28 days since. Off by a version
+ * or two at most, which is nothing against an age limit of years.
+ */
+int rp_signature_version_at(int browser, int64_t ts_us) {
+    const double day = 86400.0 * 1e6;
+    double base_v, base_day, step, fast_v, fast_day;
+    if (browser == RP_BROWSER_CHROME) {
+        base_v = 24, base_day = 15715, step = 45.4, fast_v = 94, fast_day = 18891;
+    } else {
+        base_v = 18, base_day = 15713, step = 42.4, fast_v = 94, fast_day = 18933;
+    }
+    double d = (double)ts_us / day;
+    double v = d >= fast_day ? fast_v + (d - fast_day) / 28.0 : base_v + (d - base_day) / step;
+    if (v < 1) v = 1;
+    if (v > 100000) v = 100000;
+    return (int)v;
+}
+
 /* ------------------------------------------------------------- state */
 
 enum {
     P_MAX_UAS_60S = 0,
-    P_MIN_CHROME,
-    P_MIN_FIREFOX,
+    P_MAX_BROWSER_AGE,
     P_LIBRARY_SCORE,
     P_OUTDATED_SCORE,
     P_COUNT
@@ -356,8 +383,10 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     uint64_t ua = obs->ua_hash;
     if (ua != st->last_ua || st->minute == 0) {
         rp_ua_class c;
+        int64_t cutoff = ev->ts_us - (int64_t)(p[P_MAX_BROWSER_AGE] * 86400.0) * 1000000;
         rp_signature_classify(ev->user_agent.ptr, ev->user_agent.ptr ? ev->user_agent.len : 0,
-                              (int)p[P_MIN_CHROME], (int)p[P_MIN_FIREFOX], &c);
+                              rp_signature_version_at(RP_BROWSER_CHROME, cutoff),
+                              rp_signature_version_at(RP_BROWSER_FIREFOX, cutoff), &c);
         st->cls = c.cls;
         if (c.cls == RP_UA_ATTACK) st->marks |= SIG_ATTACK_SEEN;
         if (c.tool && (c.cls == RP_UA_ATTACK || !(st->marks & SIG_ATTACK_SEEN)))
@@ -469,10 +498,9 @@ static const rp_param params[P_COUNT] = {
     [P_MAX_UAS_60S] = {"max_user_agents_60s", "user agents", {80, 40, 20}, 2, 250,
                        "distinct user agents from one client in a minute before it counts as "
                        "rotation (score 0.5 here, 1.0 at 3x)"},
-    [P_MIN_CHROME] = {"min_chrome_version", "version", {70, 90, 100}, 0, 1000,
-                      "Chrome major versions below this are outdated (bots keep old strings)"},
-    [P_MIN_FIREFOX] = {"min_firefox_version", "version", {60, 80, 100}, 0, 1000,
-                       "Firefox major versions below this are outdated"},
+    [P_MAX_BROWSER_AGE] = {"max_browser_age", "days", {1460, 1095, 730}, 30, 36500,
+                           "a Chrome or Firefox version released this long before the request "
+                           "is outdated (bots keep old strings)"},
     [P_LIBRARY_SCORE] = {"library_score", "score", {0.0, 0.2, 0.3}, 0, 1,
                          "score of an HTTP-library user agent (curl, python-requests, okhttp...)"},
     [P_OUTDATED_SCORE] = {"outdated_score", "score", {0.2, 0.35, 0.6}, 0, 1,

@@ -460,9 +460,9 @@ static bool get_method(walker *w, ynode *n, uint8_t *out) {
 }
 
 /* Resolve a relative path against the directory of the config file. */
-static bool resolve_path(walker *w, ynode *n, char *out, size_t size) {
+static bool resolve_path(walker *w, ynode *n, const char *what, char *out, size_t size) {
     char path[256];
-    if (!get_string(w, n, "openapi", path, sizeof path)) return false;
+    if (!get_string(w, n, what, path, sizeof path)) return false;
     const char *slash = w->name ? strrchr(w->name, '/') : NULL;
     int len;
     if (path[0] == '/' || !slash)
@@ -470,8 +470,8 @@ static bool resolve_path(walker *w, ynode *n, char *out, size_t size) {
     else
         len = snprintf(out, size, "%.*s/%s", (int)(slash - w->name), w->name, path);
     if (len < 0 || (size_t)len >= size) {
-        report(w, n, "openapi path is too long once resolved against the config's directory "
-                     "(at most %zu characters)", size - 1);
+        report(w, n, "%s path is too long once resolved against the config's directory "
+                     "(at most %zu characters)", what, size - 1);
         out[0] = 0;
         return false;
     }
@@ -513,7 +513,7 @@ static void walk_inventory(walker *w, ynode *n) {
     if (!check_keys(w, n, keys, COUNT(keys), "inventory", "inventory")) return;
     ynode *v;
     if ((v = map_get(w, n, "openapi")) && !is_null(v))
-        resolve_path(w, v, w->config->openapi_path, sizeof w->config->openapi_path);
+        resolve_path(w, v, "openapi", w->config->openapi_path, sizeof w->config->openapi_path);
     if ((v = map_get(w, n, "learn"))) get_bool(w, v, "learn", &w->config->learn_routes);
     if ((v = map_get(w, n, "routes")) && !is_null(v) &&
         want_type(w, v, YAML_SEQUENCE_NODE, "inventory.routes"))
@@ -843,10 +843,218 @@ static void walk_rules(walker *w, ynode *n) {
     SEQ_EACH(w, n, item) walk_rule(w, item);
 }
 
+/* ----------------------------------------------------------------- serve */
+
+/* The daemon's settings. The engine ignores them, but they are checked
+ * here like the rest so that `rampart check-config` catches a bad port or
+ * size before a restart does. */
+
+#define QUEUE_MIN (UINT64_C(64) << 10)
+#define QUEUE_MAX (UINT64_C(4) << 30)
+#define TABLE_CAPACITY_MIN 1024u
+#define TABLE_CAPACITY_MAX (16u << 20)
+#define UNIX_PATH_MAX 108 /* sizeof sockaddr_un.sun_path on Linux */
+
+/* "127.0.0.1:9090", "[::1]:9090", "localhost:9090"; port 0..65535. */
+static bool valid_listen(const char *s, size_t len) {
+    const char *colon;
+    if (len > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || close + 1 >= s + len || close[1] != ':') return false;
+        rp_addr a;
+        if (rp_addr_parse(s + 1, (size_t)(close - s - 1), &a) != RP_OK || a.family != 6)
+            return false;
+        colon = close + 1;
+    } else {
+        colon = memchr(s, ':', len);
+        if (!colon) return false;
+        size_t hlen = (size_t)(colon - s);
+        rp_addr a;
+        bool local = hlen == 9 && memcmp(s, "localhost", 9) == 0;
+        if (!local && (rp_addr_parse(s, hlen, &a) != RP_OK || a.family != 4)) return false;
+    }
+    size_t plen = len - (size_t)(colon + 1 - s);
+    if (plen == 0 || plen > 5) return false;
+    unsigned port = 0;
+    for (size_t i = 0; i < plen; i++) {
+        char c = colon[1 + i];
+        if (c < '0' || c > '9') return false;
+        port = port * 10 + (unsigned)(c - '0');
+    }
+    return port <= 65535;
+}
+
+/* host:port into buf; a null or empty value means "off" when allowed. */
+static void get_listen(walker *w, ynode *n, const char *what, bool may_be_off, char *buf,
+                       size_t size) {
+    if (may_be_off && (is_null(n) || (is_scalar(n) && scalar_len(n) == 0))) {
+        buf[0] = 0;
+        return;
+    }
+    char tmp[64];
+    if (!get_string(w, n, what, tmp, sizeof tmp < size ? sizeof tmp : size)) return;
+    if (!valid_listen(tmp, strlen(tmp))) {
+        report(w, n, "%s must be host:port with an IPv4 address, [IPv6] or localhost and a port "
+                     "0..65535%s, got '%s'", what, may_be_off ? " (or \"\" for off)" : "", tmp);
+        return;
+    }
+    memcpy(buf, tmp, strlen(tmp) + 1);
+}
+
+/* A path, resolved against the config's directory. With may_be_off, null
+ * or "" leaves it empty (the feature is off); without, it must be given. */
+static void get_path(walker *w, ynode *n, const char *what, bool may_be_off, char *buf,
+                     size_t size) {
+    if (is_null(n) || (is_scalar(n) && scalar_len(n) == 0)) {
+        if (may_be_off)
+            buf[0] = 0;
+        else
+            report(w, n, "%s must be a file path; it cannot be empty", what);
+        return;
+    }
+    char tmp[256];
+    if (resolve_path(w, n, what, tmp, size < sizeof tmp ? size : sizeof tmp))
+        memcpy(buf, tmp, strlen(tmp) + 1);
+}
+
+/* "64MiB", "512KiB", "1GiB", "65536" (bytes). */
+static bool parse_size(ynode *n, uint64_t *out) {
+    static const struct { const char *suffix; unsigned shift; } units[] = {
+        {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"B", 0},
+    };
+    char buf[32];
+    if (!is_scalar(n) || scalar_len(n) == 0 || scalar_len(n) >= sizeof buf) return false;
+    scalar_copy(n, buf, sizeof buf);
+    size_t len = strlen(buf);
+    unsigned shift = 0;
+    for (size_t i = 0; i < COUNT(units); i++) {
+        size_t sl = strlen(units[i].suffix);
+        if (len > sl && strcmp(buf + len - sl, units[i].suffix) == 0) {
+            shift = units[i].shift;
+            len -= sl;
+            break;
+        }
+    }
+    while (len > 0 && buf[len - 1] == ' ') len--;
+    if (len == 0 || len > 12) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] < '0' || buf[i] > '9') return false;
+        v = v * 10 + (uint64_t)(buf[i] - '0');
+    }
+    if (v > (UINT64_MAX >> shift)) return false;
+    *out = v << shift;
+    return true;
+}
+
+static void get_size(walker *w, ynode *n, const char *what, uint64_t min, uint64_t max,
+                     uint64_t *out) {
+    uint64_t v;
+    if (!parse_size(n, &v) || v < min || v > max) {
+        char got[64];
+        report(w, n, "%s must be a size between %llu KiB and %llu GiB (bytes, or a KiB, MiB or "
+                     "GiB suffix), got %s", what, (unsigned long long)(min >> 10),
+               (unsigned long long)(max >> 30), describe(n, got, sizeof got));
+        return;
+    }
+    *out = v;
+}
+
+/* One of names[]; the index, or -1 after a report. */
+static int get_choice(walker *w, ynode *n, const char *what, const char *const *names,
+                      size_t count) {
+    for (size_t i = 0; i < count; i++)
+        if (scalar_is(n, names[i])) return (int)i;
+    unknown_name(w, n, what, names, count);
+    return -1;
+}
+
+static void walk_tail(walker *w, ynode *n, rp_serve_config *sv) {
+    if (is_null(n)) {
+        sv->n_tail = 0;
+        return;
+    }
+    const int max = (int)COUNT(sv->tail);
+    if (is_scalar(n)) { /* one file without the brackets */
+        get_path(w, n, "tail", true, sv->tail[0], sizeof sv->tail[0]);
+        sv->n_tail = sv->tail[0][0] ? 1 : 0;
+        return;
+    }
+    if (!want_type(w, n, YAML_SEQUENCE_NODE, "tail")) return;
+    if (seq_len(n) > max) {
+        report(w, n, "too many files in tail: %d, at most %d", seq_len(n), max);
+        return;
+    }
+    int k = 0;
+    ynode *item;
+    SEQ_EACH(w, n, item) {
+        get_path(w, item, "a tailed file", false, sv->tail[k], sizeof sv->tail[k]);
+        if (sv->tail[k][0]) k++;
+    }
+    sv->n_tail = k;
+}
+
+static void walk_retention(walker *w, ynode *n, rp_serve_config *sv) {
+    static const char *const keys[] = {"incidents", "decisions"};
+    if (!check_keys(w, n, keys, COUNT(keys), "serve.retention", "serve.retention")) return;
+    ynode *v;
+    if ((v = map_get(w, n, "incidents")))
+        get_duration(w, v, "retention.incidents (0 = keep forever)", 0, &sv->keep_incidents_us);
+    if ((v = map_get(w, n, "decisions")))
+        get_duration(w, v, "retention.decisions (0 = keep forever)", 0, &sv->keep_decisions_us);
+}
+
+static void walk_serve(walker *w, ynode *n) {
+    static const char *const keys[] = {"socket", "syslog",         "tail",  "tail_from_start",
+                                       "tail_format", "table",     "table_capacity", "store",
+                                       "admin",  "token_file",     "queue", "retention",
+                                       "log"};
+    static const char *const formats[] = {"auto", "combined", "json"};
+    static const char *const logs[] = {"text", "json"};
+    if (!check_keys(w, n, keys, COUNT(keys), "serve", "serve")) return;
+    rp_serve_config *sv = &w->config->serve;
+    ynode *v;
+    if ((v = map_get(w, n, "socket"))) {
+        get_path(w, v, "socket", true, sv->socket_path, sizeof sv->socket_path);
+        if (strlen(sv->socket_path) >= UNIX_PATH_MAX) {
+            report(w, v, "socket path must be at most %d characters (a unix socket limit)",
+                   UNIX_PATH_MAX - 1);
+            sv->socket_path[0] = 0;
+        }
+    }
+    if ((v = map_get(w, n, "syslog")))
+        get_listen(w, v, "syslog", true, sv->syslog_listen, sizeof sv->syslog_listen);
+    if ((v = map_get(w, n, "tail"))) walk_tail(w, v, sv);
+    if ((v = map_get(w, n, "tail_from_start")))
+        get_bool(w, v, "tail_from_start", &sv->tail_from_start);
+    if ((v = map_get(w, n, "tail_format"))) {
+        int f = get_choice(w, v, "tail_format", formats, COUNT(formats));
+        if (f >= 0) snprintf(sv->tail_format, sizeof sv->tail_format, "%s", formats[f]);
+    }
+    if ((v = map_get(w, n, "table")))
+        get_path(w, v, "table", false, sv->table_path, sizeof sv->table_path);
+    if ((v = map_get(w, n, "table_capacity")))
+        get_uint(w, v, "table_capacity", TABLE_CAPACITY_MIN, TABLE_CAPACITY_MAX,
+                 &sv->table_capacity);
+    if ((v = map_get(w, n, "store")))
+        get_path(w, v, "store", false, sv->store_path, sizeof sv->store_path);
+    if ((v = map_get(w, n, "admin")))
+        get_listen(w, v, "admin", true, sv->admin_listen, sizeof sv->admin_listen);
+    if ((v = map_get(w, n, "token_file")))
+        get_path(w, v, "token_file", true, sv->token_file, sizeof sv->token_file);
+    if ((v = map_get(w, n, "queue"))) get_size(w, v, "queue", QUEUE_MIN, QUEUE_MAX, &sv->queue_bytes);
+    if ((v = map_get(w, n, "retention")) && !is_null(v)) walk_retention(w, v, sv);
+    if ((v = map_get(w, n, "log"))) {
+        int f = get_choice(w, v, "log format", logs, COUNT(logs));
+        if (f >= 0) sv->log_json = f == 1;
+    }
+}
+
 /* ------------------------------------------------------------- document */
 
 static const char *const top_keys[] = {"engine",  "inventory", "allow",    "trusted_proxies",
-                                       "session", "auth",      "profiles", "routes"};
+                                       "session", "auth",      "profiles", "routes",
+                                       "serve"};
 
 static void walk_root(walker *w, ynode *root) {
     if (!root || is_null(root)) return; /* an empty file is the defaults */
@@ -868,6 +1076,7 @@ static void walk_root(walker *w, ynode *root) {
     /* Profiles before the rules that name them. */
     if ((v = map_get(w, root, "profiles")) && !is_null(v)) walk_profiles(w, v);
     if ((v = map_get(w, root, "routes"))) walk_rules(w, v);
+    if ((v = map_get(w, root, "serve")) && !is_null(v)) walk_serve(w, v);
 }
 
 static void report_syntax(walker *w, const yaml_parser_t *parser) {

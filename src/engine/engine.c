@@ -504,9 +504,55 @@ void rp_engine_decide(rp_engine *e, const rp_decision *d) {
     rp_client *c = rp_table_upsert(e->levels[level].table, &d->key, 0, &created);
     if (created) c->first_seen_s = (uint32_t)(d->start_us / 1000000);
     c->action = (uint8_t)d->action;
-    c->decided_until_s = (uint32_t)(d->expires_us / 1000000);
+    c->decided_until_s = d->action == RP_ACTION_NONE ? 0 : (uint32_t)(d->expires_us / 1000000);
+    if (d->action == RP_ACTION_NONE) c->incident_id = 0;
     e->stats.decisions++;
     if (e->cb.on_decision) e->cb.on_decision(e->cb.user, d);
+}
+
+bool rp_engine_explain(rp_engine *e, const rp_key *key, rp_incident *out) {
+    memset(out, 0, sizeof *out);
+    if ((unsigned)key->level >= RP_LEVEL_COUNT || !e->levels[key->level].table) return false;
+    rp_level_table *lt = &e->levels[key->level];
+    rp_client *c = rp_table_find(lt->table, key, 0);
+    if (!c) return false;
+    /* Scored against the site-wide norms under the default profile: the
+     * route of the key's last request is not kept per key. */
+    rp_observation obs;
+    memset(&obs, 0, sizeof obs);
+    obs.route = obs.site = rp_inventory_site(e->inventory);
+    obs.inventory_declared = e->has_declared;
+    obs.gap_us = -1;
+    const rp_profile_config *p = &e->config->profiles[e->config->default_profile];
+    score_pass sp = {.profile = p, .lt = lt, .skip = 0};
+    rp_detect_ctx ctx = {.level = (rp_key_level)key->level,
+                         .now_us = c->last_seen_us,
+                         .first_seen_us = (int64_t)c->first_seen_s * 1000000,
+                         .requests = c->requests,
+                         .norm_period_us = e->config->norm_period_us};
+    out->key = *key;
+    fill_findings(e, &sp, c, &obs, &ctx, out);
+    double total = 0;
+    for (unsigned i = 0; i < out->n_findings; i++)
+        total += out->findings[i].score * out->findings[i].weight;
+    out->score = total > 100 ? 100 : total;
+    bool active = (int64_t)c->decided_until_s * 1000000 > c->last_seen_us;
+    out->action = active ? (rp_action)c->action : RP_ACTION_NONE;
+    out->expires_us = active ? (int64_t)c->decided_until_s * 1000000 : 0;
+    out->offense = c->offense;
+    out->first_seen_us = (int64_t)c->first_seen_s * 1000000;
+    out->last_seen_us = c->last_seen_us;
+    out->requests = c->requests;
+    snprintf(out->profile, sizeof out->profile, "%s", p->name);
+    rp_incident *open = c->incident_id ? ring_slot(e, c->incident_id) : NULL;
+    if (open) {
+        out->decided_us = open->decided_us;
+        snprintf(out->user_agent, sizeof out->user_agent, "%s", open->user_agent);
+        snprintf(out->route, sizeof out->route, "%s", open->route);
+        out->n_samples = open->n_samples;
+        memcpy(out->samples, open->samples, sizeof out->samples);
+    }
+    return true;
 }
 
 void rp_engine_flush(rp_engine *e) {

@@ -69,6 +69,10 @@ rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char
  * (key NULL), newest first. */
 rp_status rp_store_query_decisions(rp_store *s, const char *key, bool active_only, int64_t now_us,
                                    int limit, int offset, char **json, rp_error *err);
+/* The highest incident id stored (0 when none). Engine ids restart at 1
+ * with the process: the daemon offsets them by this so that a restart
+ * does not overwrite older incidents. */
+rp_status rp_store_max_incident_id(rp_store *s, uint64_t *out, rp_error *err);
 /* Delete incidents older than keep_incidents_us and ended decisions
  * older than keep_decisions_us (0 = keep forever). */
 rp_status rp_store_prune(rp_store *s, int64_t now_us, int64_t keep_incidents_us,

@@ -66,6 +66,24 @@ static void expect_error(const char *text, const char *marker, const char *messa
     assert_int_equal(err.col, col);
 }
 
+static void assert_serve_equal(const rp_serve_config *a, const rp_serve_config *b) {
+    assert_string_equal(a->socket_path, b->socket_path);
+    assert_string_equal(a->syslog_listen, b->syslog_listen);
+    assert_int_equal(a->n_tail, b->n_tail);
+    for (int i = 0; i < a->n_tail && i < 4; i++) assert_string_equal(a->tail[i], b->tail[i]);
+    assert_int_equal(a->tail_from_start, b->tail_from_start);
+    assert_string_equal(a->tail_format, b->tail_format);
+    assert_string_equal(a->table_path, b->table_path);
+    assert_int_equal(a->table_capacity, b->table_capacity);
+    assert_string_equal(a->store_path, b->store_path);
+    assert_string_equal(a->admin_listen, b->admin_listen);
+    assert_string_equal(a->token_file, b->token_file);
+    assert_int_equal(a->queue_bytes, b->queue_bytes);
+    assert_int_equal(a->keep_incidents_us, b->keep_incidents_us);
+    assert_int_equal(a->keep_decisions_us, b->keep_decisions_us);
+    assert_int_equal(a->log_json, b->log_json);
+}
+
 /* Every field but the source name and the declared list pointer. */
 static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_memory_equal(a->capacity, b->capacity, sizeof a->capacity);
@@ -84,6 +102,7 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_string_equal(a->session_cookie, b->session_cookie);
     assert_string_equal(a->username_field, b->username_field);
     assert_string_equal(a->openapi_path, b->openapi_path);
+    assert_serve_equal(&a->serve, &b->serve);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -601,6 +620,145 @@ static void test_openapi_rejects_non_openapi3_with_location(void **state) {
     rp_config_free(c);
 }
 
+/* ------------------------------------------------------------------ serve */
+
+#define DAY_US (INT64_C(86400) * 1000000)
+
+static void test_serve_defaults_are_documented(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    const rp_serve_config *sv = &c->serve;
+    assert_string_equal(sv->socket_path, "/run/rampart/events.sock");
+    assert_string_equal(sv->syslog_listen, "");
+    assert_int_equal(sv->n_tail, 0);
+    assert_false(sv->tail_from_start);
+    assert_string_equal(sv->tail_format, "auto");
+    assert_string_equal(sv->table_path, "/run/rampart/decisions.tbl");
+    assert_int_equal(sv->table_capacity, 65536);
+    assert_string_equal(sv->store_path, "/var/lib/rampart/rampart.db");
+    assert_string_equal(sv->admin_listen, "127.0.0.1:9090");
+    assert_string_equal(sv->token_file, "");
+    assert_int_equal(sv->queue_bytes, 64u << 20);
+    assert_int_equal(sv->keep_incidents_us, 30 * DAY_US);
+    assert_int_equal(sv->keep_decisions_us, 90 * DAY_US);
+    assert_false(sv->log_json);
+    rp_config_free(c);
+}
+
+static void test_serve_section_sets_every_option_and_resolves_paths(void **state) {
+    (void)state;
+    const char *text = "serve:\n"
+                       "  socket: run/events.sock\n"
+                       "  syslog: 127.0.0.1:5514\n"
+                       "  tail: [/var/log/nginx/access.log, logs/api.log]\n"
+                       "  tail_from_start: true\n"
+                       "  tail_format: json\n"
+                       "  table: /dev/shm/rampart.tbl\n"
+                       "  table_capacity: 1048576\n"
+                       "  store: data/rampart.db\n"
+                       "  admin: \"[::1]:8080\"\n"
+                       "  token_file: admin.token\n"
+                       "  queue: 512KiB\n"
+                       "  retention: { incidents: 7d, decisions: 0 }\n"
+                       "  log: json\n";
+    rp_config *c = NULL;
+    rp_error err;
+    memset(&err, 0, sizeof err);
+    rp_status st = rp_config_parse(text, strlen(text), "/etc/rampart/rampart.yaml", &c, &err);
+    if (st != RP_OK) fail_msg("%d:%d: %s", err.line, err.col, err.message);
+    const rp_serve_config *sv = &c->serve;
+    assert_string_equal(sv->socket_path, "/etc/rampart/run/events.sock");
+    assert_string_equal(sv->syslog_listen, "127.0.0.1:5514");
+    assert_int_equal(sv->n_tail, 2);
+    assert_string_equal(sv->tail[0], "/var/log/nginx/access.log");
+    assert_string_equal(sv->tail[1], "/etc/rampart/logs/api.log");
+    assert_true(sv->tail_from_start);
+    assert_string_equal(sv->tail_format, "json");
+    assert_string_equal(sv->table_path, "/dev/shm/rampart.tbl");
+    assert_int_equal(sv->table_capacity, 1048576);
+    assert_string_equal(sv->store_path, "/etc/rampart/data/rampart.db");
+    assert_string_equal(sv->admin_listen, "[::1]:8080");
+    assert_string_equal(sv->token_file, "/etc/rampart/admin.token");
+    assert_int_equal(sv->queue_bytes, 512u << 10);
+    assert_int_equal(sv->keep_incidents_us, 7 * DAY_US);
+    assert_int_equal(sv->keep_decisions_us, 0);
+    assert_true(sv->log_json);
+    rp_config_free(c);
+}
+
+static void test_serve_off_values_and_single_tail_file(void **state) {
+    (void)state;
+    rp_config *c = parse_ok("serve:\n"
+                            "  socket: \"\"\n"
+                            "  syslog:\n"
+                            "  tail: /var/log/nginx/access.log\n"
+                            "  admin: localhost:0\n"
+                            "  queue: 1GiB\n");
+    assert_string_equal(c->serve.socket_path, "");
+    assert_string_equal(c->serve.syslog_listen, "");
+    assert_int_equal(c->serve.n_tail, 1);
+    assert_string_equal(c->serve.tail[0], "/var/log/nginx/access.log");
+    assert_string_equal(c->serve.admin_listen, "localhost:0");
+    assert_int_equal(c->serve.queue_bytes, UINT64_C(1) << 30);
+    rp_config_free(c);
+    c = parse_ok("serve:\n  queue: 65536\n  tail: []\n  admin: \"\"\n");
+    assert_string_equal(c->serve.admin_listen, "");
+    assert_int_equal(c->serve.queue_bytes, 65536);
+    assert_int_equal(c->serve.n_tail, 0);
+    rp_config_free(c);
+}
+
+static void test_serve_error_bad_listen_addresses(void **state) {
+    (void)state;
+    const char *msg_admin = "admin must be host:port with an IPv4 address, [IPv6] or localhost "
+                            "and a port 0..65535 (or \"\" for off), got '%s'";
+    const char *bad[] = {"127.0.0.1", "127.0.0.1:65536", "example.com:80", "::1:80",
+                         "[::1]80",   "1.2.3:80",        "127.0.0.1:",     "127.0.0.1:8o"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], msg[256];
+        snprintf(text, sizeof text, "serve:\n  admin: \"%s\"\n", bad[i]);
+        snprintf(msg, sizeof msg, msg_admin, bad[i]);
+        expect_error(text, "\"", msg);
+    }
+    expect_error("serve:\n  syslog: 5514\n", "5514",
+                 "syslog must be host:port with an IPv4 address, [IPv6] or localhost and a port "
+                 "0..65535 (or \"\" for off), got '5514'");
+}
+
+static void test_serve_error_sizes_out_of_range(void **state) {
+    (void)state;
+    expect_error("serve:\n  queue: 1MB\n", "1MB",
+                 "queue must be a size between 64 KiB and 4 GiB (bytes, or a KiB, MiB or GiB "
+                 "suffix), got '1MB'");
+    expect_error("serve:\n  queue: 32KiB\n", "32KiB",
+                 "queue must be a size between 64 KiB and 4 GiB (bytes, or a KiB, MiB or GiB "
+                 "suffix), got '32KiB'");
+    expect_error("serve:\n  queue: 5GiB\n", "5GiB",
+                 "queue must be a size between 64 KiB and 4 GiB (bytes, or a KiB, MiB or GiB "
+                 "suffix), got '5GiB'");
+    expect_error("serve:\n  table_capacity: 100\n", "100",
+                 "table_capacity must be a whole number between 1024 and 16777216, got '100'");
+}
+
+static void test_serve_error_paths_choices_and_lists(void **state) {
+    (void)state;
+    expect_error("serve:\n  store: \"\"\n", "\"\"", "store must be a file path; it cannot be empty");
+    expect_error("serve:\n  table: ~\n", "~",
+                 "table must be a file path; it cannot be empty");
+    expect_error("serve:\n  tail_format: xml\n", "xml",
+                 "unknown tail_format 'xml'; known: auto, combined, json");
+    expect_error("serve:\n  log: jsn\n", "jsn", "unknown log format 'jsn' (did you mean 'json'?)");
+    expect_error("serve:\n  tail: [a, b, c, d, e]\n", "[", "too many files in tail: 5, at most 4");
+    expect_error("serve:\n  retention: { incidents: forever }\n", "forever",
+                 "retention.incidents (0 = keep forever) must be a duration like 250ms, 30s, 5m, "
+                 "1h or 2d (at most 365d, at least 0s), got 'forever'");
+    expect_error("serve:\n  sockte: /tmp/s\n", "sockte",
+                 "unknown key 'sockte' in serve (did you mean 'socket'?)");
+    char text[400];
+    snprintf(text, sizeof text, "serve:\n  socket: /%0120d\n", 0);
+    expect_error(text, "/0", "socket path must be at most 107 characters (a unix socket limit)");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -629,6 +787,12 @@ int main(void) {
         cmocka_unit_test(test_openapi_yaml_import_with_server_prefix),
         cmocka_unit_test(test_openapi_json_import),
         cmocka_unit_test(test_openapi_rejects_non_openapi3_with_location),
+        cmocka_unit_test(test_serve_defaults_are_documented),
+        cmocka_unit_test(test_serve_section_sets_every_option_and_resolves_paths),
+        cmocka_unit_test(test_serve_off_values_and_single_tail_file),
+        cmocka_unit_test(test_serve_error_bad_listen_addresses),
+        cmocka_unit_test(test_serve_error_sizes_out_of_range),
+        cmocka_unit_test(test_serve_error_paths_choices_and_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@ typedef struct rp_ua_class {
     bool browser;
     const char *tool;
 } rp_ua_class;
+int rp_signature_version_at(int browser, int64_t ts_us);
 void rp_signature_classify(const char *ua, size_t len, int min_chrome, int min_firefox,
                            rp_ua_class *out);
 
@@ -301,11 +302,34 @@ static void test_signature_state_fits_budget(void **s) {
     assert_float_equal(rp_detector_signature.default_weight, 25, 1e-9);
 }
 
+
+/* "Outdated" depends on when the request was made: Chrome 32 was current
+ * in the 2015 public log, and is ancient in 2026. */
+static void test_signature_outdated_is_relative_to_the_request_time(void **s) {
+    fixture *f = *s;
+    const char *chrome32 = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 "
+                           "(KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36";
+    const int64_t may2015 = 1431857103LL * SEC, nov2026 = 1795600000LL * SEC;
+    /* the release line: Chrome 43 in May 2015, 120 at the end of 2023 */
+    assert_in_range(rp_signature_version_at(1, may2015), 41, 44);
+    assert_in_range(rp_signature_version_at(1, 1701734400LL * SEC), 118, 123);
+    assert_in_range(rp_signature_version_at(2, may2015), 37, 39);
+    assert_true(feed(f, may2015, chrome32, 0) == 0.0);
+    memset(f->state, 0, sizeof f->state);
+    assert_true(fabs(feed(f, nov2026, chrome32, 0) - 0.35) < 1e-9);
+    memset(f->state, 0, sizeof f->state);
+    const char *chrome131 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+                            "like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    assert_true(feed(f, nov2026, chrome131, 0) == 0.0); /* two years old: current enough */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signature_classifies_real_attack_tool_user_agents),
         cmocka_unit_test(test_signature_modern_browsers_are_browsers_not_suspects),
         cmocka_unit_test(test_signature_old_chrome_and_msie_are_outdated),
+        cmocka_unit_test_setup_teardown(test_signature_outdated_is_relative_to_the_request_time,
+                                        setup, teardown),
         cmocka_unit_test(test_signature_search_bots_are_good_even_with_old_chrome),
         cmocka_unit_test(test_signature_libraries_headless_and_scrapers),
         cmocka_unit_test(test_signature_feed_readers_and_partner_agents_are_unknown),

@@ -1,0 +1,294 @@
+/*
+ * input_datagram.c -- the unix datagram socket that receives binary events
+ * (protocol.h) from the nginx module, and the plumbing every input shares
+ * (the handle, its thread, its stop pipe and its counters; input_int.h).
+ *
+ * Why a datagram socket: nginx workers send one event per request from
+ * the log phase and must never wait on us. A full socket buffer makes
+ * their non-blocking send fail (they count it); it never stalls a request.
+ * On our side the buffer is raised to 8 MiB to absorb bursts, and the
+ * thread drains it with recvmmsg, 64 datagrams per system call.
+ *
+ * A datagram that decodes cleanly is pushed as it arrived (the bytes are
+ * the queue's record format), so the only per-event work here is the
+ * validation. One that does not is counted by reason and dropped; a
+ * datagram larger than the receive buffer arrives cut (MSG_TRUNC) and is
+ * counted as a length error without being decoded.
+ *
+ * Memory: 64 buffers of RP_PROTO_MAX_DATAGRAM (1 MiB), allocated at start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "input_int.h"
+
+/* ================================================= common to every input */
+
+rp_input *rp_input_alloc(const char *name, rp_queue *q, rp_error *err) {
+    rp_input *in = calloc(1, sizeof *in);
+    if (!in) {
+        rp_error_set(err, RP_ENOMEM, "", 0, 0, "%s input: out of memory", name);
+        return NULL;
+    }
+    in->name = name;
+    in->queue = q;
+    in->fd = -1;
+    if (pipe2(in->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rp_error_set(err, RP_EIO, "", 0, 0, "%s input: pipe: %s", name, strerror(errno));
+        free(in);
+        return NULL;
+    }
+    return in;
+}
+
+static void input_free(rp_input *in) {
+    if (in->cleanup) in->cleanup(in);
+    if (in->fd >= 0) close(in->fd);
+    close(in->stop_pipe[0]);
+    close(in->stop_pipe[1]);
+    free(in);
+}
+
+rp_status rp_input_launch(rp_input *in, rp_error *err) {
+    int rc = pthread_create(&in->thread, NULL, in->run, in);
+    if (rc != 0) {
+        rp_error_set(err, RP_EIO, "", 0, 0, "%s input: cannot start thread: %s", in->name,
+                     strerror(rc));
+        input_free(in);
+        return RP_EIO;
+    }
+    in->thread_started = true;
+    return RP_OK;
+}
+
+bool rp_input_stopping(const rp_input *in) {
+    struct pollfd p = {.fd = in->stop_pipe[0], .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+int rp_input_wait(rp_input *in, int fd, int timeout_ms) {
+    struct pollfd p[2] = {
+        {.fd = in->stop_pipe[0], .events = POLLIN},
+        {.fd = fd, .events = POLLIN},
+    };
+    int rc = poll(p, fd >= 0 ? 2 : 1, timeout_ms);
+    if (rc < 0) return 0; /* EINTR: the caller loops */
+    if (p[0].revents) return -1;
+    return rc > 0 ? 1 : 0;
+}
+
+void rp_input_feed_line(rp_input *in, rp_log_parser *parser, const char *line, size_t len) {
+    if (len && line[len - 1] == '\r') len--; /* CRLF files */
+    rp_event ev;
+    rp_skip_reason why = RP_SKIP_NONE;
+    rp_status st = rp_log_parser_parse(parser, line, len, &ev, &why);
+    if (st == RP_OK) {
+        if (rp_queue_push(in->queue, &ev))
+            rp_input_count(&in->counters.events);
+        else
+            rp_input_count(&in->counters.dropped_queue_full);
+    } else if (st != RP_ENOENT) {
+        if ((unsigned)why >= RP_SKIP_REASON_COUNT || why == RP_SKIP_NONE) why = RP_SKIP_MALFORMED;
+        rp_input_count(&in->counters.bad_line[why]);
+    }
+}
+
+int rp_input_port(const rp_input *in) {
+    return in ? in->port : 0;
+}
+
+const char *rp_input_name(const rp_input *in) {
+    return in ? in->name : "";
+}
+
+static uint64_t load(_Atomic uint64_t *c) {
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void rp_input_get_stats(rp_input *in, rp_input_stats *s) {
+    memset(s, 0, sizeof *s);
+    if (!in) return;
+    rp_input_counters *c = &in->counters;
+    s->received = load(&c->received);
+    s->events = load(&c->events);
+    s->dropped_queue_full = load(&c->dropped_queue_full);
+    for (int i = 0; i < RP_DECODE_REASON_COUNT; i++) s->bad_decode[i] = load(&c->bad_decode[i]);
+    for (int i = 0; i < RP_SKIP_REASON_COUNT; i++) s->bad_line[i] = load(&c->bad_line[i]);
+    s->bad_syslog = load(&c->bad_syslog);
+    s->rotations = load(&c->rotations);
+}
+
+void rp_input_stop(rp_input *in) {
+    if (!in) return;
+    if (in->thread_started) {
+        ssize_t w;
+        do w = write(in->stop_pipe[1], "x", 1);
+        while (w < 0 && errno == EINTR);
+        pthread_join(in->thread, NULL);
+    }
+    input_free(in);
+}
+
+/* ============================================================ datagrams */
+
+#define BATCH 64
+
+typedef struct datagram_state {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    dev_t dev; /* the socket file we created, to unlink only that */
+    ino_t ino;
+    uint8_t *buffers; /* BATCH * RP_PROTO_MAX_DATAGRAM */
+} datagram_state;
+
+static void datagram_cleanup(rp_input *in) {
+    datagram_state *st = in->state;
+    if (!st) return;
+    struct stat sb;
+    /* Remove the socket file only if it is still ours: a second daemon
+     * may have replaced it. */
+    if (st->ino && lstat(st->path, &sb) == 0 && sb.st_dev == st->dev && sb.st_ino == st->ino)
+        unlink(st->path);
+    free(st->buffers);
+    free(st);
+    in->state = NULL;
+}
+
+static void handle_datagram(rp_input *in, const uint8_t *data, size_t len, int msg_flags) {
+    rp_input_counters *c = &in->counters;
+    rp_input_count(&c->received);
+    if (msg_flags & MSG_TRUNC) {
+        rp_input_count(&c->bad_decode[RP_DECODE_LENGTH]);
+        return;
+    }
+    rp_event ev;
+    rp_decode_reason why = RP_DECODE_OK;
+    if (rp_event_decode(data, len, &ev, &why) != RP_OK) {
+        if ((unsigned)why >= RP_DECODE_REASON_COUNT || why == RP_DECODE_OK) why = RP_DECODE_FIELD;
+        rp_input_count(&c->bad_decode[why]);
+        return;
+    }
+    if (rp_queue_push_encoded(in->queue, data, len))
+        rp_input_count(&c->events);
+    else
+        rp_input_count(&c->dropped_queue_full);
+}
+
+static void *datagram_run(void *arg) {
+    rp_input *in = arg;
+    datagram_state *st = in->state;
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    for (;;) {
+        int ready = rp_input_wait(in, in->fd, 100);
+        if (ready < 0) break;
+        if (ready == 0) continue;
+        /* Drain what is there, a batch per call, then poll again; the
+         * stop pipe is looked at between batches so that a flood cannot
+         * hold the thread. */
+        for (;;) {
+            for (int i = 0; i < BATCH; i++) {
+                iov[i].iov_base = st->buffers + (size_t)i * RP_PROTO_MAX_DATAGRAM;
+                iov[i].iov_len = RP_PROTO_MAX_DATAGRAM;
+                memset(&msgs[i], 0, sizeof msgs[i]);
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            int n = recvmmsg(in->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+            if (n <= 0) break;
+            for (int i = 0; i < n; i++)
+                handle_datagram(in, iov[i].iov_base, msgs[i].msg_len, msgs[i].msg_hdr.msg_flags);
+            if (n < BATCH || rp_input_stopping(in)) break;
+        }
+    }
+    return NULL;
+}
+
+/* Remove a stale socket file; refuse anything else at that path. */
+static rp_status clear_path(const char *path, rp_error *err) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT) return RP_OK;
+        return rp_error_set(err, RP_EIO, "", 0, 0, "datagram input: %s: %s", path,
+                            strerror(errno));
+    }
+    if (!S_ISSOCK(sb.st_mode))
+        return rp_error_set(err, RP_EINVAL, "", 0, 0,
+                            "datagram input: %s exists and is not a socket; not replacing it",
+                            path);
+    if (unlink(path) != 0)
+        return rp_error_set(err, RP_EIO, "", 0, 0, "datagram input: cannot remove stale %s: %s",
+                            path, strerror(errno));
+    return RP_OK;
+}
+
+/* 8 MiB absorbs a burst of ~30k typical events while the thread is
+ * descheduled. SO_RCVBUFFORCE (root) passes net.core.rmem_max; otherwise
+ * the kernel caps SO_RCVBUF, which is fine: it is a tuning, not a need. */
+static void raise_rcvbuf(int fd) {
+    int want = 8 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+}
+
+static rp_status open_socket(rp_input *in, datagram_state *st, rp_error *err) {
+    rp_status rc = clear_path(st->path, err);
+    if (rc != RP_OK) return rc;
+    in->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (in->fd < 0)
+        return rp_error_set(err, RP_EIO, "", 0, 0, "datagram input: socket: %s", strerror(errno));
+    raise_rcvbuf(in->fd);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, st->path, strlen(st->path));
+    if (bind(in->fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        return rp_error_set(err, RP_EIO, "", 0, 0, "datagram input: bind %s: %s", st->path,
+                            strerror(errno));
+    struct stat sb;
+    if (lstat(st->path, &sb) == 0) {
+        st->dev = sb.st_dev;
+        st->ino = sb.st_ino;
+    }
+    /* nginx workers run as another user and must be able to send. */
+    if (chmod(st->path, 0666) != 0)
+        return rp_error_set(err, RP_EIO, "", 0, 0, "datagram input: chmod %s: %s", st->path,
+                            strerror(errno));
+    return RP_OK;
+}
+
+rp_status rp_input_datagram_start(const char *path, rp_queue *q, rp_input **out, rp_error *err) {
+    *out = NULL;
+    datagram_state probe;
+    if (!path || !*path || strlen(path) >= sizeof probe.path)
+        return rp_error_set(err, RP_EINVAL, "", 0, 0,
+                            "datagram input: socket path must be 1 to %zu bytes",
+                            sizeof probe.path - 1);
+    rp_input *in = rp_input_alloc("datagram", q, err);
+    if (!in) return RP_ENOMEM;
+    datagram_state *st = calloc(1, sizeof *st);
+    if (st) st->buffers = malloc((size_t)BATCH * RP_PROTO_MAX_DATAGRAM);
+    in->state = st;
+    in->cleanup = datagram_cleanup;
+    in->run = datagram_run;
+    if (!st || !st->buffers) {
+        input_free(in);
+        return rp_error_set(err, RP_ENOMEM, "", 0, 0, "datagram input: out of memory");
+    }
+    memcpy(st->path, path, strlen(path) + 1);
+    rp_status rc = open_socket(in, st, err);
+    if (rc != RP_OK) {
+        input_free(in);
+        return rc;
+    }
+    rc = rp_input_launch(in, err);
+    if (rc == RP_OK) *out = in;
+    return rc;
+}
