@@ -298,6 +298,10 @@ void rp_engine_free(rp_engine *engine);
  * counted. Allocates nothing on the hot path. */
 void rp_engine_feed(rp_engine *engine, const rp_event *event);
 
+/* Number incidents from next_id on (a daemon continues the numbering of
+ * its store across restarts). */
+void rp_engine_set_next_incident_id(rp_engine *engine, uint64_t next_id);
+
 /* Emit the final state of every incident still open (request counts,
  * last seen, samples) through on_incident. Call at end of input. */
 void rp_engine_flush(rp_engine *engine);

@@ -19,6 +19,7 @@ int rp_cmd_analyze(int argc, char **argv);
 int rp_cmd_check_config(int argc, char **argv);
 int rp_cmd_serve(int argc, char **argv);
 int rp_cmd_decisions(int argc, char **argv);
+int rp_cmd_send(int argc, char **argv);
 
 
 /* Output helpers shared by analyze (and later serve). */

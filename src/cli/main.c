@@ -15,6 +15,7 @@ static void usage(FILE *out) {
           "  analyze        read access logs, report abusive clients with evidence\n"
           "  serve          run the real-time detection service (daemon)\n"
           "  decisions      list, add or delete decisions through the admin API\n"
+          "  send           replay access logs into a running serve as event datagrams\n"
           "  check-config   validate a configuration file\n"
           "  version        print the version\n"
           "  help           this text\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "check-config") == 0) return rp_cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return rp_cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "decisions") == 0) return rp_cmd_decisions(argc - 1, argv + 1);
+    if (strcmp(cmd, "send") == 0) return rp_cmd_send(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("rampart %s\n", RP_VERSION);
         return RP_EXIT_OK;

@@ -353,8 +353,11 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
         }
         return send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
     }
-    bool known = strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
-                 strncmp(url, "/v1/", 4) == 0;
+    static const char *const paths[] = {"/healthz",      "/metrics",      "/v1/stats",
+                                        "/v1/incidents", "/v1/inventory", "/v1/check",
+                                        "/v1/decisions", "/v1/reload"};
+    bool known = strncmp(url, "/v1/clients/", 12) == 0 || strncmp(url, "/v1/decisions/", 14) == 0;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) known |= strcmp(url, paths[i]) == 0;
     if (known) return send_error(c, 405, "method not allowed on this path");
     return send_error(c, 404, "no such endpoint (see docs/api.md)");
 }

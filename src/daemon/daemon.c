@@ -513,6 +513,12 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     st = rp_engine_new(d->config, &cb, &d->engine, err);
     if (st != RP_OK) goto fail;
 
+    /* Incident ids go on from the store's: ids are keys there. */
+    uint64_t max_id = 0;
+    st = rp_store_max_incident_id(d->store, &max_id, err);
+    if (st != RP_OK) goto fail;
+    rp_engine_set_next_incident_id(d->engine, max_id + 1);
+
     /* Restore before any input starts: nginx enforces them at once. */
     int64_t now = rp_wall_us();
     st = rp_store_active_decisions(d->store, now, restore_one, d, err);

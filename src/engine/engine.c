@@ -510,6 +510,10 @@ void rp_engine_decide(rp_engine *e, const rp_decision *d) {
     if (e->cb.on_decision) e->cb.on_decision(e->cb.user, d);
 }
 
+void rp_engine_set_next_incident_id(rp_engine *e, uint64_t next_id) {
+    if (next_id > e->next_incident) e->next_incident = next_id;
+}
+
 bool rp_engine_explain(rp_engine *e, const rp_key *key, rp_incident *out) {
     memset(out, 0, sizeof *out);
     if ((unsigned)key->level >= RP_LEVEL_COUNT || !e->levels[key->level].table) return false;

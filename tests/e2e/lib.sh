@@ -19,3 +19,33 @@ incident_actions() {
          if (match($0, /"action":"[^"]*"/)) a = substr($0, RSTART + 10, RLENGTH - 11);
          print k, a }' "$1"
 }
+
+# --- rampart serve helpers -------------------------------------------------
+# start_serve NAME [extra args...]: starts a daemon with its files in
+# $TMP/NAME.*, waits until it is ready; sets SERVE_PID and ADMIN.
+start_serve() {
+  local name=$1; shift
+  rm -f "$TMP/$name.ready"
+  "$RAMPART" serve --socket "$TMP/$name.sock" --table "$TMP/$name.tbl" --store "$TMP/$name.db" \
+    --admin 127.0.0.1:0 --token-file "$TMP/token" --ready-file "$TMP/$name.ready" "$@" \
+    2>> "$TMP/$name.log" &
+  SERVE_PID=$!
+  for _ in $(seq 1 100); do
+    [ -s "$TMP/$name.ready" ] && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { cat "$TMP/$name.log"; fail "serve $name died at start"; }
+    sleep 0.05
+  done
+  [ -s "$TMP/$name.ready" ] || fail "serve $name not ready after 5 s"
+  ADMIN=$(grep -o 'http://[^"]*' "$TMP/$name.ready")
+}
+stop_serve() { # stop_serve PID: SIGTERM and wait (10 s at most)
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL "$1" 2>/dev/null; fail "serve did not stop within 10 s"
+}
+make_token() { head -c 24 /dev/urandom | base64 | tr -d '\n/+=' > "$TMP/token"; }
+# http METHOD URL [curl args...] -> prints "STATUS BODY"
+http() {
+  local m=$1 u=$2; shift 2
+  curl -s -o "$TMP/http.body" -w '%{http_code}' -X "$m" "$u" "$@"; echo " $(cat "$TMP/http.body")"
+}
