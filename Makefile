@@ -22,7 +22,7 @@ LIBS    := -lmicrohttpd -lsqlite3 -lyaml -ljansson -lz -lm -lpthread
 TEST_LIBS := -lcmocka
 
 DEBIAN_PACKAGES := build-essential pkg-config libyaml-dev libjansson-dev zlib1g-dev \
-                   libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev
+                   libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev curl
 
 LIB_SRC  := $(sort $(wildcard src/engine/*.c src/detectors/*.c src/ingest/*.c src/dtable/*.c \
                               src/store/*.c src/daemon/*.c))
