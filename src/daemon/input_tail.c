@@ -130,8 +130,10 @@ static int open_file(rp_input *in, bool at_end) {
     int fd = open(st->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno;
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
+    int e = fstat(fd, &sb) != 0 ? errno : 0;
+    /* A directory or a device would "open" and then never read a line. */
+    if (!e && !S_ISREG(sb.st_mode)) e = EISDIR;
+    if (e) {
         close(fd);
         return e;
     }
@@ -234,7 +236,8 @@ rp_status rp_input_tail_start(const char *path, bool from_start, rp_log_format f
     int e = open_file(in, !from_start);
     if (e != 0 && e != ENOENT) {
         rp_input_stop(in);
-        return rp_error_set(err, RP_EIO, "", 0, 0, "tail input: %s: %s", path, strerror(e));
+        return rp_error_set(err, RP_EIO, "", 0, 0, "tail input: %s: %s", path,
+                            e == EISDIR ? "not a regular file" : strerror(e));
     }
     rp_status rc = rp_input_launch(in, err);
     if (rc == RP_OK) *out = in;

@@ -523,6 +523,17 @@ static void test_inputs_tail_waits_for_a_missing_file(void **state) {
     rp_queue_free(q);
 }
 
+static void test_inputs_tail_refuses_a_directory(void **state) {
+    rp_queue *q = new_queue();
+    rp_input *in = (rp_input *)1;
+    rp_error err;
+    assert_int_equal(
+        rp_input_tail_start(dir, false, RP_FORMAT_COMBINED, q, NULL, 0, &in, &err), RP_EIO);
+    assert_null(in);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    rp_queue_free(q);
+}
+
 static void test_inputs_tail_too_long_and_bad_lines_are_counted(void **state) {
     char path[128];
     in_dir(path, sizeof path, "long.log");
@@ -570,6 +581,7 @@ int main(void) {
         cmocka_unit_test(test_inputs_tail_rename_rotation_misses_no_line),
         cmocka_unit_test(test_inputs_tail_copytruncate_misses_no_line),
         cmocka_unit_test(test_inputs_tail_waits_for_a_missing_file),
+        cmocka_unit_test(test_inputs_tail_refuses_a_directory),
         cmocka_unit_test(test_inputs_tail_too_long_and_bad_lines_are_counted),
         cmocka_unit_test(test_inputs_stop_is_safe_on_null),
     };
