@@ -5,7 +5,16 @@ RAMPART=${RAMPART:-$ROOT/build/rampart}
 TRAFFICGEN=${TRAFFICGEN:-$ROOT/build/trafficgen}
 SHARED=${SHARED:-$ROOT/../shared}
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# Processes to kill when the test ends, however it ends: add PIDs with
+# `cleanup_pid PID` (start_serve does it for its daemon).
+CLEANUP_PIDS=""
+cleanup_pid() { CLEANUP_PIDS="$CLEANUP_PIDS $*"; }
+cleanup() {
+  local p
+  for p in $CLEANUP_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 check() { # check DESCRIPTION COMMAND...
@@ -30,6 +39,7 @@ start_serve() {
     --admin 127.0.0.1:0 --token-file "$TMP/token" --ready-file "$TMP/$name.ready" "$@" \
     2>> "$TMP/$name.log" &
   SERVE_PID=$!
+  cleanup_pid "$SERVE_PID"
   for _ in $(seq 1 100); do
     [ -s "$TMP/$name.ready" ] && break
     kill -0 "$SERVE_PID" 2>/dev/null || { cat "$TMP/$name.log"; fail "serve $name died at start"; }

@@ -9,12 +9,12 @@ profiles:
     tolerance: normal
 YAML
 start_serve k --config "$TMP/rampart.yaml"
-trap 'kill -KILL $SERVE_PID $LOAD_PID 2>/dev/null; rm -rf "$TMP"' EXIT
 
 # background load: a generated corpus replayed at 3,000 events/s, in a loop
 "$TRAFFICGEN" --seed 5 --duration 600 --out "$TMP/load.log" --labels /dev/null
 ( while :; do "$RAMPART" send --quiet --socket "$TMP/k.sock" --rate 3000 --now "$TMP/load.log" || exit 0; done ) &
 LOAD_PID=$!
+cleanup_pid "$LOAD_PID"
 sleep 1
 # 40 manual decisions, each confirmed by the API (committed before 201)
 T="Authorization: Bearer $(cat "$TMP/token")"

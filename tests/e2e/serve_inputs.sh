@@ -6,7 +6,6 @@ source "$(dirname "$0")/lib.sh"
 make_token
 : > "$TMP/access.log"
 start_serve t --tail "$TMP/access.log" --syslog 127.0.0.1:0 --socket ""
-trap 'kill -KILL $SERVE_PID 2>/dev/null; rm -rf "$TMP"' EXIT
 
 line() { printf '192.0.2.%d - - [25/Nov/2026:10:%02d:%02d +0000] "GET /api/products/%d HTTP/1.1" 200 512 "-" "curl/8.5.0"\n' $(( $1 % 200 + 1 )) $(( $1 / 60 % 60 )) $(( $1 % 60 )) "$1"; }
 events() { curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$'; }

@@ -185,6 +185,7 @@ static void test_engine_is_deterministic(void **s) {
     int n1, n2;
     uint64_t a = run_mixed(&n1), b = run_mixed(&n2);
     assert_int_equal(n1, n2);
+    assert_true(n1 > 0); /* the walker is flagged: the checksum covers real incidents */
     assert_true(a == b);
 }
 
@@ -208,6 +209,69 @@ static void test_engine_reconfigure_keeps_state_and_rejects_capacity_change(void
     rp_config_free(config);
 }
 
+
+/* A flood is blocked, the block expires, the flood comes back: the second
+ * decision is a repeat offense and lasts twice as long. */
+static void test_engine_escalates_repeat_offenders(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    int64_t t = T0;
+    for (int i = 0; i < 600; i++, t += 5000) { /* 200 req/s for 3 s */
+        make_event(&ev, "198.51.100.9", t, "GET", "/api/products", 200);
+        rp_engine_feed(e, &ev);
+    }
+    /* the score climbs as the flood goes on: throttle, then block -- one
+     * offense */
+    assert_true(c.decisions >= 1 && c.decisions <= 2);
+    int after_first = c.decisions;
+    rp_decision first = c.last_decision;
+    assert_int_equal(first.action, RP_ACTION_BLOCK);
+    assert_int_equal(c.last.offense, 1);
+    int64_t first_len = first.expires_us - first.start_us;
+    assert_true(first_len == 15 * 60 * SEC); /* block_for at the normal tolerance */
+    /* quiet until the block has expired, then the same flood */
+    t = first.expires_us + 60 * SEC;
+    for (int i = 0; i < 600; i++, t += 5000) {
+        make_event(&ev, "198.51.100.9", t, "GET", "/api/products", 200);
+        rp_engine_feed(e, &ev);
+    }
+    assert_true(c.decisions > after_first);
+    assert_int_equal(c.last_decision.action, RP_ACTION_BLOCK);
+    assert_int_equal(c.last.offense, 2);
+    assert_true(c.last_decision.expires_us - c.last_decision.start_us == 2 * first_len);
+    rp_engine_free(e);
+}
+
+/* The incident explains itself: the flood's evidence names the rate. */
+static void test_engine_incident_carries_evidence_and_samples(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    for (int i = 0; i < 600; i++) {
+        make_event(&ev, "198.51.100.10", T0 + i * 5000LL, "GET", "/api/products", 200);
+        rp_engine_feed(e, &ev);
+    }
+    rp_engine_flush(e);
+    assert_true(c.incidents >= 1);
+    assert_true(c.last.n_findings >= 1);
+    assert_string_equal(c.last.findings[0].detector, "rate");
+    assert_non_null(strstr(c.last.findings[0].summary, "rate: "));
+    assert_true(c.last.findings[0].n_features >= 1);
+    assert_true(c.last.n_samples >= 1);
+    assert_string_equal(c.last.samples[0].path, "/api/products");
+    assert_true(c.last.requests >= 600);
+    assert_true(c.last.threats & RP_THREAT_FLOOD);
+    /* the live picture agrees */
+    rp_incident live;
+    assert_true(rp_engine_explain(e, &c.last.key, &live));
+    assert_int_equal(live.action, RP_ACTION_BLOCK);
+    assert_true(live.requests >= 600);
+    rp_engine_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_memory_stays_at_cap_under_random_ip_spray),
@@ -216,6 +280,8 @@ int main(void) {
         cmocka_unit_test(test_engine_skips_allowlisted_cidr),
         cmocka_unit_test(test_engine_manual_decision_goes_out_and_allow_bypasses),
         cmocka_unit_test(test_engine_is_deterministic),
+        cmocka_unit_test(test_engine_escalates_repeat_offenders),
+        cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
