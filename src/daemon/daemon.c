@@ -74,6 +74,7 @@ struct rp_daemon {
     atomic_uint_fast64_t events_fed;
     atomic_uint_fast64_t incidents_by_action[5];
     atomic_uint_fast64_t incidents_by_detector[RP_MAX_DETECTORS];
+    atomic_uint_fast64_t decisions_by_detector[RP_MAX_DETECTORS]; /* throttle/block incidents */
     atomic_uint_fast64_t decisions_engine[5], decisions_manual[5];
     atomic_uint_fast64_t store_dropped, store_errors, store_commits;
     atomic_uint_fast64_t table_full;
@@ -254,7 +255,10 @@ static void on_incident(void *user, const rp_incident *inc) {
         atomic_fetch_add(&d->incidents_by_action[inc->action], 1);
         for (unsigned i = 0; i < inc->n_findings; i++) {
             int di = rp_detector_find(inc->findings[i].detector, strlen(inc->findings[i].detector));
-            if (di >= 0) atomic_fetch_add(&d->incidents_by_detector[di], 1);
+            if (di < 0) continue;
+            atomic_fetch_add(&d->incidents_by_detector[di], 1);
+            if (inc->action >= RP_ACTION_THROTTLE)
+                atomic_fetch_add(&d->decisions_by_detector[di], 1);
         }
         if (inc->action == RP_ACTION_MONITOR) {
             char key[128];
@@ -790,6 +794,11 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
     for (unsigned i = 0; i < rp_detector_count; i++)
         fprintf(f, "rampart_incident_findings_total{detector=\"%s\"} %llu\n", rp_detectors[i]->name,
                 (unsigned long long)atomic_load(&d->incidents_by_detector[i]));
+    metric_head(f, "rampart_decision_findings_total", "counter",
+                "Detectors that contributed to throttle and block decisions, by detector.");
+    for (unsigned i = 0; i < rp_detector_count; i++)
+        fprintf(f, "rampart_decision_findings_total{detector=\"%s\"} %llu\n", rp_detectors[i]->name,
+                (unsigned long long)atomic_load(&d->decisions_by_detector[i]));
     metric_head(f, "rampart_decisions_total", "counter", "Decisions made, by action and source.");
     for (int a = RP_ACTION_THROTTLE; a <= RP_ACTION_ALLOW; a++) {
         fprintf(f, "rampart_decisions_total{action=\"%s\",source=\"engine\"} %llu\n",

@@ -37,6 +37,7 @@ done
 check "incident stored and queryable" grep -q '"key":"ip:198.51.100.66"' <<<"$r"
 r=$(http GET "$ADMIN/metrics")
 check "metrics count the block" grep -q 'rampart_incidents_total{action="block"} 1' <<<"$r"
+check "metrics name the detector behind the block" grep -q 'rampart_decision_findings_total{detector="scan"} 1' <<<"$r"
 check "metrics count events" grep -Eq '^rampart_engine_events_total 155$' <<<"$r"
 
 # manual decisions need the token
