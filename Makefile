@@ -22,7 +22,8 @@ LIBS    := -lmicrohttpd -lsqlite3 -lyaml -ljansson -lz -lm -lpthread
 TEST_LIBS := -lcmocka
 
 DEBIAN_PACKAGES := build-essential pkg-config libyaml-dev libjansson-dev zlib1g-dev \
-                   libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev curl
+                   libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev curl \
+                   nginx nginx-dev
 
 LIB_SRC  := $(sort $(wildcard src/engine/*.c src/detectors/*.c src/ingest/*.c src/dtable/*.c \
                               src/store/*.c src/daemon/*.c))
@@ -39,6 +40,12 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/rampart $(BUILD)/trafficgen
 
+# The nginx dynamic module (Debian nginx-dev), built with nginx's own configure:
+# build/nginx/ngx_http_rampart_module.so. See docs/nginx.md.
+.PHONY: nginx-module
+nginx-module:
+	@bash nginx/build.sh $(BUILD)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
@@ -47,8 +54,22 @@ $(BUILD)/librampart.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/rampart: $(CLI_OBJ) $(BUILD)/librampart.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/librampart.a $(LIBS)
+# The dashboard (web/dist, built by `make ui`) is embedded into the binary.
+UI_FILES := $(shell find web/dist -type f 2>/dev/null)
+$(BUILD)/gen/ui_assets.c: $(UI_FILES) tools/embed-ui.sh
+	@bash tools/embed-ui.sh web/dist $@
+
+$(BUILD)/obj/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/daemon -c $< -o $@
+
+$(BUILD)/rampart: $(CLI_OBJ) $(BUILD)/obj/gen/ui_assets.o $(BUILD)/librampart.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/obj/gen/ui_assets.o $(BUILD)/librampart.a $(LIBS)
+
+# Build web/dist (npm ci + bundle) when the dashboard sources exist.
+.PHONY: ui
+ui:
+	@if [ -f web/build.sh ]; then bash web/build.sh; else echo "ui: no web/ yet"; fi
 
 $(BUILD)/trafficgen: $(GEN_OBJ)
 	$(CC) $(CFLAGS) -o $@ $(GEN_OBJ) -lm
@@ -87,6 +108,7 @@ deps:
 
 test: deps
 	@rm -f build/results
+	@$(MAKE) --no-print-directory ui
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory unit
@@ -115,3 +137,15 @@ clean:
 	rm -rf build build-san build-fuzz build-clang
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(GEN_OBJ:.o=.d)
+
+# The demo API (examples/demo-api/): the small shop the attack demos and the
+# end-to-end tests aim at, behind nginx. Not part of librampart.
+DEMO_SRC := $(sort $(wildcard examples/demo-api/*.c))
+DEMO_OBJ := $(DEMO_SRC:%.c=$(BUILD)/obj/%.o)
+
+all: $(BUILD)/demo-api
+
+$(BUILD)/demo-api: $(DEMO_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(DEMO_OBJ) -lmicrohttpd -ljansson -lpthread
+
+-include $(DEMO_OBJ:.o=.d)

@@ -30,8 +30,8 @@ static void usage(FILE *out) {
           "  -i, --format-in FMT   auto (default), combined, json\n"
           "  -r, --rate N          send at most N events per second (default: as fast as\n"
           "                        the socket takes them)\n"
-          "      --now             stamp each event with the time it is sent instead of\n"
-          "                        the log's time\n"
+          "      --now             shift the log's times so that its first event happens\n"
+          "                        now (gaps between events are kept)\n"
           "  -q, --quiet           no summary on stderr\n"
           "  -h, --help            this text\n"
           "\n"
@@ -96,6 +96,8 @@ int rp_cmd_send(int argc, char **argv) {
     int n_files = optind < argc ? argc - optind : 1;
     uint8_t buf[RP_PROTO_MAX_DATAGRAM];
     uint64_t sent = 0, failed = 0, skipped = 0;
+    int64_t shift = 0;
+    bool have_shift = false;
     int status = RP_EXIT_OK;
     int64_t start = now_us(CLOCK_MONOTONIC);
     for (int i = 0; i < n_files; i++) {
@@ -126,7 +128,13 @@ int rp_cmd_send(int argc, char **argv) {
                     nanosleep(&ts, NULL);
                 }
             }
-            if (stamp_now) ev.ts_us = now_us(CLOCK_REALTIME);
+            if (stamp_now) {
+                if (!have_shift) {
+                    shift = now_us(CLOCK_REALTIME) - ev.ts_us;
+                    have_shift = true;
+                }
+                ev.ts_us += shift;
+            }
             size_t n = rp_event_encode(&ev, buf, sizeof buf);
             ssize_t w = n ? send(fd, buf, n, 0) : -1;
             if (w == (ssize_t)n) {

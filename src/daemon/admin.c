@@ -29,6 +29,7 @@
 
 #include "daemon.h"
 #include "store.h"
+#include "ui.h"
 
 #define RP_MAX_BODY (64 * 1024)
 
@@ -222,6 +223,85 @@ static enum MHD_Result post_decision(struct MHD_Connection *c, rp_daemon *d, req
     return r;
 }
 
+/* {"config": "YAML"} bodies of /v1/whatif and /v1/config. */
+static const char *config_body(request_ctx *rc, json_t **holder, size_t *len) {
+    *holder = json_loadb(rc->body ? rc->body : "", rc->len, 0, NULL);
+    json_t *y = json_object_get(*holder, "config");
+    if (!json_is_string(y)) return NULL;
+    *len = json_string_length(y);
+    return json_string_value(y);
+}
+
+static enum MHD_Result config_error(struct MHD_Connection *c, const rp_error *err) {
+    char msg[700];
+    rp_error_format(err, msg, sizeof msg);
+    return send_json(c, 422, json_pack("{s:s,s:s}", "error", "configuration rejected", "detail", msg));
+}
+
+static enum MHD_Result whatif(struct MHD_Connection *c, rp_daemon *d, request_ctx *rc) {
+    json_t *holder;
+    size_t len;
+    const char *yaml = config_body(rc, &holder, &len);
+    if (!yaml) {
+        json_decref(holder);
+        return send_error(c, 400, "the body must be {\"config\": \"YAML text\"}");
+    }
+    json_t *out = NULL;
+    rp_error err = {0};
+    rp_status st = rp_daemon_whatif(d, yaml, len, &out, &err);
+    json_decref(holder);
+    if (st != RP_OK) return config_error(c, &err);
+    return send_json(c, 200, out);
+}
+
+static enum MHD_Result put_config(struct MHD_Connection *c, rp_daemon *d, request_ctx *rc) {
+    json_t *holder;
+    size_t len;
+    const char *yaml = config_body(rc, &holder, &len);
+    if (!yaml) {
+        json_decref(holder);
+        return send_error(c, 400, "the body must be {\"config\": \"YAML text\"}");
+    }
+    rp_error err = {0};
+    rp_status st = rp_daemon_write_config(d, yaml, len, &err);
+    json_decref(holder);
+    if (st != RP_OK) return config_error(c, &err);
+    return send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
+}
+
+static enum MHD_Result ui_file(struct MHD_Connection *c, const char *url) {
+    const char *path = url + 3; /* after "/ui" */
+    if (!*path) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, "Location", "/ui/");
+        enum MHD_Result ret = MHD_queue_response(c, 301, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(path, "/") == 0) path = "/index.html";
+    if (rp_ui_asset_count == 0)
+        return send_error(c, 404, "the dashboard was not built into this binary (make ui, then make)");
+    for (size_t i = 0; i < rp_ui_asset_count; i++) {
+        if (strcmp(rp_ui_assets[i].path, path) != 0) continue;
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            rp_ui_assets[i].len, (void *)rp_ui_assets[i].data, MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, "Content-Type", rp_ui_assets[i].type);
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    return send_error(c, 404, "no such file in the dashboard");
+}
+
 static enum MHD_Result check(struct MHD_Connection *c, rp_daemon *d) {
     /* The client: ?ip= (tests), X-Real-IP (nginx auth_request, Traefik),
      * else the last X-Forwarded-For hop (Envoy appends the peer). */
@@ -304,6 +384,38 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
     if (strcmp(url, "/v1/inventory") == 0 && get)
         return send_json(c, 200, rp_daemon_inventory_json(d));
     if (strcmp(url, "/v1/check") == 0 && get) return check(c, d);
+    if ((strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0) && get) return ui_file(c, url);
+    if (strcmp(url, "/v1/timeseries") == 0 && get) {
+        int minutes = 60;
+        if (!parse_int_arg(arg(c, "minutes"), 1, 60, &minutes))
+            return send_error(c, 400, "minutes must be 1..60");
+        return send_json(c, 200, rp_daemon_timeseries_json(d, minutes));
+    }
+    if (strcmp(url, "/v1/top") == 0 && get) {
+        int minutes = 60, limit = 10;
+        if (!parse_int_arg(arg(c, "minutes"), 1, 60 * 24 * 30, &minutes) ||
+            !parse_int_arg(arg(c, "limit"), 1, 100, &limit))
+            return send_error(c, 400, "minutes must be >= 1 and limit 1..100");
+        return send_json(c, 200, rp_daemon_top_json(d, minutes, limit));
+    }
+    if (strcmp(url, "/v1/config") == 0 && get) return send_json(c, 200, rp_daemon_config_json(d));
+    if (strncmp(url, "/v1/clients/", 12) == 0 && get) {
+        char keytext[200];
+        snprintf(keytext, sizeof keytext, "%s", url + 12);
+        char *sub = strchr(keytext, '/');
+        if (sub) *sub++ = 0;
+        rp_key key;
+        if (!key_from_path(keytext, &key))
+            return send_error(c, 400, "bad key: use ip:ADDR, subnet:ADDR/24, token:HEX, ...");
+        if (sub && strcmp(sub, "requests") == 0) {
+            int limit = 500;
+            if (!parse_int_arg(arg(c, "limit"), 1, 5000, &limit))
+                return send_error(c, 400, "limit must be 1..5000");
+            return send_json(c, 200, rp_daemon_client_requests_json(d, &key, limit));
+        }
+        if (sub && strcmp(sub, "related") == 0) return send_json(c, 200, rp_daemon_related_json(d, &key));
+        if (sub) return send_error(c, 404, "no such endpoint (see docs/api.md)");
+    }
     if (strncmp(url, "/v1/clients/", 12) == 0 && get) {
         rp_key key;
         if (!key_from_path(url + 12, &key))
@@ -329,11 +441,14 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
         }
         return send_json(c, 200, rp_daemon_decisions_json(d));
     }
-    bool mutating = (post && (strcmp(url, "/v1/decisions") == 0 || strcmp(url, "/v1/reload") == 0)) ||
+    bool mutating = (post && (strcmp(url, "/v1/decisions") == 0 || strcmp(url, "/v1/reload") == 0 ||
+                              strcmp(url, "/v1/whatif") == 0 || strcmp(url, "/v1/config") == 0)) ||
                     (del && strncmp(url, "/v1/decisions/", 14) == 0);
     if (mutating && !rp_daemon_token_ok(d, header(c, "Authorization")))
         return send_unauthorized(c, d);
     if (post && strcmp(url, "/v1/decisions") == 0) return post_decision(c, d, rc);
+    if (post && strcmp(url, "/v1/whatif") == 0) return whatif(c, d, rc);
+    if (post && strcmp(url, "/v1/config") == 0) return put_config(c, d, rc);
     if (del && strncmp(url, "/v1/decisions/", 14) == 0) {
         rp_key key;
         if (!key_from_path(url + 14, &key)) return send_error(c, 400, "bad key");
@@ -353,9 +468,10 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
         }
         return send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
     }
-    static const char *const paths[] = {"/healthz",      "/metrics",      "/v1/stats",
-                                        "/v1/incidents", "/v1/inventory", "/v1/check",
-                                        "/v1/decisions", "/v1/reload"};
+    static const char *const paths[] = {"/healthz",       "/metrics",   "/v1/stats",
+                                        "/v1/incidents",  "/v1/inventory", "/v1/check",
+                                        "/v1/decisions",  "/v1/reload", "/v1/timeseries",
+                                        "/v1/top",        "/v1/config", "/v1/whatif"};
     bool known = strncmp(url, "/v1/clients/", 12) == 0 || strncmp(url, "/v1/decisions/", 14) == 0;
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) known |= strcmp(url, paths[i]) == 0;
     if (known) return send_error(c, 405, "method not allowed on this path");

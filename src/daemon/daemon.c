@@ -18,9 +18,23 @@
 #include "load.h"
 #include "inputs.h"
 #include "queue.h"
+#include "recent.h"
 #include "store.h"
 
 #define RP_BATCH 256
+/* Memory of recent events for timelines, related keys and what-if. */
+#define RP_RECENT_BYTES (32u << 20)
+/* Live counters: 10-second steps over the last hour. */
+#define RP_TS_STEP_S 10
+#define RP_TS_SLOTS 360
+
+typedef struct ts_slot {
+    int64_t t; /* start of the step, seconds; 0 = unused */
+    uint32_t requests, throttled, blocked;
+    uint32_t incidents[5];
+    uint32_t by_detector[RP_MAX_DETECTORS];
+    uint32_t by_threat[RP_THREAT_COUNT];
+} ts_slot;
 #define RP_MAX_INPUTS 8
 /* Jobs waiting for the store thread; past this they are dropped and
  * counted (the table already holds the decision; only history suffers). */
@@ -87,7 +101,21 @@ struct rp_daemon {
      * knows a decision is manual (or a restore, which is not re-recorded). */
     const char *decide_source; /* NULL = engine */
     const char *decide_reason;
+    /* Under the engine lock: */
+    rp_recent *recent;
+    ts_slot ts[RP_TS_SLOTS];
 };
+
+/* The live step for now (engine lock held). */
+static ts_slot *ts_now(rp_daemon *d) {
+    int64_t t = rp_wall_us() / 1000000 / RP_TS_STEP_S * RP_TS_STEP_S;
+    ts_slot *slot = &d->ts[(t / RP_TS_STEP_S) % RP_TS_SLOTS];
+    if (slot->t != t) {
+        memset(slot, 0, sizeof *slot);
+        slot->t = t;
+    }
+    return slot;
+}
 
 int64_t rp_wall_us(void) {
     struct timespec ts;
@@ -260,6 +288,14 @@ static void on_incident(void *user, const rp_incident *inc) {
             if (inc->action >= RP_ACTION_THROTTLE)
                 atomic_fetch_add(&d->decisions_by_detector[di], 1);
         }
+        ts_slot *slot = ts_now(d);
+        slot->incidents[inc->action]++;
+        for (unsigned i = 0; i < inc->n_findings; i++) {
+            int di = rp_detector_find(inc->findings[i].detector, strlen(inc->findings[i].detector));
+            if (di >= 0) slot->by_detector[di]++;
+        }
+        for (unsigned b = 0; b < RP_THREAT_COUNT; b++)
+            if (inc->threats & (1u << b)) slot->by_threat[b]++;
         if (inc->action == RP_ACTION_MONITOR) {
             char key[128];
             rp_key_format(&inc->key, key, sizeof key);
@@ -325,7 +361,14 @@ static void *engine_main(void *arg) {
         size_t n = rp_queue_pop(d->queue, evs, RP_BATCH, 100);
         if (n) {
             pthread_mutex_lock(&d->engine_lock);
-            for (size_t i = 0; i < n; i++) rp_engine_feed(d->engine, &evs[i]);
+            ts_slot *slot = ts_now(d);
+            for (size_t i = 0; i < n; i++) {
+                rp_action a = rp_engine_feed(d->engine, &evs[i]);
+                slot->requests++;
+                if (a == RP_ACTION_THROTTLE) slot->throttled++;
+                else if (a == RP_ACTION_BLOCK) slot->blocked++;
+                rp_recent_push(d->recent, &evs[i]);
+            }
             pthread_mutex_unlock(&d->engine_lock);
             atomic_fetch_add(&d->events_fed, n);
             int64_t newest = atomic_load(&d->newest_event_us);
@@ -533,6 +576,11 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     st = rp_dtable_reader_open(d->serve.table_path, &d->reader, err);
     if (st != RP_OK) goto fail;
 
+    st = rp_recent_new(RP_RECENT_BYTES, &d->recent);
+    if (st != RP_OK) {
+        rp_error_set(err, st, NULL, 0, 0, "cannot allocate the recent-events window");
+        goto fail;
+    }
     st = rp_queue_new(d->serve.queue_bytes ? d->serve.queue_bytes : (64u << 20), &d->queue);
     if (st != RP_OK) {
         rp_error_set(err, st, NULL, 0, 0, "cannot allocate the ingest queue");
@@ -592,6 +640,7 @@ void rp_daemon_stop(rp_daemon *d) {
         d->jobs_head = n;
     }
     rp_engine_free(d->engine);
+    rp_recent_free(d->recent);
     rp_queue_free(d->queue);
     rp_dtable_reader_close(d->reader);
     rp_dtable_writer_close(d->table);
@@ -1021,4 +1070,457 @@ rp_status rp_daemon_incidents(rp_daemon *d, const rp_incident_query *q, char **j
 rp_status rp_daemon_decision_history(rp_daemon *d, const char *key, int limit, int offset,
                                      char **json, rp_error *err) {
     return rp_store_query_decisions(d->store, key, false, rp_wall_us(), limit, offset, json, err);
+}
+
+/* ------------------------------------------------------- dashboard support */
+
+json_t *rp_daemon_timeseries_json(rp_daemon *d, int minutes) {
+    if (minutes < 1) minutes = 1;
+    if (minutes > 60) minutes = 60;
+    int steps = minutes * 60 / RP_TS_STEP_S;
+    int64_t now = rp_wall_us() / 1000000 / RP_TS_STEP_S * RP_TS_STEP_S;
+    json_t *t = json_array(), *req = json_array(), *thr = json_array(), *blk = json_array();
+    json_t *inc = json_object(), *det = json_object(), *thr_kind = json_object();
+    json_t *inc_cols[5] = {0}, *det_cols[RP_MAX_DETECTORS] = {0}, *kind_cols[RP_THREAT_COUNT] = {0};
+    for (int a = RP_ACTION_MONITOR; a <= RP_ACTION_BLOCK; a++) {
+        inc_cols[a] = json_array();
+        json_object_set_new(inc, rp_action_name((rp_action)a), inc_cols[a]);
+    }
+    for (unsigned i = 0; i < rp_detector_count; i++) {
+        det_cols[i] = json_array();
+        json_object_set_new(det, rp_detectors[i]->name, det_cols[i]);
+    }
+    for (unsigned b = 0; b < RP_THREAT_COUNT; b++) {
+        kind_cols[b] = json_array();
+        json_object_set_new(thr_kind, rp_threat_name(b), kind_cols[b]);
+    }
+    pthread_mutex_lock(&d->engine_lock);
+    for (int k = steps - 1; k >= 0; k--) {
+        int64_t at = now - (int64_t)k * RP_TS_STEP_S;
+        const ts_slot *s = &d->ts[(at / RP_TS_STEP_S) % RP_TS_SLOTS];
+        bool live = s->t == at;
+        json_array_append_new(t, json_integer(at));
+        json_array_append_new(req, json_integer(live ? s->requests : 0));
+        json_array_append_new(thr, json_integer(live ? s->throttled : 0));
+        json_array_append_new(blk, json_integer(live ? s->blocked : 0));
+        for (int a = RP_ACTION_MONITOR; a <= RP_ACTION_BLOCK; a++)
+            json_array_append_new(inc_cols[a], json_integer(live ? s->incidents[a] : 0));
+        for (unsigned i = 0; i < rp_detector_count; i++)
+            json_array_append_new(det_cols[i], json_integer(live ? s->by_detector[i] : 0));
+        for (unsigned b = 0; b < RP_THREAT_COUNT; b++)
+            json_array_append_new(kind_cols[b], json_integer(live ? s->by_threat[b] : 0));
+    }
+    pthread_mutex_unlock(&d->engine_lock);
+    return json_pack("{s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "step_s", RP_TS_STEP_S, "t", t,
+                     "requests", req, "throttled", thr, "blocked", blk, "incidents", inc,
+                     "by_detector", det, "by_threat", thr_kind);
+}
+
+static bool route_by_flagged(void *user, const rp_route_info *r) {
+    route_list *l = user;
+    return collect_route(l, r);
+}
+
+static int route_cmp(const void *a, const void *b) {
+    const rp_route_info *x = a, *y = b;
+    if (x->flagged != y->flagged) return x->flagged < y->flagged ? 1 : -1;
+    if (x->errors != y->errors) return x->errors < y->errors ? 1 : -1;
+    return x->requests < y->requests ? 1 : x->requests > y->requests ? -1 : 0;
+}
+
+json_t *rp_daemon_top_json(rp_daemon *d, int minutes, int limit) {
+    if (limit < 1) limit = 10;
+    if (limit > 100) limit = 100;
+    /* Clients: the window's incidents, worst first, one row per key. */
+    rp_incident_query q;
+    memset(&q, 0, sizeof q);
+    q.since_us = rp_wall_us() - (int64_t)minutes * 60 * 1000000;
+    q.limit = 1000;
+    char *text = NULL;
+    rp_error err = {0};
+    json_t *clients = json_array();
+    if (rp_store_query_incidents(d->store, &q, &text, &err) == RP_OK) {
+        json_t *res = json_loads(text, 0, NULL);
+        json_t *incs = json_object_get(res, "incidents");
+        json_t *best = json_object(); /* key -> incident */
+        size_t i;
+        json_t *inc;
+        json_array_foreach(incs, i, inc) {
+            const char *key = json_string_value(json_object_get(inc, "key"));
+            if (!key) continue;
+            json_t *old = json_object_get(best, key);
+            rp_action a = RP_ACTION_NONE, oa = RP_ACTION_NONE;
+            const char *as = json_string_value(json_object_get(inc, "action"));
+            if (as) rp_action_parse(as, strlen(as), &a);
+            if (old) {
+                const char *os = json_string_value(json_object_get(old, "action"));
+                if (os) rp_action_parse(os, strlen(os), &oa);
+            }
+            if (!old || a > oa ||
+                (a == oa && json_number_value(json_object_get(inc, "score")) >
+                                json_number_value(json_object_get(old, "score"))))
+                json_object_set(best, key, inc);
+        }
+        /* sort by action then score */
+        size_t n = json_object_size(best);
+        json_t **rows = calloc(n ? n : 1, sizeof *rows);
+        size_t k = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(best, key, v) rows[k++] = v;
+        for (size_t a = 0; a < k; a++)
+            for (size_t b = a + 1; b < k; b++) {
+                rp_action x = RP_ACTION_NONE, y = RP_ACTION_NONE;
+                const char *xs = json_string_value(json_object_get(rows[a], "action"));
+                const char *ys = json_string_value(json_object_get(rows[b], "action"));
+                if (xs) rp_action_parse(xs, strlen(xs), &x);
+                if (ys) rp_action_parse(ys, strlen(ys), &y);
+                double sx = json_number_value(json_object_get(rows[a], "score"));
+                double sy = json_number_value(json_object_get(rows[b], "score"));
+                if (y > x || (y == x && sy > sx)) {
+                    json_t *tmp = rows[a];
+                    rows[a] = rows[b];
+                    rows[b] = tmp;
+                }
+            }
+        for (size_t r = 0; r < k && (int)r < limit; r++) {
+            json_t *row = rows[r];
+            json_array_append_new(
+                clients, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "key",
+                                   json_object_get(row, "key"), "action",
+                                   json_object_get(row, "action"), "score",
+                                   json_object_get(row, "score"), "requests",
+                                   json_object_get(row, "requests"), "threats",
+                                   json_object_get(row, "threats"), "incident_id",
+                                   json_object_get(row, "id"), "last_seen",
+                                   json_object_get(row, "last_seen")));
+        }
+        free(rows);
+        json_decref(best);
+        json_decref(res);
+    }
+    free(text);
+    /* Routes: the most requests from stopped clients, then errors. */
+    route_list l = {0};
+    pthread_mutex_lock(&d->engine_lock);
+    rp_engine_routes(d->engine, route_by_flagged, &l);
+    pthread_mutex_unlock(&d->engine_lock);
+    qsort(l.items, l.n, sizeof *l.items, route_cmp);
+    json_t *routes = json_array();
+    for (size_t i = 0; i < l.n && (int)i < limit; i++) route_json(routes, &l.items[i]);
+    free(l.items);
+    return json_pack("{s:o,s:o}", "clients", clients, "routes", routes);
+}
+
+/* Does the event carry this key? (the engine's own key derivation) */
+static bool event_has_key(const rp_event *ev, const rp_key *key) {
+    rp_key k;
+    switch ((rp_key_level)key->level) {
+    case RP_LEVEL_IP:
+    case RP_LEVEL_SUBNET:
+        if (!ev->client.family) return false;
+        rp_key_from_addr(&k, (rp_key_level)key->level, &ev->client);
+        return memcmp(k.bytes, key->bytes, 16) == 0;
+    case RP_LEVEL_FINGERPRINT: {
+        if (!ev->user_agent.len) return false;
+        uint64_t ua = rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c);
+        rp_key_from_id(&k, RP_LEVEL_FINGERPRINT,
+                       rp_hash64(&ev->header_hash, sizeof ev->header_hash, ua));
+        return memcmp(k.bytes, key->bytes, 16) == 0;
+    }
+    case RP_LEVEL_TOKEN: rp_key_from_id(&k, RP_LEVEL_TOKEN, ev->token_id); break;
+    case RP_LEVEL_SESSION: rp_key_from_id(&k, RP_LEVEL_SESSION, ev->session_id); break;
+    case RP_LEVEL_USERNAME: rp_key_from_id(&k, RP_LEVEL_USERNAME, ev->credential_id); break;
+    default: return false;
+    }
+    return memcmp(k.bytes, key->bytes, 8) == 0 && memcmp(k.bytes, (uint8_t[8]){0}, 8) != 0;
+}
+
+typedef struct requests_walk {
+    const rp_key *key;
+    json_t *rows;
+    int limit;
+    size_t seen;
+} requests_walk;
+
+static json_t *str_json(rp_str s) {
+    char buf[512];
+    size_t n = s.len < sizeof buf - 1 ? s.len : sizeof buf - 1;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)s.ptr[i] < 0x20 || (unsigned char)s.ptr[i] >= 0x80 ? '?' : s.ptr[i];
+    buf[n] = 0;
+    return json_string(buf);
+}
+
+static bool collect_request(void *user, const rp_event *ev) {
+    requests_walk *w = user;
+    if (!event_has_key(ev, w->key)) return true;
+    w->seen++;
+    json_t *row = json_pack("{s:I,s:s,s:o,s:o,s:i,s:I}", "t", (json_int_t)(ev->ts_us / 1000),
+                            "method", rp_method_name((rp_method)ev->method), "path",
+                            str_json(ev->path), "query", str_json(ev->query), "status",
+                            (int)ev->status, "bytes", (json_int_t)ev->response_bytes);
+    json_array_append_new(w->rows, row);
+    /* Keep the newest `limit`: drop from the front as we go. */
+    if ((int)json_array_size(w->rows) > w->limit) json_array_remove(w->rows, 0);
+    return true;
+}
+
+json_t *rp_daemon_client_requests_json(rp_daemon *d, const rp_key *key, int limit) {
+    if (limit < 1 || limit > 5000) limit = 500;
+    requests_walk w = {.key = key, .rows = json_array(), .limit = limit};
+    pthread_mutex_lock(&d->engine_lock);
+    rp_recent_each(d->recent, collect_request, &w);
+    int64_t oldest = rp_recent_oldest_us(d->recent);
+    pthread_mutex_unlock(&d->engine_lock);
+    char keytext[128], start[40];
+    rp_key_format(key, keytext, sizeof keytext);
+    rp_format_time(oldest, start, sizeof start);
+    return json_pack("{s:s,s:s,s:I,s:o}", "key", keytext, "window_start", start, "matched",
+                     (json_int_t)w.seen, "requests", w.rows);
+}
+
+typedef struct related_walk {
+    const rp_key *key;
+    rp_key fingerprint, subnet;
+    bool have_fp, have_subnet;
+    json_t *same_fp, *same_subnet; /* objects used as sets */
+} related_walk;
+
+static bool find_identity(void *user, const rp_event *ev) {
+    related_walk *w = user;
+    if (!event_has_key(ev, w->key)) return true;
+    if (ev->user_agent.len) {
+        uint64_t ua = rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c);
+        rp_key_from_id(&w->fingerprint, RP_LEVEL_FINGERPRINT,
+                       rp_hash64(&ev->header_hash, sizeof ev->header_hash, ua));
+        w->have_fp = true;
+    }
+    if (ev->client.family) {
+        rp_key_from_addr(&w->subnet, RP_LEVEL_SUBNET, &ev->client);
+        w->have_subnet = true;
+    }
+    return true; /* the last event wins: the key's current identity */
+}
+
+static bool find_related(void *user, const rp_event *ev) {
+    related_walk *w = user;
+    if (!ev->client.family) return true;
+    rp_key ip;
+    rp_key_from_addr(&ip, RP_LEVEL_IP, &ev->client);
+    if (w->key->level == RP_LEVEL_IP && rp_key_equal(&ip, w->key)) return true;
+    char text[128];
+    rp_key_format(&ip, text, sizeof text);
+    if (w->have_fp && json_object_size(w->same_fp) < 50 && event_has_key(ev, &w->fingerprint))
+        json_object_set_new(w->same_fp, text, json_true());
+    if (w->have_subnet && json_object_size(w->same_subnet) < 50 && event_has_key(ev, &w->subnet))
+        json_object_set_new(w->same_subnet, text, json_true());
+    return true;
+}
+
+static json_t *keys_of(json_t *set) {
+    json_t *arr = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(set, k, v) json_array_append_new(arr, json_string(k));
+    json_decref(set);
+    return arr;
+}
+
+json_t *rp_daemon_related_json(rp_daemon *d, const rp_key *key) {
+    related_walk w = {.key = key, .same_fp = json_object(), .same_subnet = json_object()};
+    pthread_mutex_lock(&d->engine_lock);
+    rp_recent_each(d->recent, find_identity, &w);
+    if (w.have_fp || w.have_subnet) rp_recent_each(d->recent, find_related, &w);
+    pthread_mutex_unlock(&d->engine_lock);
+    char fp[128] = "", sub[128] = "";
+    if (w.have_fp) rp_key_format(&w.fingerprint, fp, sizeof fp);
+    if (w.have_subnet) rp_key_format(&w.subnet, sub, sizeof sub);
+    return json_pack("{s:o,s:o,s:o,s:o}", "fingerprint", w.have_fp ? json_string(fp) : json_null(),
+                     "subnet", w.have_subnet ? json_string(sub) : json_null(), "same_fingerprint",
+                     keys_of(w.same_fp), "same_subnet", keys_of(w.same_subnet));
+}
+
+static const char *const tolerance_names[RP_TOLERANCE_COUNT] = {"low", "normal", "high"};
+
+json_t *rp_daemon_config_json(rp_daemon *d) {
+    json_t *profiles = json_array();
+    char *yaml = NULL;
+    size_t ylen = 0;
+    rp_error err = {0};
+    pthread_mutex_lock(&d->engine_lock);
+    const rp_config *c = d->config;
+    for (int p = 0; p < c->n_profiles; p++) {
+        const rp_profile_config *pc = &c->profiles[p];
+        json_t *dets = json_array();
+        for (unsigned i = 0; i < rp_detector_count; i++) {
+            const rp_detector *det = rp_detectors[i];
+            json_t *params = json_object();
+            for (unsigned k = 0; k < det->n_params; k++)
+                json_object_set_new(params, det->params[k].name,
+                                    json_real(pc->detectors[i].params[k]));
+            json_array_append_new(dets, json_pack("{s:s,s:b,s:f,s:o}", "name", det->name, "enabled",
+                                                  pc->detectors[i].enabled, "weight",
+                                                  pc->detectors[i].weight, "params", params));
+        }
+        json_array_append_new(
+            profiles,
+            json_pack("{s:s,s:s,s:{s:f,s:f,s:f,s:I,s:I,s:f,s:I},s:o}", "name", pc->name,
+                      "tolerance", tolerance_names[pc->tolerance % RP_TOLERANCE_COUNT],
+                      "reactions", "monitor", pc->monitor_at, "throttle", pc->throttle_at, "block",
+                      pc->block_at, "throttle_for_s", (json_int_t)(pc->throttle_us / 1000000),
+                      "block_for_s", (json_int_t)(pc->block_us / 1000000), "escalation",
+                      pc->escalation, "max_duration_s",
+                      (json_int_t)(pc->max_duration_us / 1000000), "detectors", dets));
+    }
+    pthread_mutex_unlock(&d->engine_lock);
+    json_t *catalog = json_array();
+    for (unsigned i = 0; i < rp_detector_count; i++) {
+        const rp_detector *det = rp_detectors[i];
+        json_t *params = json_array();
+        for (unsigned k = 0; k < det->n_params; k++) {
+            const rp_param *pa = &det->params[k];
+            json_array_append_new(params, json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:s}", "name",
+                                                    pa->name, "unit", pa->unit ? pa->unit : "",
+                                                    "low", pa->preset[0], "normal", pa->preset[1],
+                                                    "high", pa->preset[2], "min", pa->min, "max",
+                                                    pa->max, "help", pa->help ? pa->help : ""));
+        }
+        json_array_append_new(catalog, json_pack("{s:s,s:s,s:f,s:o}", "name", det->name,
+                                                 "description",
+                                                 det->description ? det->description : "",
+                                                 "default_weight", det->default_weight, "params",
+                                                 params));
+    }
+    if (d->config_path[0]) rp_read_file(d->config_path, 16u << 20, &yaml, &ylen, &err);
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o}", "path",
+                          d->config_path[0] ? json_string(d->config_path) : json_null(), "yaml",
+                          yaml ? json_stringn(yaml, ylen) : json_string(""), "profiles", profiles,
+                          "detectors", catalog);
+    free(yaml);
+    return o;
+}
+
+/* What-if: replay the memory window through two fresh engines. */
+typedef struct verdicts {
+    json_t *by_key; /* key text -> [action, score] */
+} verdicts;
+
+static void whatif_incident(void *user, const rp_incident *inc) {
+    verdicts *v = user;
+    char key[128];
+    rp_key_format(&inc->key, key, sizeof key);
+    json_t *old = json_object_get(v->by_key, key);
+    int oa = old ? (int)json_integer_value(json_array_get(old, 0)) : 0;
+    double os = old ? json_real_value(json_array_get(old, 1)) : 0;
+    if (!old || (int)inc->action > oa || ((int)inc->action == oa && inc->score > os))
+        json_object_set_new(v->by_key, key, json_pack("[i,f]", (int)inc->action, inc->score));
+}
+
+typedef struct replay {
+    rp_engine *a, *b;
+} replay;
+
+static bool replay_event(void *user, const rp_event *ev) {
+    replay *r = user;
+    rp_engine_feed(r->a, ev);
+    rp_engine_feed(r->b, ev);
+    return true;
+}
+
+rp_status rp_daemon_whatif(rp_daemon *d, const char *yaml, size_t len, json_t **out, rp_error *err) {
+    *out = NULL;
+    rp_config *proposed;
+    rp_status st = rp_load_config_text(yaml, len, d->config_path[0] ? d->config_path : "proposed.yaml",
+                                       &proposed, err);
+    if (st != RP_OK) return st;
+    verdicts before = {json_object()}, after = {json_object()};
+    rp_engine_callbacks cb_a = {.user = &before, .on_incident = whatif_incident};
+    rp_engine_callbacks cb_b = {.user = &after, .on_incident = whatif_incident};
+    replay r = {0};
+    pthread_mutex_lock(&d->engine_lock);
+    st = rp_engine_new(d->config, &cb_a, &r.a, err);
+    if (st == RP_OK) st = rp_engine_new(proposed, &cb_b, &r.b, err);
+    uint64_t events = 0;
+    int64_t start = 0, end = 0;
+    if (st == RP_OK) {
+        rp_recent_each(d->recent, replay_event, &r);
+        rp_engine_flush(r.a);
+        rp_engine_flush(r.b);
+        rp_engine_stats es;
+        rp_engine_get_stats(r.a, &es);
+        events = es.events;
+        end = es.clock_us;
+        start = rp_recent_oldest_us(d->recent);
+    }
+    pthread_mutex_unlock(&d->engine_lock);
+    rp_engine_free(r.a);
+    rp_engine_free(r.b);
+    rp_config_free(proposed);
+    if (st != RP_OK) {
+        json_decref(before.by_key);
+        json_decref(after.by_key);
+        return st;
+    }
+    json_t *changes = json_array();
+    json_t *count_before = json_pack("{s:i,s:i,s:i}", "monitor", 0, "throttle", 0, "block", 0);
+    json_t *count_after = json_pack("{s:i,s:i,s:i}", "monitor", 0, "throttle", 0, "block", 0);
+    const char *key;
+    json_t *v;
+    json_t *all = json_object();
+    json_object_foreach(before.by_key, key, v) json_object_set_new(all, key, json_true());
+    json_object_foreach(after.by_key, key, v) json_object_set_new(all, key, json_true());
+    json_object_foreach(all, key, v) {
+        json_t *b = json_object_get(before.by_key, key), *a = json_object_get(after.by_key, key);
+        int ab = b ? (int)json_integer_value(json_array_get(b, 0)) : 0;
+        int aa = a ? (int)json_integer_value(json_array_get(a, 0)) : 0;
+        if (ab >= RP_ACTION_MONITOR && ab <= RP_ACTION_BLOCK) {
+            const char *n = rp_action_name((rp_action)ab);
+            json_object_set_new(count_before, n, json_integer(json_integer_value(json_object_get(count_before, n)) + 1));
+        }
+        if (aa >= RP_ACTION_MONITOR && aa <= RP_ACTION_BLOCK) {
+            const char *n = rp_action_name((rp_action)aa);
+            json_object_set_new(count_after, n, json_integer(json_integer_value(json_object_get(count_after, n)) + 1));
+        }
+        if (ab == aa) continue;
+        json_array_append_new(
+            changes, json_pack("{s:s,s:s,s:s,s:f,s:f}", "key", key, "before",
+                               rp_action_name((rp_action)ab), "after", rp_action_name((rp_action)aa),
+                               "score_before", b ? json_real_value(json_array_get(b, 1)) : 0.0,
+                               "score_after", a ? json_real_value(json_array_get(a, 1)) : 0.0));
+    }
+    json_decref(all);
+    json_decref(before.by_key);
+    json_decref(after.by_key);
+    char ws[40], we[40];
+    rp_format_time(start, ws, sizeof ws);
+    rp_format_time(end, we, sizeof we);
+    *out = json_pack("{s:I,s:s,s:s,s:o,s:o,s:o}", "events", (json_int_t)events, "window_start", ws,
+                     "window_end", we, "changes", changes, "before", count_before, "after",
+                     count_after);
+    return RP_OK;
+}
+
+rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_error *err) {
+    if (!d->config_path[0])
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "the daemon was started without --config: nothing to write");
+    rp_config *check;
+    rp_status st = rp_load_config_text(yaml, len, d->config_path, &check, err);
+    if (st != RP_OK) return st;
+    rp_config_free(check);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", d->config_path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return rp_error_set(err, RP_EIO, tmp, 0, 0, "%s", strerror(errno));
+    bool ok = fwrite(yaml, 1, len, f) == len;
+    ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, d->config_path) != 0) {
+        unlink(tmp);
+        return rp_error_set(err, RP_EIO, d->config_path, 0, 0, "cannot write: %s", strerror(errno));
+    }
+    rp_log(d, "info", "configuration written through the API");
+    return rp_daemon_reload(d, err);
 }

@@ -82,6 +82,15 @@ rp_status rp_daemon_incidents(rp_daemon *d, const struct rp_incident_query *q, c
 /* Decision history from the store, newest first; key NULL = all. */
 rp_status rp_daemon_decision_history(rp_daemon *d, const char *key, int limit, int offset,
                                      char **json, rp_error *err);
+/* Dashboard support (docs/api.md, "Dashboard endpoints"). */
+json_t *rp_daemon_timeseries_json(rp_daemon *d, int minutes);
+json_t *rp_daemon_top_json(rp_daemon *d, int minutes, int limit);
+json_t *rp_daemon_client_requests_json(rp_daemon *d, const rp_key *key, int limit);
+json_t *rp_daemon_related_json(rp_daemon *d, const rp_key *key);
+json_t *rp_daemon_config_json(rp_daemon *d);
+/* 422-type errors come back as RP_EINVAL/RP_EPARSE with file:line:col. */
+rp_status rp_daemon_whatif(rp_daemon *d, const char *yaml, size_t len, json_t **out, rp_error *err);
+rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_error *err);
 bool rp_daemon_token_ok(rp_daemon *d, const char *authorization_header);
 bool rp_daemon_has_token(rp_daemon *d);
 const char *rp_daemon_admin_url(rp_daemon *d);

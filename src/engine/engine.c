@@ -393,11 +393,12 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
     }
 }
 
-static void feed_level(rp_engine *e, rp_key_level level, const rp_event *ev, rp_observation *obs,
-                       const rp_profile_config *profile, uint32_t skip) {
+/* Returns the decision in force on the key after the event. */
+static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev,
+                            rp_observation *obs, const rp_profile_config *profile, uint32_t skip) {
     rp_level_table *lt = &e->levels[level];
     rp_key key;
-    if (!lt->table || !event_key(ev, obs, level, &key)) return;
+    if (!lt->table || !event_key(ev, obs, level, &key)) return RP_ACTION_NONE;
     bool created;
     rp_client *c = rp_table_upsert(lt->table, &key, 0, &created);
     int64_t ts = ev->ts_us;
@@ -412,7 +413,8 @@ static void feed_level(rp_engine *e, rp_key_level level, const rp_event *ev, rp_
     obs->first_of_key = created;
     if (c->requests != UINT32_MAX) c->requests++;
 
-    if (c->action == RP_ACTION_ALLOW && (int64_t)c->decided_until_s * 1000000 > ts) return;
+    if (c->action == RP_ACTION_ALLOW && (int64_t)c->decided_until_s * 1000000 > ts)
+        return RP_ACTION_ALLOW;
 
     score_pass sp = {.profile = profile, .lt = lt, .skip = skip};
     rp_detect_ctx ctx = {.level = level,
@@ -433,6 +435,7 @@ static void feed_level(rp_engine *e, rp_key_level level, const rp_event *ev, rp_
     }
     if (total > 100) total = 100;
     react(e, &sp, c, ev, obs, &ctx, total);
+    return (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;
 }
 
 /* Route counters and norms, after the detectors have seen the event. */
@@ -463,7 +466,7 @@ static void learn_route(rp_engine *e, rp_route *r, const rp_event *ev) {
     rp_hll_add(&r->clients, rp_hash64(ev->client.bytes, 16, 0xc1));
 }
 
-void rp_engine_feed(rp_engine *e, const rp_event *ev) {
+rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
     e->stats.events++;
     if (ev->ts_us < e->stats.clock_us)
         e->stats.events_out_of_order++;
@@ -471,7 +474,7 @@ void rp_engine_feed(rp_engine *e, const rp_event *ev) {
         e->stats.clock_us = ev->ts_us;
     if ((e->config->n_allow_cidrs || e->config->n_allow_tokens) && allowlisted(e, ev)) {
         e->stats.allowlisted++;
-        return;
+        return RP_ACTION_ALLOW;
     }
     rp_observation obs;
     observe_event(e, ev, &obs);
@@ -486,8 +489,18 @@ void rp_engine_feed(rp_engine *e, const rp_event *ev) {
     }
     if (pi < 0 || pi >= e->config->n_profiles) pi = e->config->default_profile;
     const rp_profile_config *profile = &e->config->profiles[pi];
-    for (int l = 0; l < RP_LEVEL_COUNT; l++) feed_level(e, (rp_key_level)l, ev, &obs, profile, skip);
+    /* Allow on any key wins, then the strongest of the others. */
+    rp_action verdict = RP_ACTION_NONE;
+    bool allowed = false;
+    for (int l = 0; l < RP_LEVEL_COUNT; l++) {
+        rp_action a = feed_level(e, (rp_key_level)l, ev, &obs, profile, skip);
+        if (a == RP_ACTION_ALLOW) allowed = true;
+        else if (a > verdict) verdict = a;
+    }
+    if (allowed) verdict = RP_ACTION_ALLOW;
+    if (verdict == RP_ACTION_THROTTLE || verdict == RP_ACTION_BLOCK) obs.route->flagged++;
     learn_route(e, obs.route, ev);
+    return verdict;
 }
 
 /* ----------------------------------------------------- manual decisions */

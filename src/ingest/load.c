@@ -57,26 +57,20 @@ rp_status rp_read_file(const char *path, size_t max, char **out, size_t *len, rp
 
 #define RP_CONFIG_MAX_BYTES (16u << 20)
 
-rp_status rp_load_config(const char *path, rp_config **out, rp_error *err) {
+rp_status rp_load_config_text(const char *text, size_t len, const char *name, rp_config **out,
+                              rp_error *err) {
     *out = NULL;
-    if (!path) {
-        *out = rp_config_default();
-        return *out ? RP_OK : rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    char *text;
-    size_t len;
-    rp_status st = rp_read_file(path, RP_CONFIG_MAX_BYTES, &text, &len, err);
-    if (st != RP_OK) return st;
     rp_config *config;
-    st = rp_config_parse(text, len, path, &config, err);
-    free(text);
+    rp_status st = rp_config_parse(text, len, name, &config, err);
     if (st != RP_OK) return st;
     if (config->openapi_path[0]) {
         const char *spec = config->openapi_path;
-        st = rp_read_file(spec, RP_CONFIG_MAX_BYTES, &text, &len, err);
+        char *doc;
+        size_t dlen;
+        st = rp_read_file(spec, RP_CONFIG_MAX_BYTES, &doc, &dlen, err);
         if (st == RP_OK) {
-            st = rp_config_add_openapi(config, text, len, spec, err);
-            free(text);
+            st = rp_config_add_openapi(config, doc, dlen, spec, err);
+            free(doc);
         }
         if (st != RP_OK) {
             rp_config_free(config);
@@ -87,3 +81,17 @@ rp_status rp_load_config(const char *path, rp_config **out, rp_error *err) {
     return RP_OK;
 }
 
+rp_status rp_load_config(const char *path, rp_config **out, rp_error *err) {
+    *out = NULL;
+    if (!path) {
+        *out = rp_config_default();
+        return *out ? RP_OK : rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    char *text;
+    size_t len;
+    rp_status st = rp_read_file(path, RP_CONFIG_MAX_BYTES, &text, &len, err);
+    if (st != RP_OK) return st;
+    st = rp_load_config_text(text, len, path, out, err);
+    free(text);
+    return st;
+}

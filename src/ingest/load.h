@@ -14,4 +14,9 @@ rp_status rp_read_file(const char *path, size_t max, char **out, size_t *len, rp
  * built-in defaults. Errors as file:line:col. */
 rp_status rp_load_config(const char *path, rp_config **out, rp_error *err);
 
+/* The same from text already in memory; name locates errors and
+ * resolves relative paths (the OpenAPI document). */
+rp_status rp_load_config_text(const char *text, size_t len, const char *name, rp_config **out,
+                              rp_error *err);
+
 #endif

@@ -13,74 +13,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_auth;
 
 #define SEC 1000000LL
 #define T0 (1700000000LL * SEC)
 
-typedef struct fixture {
-    const rp_detector *d;
-    double params[RP_MAX_PARAMS];
-    unsigned char state[256];
-    rp_route *route, *site;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-    rp_event ev;
-} fixture;
-
 static int setup(void **s) {
-    fixture *f = calloc(1, sizeof *f);
-    f->d = &rp_detector_auth;
-    for (unsigned i = 0; i < f->d->n_params; i++)
-        f->params[i] = f->d->params[i].preset[RP_TOLERANCE_NORMAL];
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
+    fixture *f = fixture_new(&rp_detector_auth);
     f->route->cls = RP_ROUTE_AUTH;
-    f->obs.route = f->route;
-    f->obs.site = f->site;
     f->obs.route_class = RP_ROUTE_AUTH;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
-    f->ctx.norm_period_us = 3600 * SEC;
     f->ev.client.family = 4;
     f->ev.upstream_us = -1;
     *s = f;
     return 0;
 }
 
-static int teardown(void **s) {
-    fixture *f = *s;
-    free(f->route);
-    free(f->site);
-    free(f);
-    return 0;
-}
-
 /* One login attempt (POST) answered with status and size; user is the
  * username (0 = unknown, as in combined logs). Returns the score. */
 static double attempt(fixture *f, int64_t ts, uint16_t status, uint64_t size, uint64_t user) {
-    f->ev.ts_us = ts;
     f->ev.method = RP_METHOD_POST;
     f->ev.status = status;
     f->ev.response_bytes = size;
     f->ev.credential_id = user ? rp_hash64(&user, sizeof user, 99) : 0;
-    f->ctx.now_us = ts;
-    f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return f->d->score(f->state, &f->obs, &f->ctx, NULL);
+    return fixture_feed(f, ts);
 }
 
 static double score_at(fixture *f, int64_t now) {
     f->ctx.now_us = now;
     return f->d->score(f->state, &f->obs, &f->ctx, NULL);
-}
-
-static rp_finding explain(fixture *f) {
-    rp_finding fin;
-    memset(&fin, 0, sizeof fin);
-    f->d->score(f->state, &f->obs, &f->ctx, &fin);
-    return fin;
 }
 
 static void set_client(fixture *f, uint32_t ip) {
@@ -96,7 +58,7 @@ static void test_auth_flags_40_failures_in_60s(void **s) {
     double sc = 0;
     for (int i = 0; i < 40; i++) sc = attempt(f, T0 + i * 1500000LL, 401, 120, 1000 + i);
     assert_float_equal(sc, 1.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "40 failed logins in 60 s"));
     assert_non_null(strstr(fin.summary, "distinct usernames; threshold 10"));
     assert_true(fin.threats & RP_THREAT_CREDENTIAL_STUFFING);
@@ -119,7 +81,7 @@ static void test_auth_flags_password_spraying_30_usernames_in_10m(void **s) {
     double sc = 0;
     for (int i = 0; i < 30; i++) sc = attempt(f, T0 + i * 20 * SEC, 401, 120, 500 + i);
     assert_true(sc >= 0.8);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "distinct usernames failed in 10 min"));
 }
 
@@ -138,7 +100,7 @@ static void test_auth_success_after_12_failures_is_account_takeover(void **s) {
     for (int i = 0; i < 12; i++) attempt(f, T0 + i * 20 * SEC, 401, 120, 0);
     double sc = attempt(f, T0 + 250 * SEC, 200, 900, 0);
     assert_float_equal(sc, 1.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "login succeeded after 12 failures (account takeover)"));
     assert_true(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
     /* it holds so the engine can act, then lets go */
@@ -152,7 +114,7 @@ static void test_auth_human_with_two_typos_then_success_is_not_flagged(void **s)
     sc = attempt(f, T0 + 8 * SEC, 401, 120, 5);
     sc = attempt(f, T0 + 15 * SEC, 200, 900, 5);
     assert_float_equal(sc, 0.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
 }
 
@@ -170,7 +132,7 @@ static void test_auth_form_login_same_200_page_counts_as_failures_and_redirect_a
     assert_true(sc >= 0.8);
     sc = attempt(f, T0 + 61 * SEC, 302, 0, 0);
     assert_float_equal(sc, 1.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "after 30 failures"));
 }
 
@@ -240,7 +202,7 @@ static void test_auth_429_5xx_and_unknown_status_are_neither_failure_nor_success
     sc = attempt(f, T0 + 40 * SEC, 503, 0, 0);
     sc = attempt(f, T0 + 41 * SEC, 0, 0, 0);
     assert_true(sc >= 0.5 && sc < 0.8); /* still 12 failures, no takeover */
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
 }
 
@@ -255,7 +217,7 @@ static void test_auth_flags_one_account_attacked_from_40_addresses(void **s) {
         sc = attempt(f, T0 + i * 60 * SEC, 401, 120, 42);
     }
     assert_float_equal(sc, 1.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "account failed 40 logins in 1 h from"));
     assert_true(fin.features[2].value >= 30 && fin.features[2].value <= 50);
 }
@@ -281,7 +243,7 @@ static void test_auth_account_takeover_after_distributed_failures(void **s) {
     }
     double sc = attempt(f, T0 + 500 * SEC, 200, 900, 42);
     assert_float_equal(sc, 1.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "account login succeeded after 15 failures"));
 }
 
@@ -311,7 +273,7 @@ static void test_auth_missing_fields_do_not_crash(void **s) {
     f->ev.status = 401;
     f->ev.ts_us = -1000;
     f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_true(strlen(fin.summary) > 0);
 }
 
@@ -321,7 +283,7 @@ static void test_auth_state_fits_budget(void **s) {
     assert_true(rp_detector_auth.levels & RP_LEVEL_BIT(RP_LEVEL_USERNAME));
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {

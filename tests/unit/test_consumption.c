@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_consumption;
 #define DET rp_detector_consumption
@@ -20,36 +20,12 @@ extern const rp_detector rp_detector_consumption;
 #define MIB (1024ULL * 1024ULL)
 #define T0 (1700000000LL * SEC)
 
-typedef struct fixture {
-    rp_route *route, *site;
-    double params[RP_MAX_PARAMS];
-    _Alignas(16) unsigned char state[512];
-    rp_event ev;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-} fixture;
-
 static fixture *fx_new(void) {
-    fixture *f = calloc(1, sizeof *f);
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
+    fixture *f = fixture_new(&DET);
     strcpy(f->route->template_, "/api/export");
-    for (unsigned i = 0; i < DET.n_params; i++)
-        f->params[i] = DET.params[i].preset[RP_TOLERANCE_NORMAL];
-    f->obs.route = f->route;
-    f->obs.site = f->site;
     f->obs.route_class = RP_ROUTE_LISTING;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
     f->ctx.first_seen_us = T0;
-    f->ctx.norm_period_us = 3600 * SEC;
     return f;
-}
-
-static void fx_free(fixture *f) {
-    free(f->route);
-    free(f->site);
-    free(f);
 }
 
 /* A route whose normal answers are about `bytes` (200 samples). */
@@ -59,19 +35,11 @@ static void learn_response(fixture *f, double bytes) {
 }
 
 static double feed(fixture *f, int64_t ts, uint64_t resp, uint64_t req, int64_t upstream) {
-    f->ev.ts_us = ts;
     f->ev.response_bytes = resp;
     f->ev.request_bytes = req;
     f->ev.upstream_us = upstream;
     f->ev.status = 200;
-    f->ctx.now_us = ts;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return DET.score(f->state, &f->obs, &f->ctx, NULL);
-}
-
-static double explain(fixture *f, rp_finding *out) {
-    memset(out, 0, sizeof *out);
-    return DET.score(f->state, &f->obs, &f->ctx, out);
+    return fixture_feed(f, ts);
 }
 
 static void test_consumption_state_fits_budget(void **unused) {
@@ -89,7 +57,7 @@ static void test_consumption_flags_12_responses_over_the_route_p99(void **unused
     for (int i = 0; i < 12; i++) s = feed(f, T0 + i * 20 * SEC, 4 * MIB, 300, 80000);
     assert_true(fabs(s - (0.5 + 0.5 * 7.0 / 15.0)) < 1e-9); /* ramp(12, 5, 4) */
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_int_equal(fi.threats, RP_THREAT_CONSUMPTION);
     assert_true(fi.features[0].value == 12);
     assert_true(fi.features[0].crossed);
@@ -97,7 +65,7 @@ static void test_consumption_flags_12_responses_over_the_route_p99(void **unused
     assert_non_null(strstr(fi.summary, "consumption: 12 heavy requests in 10 min (last: response "));
     assert_non_null(strstr(fi.summary, "x the route's p90), 48.0 MiB sent vs "));
     assert_non_null(strstr(fi.summary, "threshold 5"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_20_heavy_requests_score_1(void **unused) {
@@ -107,7 +75,7 @@ static void test_consumption_20_heavy_requests_score_1(void **unused) {
     double s = 0;
     for (int i = 0; i < 20; i++) s = feed(f, T0 + i * 10 * SEC, 2 * MIB, 0, -1);
     assert_true(s == 1.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_one_export_by_a_person_scores_zero(void **unused) {
@@ -118,7 +86,7 @@ static void test_consumption_one_export_by_a_person_scores_zero(void **unused) {
     double s = 0;
     for (int i = 1; i < 50; i++) s = feed(f, T0 + i * 5 * SEC, 30 * KIB, 500, 40000);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_absolute_floor_before_norm_is_learned(void **unused) {
@@ -130,9 +98,9 @@ static void test_consumption_absolute_floor_before_norm_is_learned(void **unused
     for (int i = 0; i < 6; i++) s = feed(f, T0 + (10 + i) * SEC, 3 * MIB, 0, -1);
     assert_true(s > 0.5);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "over the absolute floor"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_tiny_route_does_not_count_small_answers(void **unused) {
@@ -142,7 +110,7 @@ static void test_consumption_tiny_route_does_not_count_small_answers(void **unus
     double s = 0;
     for (int i = 0; i < 30; i++) s = feed(f, T0 + i * SEC, 20 * KIB, 0, -1); /* 100x, but cheap */
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_uploads_and_slow_upstream_count(void **unused) {
@@ -153,9 +121,9 @@ static void test_consumption_uploads_and_slow_upstream_count(void **unused) {
     for (int i = 0; i < 3; i++) s = feed(f, T0 + (5 + i) * SEC, 0, 0, 3 * SEC); /* slow */
     assert_true(s > 0.5); /* 6 heavy */
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "upstream time"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_unknown_fields_never_look_heavy(void **unused) {
@@ -164,7 +132,7 @@ static void test_consumption_unknown_fields_never_look_heavy(void **unused) {
     double s = 0;
     for (int i = 0; i < 100; i++) s = feed(f, T0 + i * SEC, 0, 0, -1);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_volume_adds_small_answers_exactly(void **unused) {
@@ -172,10 +140,10 @@ static void test_consumption_volume_adds_small_answers_exactly(void **unused) {
     fixture *f = fx_new();
     for (int i = 0; i < 1000; i++) feed(f, T0 + i * SEC / 10, 1000, 0, -1);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     /* 1,000,000 bytes = 15 units of 64 KiB, the rest carried */
     assert_true(fabs(fi.features[1].value - 15.0 / 16.0) < 1e-9);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_volume_over_bound_without_heavy_requests(void **unused) {
@@ -186,10 +154,10 @@ static void test_consumption_volume_over_bound_without_heavy_requests(void **unu
     for (int i = 0; i < 1200; i++) s = feed(f, T0 + i * SEC / 2, 500 * KIB, 0, -1); /* 586 MiB */
     assert_true(s > 0.6 && s < 0.8);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_true(fi.features[0].value == 0);
     assert_true(fi.features[1].crossed);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_window_forgets_after_10_minutes(void **unused) {
@@ -198,7 +166,7 @@ static void test_consumption_window_forgets_after_10_minutes(void **unused) {
     for (int i = 0; i < 20; i++) feed(f, T0 + i * SEC, 5 * MIB, 0, -1);
     double s = feed(f, T0 + 700 * SEC, 1000, 0, -1);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_consumption_hostile_values_and_times_are_safe(void **unused) {
@@ -211,9 +179,9 @@ static void test_consumption_hostile_values_and_times_are_safe(void **unused) {
     assert_true(s >= 0.0 && s <= 1.0);
     f->ctx.now_us = T0; /* the engine scores at its clock, the newest time */
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_true(fi.features[0].value == 2); /* the two in the window; ts <= 0 too old */
-    fx_free(f);
+    fixture_free(f);
 }
 
 int main(void) {

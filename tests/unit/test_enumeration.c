@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_enumeration;
 #define DET rp_detector_enumeration
@@ -18,39 +18,15 @@ extern const rp_detector rp_detector_enumeration;
 #define SEC 1000000LL
 #define T0 (1700000100LL * SEC) /* a 5-minute boundary */
 
-typedef struct fixture {
-    rp_route *route, *site;
-    double params[RP_MAX_PARAMS];
-    _Alignas(16) unsigned char state[512];
-    rp_event ev;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-} fixture;
-
 static fixture *fx_new(const char *template_) {
-    fixture *f = calloc(1, sizeof *f);
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
+    fixture *f = fixture_new(&DET);
     strcpy(f->route->template_, template_);
     f->route->id = 7;
     f->route->cls = RP_ROUTE_OBJECT;
-    for (unsigned i = 0; i < DET.n_params; i++)
-        f->params[i] = DET.params[i].preset[RP_TOLERANCE_NORMAL];
-    f->obs.route = f->route;
-    f->obs.site = f->site;
     f->obs.route_class = RP_ROUTE_OBJECT;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
     f->ctx.first_seen_us = T0;
-    f->ctx.norm_period_us = 3600 * SEC;
     f->ev.upstream_us = -1;
     return f;
-}
-
-static void fx_free(fixture *f) {
-    free(f->route);
-    free(f->site);
-    free(f);
 }
 
 static uint64_t mix(uint64_t x) {
@@ -62,33 +38,22 @@ static uint64_t mix(uint64_t x) {
 
 /* A numeric id request. */
 static double feed_id(fixture *f, int64_t ts, int64_t id, uint16_t status) {
-    f->ev.ts_us = ts;
     f->ev.status = status;
     f->obs.has_id = true;
     f->obs.id_numeric = true;
     f->obs.id_value = id;
     f->obs.id_hash = mix((uint64_t)id);
-    f->ctx.now_us = ts;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return DET.score(f->state, &f->obs, &f->ctx, NULL);
+    return fixture_feed(f, ts);
 }
 
 /* A UUID id request: hashed, not numeric. */
 static double feed_uuid(fixture *f, int64_t ts, uint64_t id, uint16_t status) {
-    f->ev.ts_us = ts;
     f->ev.status = status;
     f->obs.has_id = true;
     f->obs.id_numeric = false;
     f->obs.id_value = 0;
     f->obs.id_hash = mix(id ^ 0xabcdef);
-    f->ctx.now_us = ts;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return DET.score(f->state, &f->obs, &f->ctx, NULL);
-}
-
-static double explain(fixture *f, rp_finding *out) {
-    memset(out, 0, sizeof *out);
-    return DET.score(f->state, &f->obs, &f->ctx, out);
+    return fixture_feed(f, ts);
 }
 
 static void test_enumeration_state_fits_budget(void **unused) {
@@ -105,14 +70,14 @@ static void test_enumeration_flags_walk_of_220_user_ids_mostly_denied(void **unu
         s = feed_id(f, T0 + i * SEC / 5, 1000 + i, i % 7 == 0 ? 200 : 403);
     assert_true(s == 1.0);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "enumeration: "));
     assert_non_null(strstr(fi.summary, " distinct ids on /api/users/{id}, 85% denied (403/404), "
                                        "219 sequential steps (delta 1)"));
     assert_int_equal(fi.threats, RP_THREAT_ENUMERATION);
     assert_true(fi.features[0].value > 160 && fi.features[0].value < 290);
     assert_true(fi.features[1].crossed);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_flags_random_uuids_mostly_404(void **unused) {
@@ -121,7 +86,7 @@ static void test_enumeration_flags_random_uuids_mostly_404(void **unused) {
     double s = 0;
     for (int i = 0; i < 150; i++) s = feed_uuid(f, T0 + i * SEC, (uint64_t)i, i % 5 ? 404 : 200);
     assert_true(s >= 0.8); /* 80 % denied, ~150 ids, no walk possible */
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_partner_catalogue_sync_stays_below_monitor(void **unused) {
@@ -135,9 +100,9 @@ static void test_enumeration_partner_catalogue_sync_stays_below_monitor(void **u
     assert_true(worst <= 0.4);
     assert_true(worst * DET.default_weight < 40);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "walk without denials: capped"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_walk_with_30_percent_denied_is_not_capped(void **unused) {
@@ -146,7 +111,7 @@ static void test_enumeration_walk_with_30_percent_denied_is_not_capped(void **un
     double s = 0;
     for (int i = 0; i < 200; i++) s = feed_id(f, T0 + i * SEC / 2, 5000 + 2 * i, i % 10 < 3 ? 404 : 200);
     assert_true(s >= 0.9); /* 199 steps of delta 2, readable objects: the dangerous case */
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_human_viewing_products_scores_zero(void **unused) {
@@ -159,7 +124,7 @@ static void test_enumeration_human_viewing_products_scores_zero(void **unused) {
         if (s > worst) worst = s;
     }
     assert_true(worst == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_stale_links_below_distinct_floor_score_zero(void **unused) {
@@ -168,7 +133,7 @@ static void test_enumeration_stale_links_below_distinct_floor_score_zero(void **
     double s = 0;
     for (int i = 0; i < 15; i++) s = feed_uuid(f, T0 + i * 10 * SEC, (uint64_t)i, 404);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_many_readable_random_ids_left_to_uniqueness(void **unused) {
@@ -177,7 +142,7 @@ static void test_enumeration_many_readable_random_ids_left_to_uniqueness(void **
     double s = 0;
     for (int i = 0; i < 500; i++) s = feed_id(f, T0 + i * SEC / 3, (int64_t)(mix((uint64_t)i) % 100000), 200);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_unknown_status_and_non_object_requests_ignored(void **unused) {
@@ -189,7 +154,7 @@ static void test_enumeration_unknown_status_and_non_object_requests_ignored(void
     double s = 0;
     for (int i = 40; i < 50; i++) s = feed_uuid(f, T0 + i * SEC, (uint64_t)i, 403);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_true(fi.features[1].value == 1.0); /* denied / known */
     assert_true(s > 0.5);
     /* a request without an id changes nothing */
@@ -199,7 +164,7 @@ static void test_enumeration_unknown_status_and_non_object_requests_ignored(void
     f->ev.status = 404;
     DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
     assert_memory_equal(before, f->state, sizeof before);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_walk_on_two_routes_does_not_mix(void **unused) {
@@ -212,9 +177,9 @@ static void test_enumeration_walk_on_two_routes_does_not_mix(void **unused) {
         feed_id(f, T0 + i * SEC, 1 + i / 2, 200);
     }
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_true(fi.features[2].value == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_extreme_ids_and_times_are_safe(void **unused) {
@@ -227,7 +192,7 @@ static void test_enumeration_extreme_ids_and_times_are_safe(void **unused) {
     feed_id(f, -5 * SEC, 0, 404);
     double s = feed_id(f, INT64_MAX / 2, 1, 404);
     assert_true(s >= 0.0 && s <= 1.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_enumeration_out_of_order_walk_still_counts_steps(void **unused) {
@@ -239,7 +204,7 @@ static void test_enumeration_out_of_order_walk_still_counts_steps(void **unused)
         s = feed_id(f, T0 + i * SEC / 5, 1000 + i, 404);
     }
     assert_true(s == 1.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 int main(void) {

@@ -552,6 +552,8 @@ static void test_inputs_tail_too_long_and_bad_lines_are_counted(void **state) {
     append_lines(path, 1, 2);
     int next = 1;
     expect_sequence(q, &next, 2);
+    /* the counter moves just after the push: wait for all four outcomes */
+    wait_accounted(in, 4);
     rp_input_stats s;
     rp_input_get_stats(in, &s);
     assert_int_equal(s.bad_line[RP_SKIP_TOO_LONG], 1);

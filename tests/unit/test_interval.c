@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_interval;
 #define DET rp_detector_interval
@@ -19,48 +19,41 @@ extern const rp_detector rp_detector_interval;
 #define MS 1000LL
 #define T0 (1700000000LL * SEC)
 
-typedef struct fixture {
-    rp_route route, site;
-    double params[RP_MAX_PARAMS];
-    _Alignas(16) unsigned char state[512];
-    rp_event ev;
-    rp_observation obs;
-    rp_detect_ctx ctx;
+/* The shared fixture plus what pacing needs: the previous request's time,
+ * to derive gaps as the engine does, and a seeded generator for jitter. */
+typedef struct interval_fixture {
+    fixture fx;
     int64_t last_ts;
     uint32_t rng;
-} fixture;
+} interval_fixture;
 
-static fixture *fx_new(void) {
-    fixture *f = calloc(1, sizeof *f);
-    for (unsigned i = 0; i < DET.n_params; i++)
-        f->params[i] = DET.params[i].preset[RP_TOLERANCE_NORMAL];
-    f->obs.route = &f->route;
-    f->obs.site = &f->site;
-    f->obs.route_class = RP_ROUTE_LISTING;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
-    f->ctx.norm_period_us = 3600 * SEC;
-    f->ev.upstream_us = -1;
+static interval_fixture *fx_new(void) {
+    interval_fixture *f = calloc(1, sizeof *f);
+    fixture_init(&f->fx, &DET);
+    f->fx.obs.route_class = RP_ROUTE_LISTING;
+    f->fx.ev.upstream_us = -1;
     f->rng = 12345;
     return f;
 }
 
+static void fx_free(interval_fixture *f) {
+    fixture_fini(&f->fx);
+    free(f);
+}
+
 /* deterministic 0..1 */
-static double rnd(fixture *f) {
+static double rnd(interval_fixture *f) {
     f->rng = f->rng * 1103515245u + 12345u;
     return (double)((f->rng >> 8) & 0xffff) / 65536.0;
 }
 
 /* One request at ts; gap as the engine computes it (since the previous
  * event of the key, which may be negative for reordered lines). */
-static double feed(fixture *f, int64_t ts) {
-    f->ev.ts_us = ts;
-    f->obs.gap_us = f->last_ts ? ts - f->last_ts : -1;
-    f->obs.first_of_key = f->last_ts == 0;
+static double feed(interval_fixture *f, int64_t ts) {
+    f->fx.obs.gap_us = f->last_ts ? ts - f->last_ts : -1;
+    f->fx.obs.first_of_key = f->last_ts == 0;
     f->last_ts = ts;
-    f->ctx.now_us = ts;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return DET.score(f->state, &f->obs, &f->ctx, NULL);
+    return fixture_feed(&f->fx, ts);
 }
 
 static void test_interval_weight_is_too_low_to_act_alone(void **unused) {
@@ -72,33 +65,32 @@ static void test_interval_weight_is_too_low_to_act_alone(void **unused) {
 
 static void test_interval_flags_poller_every_10s_with_20ms_jitter(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     double s = 0;
     for (int i = 0; i <= 60; i++) s = feed(f, T0 + i * 10 * SEC + (int64_t)(rnd(f) * 20 * MS));
     assert_true(s > 0.95);
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_flags_scraper_sleeping_500ms(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     double s = 0;
     for (int i = 0; i <= 120; i++) s = feed(f, T0 + i * 500 * MS + (int64_t)(rnd(f) * 10 * MS));
     assert_true(s > 0.95);
     rp_finding fi;
-    memset(&fi, 0, sizeof fi);
-    DET.score(f->state, &f->obs, &f->ctx, &fi);
+    fixture_explain(&f->fx, &fi);
     assert_non_null(strstr(fi.summary, "interval: 0.50 s mean gap, variation"));
     assert_non_null(strstr(fi.summary, "over 120 requests (machine-regular; threshold 10%)"));
     assert_int_equal(fi.threats, RP_THREAT_AUTOMATION);
     assert_true(fi.features[0].value < 0.02);
     assert_true(fi.features[0].crossed);
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_human_think_times_score_zero(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     int64_t ts = T0;
     double worst = 0;
     for (int i = 0; i < 200; i++) {
@@ -107,12 +99,12 @@ static void test_interval_human_think_times_score_zero(void **unused) {
         if (s > worst) worst = s;
     }
     assert_true(worst == 0.0);
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_page_load_bursts_are_not_measured(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     int64_t ts = T0;
     double worst = 0;
     for (int page = 0; page < 40; page++) {
@@ -123,64 +115,61 @@ static void test_interval_page_load_bursts_are_not_measured(void **unused) {
         }
     }
     assert_true(worst == 0.0);
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_poll_of_two_calls_is_still_regular(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     double s = 0;
     for (int i = 0; i < 50; i++) {
         feed(f, T0 + i * 5 * SEC);
         s = feed(f, T0 + i * 5 * SEC + 20 * MS); /* inside the burst gap */
     }
     assert_true(s > 0.9);
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_needs_min_gaps_before_scoring(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     double s = 0;
     for (int i = 0; i <= 19; i++) s = feed(f, T0 + i * 2 * SEC);
     assert_true(s == 0.0); /* 19 gaps */
     s = feed(f, T0 + 20 * 2 * SEC);
     assert_true(s >= 0.5 && s < 0.51); /* 20 gaps: half support */
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_reordered_lines_are_skipped_not_counted(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
+    interval_fixture *f = fx_new();
     for (int i = 0; i <= 30; i++) feed(f, T0 + i * SEC);
     rp_finding before;
-    memset(&before, 0, sizeof before);
-    DET.score(f->state, &f->obs, &f->ctx, &before);
+    fixture_explain(&f->fx, &before);
     feed(f, T0 + 10 * SEC); /* a line 20 s late: gap < 0 */
     rp_finding after;
-    memset(&after, 0, sizeof after);
-    DET.score(f->state, &f->obs, &f->ctx, &after);
+    fixture_explain(&f->fx, &after);
     assert_true(before.features[2].value == after.features[2].value);
     assert_true(before.features[0].value == after.features[0].value);
-    free(f);
+    fx_free(f);
 }
 
 static void test_interval_first_event_and_huge_gaps_are_safe(void **unused) {
     (void)unused;
-    fixture *f = fx_new();
-    f->obs.gap_us = -1;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    f->obs.gap_us = INT64_MAX;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    f->obs.gap_us = 0;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    double s = DET.score(f->state, &f->obs, &f->ctx, NULL);
+    interval_fixture *f = fx_new();
+    f->fx.obs.gap_us = -1;
+    DET.observe(f->fx.state, &f->fx.ev, &f->fx.obs, &f->fx.ctx);
+    f->fx.obs.gap_us = INT64_MAX;
+    DET.observe(f->fx.state, &f->fx.ev, &f->fx.obs, &f->fx.ctx);
+    f->fx.obs.gap_us = 0;
+    DET.observe(f->fx.state, &f->fx.ev, &f->fx.obs, &f->fx.ctx);
+    double s = DET.score(f->fx.state, &f->fx.obs, &f->fx.ctx, NULL);
     assert_true(s == 0.0);
     rp_finding fi;
-    memset(&fi, 0, sizeof fi);
-    DET.score(f->state, &f->obs, &f->ctx, &fi);
+    fixture_explain(&f->fx, &fi);
     assert_non_null(strstr(fi.summary, "not regular"));
-    free(f);
+    fx_free(f);
 }
 
 int main(void) {

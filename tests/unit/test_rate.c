@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_rate;
 #define DET rp_detector_rate
@@ -18,44 +18,17 @@ extern const rp_detector rp_detector_rate;
 #define SEC 1000000LL
 #define T0 (1700000040LL * SEC) /* a minute boundary */
 
-typedef struct fixture {
-    rp_route *route, *site;
-    double params[RP_MAX_PARAMS];
-    _Alignas(16) unsigned char state[512];
-    rp_event ev;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-} fixture;
-
 static fixture *fx_new(void) {
-    fixture *f = calloc(1, sizeof *f);
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
-    for (unsigned i = 0; i < DET.n_params; i++)
-        f->params[i] = DET.params[i].preset[RP_TOLERANCE_NORMAL];
-    f->obs.route = f->route;
-    f->obs.site = f->site;
+    fixture *f = fixture_new(&DET);
     f->obs.route_class = RP_ROUTE_LISTING;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
     f->ctx.first_seen_us = T0;
-    f->ctx.norm_period_us = 3600 * SEC;
     f->ev.upstream_us = -1;
     return f;
 }
 
-static void fx_free(fixture *f) {
-    free(f->route);
-    free(f->site);
-    free(f);
-}
-
 static double feed(fixture *f, int64_t ts, uint8_t cls) {
-    f->ev.ts_us = ts;
     f->obs.route_class = cls;
-    f->ctx.now_us = ts;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return DET.score(f->state, &f->obs, &f->ctx, NULL);
+    return fixture_feed(f, ts);
 }
 
 /* n requests evenly spread over [from, from + seconds); returns the last
@@ -65,11 +38,6 @@ static double feed_rate(fixture *f, int64_t from, double seconds, int n, uint8_t
     for (int i = 0; i < n; i++)
         s = feed(f, from + (int64_t)(seconds * SEC * i / n), cls);
     return s;
-}
-
-static double explain(fixture *f, rp_finding *out) {
-    memset(out, 0, sizeof *out);
-    return DET.score(f->state, &f->obs, &f->ctx, out);
 }
 
 static void test_rate_state_fits_budget(void **unused) {
@@ -86,7 +54,7 @@ static void test_rate_blocks_100_rps_flood_within_1_2_s(void **unused) {
     double at_1_2s = feed_rate(f, T0 + SEC, 0.2, 21, RP_ROUTE_LISTING);
     assert_true(at_1s >= 0.5);  /* 100 in 3 s = 33/s: over 25 */
     assert_true(at_1_2s >= 0.8); /* block level at weight 100 */
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_blocks_500_rps_flood_in_under_half_a_second(void **unused) {
@@ -94,7 +62,7 @@ static void test_rate_blocks_500_rps_flood_in_under_half_a_second(void **unused)
     fixture *f = fx_new();
     double s = feed_rate(f, T0, 0.3, 150, RP_ROUTE_OBJECT);
     assert_true(s >= 0.99);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_50_rps_flood_reaches_block_level_within_2_5_s(void **unused) {
@@ -102,7 +70,7 @@ static void test_rate_50_rps_flood_reaches_block_level_within_2_5_s(void **unuse
     fixture *f = fx_new();
     double s = feed_rate(f, T0, 2.5, 125, RP_ROUTE_OBJECT);
     assert_true(s >= 0.8);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_page_load_of_45_assets_in_1s_scores_zero(void **unused) {
@@ -115,7 +83,7 @@ static void test_rate_page_load_of_45_assets_in_1s_scores_zero(void **unused) {
     feed(f, T0 + 5 * SEC, RP_ROUTE_OTHER);
     s = feed_rate(f, T0 + 5 * SEC + SEC / 10, 0.9, 45, RP_ROUTE_STATIC);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_partner_sync_at_5_rps_for_10_min_scores_zero(void **unused) {
@@ -127,7 +95,7 @@ static void test_rate_partner_sync_at_5_rps_for_10_min_scores_zero(void **unused
         if (s > worst) worst = s;
     }
     assert_true(worst == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_office_nat_static_heavy_traffic_scores_zero(void **unused) {
@@ -142,7 +110,7 @@ static void test_rate_office_nat_static_heavy_traffic_scores_zero(void **unused)
         if (s > worst) worst = s;
     }
     assert_true(worst == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_per_minute_floor_flags_18_rps_sustained(void **unused) {
@@ -152,7 +120,7 @@ static void test_rate_per_minute_floor_flags_18_rps_sustained(void **unused) {
     for (int sec = 0; sec < 60; sec++) s = feed_rate(f, T0 + sec * SEC, 1.0, 18, RP_ROUTE_SEARCH);
     /* 1080 in 60 s vs floor 600: 0.5 + 0.5 * 480 / 600 = 0.9 */
     assert_true(fabs(s - 0.9) < 0.02);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_minute_bound_follows_site_p99(void **unused) {
@@ -166,13 +134,13 @@ static void test_rate_minute_bound_follows_site_p99(void **unused) {
     for (int sec = 0; sec < 60; sec++) s = feed_rate(f, T0 + sec * SEC, 1.0, 18, RP_ROUTE_SEARCH);
     assert_true(s == 0.0); /* 1080 < 10 x p99 */
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_true(fi.n_features >= 2);
     assert_string_equal(fi.features[1].name, "requests_60s");
     assert_true(fabs(fi.features[1].threshold - 10 * p99) < 1e-6);
     assert_true(fabs(fi.features[1].normal - p99) < 1e-6);
     assert_false(fi.features[1].crossed);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_feeds_site_norm_once_per_active_minute(void **unused) {
@@ -186,7 +154,7 @@ static void test_rate_feeds_site_norm_once_per_active_minute(void **unused) {
     feed(f, T0 + 300 * SEC, RP_ROUTE_OBJECT); /* a later minute closes minute 2 */
     assert_true(n->total == 2.0f);
     assert_true(n->count[rp_norm_bucket(12)] == 1.0f);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_surge_scores_new_busy_client_only(void **unused) {
@@ -199,7 +167,7 @@ static void test_rate_surge_scores_new_busy_client_only(void **unused) {
     double s = feed_rate(f, T0, 35.0, 90, RP_ROUTE_OBJECT); /* 2.6/s: under every own bound */
     assert_true(s >= 0.5 && s < 0.8);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "surges"));
 
     /* the same client, known for an hour, is not "new" */
@@ -208,8 +176,8 @@ static void test_rate_surge_scores_new_busy_client_only(void **unused) {
     g->ctx.first_seen_us = T0 - 3600 * SEC;
     s = feed_rate(g, T0, 35.0, 90, RP_ROUTE_OBJECT);
     assert_true(s == 0.0);
-    fx_free(g);
-    fx_free(f);
+    fixture_free(g);
+    fixture_free(f);
 }
 
 static void test_rate_surge_needs_learned_route_norm(void **unused) {
@@ -218,7 +186,7 @@ static void test_rate_surge_needs_learned_route_norm(void **unused) {
     rp_window_add(&f->route->rate_10s, T0 + 30 * SEC, 10 * SEC, 5000);
     double s = feed_rate(f, T0, 35.0, 90, RP_ROUTE_OBJECT);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_out_of_order_and_missing_fields_are_safe(void **unused) {
@@ -241,7 +209,7 @@ static void test_rate_out_of_order_and_missing_fields_are_safe(void **unused) {
     assert_true(s >= 0.8);
     s = feed(f, INT64_MAX / 2, RP_ROUTE_OBJECT);
     assert_true(s >= 0.0 && s <= 1.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_summary_mentions_rate_and_threshold(void **unused) {
@@ -249,13 +217,13 @@ static void test_rate_summary_mentions_rate_and_threshold(void **unused) {
     fixture *f = fx_new();
     feed_rate(f, T0, 3.0, 636, RP_ROUTE_OBJECT); /* 212/s */
     rp_finding fi;
-    double s = explain(f, &fi);
+    double s = fixture_explain(f, &fi);
     assert_true(s == 1.0);
     assert_string_equal(fi.summary, "rate: 212 requests/s over 3 s; threshold 25");
     assert_int_equal(fi.threats, RP_THREAT_FLOOD);
     assert_string_equal(fi.features[0].name, "requests_per_s_3s");
     assert_true(fi.features[0].crossed);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_rate_summary_shows_multiple_of_normal(void **unused) {
@@ -264,11 +232,11 @@ static void test_rate_summary_shows_multiple_of_normal(void **unused) {
     for (int i = 0; i < 200; i++) rp_norm_add(&f->site->norm[RP_NORM_CLIENT_RATE_MIN], 20, T0, 0);
     for (int sec = 0; sec < 60; sec++) feed_rate(f, T0 + sec * SEC, 1.0, 20, RP_ROUTE_OBJECT);
     rp_finding fi;
-    double s = explain(f, &fi);
+    double s = fixture_explain(f, &fi);
     assert_true(s > 0.8);
     assert_non_null(strstr(fi.summary, "1200 requests in 60 s vs normal"));
     assert_non_null(strstr(fi.summary, "(p99)"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 int main(void) {

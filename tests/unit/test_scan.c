@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_scan;
 
@@ -26,38 +26,10 @@ bool rp_scan_injection(const char *text, size_t len);
 #define SEC 1000000LL
 #define T0 (1700000400LL * SEC) /* the start of a 10-minute period */
 
-typedef struct fixture {
-    const rp_detector *d;
-    double params[RP_MAX_PARAMS];
-    unsigned char state[256];
-    rp_route *route, *site;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-    rp_event ev;
-} fixture;
-
 static int setup(void **s) {
-    fixture *f = calloc(1, sizeof *f);
-    f->d = &rp_detector_scan;
-    for (unsigned i = 0; i < f->d->n_params; i++)
-        f->params[i] = f->d->params[i].preset[RP_TOLERANCE_NORMAL];
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
+    fixture *f = fixture_new(&rp_detector_scan);
     f->route->hash = 42;
-    f->obs.route = f->route;
-    f->obs.site = f->site;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
-    f->ctx.norm_period_us = 3600 * SEC;
     *s = f;
-    return 0;
-}
-
-static int teardown(void **s) {
-    fixture *f = *s;
-    free(f->route);
-    free(f->site);
-    free(f);
     return 0;
 }
 
@@ -65,7 +37,6 @@ static int teardown(void **s) {
 static double req(fixture *f, int64_t ts, rp_method method, const char *target, uint16_t status) {
     const char *q = strchr(target, '?');
     size_t plen = q ? (size_t)(q - target) : strlen(target);
-    f->ev.ts_us = ts;
     f->ev.method = (uint8_t)method;
     f->ev.status = status;
     f->ev.path.ptr = target;
@@ -74,20 +45,11 @@ static double req(fixture *f, int64_t ts, rp_method method, const char *target, 
     f->ev.query.len = q ? (uint32_t)strlen(q + 1) : 0;
     f->obs.path_hash = rp_hash64(target, plen, 1);
     f->obs.query_hash = q ? rp_hash64(q + 1, strlen(q + 1), 2) : 0;
-    f->ctx.now_us = ts;
-    f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return f->d->score(f->state, &f->obs, &f->ctx, NULL);
+    return fixture_feed(f, ts);
 }
 
 static double get(fixture *f, int64_t ts, const char *target, uint16_t status) {
     return req(f, ts, RP_METHOD_GET, target, status);
-}
-
-static rp_finding explain(fixture *f) {
-    rp_finding fin;
-    memset(&fin, 0, sizeof fin);
-    f->d->score(f->state, &f->obs, &f->ctx, &fin);
-    return fin;
 }
 
 static unsigned sens(const char *p) { return rp_scan_sensitive_path(p, strlen(p)); }
@@ -201,7 +163,7 @@ static void test_scan_summary_mentions_requests_errors_missing_and_sensitive(voi
     }
     get(f, T0 + 81 * SEC, "/.env", 404);
     get(f, T0 + 82 * SEC, "/wp-login.php", 404);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "82 requests in 10 min"));
     assert_non_null(strstr(fin.summary, "100% errors"));
     assert_non_null(strstr(fin.summary, "distinct missing paths"));
@@ -249,7 +211,7 @@ static void test_scan_sqlmap_injections_block(void **s) {
     get(f, T0 + 2 * SEC, "/api/items?id=1%20UNION%20ALL%20SELECT%20NULL--", 500);
     double sc = get(f, T0 + 3 * SEC, "/api/items?id=1%29%20AND%201234%3D1234", 200);
     assert_true(sc >= 0.8);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "3 injection payloads"));
 }
 
@@ -327,7 +289,7 @@ static void test_scan_flags_probes_of_undeclared_routes(void **s) {
         sc = get(f, T0 + i * SEC, "/api/internal/x", 401);
     }
     assert_true(sc >= 0.75);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_true(fin.threats & RP_THREAT_UNDECLARED_PROBE);
     assert_non_null(strstr(fin.summary, "undeclared routes"));
 }
@@ -386,7 +348,7 @@ static void test_scan_missing_fields_do_not_crash(void **s) {
     assert_float_equal(f->d->score(f->state, &f->obs, &f->ctx, NULL), 0.0, 1e-9);
     f->ev.ts_us = -5;
     f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_true(strlen(fin.summary) > 0);
 }
 
@@ -395,7 +357,7 @@ static void test_scan_state_fits_budget(void **s) {
     assert_true(rp_detector_scan.state_size <= 80);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {

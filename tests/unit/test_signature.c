@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_signature;
 
@@ -36,59 +36,20 @@ enum { UA_UNKNOWN = 0, UA_GOODBOT, UA_LIBRARY, UA_EMPTY, UA_SCRAPER, UA_OUTDATED
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "        \
     "Chrome/120.0.0.0 Safari/537.36"
 
-typedef struct fixture {
-    const rp_detector *d;
-    double params[RP_MAX_PARAMS];
-    unsigned char state[256];
-    rp_route *route, *site;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-    rp_event ev;
-} fixture;
-
 static int setup(void **s) {
-    fixture *f = calloc(1, sizeof *f);
-    f->d = &rp_detector_signature;
-    for (unsigned i = 0; i < f->d->n_params; i++)
-        f->params[i] = f->d->params[i].preset[RP_TOLERANCE_NORMAL];
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
-    f->obs.route = f->route;
-    f->obs.site = f->site;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
-    f->ctx.norm_period_us = 3600 * SEC;
-    *s = f;
-    return 0;
-}
-
-static int teardown(void **s) {
-    fixture *f = *s;
-    free(f->route);
-    free(f->site);
-    free(f);
+    *s = fixture_new(&rp_detector_signature);
     return 0;
 }
 
 /* One request with user agent ua at time ts; returns the score. */
 static double feed(fixture *f, int64_t ts, const char *ua, uint32_t flags) {
-    f->ev.ts_us = ts;
     f->ev.method = RP_METHOD_GET;
     f->ev.status = 200;
     f->ev.flags = flags;
     f->ev.user_agent.ptr = ua;
     f->ev.user_agent.len = ua ? (uint32_t)strlen(ua) : 0;
     f->obs.ua_hash = ua && *ua ? rp_hash64(ua, strlen(ua), 7) : 0;
-    f->ctx.now_us = ts;
-    f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return f->d->score(f->state, &f->obs, &f->ctx, NULL);
-}
-
-static rp_finding explain(fixture *f) {
-    rp_finding fin;
-    memset(&fin, 0, sizeof fin);
-    f->d->score(f->state, &f->obs, &f->ctx, &fin);
-    return fin;
+    return fixture_feed(f, ts);
 }
 
 static unsigned cls_of(const char *ua) {
@@ -205,7 +166,7 @@ static void test_signature_attack_tool_scores_1_and_stays_after_browser_switch(v
 static void test_signature_attack_tool_evidence_names_the_tool(void **s) {
     fixture *f = *s;
     feed(f, T0, "sqlmap/1.7.2#stable (https://sqlmap.org)", 0);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "attack tool user agent 'sqlmap'"));
     assert_true(fin.threats & RP_THREAT_SCANNER);
 }
@@ -236,7 +197,7 @@ static void test_signature_flags_200_user_agents_in_60s_as_rotation(void **s) {
         sc = feed(f, T0 + i * 250000LL, ua, 0); /* 4/s, 50 s */
     }
     assert_float_equal(sc, 1.0, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "distinct user agents in 60 s"));
     assert_true(fin.threats & RP_THREAT_AUTOMATION);
     assert_true(fin.features[1].value >= 120);
@@ -262,7 +223,7 @@ static void test_signature_browser_without_accept_language_is_contradiction(void
     fixture *f = *s;
     double sc = feed(f, T0, CHROME_120, RP_EVENT_HEADERS_KNOWN | RP_HDR_ACCEPT_ENCODING);
     assert_float_equal(sc, 0.6, 1e-9);
-    rp_finding fin = explain(f);
+    rp_finding fin = fixture_finding(f);
     assert_non_null(strstr(fin.summary, "without Accept-Language"));
     /* the same browser with both headers is fine */
     sc = feed(f, T0 + SEC, CHROME_120,
@@ -323,33 +284,26 @@ static void test_signature_outdated_is_relative_to_the_request_time(void **s) {
     assert_true(feed(f, nov2026, chrome131, 0) == 0.0); /* two years old: current enough */
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signature_classifies_real_attack_tool_user_agents),
         cmocka_unit_test(test_signature_modern_browsers_are_browsers_not_suspects),
         cmocka_unit_test(test_signature_old_chrome_and_msie_are_outdated),
-        cmocka_unit_test_setup_teardown(test_signature_outdated_is_relative_to_the_request_time,
-                                        setup, teardown),
+        T(test_signature_outdated_is_relative_to_the_request_time),
         cmocka_unit_test(test_signature_search_bots_are_good_even_with_old_chrome),
         cmocka_unit_test(test_signature_libraries_headless_and_scrapers),
         cmocka_unit_test(test_signature_feed_readers_and_partner_agents_are_unknown),
-        cmocka_unit_test_setup_teardown(
-            test_signature_attack_tool_scores_1_and_stays_after_browser_switch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_signature_attack_tool_evidence_names_the_tool, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_signature_library_partner_polling_is_mild, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_signature_googlebot_scores_0, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_signature_flags_200_user_agents_in_60s_as_rotation,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_signature_office_nat_with_20_browsers_is_not_rotation,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_signature_browser_without_accept_language_is_contradiction, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_signature_missing_user_agent_scores_empty, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_signature_survives_out_of_order_timestamps, setup,
-                                        teardown),
+        T(test_signature_attack_tool_scores_1_and_stays_after_browser_switch),
+        T(test_signature_attack_tool_evidence_names_the_tool),
+        T(test_signature_library_partner_polling_is_mild),
+        T(test_signature_googlebot_scores_0),
+        T(test_signature_flags_200_user_agents_in_60s_as_rotation),
+        T(test_signature_office_nat_with_20_browsers_is_not_rotation),
+        T(test_signature_browser_without_accept_language_is_contradiction),
+        T(test_signature_missing_user_agent_scores_empty),
+        T(test_signature_survives_out_of_order_timestamps),
         cmocka_unit_test(test_signature_state_fits_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

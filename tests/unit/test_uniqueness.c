@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
+#include "detector_fixture.h"
 
 extern const rp_detector rp_detector_uniqueness;
 #define DET rp_detector_uniqueness
@@ -18,35 +18,11 @@ extern const rp_detector rp_detector_uniqueness;
 #define SEC 1000000LL
 #define T0 (1700000100LL * SEC) /* a 5-minute boundary */
 
-typedef struct fixture {
-    rp_route *route, *site;
-    double params[RP_MAX_PARAMS];
-    _Alignas(16) unsigned char state[512];
-    rp_event ev;
-    rp_observation obs;
-    rp_detect_ctx ctx;
-} fixture;
-
 static fixture *fx_new(void) {
-    fixture *f = calloc(1, sizeof *f);
-    f->route = calloc(1, sizeof *f->route);
-    f->site = calloc(1, sizeof *f->site);
-    for (unsigned i = 0; i < DET.n_params; i++)
-        f->params[i] = DET.params[i].preset[RP_TOLERANCE_NORMAL];
-    f->obs.route = f->route;
-    f->obs.site = f->site;
-    f->ctx.params = f->params;
-    f->ctx.level = RP_LEVEL_IP;
+    fixture *f = fixture_new(&DET);
     f->ctx.first_seen_us = T0;
-    f->ctx.norm_period_us = 3600 * SEC;
     f->ev.upstream_us = -1;
     return f;
-}
-
-static void fx_free(fixture *f) {
-    free(f->route);
-    free(f->site);
-    free(f);
 }
 
 static uint64_t mix(uint64_t x) { /* splitmix64 finaliser: a stand-in path hash */
@@ -57,18 +33,10 @@ static uint64_t mix(uint64_t x) { /* splitmix64 finaliser: a stand-in path hash 
 }
 
 static double feed(fixture *f, int64_t ts, uint8_t cls, uint64_t path, uint64_t query) {
-    f->ev.ts_us = ts;
     f->obs.route_class = cls;
     f->obs.path_hash = mix(path);
     f->obs.query_hash = query ? mix(query + 1000000007ULL) : 0;
-    f->ctx.now_us = ts;
-    DET.observe(f->state, &f->ev, &f->obs, &f->ctx);
-    return DET.score(f->state, &f->obs, &f->ctx, NULL);
-}
-
-static double explain(fixture *f, rp_finding *out) {
-    memset(out, 0, sizeof *out);
-    return DET.score(f->state, &f->obs, &f->ctx, out);
+    return fixture_feed(f, ts);
 }
 
 static void test_uniqueness_state_fits_budget(void **unused) {
@@ -84,7 +52,7 @@ static void test_uniqueness_scraper_at_3_rps_over_products_scores_1(void **unuse
     for (int i = 0; i < 900; i++) /* 5 minutes, 900 different products */
         s = feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
     assert_true(s == 1.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_googlebot_polite_crawl_stays_at_monitor(void **unused) {
@@ -98,9 +66,9 @@ static void test_uniqueness_googlebot_polite_crawl_stays_at_monitor(void **unuse
     assert_true(worst > 0.0);  /* it is broad coverage ... */
     assert_true(worst <= 0.6); /* ... but 36 points at most: monitor */
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "polite pace"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_human_browsing_scores_zero(void **unused) {
@@ -112,7 +80,7 @@ static void test_uniqueness_human_browsing_scores_zero(void **unused) {
         if (s > worst) worst = s;
     }
     assert_true(worst == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_office_nat_with_revisits_stays_low(void **unused) {
@@ -129,7 +97,7 @@ static void test_uniqueness_office_nat_with_revisits_stays_low(void **unused) {
      * points at weight 60; once people revisit, lower */
     assert_true(worst < 0.6);
     assert_true(s < 0.45);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_search_abuse_on_distinct_queries(void **unused) {
@@ -140,9 +108,9 @@ static void test_uniqueness_search_abuse_on_distinct_queries(void **unused) {
         s = feed(f, T0 + i * SEC / 2, RP_ROUTE_SEARCH, 1, 77 + i);
     assert_true(s >= 0.9);
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_non_null(strstr(fi.summary, "distinct search queries"));
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_partner_polling_same_search_scores_zero(void **unused) {
@@ -154,7 +122,7 @@ static void test_uniqueness_partner_polling_same_search_scores_zero(void **unuse
         if (s > worst) worst = s;
     }
     assert_true(worst == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_bound_follows_site_p99(void **unused) {
@@ -166,10 +134,10 @@ static void test_uniqueness_bound_follows_site_p99(void **unused) {
     for (int i = 0; i < 250; i++) s = feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
     assert_true(s == 0.0); /* 250 < 5 x p99 (~340) */
     rp_finding fi;
-    explain(f, &fi);
+    fixture_explain(f, &fi);
     assert_true(fabs(fi.features[0].threshold - 5 * p99) < 1e-6);
     assert_true(fabs(fi.features[0].normal - p99) < 1e-6);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_feeds_site_norm_per_closed_period(void **unused) {
@@ -182,7 +150,7 @@ static void test_uniqueness_feeds_site_norm_per_closed_period(void **unused) {
     assert_true(n->total == 1.0f);
     unsigned b = rp_norm_bucket(40);
     assert_true(n->count[b] + n->count[b - 1] + n->count[b + 1] == 1.0f); /* 40 +- sketch error */
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_window_forgets_after_two_periods(void **unused) {
@@ -191,7 +159,7 @@ static void test_uniqueness_window_forgets_after_two_periods(void **unused) {
     for (int i = 0; i < 900; i++) feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
     double s = feed(f, T0 + 20 * 60 * SEC, RP_ROUTE_OBJECT, 1, 0);
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_ignores_static_health_and_auth(void **unused) {
@@ -203,7 +171,7 @@ static void test_uniqueness_ignores_static_health_and_auth(void **unused) {
         s = feed(f, T0 + i * SEC / 3, cls, (uint64_t)i, 0);
     }
     assert_true(s == 0.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_out_of_order_and_odd_times_are_safe(void **unused) {
@@ -220,7 +188,7 @@ static void test_uniqueness_out_of_order_and_odd_times_are_safe(void **unused) {
     f->ctx.first_seen_us = INT64_MAX / 4; /* nonsense first_seen: pace must not divide by 0 */
     s = feed(f, INT64_MAX / 2, RP_ROUTE_OBJECT, 3, 0);
     assert_true(s >= 0.0 && s <= 1.0);
-    fx_free(f);
+    fixture_free(f);
 }
 
 static void test_uniqueness_summary_mentions_distinct_share_and_normal(void **unused) {
@@ -229,7 +197,7 @@ static void test_uniqueness_summary_mentions_distinct_share_and_normal(void **un
     for (int i = 0; i < 200; i++) rp_norm_add(&f->site->norm[RP_NORM_CLIENT_DISTINCT], 20, T0, 0);
     for (int i = 0; i < 900; i++) feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
     rp_finding fi;
-    double s = explain(f, &fi);
+    double s = fixture_explain(f, &fi);
     assert_true(s == 1.0);
     assert_non_null(strstr(fi.summary, "uniqueness: "));
     assert_non_null(strstr(fi.summary, "distinct paths in 10 min ("));
@@ -238,7 +206,7 @@ static void test_uniqueness_summary_mentions_distinct_share_and_normal(void **un
     assert_int_equal(fi.threats, RP_THREAT_SCRAPER);
     assert_true(fi.features[0].value > 600 && fi.features[0].value < 1250);
     assert_true(fi.features[0].crossed);
-    fx_free(f);
+    fixture_free(f);
 }
 
 int main(void) {

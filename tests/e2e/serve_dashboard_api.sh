@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The API behind the dashboard: live time series, top offenders, a key's
+# requests and related keys, the configuration, what-if and config writes.
+source "$(dirname "$0")/lib.sh"
+make_token
+printf 'profiles:\n  default:\n    tolerance: normal\n' > "$TMP/rampart.yaml"
+start_serve w --config "$TMP/rampart.yaml"
+T="Authorization: Bearer $(cat "$TMP/token")"
+# a scanner and five quiet humans sharing a /24, one of them with the scanner's user agent
+{
+  for i in $(seq 1 120); do printf '198.51.100.66 - - [25/Nov/2026:10:%02d:%02d +0000] "GET /old/backup-%d.sql HTTP/1.1" 404 153 "-" "Mozilla/5.0 (compatible; probe)"\n' $((i / 60)) $((i % 60)) "$i"; done
+  for h in 1 2 3 4 5; do for i in 1 2 3; do printf '198.51.100.%d - - [25/Nov/2026:10:00:%02d +0000] "GET /api/products/%d HTTP/1.1" 200 900 "-" "%s"\n' $((h + 10)) $((i * 10)) "$i" "$([ $h = 1 ] && echo 'Mozilla/5.0 (compatible; probe)' || echo 'Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0')"; done; done
+} > "$TMP/mix.log"
+"$RAMPART" send --quiet --socket "$TMP/w.sock" --now "$TMP/mix.log"
+for _ in $(seq 1 100); do r=$(http GET "$ADMIN/v1/check?ip=198.51.100.66"); [ "${r%% *}" = 403 ] && break; sleep 0.05; done
+
+r=$(curl -s "$ADMIN/v1/timeseries?minutes=5")
+check "time series: 30 steps of 10 s" test "$(grep -o '"t":\[[^]]*\]' <<<"$r" | tr ',' '\n' | wc -l)" -eq 30
+total=$(grep -o '"requests":\[[^]]*\]' <<<"$r" | grep -o '[0-9]*' | awk '{s += $1} END {print s}')
+check "time series counts all 135 requests ($total)" test "$total" -eq 135
+check "time series shows blocked requests" grep -Eq '"blocked":\[[0-9,]*[1-9]' <<<"$r"
+for _ in $(seq 1 50); do r=$(curl -s "$ADMIN/v1/top?limit=5"); grep -q 198.51.100.66 <<<"$r" && break; sleep 0.1; done
+check "top clients: the scanner first" grep -q '"clients":\[{"key":"ip:198.51.100.66","action":"block"' <<<"$r"
+check "top routes listed" grep -q '"routes":\[{"method"' <<<"$r"
+r=$(curl -s "$ADMIN/v1/clients/ip:198.51.100.66/requests?limit=1000")
+check "the key's 120 requests" grep -q '"matched":120' <<<"$r"
+check "requests carry path and status" grep -q '"path":"/old/backup-120.sql","query":"","status":404' <<<"$r"
+r=$(curl -s "$ADMIN/v1/clients/ip:198.51.100.66/related")
+check "same fingerprint: the human with the probe agent" grep -q '"same_fingerprint":\["ip:198.51.100.11"\]' <<<"$r"
+check "same subnet: the five others" test "$(grep -o '"same_subnet":\[[^]]*\]' <<<"$r" | grep -o 'ip:' | wc -l)" -eq 5
+r=$(curl -s "$ADMIN/v1/config")
+check "config: path and profile" grep -q '"path":"'"$TMP"'/rampart.yaml"' <<<"$r"
+check "config: detector catalogue with presets" grep -q '"name":"auth","description"' <<<"$r"
+r=$(http POST "$ADMIN/v1/whatif" -d '{"config":"profiles:\n  default:\n    tolerance: low\n"}')
+check "what-if needs the token" test "${r%% *}" = 401
+r=$(http POST "$ADMIN/v1/whatif" -H "$T" -d '{"config":"profiles:\n  default:\n    detectors:\n      scan: { enabled: false }\n      signature: { enabled: false }\n"}')
+
+check "what-if: without scan and signature the scanner is only monitored" grep -q '"key":"ip:198.51.100.66","before":"block","after":"monitor"' <<<"$r"
+check "what-if replayed the window" grep -q '"events":135' <<<"$r"
+r=$(http POST "$ADMIN/v1/whatif" -H "$T" -d '{"config":"profiles:\n  default:\n    tolerance: extreme\n"}')
+check "what-if: bad YAML is 422 with its location" grep -q '^422 .*:3:' <<<"$r"
+r=$(http POST "$ADMIN/v1/config" -H "$T" -d '{"config":"profiles:\n  default:\n    tolerance: high\n"}')
+check "config write + reload" grep -q '^200 {"status":"reloaded"}' <<<"$r"
+check "file rewritten" grep -q 'tolerance: high' "$TMP/rampart.yaml"
+r=$(http POST "$ADMIN/v1/config" -H "$T" -d '{"config":"nonsense: [\n"}')
+check "bad config not written" test "${r%% *}" = 422
+check "file untouched after the bad write" grep -q 'tolerance: high' "$TMP/rampart.yaml"
+stop_serve "$SERVE_PID"
