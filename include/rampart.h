@@ -295,8 +295,11 @@ rp_status rp_engine_new(const rp_config *config, const rp_engine_callbacks *call
 void rp_engine_free(rp_engine *engine);
 
 /* Feed one event. Never fails on bad content: odd values are clamped and
- * counted. Allocates nothing on the hot path. */
-void rp_engine_feed(rp_engine *engine, const rp_event *event);
+ * counted. Allocates nothing on the hot path. Returns the strongest
+ * decision in force on the event's keys after it (RP_ACTION_NONE,
+ * MONITOR, THROTTLE, BLOCK or ALLOW): what an enforcing proxy would have
+ * done with the next request of this client. */
+rp_action rp_engine_feed(rp_engine *engine, const rp_event *event);
 
 /* Number incidents from next_id on (a daemon continues the numbering of
  * its store across restarts). */
