@@ -69,7 +69,9 @@ static void test_recent_empty_ring_visits_nothing(void **s) {
     rp_recent_each(r, visit, &w);
     assert_int_equal(w.n, 0);
     assert_int_equal(rp_recent_oldest_us(r), 0);
+    rp_recent_free(r);
     assert_int_equal(rp_recent_new(100, &r), RP_EINVAL); /* too small to hold one event */
+    assert_null(r);
     rp_recent_free(NULL);
 }
 
