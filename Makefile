@@ -95,7 +95,12 @@ clang-build:
 	else echo "clang: not installed"; exit 1; fi
 
 e2e: all
-	@bash tests/run-e2e.sh
+	@DASH_REQUIRE_UI=1 bash tests/run-e2e.sh
+
+# Regenerate the dashboard screenshots in docs/img/ (headless Chromium).
+.PHONY: screenshots
+screenshots: ui all
+	@DASH_SCREENSHOTS=1 DASH_REQUIRE_UI=1 bash tests/e2e/dashboard.sh
 
 fuzz:
 	@bash tests/fuzz/build.sh
@@ -117,7 +122,8 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@bash tests/summary.sh
 
-demo: deps all
+demo: deps ui
+	@$(MAKE) --no-print-directory all
 	@bash examples/demo.sh
 
 BENCH_SRC := $(sort $(wildcard bench/*.c))

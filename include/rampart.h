@@ -363,6 +363,7 @@ typedef struct rp_route_info {
     char template_[256];
     rp_route_class cls;
     bool declared;      /* from the OpenAPI document or the config */
+    char profile[32];   /* the profile attached to the route */
     uint64_t requests;
     uint64_t errors;    /* 4xx and 5xx */
     uint64_t flagged;   /* requests from keys with an active decision */

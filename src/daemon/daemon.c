@@ -914,9 +914,10 @@ json_t *rp_daemon_decisions_json(rp_daemon *d) {
 }
 
 static bool route_json(void *user, const rp_route_info *r) {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "method", r->method, "template",
-                          r->template_, "class", rp_route_class_name(r->cls), "declared",
-                          r->declared, "requests", (json_int_t)r->requests, "errors",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I}", "method", r->method,
+                          "template", r->template_, "class", rp_route_class_name(r->cls),
+                          "declared", r->declared, "profile", r->profile, "requests",
+                          (json_int_t)r->requests, "errors",
                           (json_int_t)r->errors, "flagged", (json_int_t)r->flagged, "clients",
                           (json_int_t)r->clients);
     if (o) json_array_append_new(user, o);
@@ -1365,13 +1366,14 @@ json_t *rp_daemon_config_json(rp_daemon *d) {
         }
         json_array_append_new(
             profiles,
-            json_pack("{s:s,s:s,s:{s:f,s:f,s:f,s:I,s:I,s:f,s:I},s:o}", "name", pc->name,
+            json_pack("{s:s,s:s,s:{s:f,s:f,s:f,s:I,s:I,s:f,s:I,s:I},s:o}", "name", pc->name,
                       "tolerance", tolerance_names[pc->tolerance % RP_TOLERANCE_COUNT],
                       "reactions", "monitor", pc->monitor_at, "throttle", pc->throttle_at, "block",
                       pc->block_at, "throttle_for_s", (json_int_t)(pc->throttle_us / 1000000),
                       "block_for_s", (json_int_t)(pc->block_us / 1000000), "escalation",
                       pc->escalation, "max_duration_s",
-                      (json_int_t)(pc->max_duration_us / 1000000), "detectors", dets));
+                      (json_int_t)(pc->max_duration_us / 1000000), "escalate_after",
+                      (json_int_t)pc->escalate_after, "detectors", dets));
     }
     pthread_mutex_unlock(&d->engine_lock);
     json_t *catalog = json_array();

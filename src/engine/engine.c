@@ -621,6 +621,9 @@ void rp_engine_routes(const rp_engine *e, bool (*fn)(void *user, const rp_route_
         snprintf(info.template_, sizeof info.template_, "%s", r->template_);
         info.cls = (rp_route_class)r->cls;
         info.declared = r->declared;
+        int pi = r->profile >= 0 && r->profile < e->config->n_profiles ? r->profile
+                                                                        : e->config->default_profile;
+        snprintf(info.profile, sizeof info.profile, "%s", e->config->profiles[pi].name);
         info.requests = r->requests;
         info.errors = r->errors;
         info.flagged = r->flagged;

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The dashboard in a real browser: builds web/dist, starts `rampart serve`
+# with a configuration file (so the tuning page can apply), replays a seeded
+# trafficgen stream plus a client whose user agent and paths carry markup,
+# then runs web/test/*.mjs in headless Debian Chromium through playwright-core.
+# Every page is compared with the API; screenshots go to docs/img/ when
+# DASH_SCREENSHOTS=1 (or to $TMP otherwise, so a test run leaves the tree
+# alone).
+#
+# The pages are served by the daemon at /ui/. While a daemon without /ui/
+# is in use, the test goes through web/devserver.mjs (same origin: /ui/ from
+# web/dist, everything else passed to the daemon) and says so; set
+# DASH_REQUIRE_UI=1 to fail instead.
+source "$(dirname "$0")/lib.sh"
+command -v curl >/dev/null || fail "curl is required"
+command -v node >/dev/null || bash "$ROOT/tools/install-deps.sh" nodejs npm
+[ -x /usr/bin/chromium ] || bash "$ROOT/tools/install-deps.sh" chromium
+if [ ! -d "$ROOT/web/node_modules/playwright-core" ]; then
+  (cd "$ROOT/web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+bash "$ROOT/web/build.sh"
+# The daemon embeds web/dist at build time: relink it when the pages changed.
+if [ "$RAMPART" = "$ROOT/build/rampart" ]; then make -C "$ROOT" --no-print-directory -s build/rampart >&2; fi
+
+make_token
+cat > "$TMP/rampart.yaml" <<'YAML'
+# dashboard test configuration: the demo shop's OpenAPI document, so the
+# inventory has declared routes and the undeclared ones stand out
+inventory:
+  openapi: openapi.yaml
+profiles:
+  default:
+    tolerance: normal
+YAML
+cp "$ROOT/examples/openapi.yaml" "$TMP/openapi.yaml"
+start_serve a --config "$TMP/rampart.yaml"
+
+# The seeded stream: five minutes of the demo shop with every attack kind.
+"$TRAFFICGEN" --seed 11 --duration 300 --lines 20000 --format json --out "$TMP/events.jsonl"
+# A scanner whose user agent and paths are markup: every page must show it as text.
+XSS_IP=203.0.113.66
+for i in $(seq 1 60); do
+  printf '{"time_iso8601":"2026-11-25T10:04:%02d.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/admin/<script>window.__xss=3</script>/x%d.php","status":404,"body_bytes_sent":162,"request_length":120,"http_user_agent":"<script>window.__xss=1</script><img src=x onerror=\\"window.__xss=2\\">","http_referer":"-","host":"shop.example","header_names":"host,user-agent"}\n' \
+    $((i % 60)) "$XSS_IP" "$i"
+done > "$TMP/xss.jsonl"
+# A quiet human, blocked and unblocked through the UI.
+QUIET_IP=192.0.2.10
+for i in 1 2 3 4 5; do
+  printf '{"time_iso8601":"2026-11-25T10:04:%02d.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/api/products","status":200,"body_bytes_sent":2048,"request_length":300,"http_user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0","http_referer":"-","host":"shop.example","header_names":"host,user-agent,accept,accept-language,cookie"}\n' \
+    $((i * 5)) "$QUIET_IP"
+done > "$TMP/quiet.jsonl"
+# Sent over ~15 s so the 10-second time series has a shape.
+"$RAMPART" send --socket "$TMP/a.sock" --now --rate 2000 -q "$TMP/events.jsonl" "$TMP/xss.jsonl" "$TMP/quiet.jsonl"
+want=$(( $(wc -l < "$TMP/events.jsonl") + 65 ))
+for _ in $(seq 1 300); do
+  got=$(curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$' || true)
+  [ "$got" = "$want" ] && break; sleep 0.1
+done
+check "the daemon took the whole stream ($want events)" test "$got" = "$want"
+sleep 0.5   # let the store commit the last incidents
+
+UI="$ADMIN/ui/"
+if [ "$(curl -s -o /dev/null -w '%{http_code}' "$UI")" != 200 ]; then
+  [ "${DASH_REQUIRE_UI:-0}" = 1 ] && fail "the daemon does not serve /ui/"
+  echo "  NOTE: this daemon does not serve /ui/ yet: testing through web/devserver.mjs" >&2
+  node "$ROOT/web/devserver.mjs" "$ADMIN" 0 > "$TMP/dev.url" 2> "$TMP/dev.log" &
+  cleanup_pid $!
+  for _ in $(seq 1 50); do [ -s "$TMP/dev.url" ] && break; sleep 0.1; done
+  UI="$(cat "$TMP/dev.url")/ui/"
+fi
+
+IMG_DIR="$TMP/img"
+[ "${DASH_SCREENSHOTS:-0}" = 1 ] && IMG_DIR="$ROOT/docs/img"
+rc=0
+for t in "$ROOT"/web/test/*.mjs; do
+  UI="$UI" ADMIN="$ADMIN" TOKEN="$(cat "$TMP/token")" XSS_KEY="ip:$XSS_IP" QUIET_KEY="ip:$QUIET_IP" \
+    CONFIG_FILE="$TMP/rampart.yaml" IMG_DIR="$IMG_DIR" timeout 150 node "$t" || rc=1
+done
+stop_serve "$SERVE_PID"
+[ "$rc" = 0 ] || fail "browser tests failed"
+echo "  ok: dashboard browser tests"

@@ -1,0 +1,201 @@
+// Client: everything known about one key. The decision and its buttons,
+// each detector's features against their thresholds (a bar per feature,
+// the threshold marked), the score over time (its incidents plus the live
+// score), the request timeline (a point per request, coloured by status
+// class), sample requests, related keys and the decision history. Each
+// block loads on its own, so a missing endpoint leaves the others intact.
+import { h, replace, state, api, qs, num, fixed, badge, clientLink, when, untilText, table, flash, toMs, keyPath, bytes } from './util.js';
+import { lineChart, scatterChart } from './charts.js';
+import { addDecision, removeDecision, needToken } from './decisions.js';
+
+const STATUS = [['2xx', '#2e7d32'], ['3xx', '#2f6fd6'], ['4xx', '#b86e00'], ['5xx', '#c62828']];
+
+function featureBar(f) {
+  const v = Number(f.value) || 0; const t = Number(f.threshold) || 0;
+  const scale = Math.max(v, t) * 1.25 || 1;
+  const fill = h('div', { class: `fill${f.crossed ? ' crossed' : ''}` });
+  fill.style.width = `${Math.min(100, (v / scale) * 100)}%`;
+  const mark = h('div', { class: 'threshold', title: `threshold ${t}` });
+  mark.style.left = `${Math.min(100, (t / scale) * 100)}%`;
+  return h('div', { class: 'feature', testid: 'feature' },
+    h('span', { class: 'mono', testid: 'feature-name' }, f.name),
+    h('div', { class: 'bar', title: `${f.name}: ${v} (threshold ${t})` }, fill, mark),
+    h('span', { testid: 'feature-value' }, `${fixed(v, v % 1 ? 2 : 0)} / ${fixed(t, t % 1 ? 2 : 0)}`,
+      f.normal !== null && f.normal !== undefined ? h('span', { class: 'note' }, ` (normal ${fixed(f.normal, 1)})`) : null));
+}
+
+function findingsBlock(live) {
+  const fs = (live && live.findings) || [];
+  if (!fs.length) return state.empty('No detector has anything to say about this key right now.');
+  return h('div', { class: 'bars', testid: 'findings' }, fs.map((f) => h('div', { class: 'detector', testid: `finding-${f.detector}` },
+    h('div', { class: 'row' }, h('strong', null, f.detector), h('span', { class: 'note' }, `score ${fixed(f.score, 2)} × weight ${fixed(f.weight, 0)} = ${fixed(f.points, 1)} points`),
+      (f.threats || []).map((x) => h('span', { class: 'tag' }, x))),
+    h('p', { class: 'note', testid: 'summary' }, f.summary),
+    (f.features || []).map(featureBar))));
+}
+
+export function render(main, key, _params, current) {
+  if (!key) { replace(main, h('h1', null, 'Client'), state.empty('Open a client from a list, or type its key at the top.')); return null; }
+  const head = h('div', { class: 'card' }, state.loading('the client'));
+  const findings = h('div', { class: 'card' }, h('h2', null, 'Detectors: features against thresholds'), state.loading('findings'));
+  const scoreEl = h('div', { class: 'chart', testid: 'chart-score' });
+  const timelineEl = h('div', { class: 'chart', testid: 'chart-timeline' });
+  const samples = h('div', null, state.loading('requests'));
+  const related = h('div', null, state.loading('related keys'));
+  const history = h('div', null, state.loading('history'));
+  const charts = [];
+  replace(main, h('h1', null, 'Client ', h('span', { class: 'mono', testid: 'client-key' }, key)), head, findings,
+    h('div', { class: 'grid two' },
+      h('div', { class: 'card' }, h('h2', null, 'Score over time'), scoreEl, h('p', { class: 'legend-note' }, 'Score of each incident of this key, and the live score now.')),
+      h('div', { class: 'card' }, h('h2', null, 'Request timeline (status code)'), timelineEl,
+        h('p', { class: 'legend-dots' }, STATUS.map(([l, c]) => { const d = h('span', { class: 'dot' }); d.style.background = c; return h('span', null, d, l); })))),
+    h('div', { class: 'grid two' },
+      h('div', { class: 'card' }, h('h2', null, 'Requests'), samples),
+      h('div', { class: 'card' }, h('h2', null, 'Related keys'), related)),
+    h('div', { class: 'card' }, h('h2', null, 'Decision history'), history));
+
+  let client = null;
+  let scoreChart = null;
+  function decisionCard() {
+    const d = client && client.decision;
+    const live = client && client.live;
+    const dur = h('select', { testid: 'duration', 'aria-label': 'Duration' },
+      [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], ['1d', '1 day'], ['7d', '7 days']].map(([v, t]) => h('option', { value: v, selected: v === '1h' ? 'selected' : null }, t)));
+    const act = (action) => async (e) => {
+      e.target.disabled = true;
+      try { await addDecision(key, action, dur.value, `dashboard: ${action} for ${dur.value}`); } catch (err) { flash(`Could not ${action} ${key}: ${err.message}`, true); }
+      loadClient();
+    };
+    const remove = async (e) => {
+      e.target.disabled = true;
+      try { await removeDecision(key); } catch (err) { flash(`Could not remove the decision: ${err.message}`, true); }
+      loadClient();
+    };
+    return [
+      h('div', { class: 'row' }, h('strong', null, 'Decision:'),
+        d ? [badge(d.action), h('span', { testid: 'decision-expires' }, `until ${when(d.expires)} (${untilText(d.expires)})`),
+          d.incident_id ? h('a', { href: `#/incidents${qs({ key })}` }, `incident #${d.incident_id}`) : h('span', { class: 'note' }, 'manual')]
+          : h('span', { testid: 'decision-none', class: 'muted' }, 'none')),
+      h('dl', { class: 'kv' },
+        h('dt', null, 'level'), h('dd', null, (client && client.level) || key.split(':')[0]),
+        h('dt', null, 'tracked'), h('dd', { testid: 'tracked' }, client ? (client.tracked ? 'yes' : 'no') : 'no (unknown to the engine)'),
+        live ? [h('dt', null, 'live score'), h('dd', { testid: 'live-score' }, `${fixed(live.score, 1)} → `, badge(live.action)),
+          h('dt', null, 'requests'), h('dd', { testid: 'live-requests' }, num(live.requests)),
+          h('dt', null, 'seen'), h('dd', null, `${when(live.first_seen)} – ${when(live.last_seen)}`),
+          h('dt', null, 'route'), h('dd', { class: 'mono' }, live.route || '–'),
+          h('dt', null, 'profile'), h('dd', null, live.profile || 'default'),
+          h('dt', null, 'user agent'), h('dd', { class: 'mono', testid: 'user-agent' }, live.user_agent || '–')] : null),
+      h('div', { class: 'actions', testid: 'decision-actions' },
+        h('button', { type: 'button', class: 'danger', testid: 'block', on: { click: act('block') } }, 'Block'),
+        h('button', { type: 'button', testid: 'throttle', on: { click: act('throttle') } }, 'Throttle'),
+        h('span', null, 'for'), dur,
+        h('button', { type: 'button', testid: 'allow', on: { click: act('allow') } }, 'Allow'),
+        d ? h('button', { type: 'button', testid: 'remove', on: { click: remove } }, 'Remove decision') : null),
+      needToken(),
+    ];
+  }
+
+  async function loadClient() {
+    try { client = await api.get(`v1/clients/${keyPath(key)}`); } catch (e) {
+      if (!current()) return;
+      client = null;
+      if (e.status === 404) {
+        replace(head, h('p', { class: 'state empty', testid: 'not-tracked' }, 'This key is not tracked by the engine and has no decision.'), decisionCard());
+        replace(findings, h('h2', null, 'Detectors'), state.empty('Nothing known about this key.'));
+      } else replace(head, state.error('Client unavailable', e));
+      return;
+    }
+    if (!current()) return;
+    replace(head, decisionCard());
+    replace(findings, h('h2', null, 'Detectors: features against thresholds'), findingsBlock(client.live));
+    loadScore();
+    loadHistory();
+  }
+
+  async function loadScore() {
+    try {
+      const r = await api.get(`v1/incidents${qs({ key, order: 'asc', limit: 1000 })}`);
+      if (!current()) return;
+      const pts = (r.incidents || []).map((i) => [toMs(i.decided_at) / 1000, i.score]);
+      if (client && client.live && client.live.last_seen) pts.push([toMs(client.live.last_seen) / 1000, client.live.score]);
+      pts.sort((a, b) => a[0] - b[0]);
+      if (scoreChart) { scoreChart.destroy(); scoreChart = null; }
+      replace(scoreEl);
+      if (!pts.length) { scoreEl.appendChild(state.empty('No score recorded for this key.')); return; }
+      const c = lineChart(scoreEl, { series: [{ label: 'score', colour: '#c62828' }], yLabel: 'score', height: 200 });
+      c.u.setScale('y', { min: 0, max: 100 });
+      c.set([pts.map((p) => p[0]), pts.map((p) => p[1])]);
+      scoreChart = c;
+    } catch (e) { if (current()) replace(scoreEl, state.error('Scores unavailable', e)); }
+  }
+
+  async function loadRequests() {
+    try {
+      const r = await api.get(`v1/clients/${keyPath(key)}/requests?limit=500`);
+      if (!current()) return;
+      const reqs = r.requests || [];
+      samples.dataset.count = String(reqs.length);
+      if (!reqs.length) { replace(samples, state.empty('No request of this key in the memory window.')); replace(timelineEl, state.empty('No request in the memory window.')); return; }
+      const xs = reqs.map((q) => q.t / 1000);
+      const cols = STATUS.map((_, i) => reqs.map((q) => (Math.floor(q.status / 100) === i + 2 ? q.status : null)));
+      replace(timelineEl);
+      const c = scatterChart(timelineEl, { series: STATUS.map(([l, col]) => ({ label: l, colour: col })), yLabel: 'status', height: 200, yRange: () => [100, 600] });
+      c.set([xs, ...cols]);
+      charts.push(c);
+      const last = reqs.slice(-100).reverse();
+      replace(samples, h('p', { class: 'note' }, `${num(reqs.length)} requests in memory since ${when(r.window_start)}; the last ${last.length}:`),
+        h('div', { class: 'scroll' }, table([
+          { label: 'time', value: (q) => q.t, render: (q) => when(q.t) },
+          { label: 'method', value: (q) => q.method },
+          { label: 'path', value: (q) => q.path, render: (q) => h('span', { class: 'mono', testid: 'path' }, q.path + (q.query ? `?${q.query}` : '')), wrap: true },
+          { label: 'status', value: (q) => q.status, num: true },
+          { label: 'bytes', value: (q) => q.bytes, render: (q) => bytes(q.bytes), num: true },
+        ], last, { testid: 'requests-table', rowTestid: 'request' })));
+    } catch (e) {
+      if (!current()) return;
+      replace(timelineEl, state.error('Timeline unavailable', e));
+      const s = client && client.live && client.live.samples;
+      replace(samples, state.error('Recent requests unavailable', e), s && s.length ? [h('p', { class: 'note' }, 'Samples kept with the live state:'),
+        table([{ label: 'time', value: (q) => q.time, render: (q) => when(q.time) }, { label: 'method', value: (q) => q.method },
+          { label: 'path', value: (q) => q.path, render: (q) => h('span', { class: 'mono', testid: 'path' }, q.path), wrap: true },
+          { label: 'status', value: (q) => q.status, num: true }], s, { rowTestid: 'sample' })] : null);
+    }
+  }
+
+  async function loadRelated() {
+    try {
+      const r = await api.get(`v1/clients/${keyPath(key)}/related`);
+      if (!current()) return;
+      const list = (label, keys, id) => h('div', { testid: id }, h('p', null, h('strong', null, label), ` (${(keys || []).length})`),
+        (keys || []).length ? h('p', null, keys.map((k) => [clientLink(k), ' '])) : state.empty('none'));
+      replace(related,
+        h('dl', { class: 'kv' }, h('dt', null, 'fingerprint'), h('dd', null, r.fingerprint ? clientLink(r.fingerprint) : '–'),
+          h('dt', null, 'subnet'), h('dd', null, r.subnet ? clientLink(r.subnet) : '–')),
+        list('Other addresses with the same fingerprint', r.same_fingerprint, 'same-fingerprint'),
+        list('Other addresses in the subnet', r.same_subnet, 'same-subnet'));
+    } catch (e) { if (current()) replace(related, state.error('Related keys unavailable', e)); }
+  }
+
+  async function loadHistory() {
+    try {
+      const r = await api.get(`v1/decisions${qs({ history: 1, key, limit: 50 })}`);
+      if (!current()) return;
+      const rows = r.decisions || [];
+      replace(history, rows.length ? table([
+        { label: 'action', value: (d) => d.action, render: (d) => badge(d.action) },
+        { label: 'source', value: (d) => d.source },
+        { label: 'start', value: (d) => d.start, render: (d) => when(d.start) },
+        { label: 'expires', value: (d) => d.expires, render: (d) => when(d.expires) },
+        { label: 'ended', value: (d) => d.ended_at || '', render: (d) => (d.ended_at ? `${when(d.ended_at)} by ${d.ended_by || '?'}` : d.active ? 'active' : 'expired') },
+        { label: 'reason', value: (d) => d.reason || '', render: (d) => d.reason || (d.incident_id ? `incident #${d.incident_id}` : '–') },
+      ], rows, { testid: 'client-history' }) : state.empty('No decision on this key so far.'));
+    } catch (e) { if (current()) replace(history, state.error('History unavailable', e)); }
+  }
+
+  const onToken = () => { if (client !== undefined) loadClient(); };
+  window.addEventListener('rampart-token', onToken);
+  loadClient().then(() => { if (!client) { loadScore(); loadHistory(); } });
+  loadRequests();
+  loadRelated();
+  return () => { window.removeEventListener('rampart-token', onToken); for (const c of charts) c.destroy(); if (scoreChart) scoreChart.destroy(); };
+}

@@ -1,0 +1,285 @@
+// Browser tests of the dashboard: headless Debian Chromium driven by
+// playwright-core. Run by tests/e2e/dashboard.sh, which starts the daemon,
+// replays a seeded event stream and passes, in the environment:
+//   UI     the dashboard's URL (http://HOST:PORT/ui/)
+//   ADMIN  the admin API (same origin)
+//   TOKEN  the admin token
+//   XSS_KEY    a client whose user agent and paths hold markup
+//   QUIET_KEY  a client without a decision (blocked and unblocked here)
+//   IMG_DIR    where screenshots go (docs/img)
+// Each check compares what a page shows with what the API answers.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const UI = process.env.UI;
+const ADMIN = process.env.ADMIN;
+const TOKEN = process.env.TOKEN;
+const IMG_DIR = process.env.IMG_DIR || '';
+let passed = 0; let failed = 0;
+
+function ok(what, cond, detail) {
+  if (cond) { passed++; console.log(`  ok: ${what}`); } else { failed++; console.log(`  FAIL: ${what}${detail ? ` (${detail})` : ''}`); }
+}
+async function apiGet(p) {
+  const r = await fetch(ADMIN + p);
+  if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`);
+  return r.json();
+}
+async function apiStatus(p) { return (await fetch(ADMIN + p)).status; }
+const digits = (s) => (s || '').replace(/[^0-9.-]/g, '');
+const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
+
+async function shot(page, name) {
+  if (!IMG_DIR) return;
+  fs.mkdirSync(IMG_DIR, { recursive: true });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(IMG_DIR, `${name}.png`) });
+}
+async function text(page, sel) { return (await page.locator(sel).first().textContent({ timeout: 10000 })) || ''; }
+async function waitText(page, sel, want, timeout = 10000) {
+  const end = Date.now() + timeout; let got = '';
+  while (Date.now() < end) {
+    got = (await page.locator(sel).first().textContent().catch(() => '')) || '';
+    if (got.trim() === want) return got.trim();
+    await page.waitForTimeout(100);
+  }
+  return got.trim();
+}
+async function go(page, hash) {
+  await page.goto(`${UI}${hash}`);
+  await page.waitForFunction(() => !document.querySelector('main .state.loading'), null, { timeout: 15000 }).catch(() => {});
+}
+
+const suites = {};
+
+suites.overview = async (page) => {
+  await go(page, '#/overview');
+  const stats = await apiGet('/v1/stats');
+  ok('overview: events total matches /v1/stats', await waitText(page, '[data-testid=kpi-events]', fmt(stats.engine.events)) === fmt(stats.engine.events));
+  for (const a of ['block', 'throttle', 'monitor']) {
+    const got = await text(page, `[data-testid=kpi-incidents-${a}]`);
+    ok(`overview: ${a} incidents match /v1/stats (${stats.incidents[a]})`, digits(got) === String(stats.incidents[a]), got);
+  }
+  ok('overview: active decisions match /v1/stats', digits(await text(page, '[data-testid=kpi-decisions-active]')) === String(stats.table.active));
+  const dets = Object.entries(stats.incidents_by_detector).filter(([, n]) => n > 0);
+  let same = dets.length > 0;
+  for (const [d, n] of dets) {
+    const got = await text(page, `[data-testid=det-${d}] [data-testid=count]`).catch(() => '');
+    if (digits(got) !== String(n)) same = false;
+  }
+  ok('overview: incidents per detector match /v1/stats', same);
+  if (await apiStatus('/v1/timeseries?minutes=60') === 200) {
+    const ts = await apiGet('/v1/timeseries?minutes=60');
+    const total = ts.requests.reduce((a, b) => a + b, 0);
+    ok('overview: requests in the window match /v1/timeseries', await waitText(page, '[data-testid=kpi-window-requests]', fmt(total)) === fmt(total));
+    ok('overview: traffic chart drawn', await page.locator('[data-testid=chart-traffic] canvas').count() === 1);
+  } else ok('overview: /v1/timeseries missing is shown as an error state', (await page.locator('[data-testid=error]').count()) > 0);
+  if (await apiStatus('/v1/top?minutes=60&limit=10') === 200) {
+    const top = await apiGet('/v1/top?minutes=60&limit=10');
+    const keys = await page.locator('[data-testid=top-client] [data-testid=client-link]').allTextContents();
+    ok('overview: top clients are those of /v1/top', JSON.stringify(keys) === JSON.stringify(top.clients.map((c) => c.key)), `${keys.length} vs ${top.clients.length}`);
+    ok('overview: top routes count matches /v1/top', await page.locator('[data-testid=top-route]').count() === top.routes.length);
+  }
+  await shot(page, 'overview');
+};
+
+
+suites.incidents = async (page) => {
+  await go(page, '#/incidents');
+  const all = await apiGet('/v1/incidents?limit=50');
+  await page.waitForSelector('[data-testid=incidents-total][data-total]');
+  ok('incidents: total matches /v1/incidents', await page.getAttribute('[data-testid=incidents-total]', 'data-total') === String(all.total));
+  ok('incidents: one row per incident of the page', await page.locator('[data-testid=incident]').count() === all.incidents.length);
+  const first = await page.locator('[data-testid=incident] [data-testid=client-link]').allTextContents();
+  ok('incidents: newest first, as the API', JSON.stringify(first) === JSON.stringify(all.incidents.map((i) => i.key)));
+  await shot(page, 'incidents');
+  await page.selectOption('[data-testid=filter-detector]', 'scan');
+  await page.selectOption('[data-testid=filter-action]', 'block');
+  await page.click('[data-testid=filters] button[type=submit]');
+  await page.waitForFunction(() => location.hash.includes('detector=scan'));
+  const scan = await apiGet('/v1/incidents?detector=scan&action=block&limit=50');
+  await page.waitForSelector('[data-testid=incidents-total][data-total]');
+  ok(`incidents: filtered by detector and action as the API (${scan.total})`,
+    await page.getAttribute('[data-testid=incidents-total]', 'data-total') === String(scan.total));
+  // sort by score, ascending then descending
+  await page.click('th:has-text("score")');
+  const scores = (await page.locator('[data-testid=incident] td:nth-child(4)').allTextContents()).map(Number);
+  ok('incidents: sorting by score', scores.every((v, i) => i === 0 || scores[i - 1] >= v));
+  if (scan.total > 0) {
+    await page.locator('[data-testid=incident] [data-testid=client-link]').first().click();
+    await page.waitForFunction(() => location.hash.startsWith('#/client/'));
+    ok('incidents: a row links to its client', (await text(page, '[data-testid=client-key]')).startsWith('ip:'));
+  }
+};
+
+suites.client = async (page) => {
+  const top = await apiGet('/v1/top?minutes=60&limit=10');
+  const key = top.clients.length ? top.clients[0].key : process.env.XSS_KEY;
+  const c = await apiGet(`/v1/clients/${key}`);
+  await go(page, `#/client/${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=findings], [data-testid=not-tracked]');
+  ok('client: key shown', (await text(page, '[data-testid=client-key]')) === key);
+  const nFeatures = ((c.live && c.live.findings) || []).reduce((n, f) => n + f.features.length, 0);
+  ok(`client: one bar per feature (${nFeatures})`, await page.locator('[data-testid=feature]').count() === nFeatures);
+  if (c.decision) ok(`client: decision ${c.decision.action} shown`, (await text(page, '[data-testid=decision-actions] >> xpath=.. >> [data-testid=action]')) === c.decision.action);
+  if (c.live) ok('client: request count as the API', digits(await text(page, '[data-testid=live-requests]')) === String(c.live.requests));
+  const reqs = await apiGet(`/v1/clients/${key}/requests?limit=500`);
+  await page.waitForSelector('[data-testid=requests-table], [data-testid=chart-timeline] .state');
+  ok('client: timeline drawn', reqs.requests.length === 0 || await page.locator('[data-testid=chart-timeline] canvas').count() === 1);
+  ok('client: sample requests listed', await page.locator('[data-testid=request]').count() === Math.min(100, reqs.requests.length));
+  await page.waitForSelector('[data-testid=same-subnet]');
+  const rel = await apiGet(`/v1/clients/${key}/related`);
+  ok('client: related keys of the subnet as the API', await page.locator('[data-testid=same-subnet] [data-testid=client-link]').count() === rel.same_subnet.length);
+  await shot(page, 'client');
+};
+
+suites.escaping = async (page) => {
+  const key = process.env.XSS_KEY;
+  const c = await apiGet(`/v1/clients/${key}`);
+  await go(page, `#/client/${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=user-agent]');
+  ok('escaping: the user agent is shown as text', (await text(page, '[data-testid=user-agent]')) === c.live.user_agent && c.live.user_agent.includes('<script>'));
+  await page.waitForSelector('[data-testid=request] [data-testid=path]');
+  const paths = await page.locator('[data-testid=request] [data-testid=path]').allTextContents();
+  ok('escaping: paths with <script> shown as text', paths.length > 0 && paths.some((p) => p.includes('<script>')), paths[0]);
+  await go(page, `#/incidents?key=${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=incidents-total][data-total]');
+  const uas = await page.locator('[data-testid=ua]').allTextContents();
+  ok('escaping: incidents list shows the user agent as text', uas.length > 0 && uas.every((u) => u.includes('<script>')));
+  await go(page, '#/inventory?q=script');
+  await page.waitForSelector('[data-testid=route-row], main .state');
+  await page.fill('[data-testid=inventory-filter]', 'script');
+  const routes = await page.locator('[data-testid=route]').allTextContents();
+  ok('escaping: inventory shows the route as text', routes.some((r) => r.includes('<script>')), routes.join(' | '));
+  const hit = await page.evaluate(() => ({ xss: window.__xss, scripts: document.querySelectorAll('main script').length,
+    imgs: document.querySelectorAll('main img').length }));
+  ok('escaping: no injected script ran and no element was created', hit.xss === undefined && hit.scripts === 0 && hit.imgs === 0, JSON.stringify(hit));
+};
+
+async function decisionKeys() { return (await apiGet('/v1/decisions')).decisions.map((d) => `${d.key} ${d.action}`); }
+async function setToken(page, t) {
+  await page.fill('#token-input', t);
+  await page.click('#token-save');
+}
+async function flashText(page, kind) {
+  await page.waitForSelector(`[data-testid=flash-${kind}]:not([hidden])`, { timeout: 10000 });
+  return text(page, `[data-testid=flash-${kind}]`);
+}
+
+suites.decisions = async (page) => {
+  const key = process.env.QUIET_KEY;
+  await go(page, `#/client/${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=block]');
+  ok('decisions: without a token the page says a token is needed', await page.locator('[data-testid=token-needed]').count() === 1);
+  await page.click('[data-testid=block]');
+  ok('decisions: block without a token explains', /token is needed/.test(await flashText(page, 'error')));
+  await setToken(page, 'wrong-token-wrong-token-wrong');
+  await page.waitForSelector('[data-testid=block]:not([disabled])');
+  await page.click('[data-testid=block]');
+  ok('decisions: a refused token shows a clear 401 message', /refused \(401\)/.test(await flashText(page, 'error')));
+  ok('decisions: nothing changed without the right token', !(await decisionKeys()).some((k) => k.startsWith(`${key} `)));
+  await page.click('#token-clear');
+  await setToken(page, TOKEN);
+  await page.waitForSelector('[data-testid=block]:not([disabled])');
+  await page.selectOption('[data-testid=duration]', '6h');
+  await page.click('[data-testid=block]');
+  await page.waitForSelector('[data-testid=decision-expires]');
+  ok('decisions: block through the client page reaches the API', (await decisionKeys()).includes(`${key} block`));
+  const d = (await apiGet('/v1/decisions')).decisions.find((x) => x.key === key);
+  const hours = (Date.parse(d.expires) - Date.parse(d.start)) / 3600e3;
+  ok('decisions: for the chosen duration (6 h)', Math.abs(hours - 6) < 0.01, String(hours));
+
+  await go(page, '#/decisions');
+  await page.waitForSelector('[data-testid=decisions-table]');
+  const api = await apiGet('/v1/decisions');
+  ok(`decisions: table lists every active decision (${api.total})`, await page.locator('[data-testid=decision]').count() === api.total);
+  const row = page.locator('[data-testid=decision]', { has: page.locator(`[data-testid=client-link]:text-is("${key}")`) });
+  ok('decisions: the new block is in the table', await row.count() === 1);
+  await row.locator('[data-testid=remove]').click();
+  await page.waitForFunction((k) => ![...document.querySelectorAll('[data-testid=decision] [data-testid=client-link]')].some((a) => a.textContent === k), key, { timeout: 10000 });
+  ok('decisions: removed through the UI, gone from the API', !(await decisionKeys()).some((k) => k.startsWith(`${key} `)));
+  ok('decisions: the table shrank by one', await page.locator('[data-testid=decision]').count() === api.total - 1);
+
+  await page.fill('[data-testid=add-key]', 'ip:198.51.100.200');
+  await page.selectOption('[data-testid=add-action]', 'throttle');
+  await page.fill('[data-testid=add-reason]', 'partner load test <b>');
+  await page.click('[data-testid=add-submit]');
+  await page.waitForSelector('[data-testid=decision] [data-testid=client-link]:text-is("ip:198.51.100.200")');
+  ok('decisions: added through the form', (await decisionKeys()).includes('ip:198.51.100.200 throttle'));
+  await page.click('[data-testid=history-toggle]');
+  await page.waitForSelector('[data-testid=history-table]');
+  ok('decisions: history shows the manual reason as text', await page.locator('[data-testid=history-table] td:text-is("partner load test <b>")').count() >= 1);
+  await go(page, '#/decisions');
+  await page.waitForSelector('[data-testid=decisions-table]');
+  await shot(page, 'decisions');
+};
+
+suites.inventory = async (page) => {
+  const inv = await apiGet('/v1/inventory');
+  await go(page, '#/inventory');
+  await page.waitForSelector('[data-testid=inventory-total][data-total]');
+  ok(`inventory: total matches /v1/inventory (${inv.total})`, await page.getAttribute('[data-testid=inventory-total]', 'data-total') === String(inv.total));
+  ok('inventory: rows shown', await page.locator('[data-testid=route-row]').count() === Math.min(500, inv.routes.length));
+  await page.selectOption('[data-testid=inventory-only]', 'probed');
+  const probed = inv.routes.filter((r) => !r.declared && r.flagged > 0).length;
+  ok(`inventory: undeclared and probed routes stand out (${probed})`, await page.locator('tr.hot[data-testid=route-row]').count() === Math.min(500, probed));
+  await page.selectOption('[data-testid=inventory-only]', '');
+  await shot(page, 'inventory');
+};
+
+suites.tuning = async (page) => {
+  const cfg = await apiGet('/v1/config');
+  await go(page, '#/tuning');
+  await page.waitForSelector('[data-testid=tune-table]');
+  ok('tuning: one row per detector of the profile', await page.locator('[data-testid=tune-table] > tbody > tr').count() === cfg.profiles[0].detectors.length);
+  const w = cfg.profiles[0].detectors.find((d) => d.name === 'enumeration');
+  ok('tuning: weights as the API', Number(await page.inputValue('[data-testid=weight-enumeration]')) === w.weight);
+  await page.fill('[data-testid=reaction-monitor]', '20');
+  await page.fill('[data-testid=reaction-throttle]', '30');
+  await page.fill('[data-testid=reaction-block]', '45');
+  const yaml = await page.inputValue('[data-testid=yaml]');
+  ok('tuning: the edits are in the proposed YAML', /block: 45/.test(yaml));
+  await page.click('[data-testid=whatif]');
+  await page.waitForSelector('[data-testid=whatif-count], [data-testid=whatif-result] .state.error', { timeout: 60000 });
+  const r = await fetch(`${ADMIN}/v1/whatif`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ config: yaml }) });
+  const wi = await r.json();
+  const shown = digits(await text(page, '[data-testid=whatif-count]').catch(() => 'error'));
+  ok(`tuning: what-if predicts changes as the API (${(wi.changes || []).length})`, r.ok && shown === String(wi.changes.length) && wi.changes.length > 0, `${r.status} ${shown}`);
+  ok('tuning: one row per predicted change', await page.locator('[data-testid=change]').count() === (wi.changes || []).length);
+  ok('tuning: blocks after as the API', digits(await text(page, '[data-testid=after-block]')) === String(wi.after.block));
+  await page.locator('[data-testid=whatif]').scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, 250));
+  await shot(page, 'tuning');
+  page.once('dialog', (d) => d.accept());
+  await page.click('[data-testid=apply]');
+  ok('tuning: apply reloads', /applied/.test(await flashText(page, 'ok')));
+  const now = await apiGet('/v1/config');
+  ok('tuning: the configuration in force has the new block threshold', now.profiles[0].reactions.block === 45);
+};
+
+async function main() {
+  const only = process.argv.slice(2);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  try {
+    for (const [name, fn] of Object.entries(suites)) {
+      if (only.length && !only.includes(name)) continue;
+      console.log(`${name}:`);
+      try { await fn(page); } catch (e) { ok(`${name}: ran to the end`, false, e.stack || e.message); }
+    }
+  } finally { await browser.close(); }
+  const real = pageErrors.filter((m) => !/Failed to load resource: the server responded with a status of (401|404|422)/.test(m));
+  ok('no script error or CSP violation in the pages', real.length === 0, real.slice(0, 5).join(' | '));
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+main();
