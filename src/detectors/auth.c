@@ -47,6 +47,18 @@
  *             one account attacked from many addresses;
  *   both      account takeover: 1.0.
  *
+ * Aggregate levels (FINGERPRINT, SUBNET: many addresses acting as one)
+ * use the account windows and count distinct failing addresses; their
+ * signal is the run: failed logins in a row with no success in between,
+ * across all the swarm's addresses --
+ *   AGGREGATE rp_ramp(failures since the last success, max_aggregate_run, 3)
+ *             once at least min_aggregate_sources addresses failed.
+ * People who share a browser or a network log in successfully most of the
+ * time, and every success ends the run; a stuffing swarm hardly ever
+ * succeeds. The engine charges the swarm's score to a member address only
+ * for its own failed attempts (auth_involved), so a person who logs in
+ * fine is never stopped for sharing a fingerprint.
+ *
  * An office NAT with 30 humans making a few typos each over an hour stays
  * far below every line: ~15 failures per 10 min, none in a burst, and
  * successes keep breaking the run of failures.
@@ -74,6 +86,8 @@ enum {
     P_MAX_ACCOUNT_FAILURES_1H,
     P_MAX_SOURCES_1H,
     P_ATO_HOLD_S,
+    P_MAX_AGGREGATE_RUN,
+    P_MIN_AGGREGATE_SOURCES,
     P_COUNT
 };
 
@@ -104,7 +118,11 @@ static const auth_windows ip_windows = {10000000LL, 100000000LL, 600000000LL, 60
 static const auth_windows user_windows = {100000000LL, 600000000LL, 3600000000LL, 600, 3600};
 
 static const auth_windows *windows_of(rp_key_level level) {
-    return level == RP_LEVEL_USERNAME ? &user_windows : &ip_windows;
+    return level == RP_LEVEL_IP ? &ip_windows : &user_windows;
+}
+
+static bool aggregate_level(rp_key_level level) {
+    return level == RP_LEVEL_FINGERPRINT || level == RP_LEVEL_SUBNET;
 }
 
 static inline uint16_t add16(uint16_t v, unsigned n) {
@@ -162,7 +180,7 @@ static void count_failures(auth_state *st, const rp_event *ev, const rp_detect_c
     rp_window_add(&st->fail_long, ev->ts_us, w->long_width, n);
     st->consec = add16(st->consec, n);
     uint64_t id = 0;
-    if (ctx->level == RP_LEVEL_USERNAME)
+    if (ctx->level != RP_LEVEL_IP) /* account and swarm levels count addresses */
         id = rp_hash64(ev->client.bytes, sizeof ev->client.bytes, 0x61757468u);
     else
         id = ev->credential_id;
@@ -232,6 +250,7 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
 
 typedef struct auth_view {
     double f_short, f_long, distinct;
+    double run; /* failures since the last success */
     bool ato;
 } auth_view;
 
@@ -241,6 +260,7 @@ static void view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
     v->f_short = window_sum(&st->fail_short, now, w->short_width);
     v->f_long = window_sum(&st->fail_long, now, w->long_width);
     v->distinct = 0;
+    v->run = v->f_long > 0 ? st->consec : 0;
     v->ato = false;
     if (st->ato_s) {
         int64_t since = now / 1000000 - (int64_t)st->ato_s;
@@ -268,7 +288,13 @@ typedef struct auth_scores {
 
 static double score_of(const auth_view *v, const rp_detect_ctx *ctx, auth_scores *s) {
     const double *p = ctx->params;
-    if (ctx->level == RP_LEVEL_USERNAME) {
+    if (aggregate_level(ctx->level)) {
+        s->s_short = 0;
+        s->s_long = 0;
+        s->s_distinct = v->distinct >= p[P_MIN_AGGREGATE_SOURCES]
+                            ? rp_ramp(v->run, p[P_MAX_AGGREGATE_RUN], 3.0)
+                            : 0.0;
+    } else if (ctx->level == RP_LEVEL_USERNAME) {
         s->s_short = 0;
         s->s_long = rp_ramp(v->f_long, p[P_MAX_ACCOUNT_FAILURES_1H], 3.0);
         s->s_distinct = rp_ramp(v->distinct, p[P_MAX_SOURCES_1H], 2.0);
@@ -331,6 +357,33 @@ static void explain_account(const auth_state *st, const auth_view *v, const doub
                            p[P_MAX_SOURCES_1H]);
 }
 
+static void explain_swarm(const auth_state *st, const auth_view *v, const double *p,
+                          const auth_scores *s, rp_finding *f) {
+    rp_finding_feature(f, "failed_logins_in_a_row", v->run, p[P_MAX_AGGREGATE_RUN], NAN,
+                       s->s_distinct > 0);
+    rp_finding_feature(f, "failing_addresses_1h", v->distinct, p[P_MIN_AGGREGATE_SOURCES], NAN,
+                       v->distinct >= p[P_MIN_AGGREGATE_SOURCES]);
+    rp_finding_feature(f, "failed_logins_1h", v->f_long, NAN, NAN, false);
+    if (v->ato)
+        rp_finding_summary(f, "auth: a login succeeded after %u failures in a row from %.0f "
+                              "addresses acting as one (account takeover)",
+                           (unsigned)st->ato_failures, v->distinct);
+    else
+        rp_finding_summary(f, "auth: %.0f failed logins in a row without a success from %.0f "
+                              "addresses acting as one (%.0f in 1 h); threshold %.0f",
+                           v->run, v->distinct, v->f_long, p[P_MAX_AGGREGATE_RUN]);
+}
+
+/* A login attempt that did not succeed: the swarm's score is charged to a
+ * member only for these. */
+static bool involved(const rp_event *ev, const rp_observation *obs) {
+    if (obs->route_class != RP_ROUTE_AUTH) return false;
+    if (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT) return false;
+    if (explicit_failure(ev->status)) return true;
+    /* a 200 on a route that redirects its successes is a failure page */
+    return ev->status >= 200 && ev->status < 300 && obs->route->common_answer_votes > 0;
+}
+
 static double score(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
                     rp_finding *finding) {
     (void)obs;
@@ -342,7 +395,8 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
     double m = score_of(&v, ctx, &s);
     if (finding) {
         rp_finding_feature(finding, "account_takeover", v.ato ? 1 : 0, 1, NAN, v.ato);
-        if (ctx->level == RP_LEVEL_USERNAME) explain_account(st, &v, ctx->params, &s, finding);
+        if (aggregate_level(ctx->level)) explain_swarm(st, &v, ctx->params, &s, finding);
+        else if (ctx->level == RP_LEVEL_USERNAME) explain_account(st, &v, ctx->params, &s, finding);
         else explain_ip(st, &v, ctx->params, &s, finding);
         if (v.ato) finding->threats |= RP_THREAT_ACCOUNT_TAKEOVER;
         if (s.s_short > 0 || s.s_long > 0 || s.s_distinct > 0)
@@ -375,6 +429,12 @@ static const rp_param params[P_COUNT] = {
                           "at 2x"},
     [P_ATO_HOLD_S] = {"ato_hold_s", "s", {600, 600, 900}, 0, 86400,
                       "how long an account takeover keeps the score at 1.0"},
+    [P_MAX_AGGREGATE_RUN] = {"max_aggregate_run", "failures", {100, 40, 20}, 2, 100000,
+                             "failed logins in a row, with no success, from addresses sharing a "
+                             "fingerprint or a /24: 0.5 here, 1.0 at 3x"},
+    [P_MIN_AGGREGATE_SOURCES] = {"min_aggregate_sources", "addresses", {10, 5, 3}, 2, 100000,
+                                 "distinct failing addresses before a fingerprint or /24 counts as "
+                                 "a swarm"},
 };
 
 const rp_detector rp_detector_auth = {
@@ -382,11 +442,13 @@ const rp_detector rp_detector_auth = {
     .description = "failed logins per client and per account, usernames per client, and "
                    "successes after a run of failures (account takeover)",
     .state_size = sizeof(auth_state),
-    .levels = RP_LEVEL_BIT(RP_LEVEL_IP) | RP_LEVEL_BIT(RP_LEVEL_USERNAME),
+    .levels = RP_LEVEL_BIT(RP_LEVEL_IP) | RP_LEVEL_BIT(RP_LEVEL_USERNAME) |
+              RP_LEVEL_BIT(RP_LEVEL_FINGERPRINT) | RP_LEVEL_BIT(RP_LEVEL_SUBNET),
     .threats = RP_THREAT_CREDENTIAL_STUFFING | RP_THREAT_ACCOUNT_TAKEOVER,
     .default_weight = 100,
     .params = params,
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .involved = involved,
 };

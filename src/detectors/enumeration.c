@@ -35,7 +35,9 @@
  * denials. A human opening ten products, or a few stale links, stays far
  * below 30 distinct ids.
  *
- * Levels: IP, and the token/session levels when the engine provides them
+ * Levels: IP; fingerprint and /24 (a swarm walking ids from many
+ * addresses, charged to each member only for its own refused object
+ * requests); and the token/session levels when the engine provides them
  * -- BOLA is usually done with one valid token from rotating addresses.
  *
  * State: 64 bytes.
@@ -199,11 +201,18 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
     return sc;
 }
 
+/* A refused request for an object: a swarm's enumeration score is charged
+ * to a member only for these (people reading their own objects are not). */
+static bool involved(const rp_event *ev, const rp_observation *obs) {
+    return obs->has_id && (ev->status == 403 || ev->status == 404 || ev->status == 401);
+}
+
 const rp_detector rp_detector_enumeration = {
     .name = "enumeration",
     .description = "object-id enumeration (BOLA): many ids, mostly denied, often walked in order",
     .state_size = sizeof(enum_state),
-    .levels = RP_LEVEL_BIT(RP_LEVEL_IP) | RP_LEVEL_BIT(RP_LEVEL_TOKEN) |
+    .levels = RP_LEVEL_BIT(RP_LEVEL_IP) | RP_LEVEL_BIT(RP_LEVEL_FINGERPRINT) |
+              RP_LEVEL_BIT(RP_LEVEL_SUBNET) | RP_LEVEL_BIT(RP_LEVEL_TOKEN) |
               RP_LEVEL_BIT(RP_LEVEL_SESSION),
     .threats = RP_THREAT_ENUMERATION,
     .default_weight = 90,
@@ -211,4 +220,5 @@ const rp_detector rp_detector_enumeration = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .involved = involved,
 };

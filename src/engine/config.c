@@ -83,6 +83,9 @@ rp_config *rp_config_default(void) {
     /* The other levels are parsed and sized but not yet watched. */
     c->level_enabled[RP_LEVEL_IP] = true;
     c->level_enabled[RP_LEVEL_USERNAME] = true;
+    /* Swarms: many addresses sharing a browser fingerprint or a /24. */
+    c->level_enabled[RP_LEVEL_FINGERPRINT] = true;
+    c->level_enabled[RP_LEVEL_SUBNET] = true;
     c->max_routes = 4096;
     c->learn_routes = true;
     c->norm_period_us = 3600 * SECOND_US;

@@ -89,6 +89,14 @@ typedef struct rp_detector {
      * summary and threats (the engine sets detector, score and weight). */
     double (*score)(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
                     rp_finding *finding);
+    /* Is this request part of the behaviour the detector scores (a login
+     * attempt for auth, an object request for enumeration)? When an
+     * aggregate key (fingerprint, subnet, target account) the request
+     * belongs to scores high, the client is charged with that score only
+     * for involved requests: the attacking members of a swarm are
+     * stopped, not everyone who shares their browser or network. NULL =
+     * every request. */
+    bool (*involved)(const rp_event *ev, const rp_observation *obs);
 } rp_detector;
 
 #define RP_LEVEL_BIT(l) (1u << (l))

@@ -204,7 +204,10 @@ static bool event_key(const rp_event *ev, const rp_observation *obs, rp_key_leve
         rp_key_from_addr(key, level, &ev->client);
         return true;
     case RP_LEVEL_FINGERPRINT:
-        if (!obs->ua_hash) return false;
+        /* A user agent alone is shared by millions of people: a swarm is
+         * only grouped by a fingerprint that includes the header set
+         * (the nginx module, or JSON logs with header_names). */
+        if (!obs->ua_hash || !(ev->flags & RP_EVENT_HEADERS_KNOWN)) return false;
         rp_key_from_id(key, level, obs->fingerprint);
         return true;
     case RP_LEVEL_TOKEN:
@@ -266,10 +269,22 @@ static int finding_cmp(const void *a, const void *b) {
 
 /* ------------------------------------------------------------ scoring */
 
+/* What the aggregate keys of the current event (fingerprint, subnet,
+ * target account...) scored, per detector: the IP level may be charged
+ * with it (see rp_detector.involved). */
+typedef struct aggregate_hit {
+    double score;             /* 0 = none */
+    rp_client *client;        /* the aggregate key's record */
+    const struct rp_level_table *lt;
+    unsigned slot;            /* index of the detector in lt */
+} aggregate_hit;
+
 typedef struct score_pass {
     const rp_profile_config *profile;
     const rp_level_table *lt;
     uint32_t skip;
+    aggregate_hit *agg;       /* per detector; NULL at aggregate levels */
+    const rp_event *ev;
 } score_pass;
 
 static inline bool detector_on(const score_pass *sp, unsigned d) {
@@ -290,6 +305,29 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
         rp_finding f;
         memset(&f, 0, sizeof f);
         double s = det->score((const unsigned char *)c + sp->lt->offset[i], obs, ctx, &f);
+        const aggregate_hit *ag = sp->agg ? &sp->agg[d] : NULL;
+        if (ag && ag->score > (s > 0 ? s : 0) && (!det->involved || det->involved(sp->ev, obs))) {
+            /* The swarm's evidence, named after its key. */
+            rp_finding af;
+            memset(&af, 0, sizeof af);
+            rp_detect_ctx actx = *ctx;
+            actx.level = (rp_key_level)ag->client->key.level;
+            actx.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
+            actx.requests = ag->client->requests;
+            double as = det->score((const unsigned char *)ag->client + ag->lt->offset[ag->slot],
+                                   obs, &actx, &af);
+            if (as > 0) {
+                char key[96];
+                rp_key_format(&ag->client->key, key, sizeof key);
+                f = af;
+                s = as;
+                /* "... (via fingerprint:9d70...)", cut to the summary's size */
+                size_t n = strnlen(af.summary, sizeof af.summary);
+                int room = (int)(sizeof f.summary - 1) - (int)n;
+                if (room > 8)
+                    snprintf(f.summary + n, sizeof f.summary - n, " (via %.*s)", room - 7, key);
+            }
+        }
         if (!(s > 0)) continue;
         f.detector = det->name;
         f.score = s > 1 ? 1 : s;
@@ -318,7 +356,7 @@ static rp_action action_for(const rp_profile_config *p, double score) {
 }
 
 static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_event *ev,
-                  const rp_observation *obs, rp_detect_ctx *ctx, double score) {
+                  const rp_observation *obs, rp_detect_ctx *ctx, double score, bool aggregate) {
     const rp_profile_config *p = sp->profile;
     int64_t now = ev->ts_us;
     bool active = c->action != RP_ACTION_NONE && (int64_t)c->decided_until_s * 1000000 > now;
@@ -328,6 +366,10 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
         open->requests = c->requests;
     }
     rp_action want = action_for(p, score);
+    /* An aggregate key (a fingerprint, a /24, a target account) is shared
+     * with bystanders: it gets an incident that names the swarm, and its
+     * members are stopped one by one as they take part (feed_level). */
+    if (aggregate && want > RP_ACTION_MONITOR) want = RP_ACTION_MONITOR;
     if (active && (want <= c->action || c->action == RP_ACTION_ALLOW)) {
         if (open && want != RP_ACTION_NONE) add_sample(open, ev);
         if (score > c->peak_score) c->peak_score = (float)score;
@@ -395,7 +437,8 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
 
 /* Returns the decision in force on the key after the event. */
 static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev,
-                            rp_observation *obs, const rp_profile_config *profile, uint32_t skip) {
+                            rp_observation *obs, const rp_profile_config *profile, uint32_t skip,
+                            aggregate_hit *agg) {
     rp_level_table *lt = &e->levels[level];
     rp_key key;
     if (!lt->table || !event_key(ev, obs, level, &key)) return RP_ACTION_NONE;
@@ -416,7 +459,9 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
     if (c->action == RP_ACTION_ALLOW && (int64_t)c->decided_until_s * 1000000 > ts)
         return RP_ACTION_ALLOW;
 
-    score_pass sp = {.profile = profile, .lt = lt, .skip = skip};
+    bool aggregate = level != RP_LEVEL_IP && level != RP_LEVEL_TOKEN && level != RP_LEVEL_SESSION;
+    score_pass sp = {.profile = profile, .lt = lt, .skip = skip, .agg = aggregate ? NULL : agg,
+                     .ev = ev};
     rp_detect_ctx ctx = {.level = level,
                          .now_us = ts,
                          .first_seen_us = (int64_t)c->first_seen_s * 1000000,
@@ -431,10 +476,21 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
         ctx.params = profile->detectors[d].params;
         det->observe(base + lt->offset[i], ev, obs, &ctx);
         double s = det->score(base + lt->offset[i], obs, &ctx, NULL);
-        if (s > 0) total += profile->detectors[d].weight * (s > 1 ? 1 : s);
+        if (s > 1) s = 1;
+        if (aggregate) {
+            if (s > agg[d].score) {
+                agg[d].score = s;
+                agg[d].client = c;
+                agg[d].lt = lt;
+                agg[d].slot = i;
+            }
+        } else if (agg[d].score > s && (!det->involved || det->involved(ev, obs))) {
+            s = agg[d].score;
+        }
+        if (s > 0) total += profile->detectors[d].weight * s;
     }
     if (total > 100) total = 100;
-    react(e, &sp, c, ev, obs, &ctx, total);
+    react(e, &sp, c, ev, obs, &ctx, total, aggregate);
     return (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;
 }
 
@@ -492,8 +548,17 @@ rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
     /* Allow on any key wins, then the strongest of the others. */
     rp_action verdict = RP_ACTION_NONE;
     bool allowed = false;
-    for (int l = 0; l < RP_LEVEL_COUNT; l++) {
-        rp_action a = feed_level(e, (rp_key_level)l, ev, &obs, profile, skip);
+    /* Aggregate levels first, so that the client levels can be charged
+     * with what their swarm did. */
+    static const rp_key_level order[RP_LEVEL_COUNT] = {
+        RP_LEVEL_USERNAME, RP_LEVEL_FINGERPRINT, RP_LEVEL_SUBNET,
+        RP_LEVEL_TOKEN,    RP_LEVEL_SESSION,     RP_LEVEL_IP};
+    aggregate_hit agg[RP_MAX_DETECTORS];
+    memset(agg, 0, sizeof agg);
+    for (int k = 0; k < RP_LEVEL_COUNT; k++) {
+        rp_action a = feed_level(e, order[k], ev, &obs, profile, skip, agg);
+        /* A swarm being watched says nothing about this client. */
+        if (a == RP_ACTION_MONITOR && order[k] != RP_LEVEL_IP) a = RP_ACTION_NONE;
         if (a == RP_ACTION_ALLOW) allowed = true;
         else if (a > verdict) verdict = a;
     }
@@ -541,7 +606,7 @@ bool rp_engine_explain(rp_engine *e, const rp_key *key, rp_incident *out) {
     obs.inventory_declared = e->has_declared;
     obs.gap_us = -1;
     const rp_profile_config *p = &e->config->profiles[e->config->default_profile];
-    score_pass sp = {.profile = p, .lt = lt, .skip = 0};
+    score_pass sp = {.profile = p, .lt = lt, .skip = 0, .agg = NULL, .ev = NULL};
     rp_detect_ctx ctx = {.level = (rp_key_level)key->level,
                          .now_us = c->last_seen_us,
                          .first_seen_us = (int64_t)c->first_seen_s * 1000000,

@@ -115,7 +115,9 @@ static void test_default_config_has_documented_values(void **state) {
     assert_int_equal(c->capacity[RP_LEVEL_SUBNET], 65536);
     assert_true(c->level_enabled[RP_LEVEL_IP]);
     assert_true(c->level_enabled[RP_LEVEL_USERNAME]);
-    assert_false(c->level_enabled[RP_LEVEL_SUBNET]);
+    assert_true(c->level_enabled[RP_LEVEL_SUBNET]);      /* swarms over a /24 */
+    assert_true(c->level_enabled[RP_LEVEL_FINGERPRINT]); /* swarms sharing a fingerprint */
+    assert_false(c->level_enabled[RP_LEVEL_TOKEN]);
     assert_int_equal(c->max_routes, 4096);
     assert_true(c->learn_routes);
     assert_int_equal(c->norm_period_us, INT64_C(3600000000));

@@ -272,6 +272,52 @@ static void test_engine_incident_carries_evidence_and_samples(void **s) {
     rp_engine_free(e);
 }
 
+
+/* Many addresses in one /24, each failing one login a minute (far under
+ * every per-address threshold): the /24 is flagged as a swarm, its members
+ * are stopped on their next failed attempt, and a neighbour in the same
+ * /24 who logs in successfully is left alone. */
+static void test_engine_stops_a_slow_swarm_but_not_its_neighbour(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    char ip[32];
+    int64_t t = T0;
+    rp_action last_member = RP_ACTION_NONE, neighbour = RP_ACTION_NONE;
+    for (int minute = 0; minute < 10; minute++) {
+        for (int m = 1; m <= 30; m++, t += 2 * SEC) {
+            snprintf(ip, sizeof ip, "203.0.113.%d", m);
+            make_event(&ev, ip, t, "POST", "/api/login", 401);
+            rp_action a = rp_engine_feed(e, &ev);
+            if (minute == 9) last_member = a;
+        }
+        /* the neighbour logs in fine once a minute */
+        make_event(&ev, "203.0.113.200", t, "POST", "/api/login", 200);
+        rp_action a = rp_engine_feed(e, &ev);
+        if (a > neighbour) neighbour = a;
+    }
+    assert_int_equal(last_member, RP_ACTION_BLOCK);
+    assert_int_equal(neighbour, RP_ACTION_NONE);
+    /* a member's incident explains it through the swarm */
+    rp_addr a1;
+    rp_addr_parse("203.0.113.7", 11, &a1);
+    rp_key k;
+    rp_key_from_addr(&k, RP_LEVEL_IP, &a1);
+    rp_incident live;
+    assert_true(rp_engine_explain(e, &k, &live));
+    assert_int_equal(live.action, RP_ACTION_BLOCK);
+    /* the /24 itself is monitored, never blocked: bystanders share it */
+    rp_key_from_addr(&k, RP_LEVEL_SUBNET, &a1);
+    assert_true(rp_engine_explain(e, &k, &live));
+    assert_true(live.action == RP_ACTION_MONITOR);
+    bool via = false;
+    for (unsigned i = 0; i < live.n_findings; i++)
+        if (strstr(live.findings[i].summary, "addresses acting as one")) via = true;
+    assert_true(via);
+    rp_engine_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_memory_stays_at_cap_under_random_ip_spray),
@@ -281,6 +327,7 @@ int main(void) {
         cmocka_unit_test(test_engine_manual_decision_goes_out_and_allow_bypasses),
         cmocka_unit_test(test_engine_is_deterministic),
         cmocka_unit_test(test_engine_escalates_repeat_offenders),
+        cmocka_unit_test(test_engine_stops_a_slow_swarm_but_not_its_neighbour),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
