@@ -12,6 +12,7 @@ T="Authorization: Bearer $(cat "$TMP/token")"
   for h in 1 2 3 4 5; do for i in 1 2 3; do printf '198.51.100.%d - - [25/Nov/2026:10:00:%02d +0000] "GET /api/products/%d HTTP/1.1" 200 900 "-" "%s"\n' $((h + 10)) $((i * 10)) "$i" "$([ $h = 1 ] && echo 'Mozilla/5.0 (compatible; probe)' || echo 'Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0')"; done; done
 } > "$TMP/mix.log"
 "$RAMPART" send --quiet --socket "$TMP/w.sock" --now "$TMP/mix.log"
+check "all 135 events reached the engine" wait_engine_events 135
 for _ in $(seq 1 100); do r=$(http GET "$ADMIN/v1/check?ip=198.51.100.66"); [ "${r%% *}" = 403 ] && break; sleep 0.05; done
 
 r=$(curl -s "$ADMIN/v1/timeseries?minutes=5")

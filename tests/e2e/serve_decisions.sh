@@ -16,6 +16,7 @@ for i in $(seq 1 5); do
   printf '192.0.2.10 - - [25/Nov/2026:10:00:%02d +0000] "GET /api/products HTTP/1.1" 200 2048 "-" "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"\n' $((i * 5))
 done >> "$TMP/scan.log"
 "$RAMPART" send --socket "$TMP/a.sock" --now "$TMP/scan.log"
+check "all 155 events reached the engine" wait_engine_events 155
 
 # the decision shows up (poll up to 5 s)
 for _ in $(seq 1 100); do
