@@ -311,14 +311,16 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
             rp_finding af;
             memset(&af, 0, sizeof af);
             rp_detect_ctx actx = *ctx;
-            actx.level = (rp_key_level)ag->client->key.level;
+            actx.level = (rp_key_level)ag->client->level;
             actx.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
             actx.requests = ag->client->requests;
             double as = det->score((const unsigned char *)ag->client + ag->lt->offset[ag->slot],
                                    obs, &actx, &af);
             if (as > 0) {
                 char key[96];
-                rp_key_format(&ag->client->key, key, sizeof key);
+                rp_key agk;
+                rp_client_key(ag->client, &agk);
+                rp_key_format(&agk, key, sizeof key);
                 f = af;
                 s = as;
                 /* "... (via fingerprint:9d70...)", cut to the summary's size */
@@ -372,7 +374,6 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
     if (aggregate && want > RP_ACTION_MONITOR) want = RP_ACTION_MONITOR;
     if (active && (want <= c->action || c->action == RP_ACTION_ALLOW)) {
         if (open && want != RP_ACTION_NONE) add_sample(open, ev);
-        if (score > c->peak_score) c->peak_score = (float)score;
         return;
     }
     if (want == RP_ACTION_NONE) return;
@@ -391,7 +392,7 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
     if (inc->id) emit_incident(e, inc);
     memset(inc, 0, sizeof *inc);
     inc->id = id;
-    inc->key = c->key;
+    rp_client_key(c, &inc->key);
     inc->action = want;
     inc->score = score;
     inc->offense = offense ? offense : 1;
@@ -418,18 +419,17 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
     c->offense = (uint8_t)(offense > 255 ? 255 : offense);
     c->decided_until_s = (uint32_t)(expires / 1000000);
     c->incident_id = (uint32_t)id;
-    c->peak_score = (float)score;
 
     e->stats.incidents++;
     e->stats.incidents_by_action[want]++;
     emit_incident(e, inc);
     if (want >= RP_ACTION_THROTTLE) {
-        rp_decision d = {.key = c->key,
-                         .action = want,
+        rp_decision d = {.action = want,
                          .start_us = now,
                          .expires_us = expires,
                          .incident_id = id,
                          .score = score};
+        rp_client_key(c, &d.key);
         e->stats.decisions++;
         if (e->cb.on_decision) e->cb.on_decision(e->cb.user, &d);
     }

@@ -18,6 +18,12 @@ struct rp_table {
 
 static inline uint32_t index_hash(const rp_key *key) { return (uint32_t)rp_key_hash(key); }
 
+static inline uint32_t client_hash(const rp_client *c) {
+    rp_key k;
+    rp_client_key(c, &k);
+    return index_hash(&k);
+}
+
 static inline rp_client *slot_at(const rp_table *t, uint32_t i) {
     return (rp_client *)(t->slots + (size_t)i * t->slot_size);
 }
@@ -57,7 +63,7 @@ rp_client *rp_table_find(const rp_table *t, const rp_key *key, uint64_t hash) {
         uint32_t e = t->index[pos];
         if (e == 0) return NULL;
         rp_client *c = slot_at(t, e - 1);
-        if (rp_key_equal(&c->key, key)) return c;
+        if (rp_client_has_key(c, key)) return c;
         pos = (pos + 1) & t->index_mask;
     }
 }
@@ -70,7 +76,7 @@ static void index_delete(rp_table *t, uint32_t pos) {
     for (;;) {
         uint32_t e = t->index[next];
         if (e == 0) break;
-        uint32_t home = index_hash(&slot_at(t, e - 1)->key) & t->index_mask;
+        uint32_t home = client_hash(slot_at(t, e - 1)) & t->index_mask;
         /* Move e into the hole if its home is not in (hole, next]. */
         bool between = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
         if (!between) {
@@ -84,7 +90,7 @@ static void index_delete(rp_table *t, uint32_t pos) {
 
 static void index_remove_slot(rp_table *t, uint32_t slot) {
     rp_client *c = slot_at(t, slot);
-    uint32_t pos = index_hash(&c->key) & t->index_mask;
+    uint32_t pos = client_hash(c) & t->index_mask;
     while (t->index[pos] != slot + 1) {
         assert(t->index[pos] != 0);
         pos = (pos + 1) & t->index_mask;
@@ -111,7 +117,7 @@ rp_client *rp_table_upsert(rp_table *t, const rp_key *key, uint64_t hash, bool *
         uint32_t e = t->index[pos];
         if (e == 0) break;
         rp_client *c = slot_at(t, e - 1);
-        if (rp_key_equal(&c->key, key)) {
+        if (rp_client_has_key(c, key)) {
             c->ref = 1;
             *created = false;
             return c;
@@ -131,7 +137,9 @@ rp_client *rp_table_upsert(rp_table *t, const rp_key *key, uint64_t hash, bool *
     }
     rp_client *c = slot_at(t, slot);
     memset(c, 0, t->slot_size);
-    c->key = *key;
+    memcpy(c->key_bytes, key->bytes, 16);
+    c->level = key->level;
+    c->family = key->reserved[0];
     /* New keys start unreferenced: a one-request key (the usual member of
      * a random-IP spray) is the first to go, and a key earns its second
      * chance by coming back. */

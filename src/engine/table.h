@@ -23,23 +23,38 @@
 
 #include "rampart.h"
 
-/* The engine's part of every client slot. 56 bytes; the detectors' state
- * follows it. */
+/* The engine's part of every client slot. 48 bytes; the detectors' state
+ * follows it. The key is kept unpacked (16 bytes, level, family) rather
+ * than as a 24-byte rp_key: eight bytes per client are eight bytes of
+ * detector state. */
 typedef struct rp_client {
-    rp_key key;              /* 24 */
-    int64_t last_seen_us;    /* 8 */
-    uint32_t first_seen_s;   /* unix seconds of the first event */
+    int64_t last_seen_us;     /* 8 */
+    uint8_t key_bytes[16];    /* rp_key.bytes */
+    uint32_t first_seen_s;    /* unix seconds of the first event */
     uint32_t decided_until_s; /* the current decision's expiry (seconds) */
-    uint32_t incident_id;    /* the key's latest incident; 0 = none */
-    uint32_t requests;       /* saturating */
-    uint8_t action;          /* rp_action in force until decided_until_s */
-    uint8_t offense;         /* decisions so far (throttle or block) */
-    uint8_t ref;             /* CLOCK reference bit */
-    uint8_t reserved;
-    float peak_score;        /* highest combined score of the current decision */
+    uint32_t incident_id;     /* the key's latest incident; 0 = none */
+    uint32_t requests;        /* saturating */
+    uint8_t level;            /* rp_key.level */
+    uint8_t family;           /* rp_key.reserved[0]: the address family */
+    uint8_t action;           /* rp_action in force until decided_until_s */
+    uint8_t offense;          /* decisions so far (throttle or block) */
+    uint8_t ref;              /* CLOCK reference bit */
 } rp_client;
 
-_Static_assert(sizeof(rp_client) == 56, "client header is 56 bytes");
+_Static_assert(sizeof(rp_client) == 48, "client header is 48 bytes");
+
+static inline void rp_client_key(const rp_client *c, rp_key *key) {
+    rp_key k = {.level = c->level};
+    k.reserved[0] = c->family;
+    for (int i = 0; i < 16; i++) k.bytes[i] = c->key_bytes[i];
+    *key = k;
+}
+
+static inline bool rp_client_has_key(const rp_client *c, const rp_key *key) {
+    for (int i = 0; i < 16; i++)
+        if (c->key_bytes[i] != key->bytes[i]) return false;
+    return c->level == key->level && c->family == key->reserved[0];
+}
 
 typedef struct rp_table rp_table;
 
