@@ -194,7 +194,8 @@ rp_status rp_action_parse(const char *text, size_t len, rp_action *out);
 #define RP_THREAT_UNDECLARED_PROBE (1u << 6)
 #define RP_THREAT_CONSUMPTION (1u << 7)
 #define RP_THREAT_AUTOMATION (1u << 8)
-#define RP_THREAT_COUNT 9
+#define RP_THREAT_LEAKED_CREDENTIAL (1u << 9) /* a key or session used from far too many places */
+#define RP_THREAT_COUNT 10
 
 const char *rp_threat_name(unsigned bit_index);
 

@@ -86,6 +86,9 @@ rp_config *rp_config_default(void) {
     /* Swarms: many addresses sharing a browser fingerprint or a /24. */
     c->level_enabled[RP_LEVEL_FINGERPRINT] = true;
     c->level_enabled[RP_LEVEL_SUBNET] = true;
+    /* API keys and sessions: leaked credentials, ids walked with one key. */
+    c->level_enabled[RP_LEVEL_TOKEN] = true;
+    c->level_enabled[RP_LEVEL_SESSION] = true;
     c->max_routes = 4096;
     c->learn_routes = true;
     c->norm_period_us = 3600 * SECOND_US;

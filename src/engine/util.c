@@ -85,6 +85,7 @@ rp_status rp_action_parse(const char *text, size_t len, rp_action *out) {
 static const char *const threat_names[RP_THREAT_COUNT] = {
     "credential_stuffing", "account_takeover", "flood",       "scanner",    "scraper",
     "enumeration",         "undeclared_probe", "consumption", "automation",
+    "leaked_credential",
 };
 
 const char *rp_threat_name(unsigned bit_index) {

@@ -117,7 +117,8 @@ static void test_default_config_has_documented_values(void **state) {
     assert_true(c->level_enabled[RP_LEVEL_USERNAME]);
     assert_true(c->level_enabled[RP_LEVEL_SUBNET]);      /* swarms over a /24 */
     assert_true(c->level_enabled[RP_LEVEL_FINGERPRINT]); /* swarms sharing a fingerprint */
-    assert_false(c->level_enabled[RP_LEVEL_TOKEN]);
+    assert_true(c->level_enabled[RP_LEVEL_TOKEN]);   /* leaked keys */
+    assert_true(c->level_enabled[RP_LEVEL_SESSION]);
     assert_int_equal(c->max_routes, 4096);
     assert_true(c->learn_routes);
     assert_int_equal(c->norm_period_us, INT64_C(3600000000));
