@@ -3,7 +3,9 @@
 #   make            build build/rampart, build/librampart.a and build/trafficgen
 #   make test       install missing Debian packages (as root), build, run every
 #                   test: unit (plain and ASan+UBSan), end-to-end, fuzz smoke
-#   make demo       generate a labelled corpus and analyze it (the quick start)
+#   make demo       the live demo: demo API + nginx + module + serve, real attack
+#                   tools against it, live decisions, dashboard URL (the quick start)
+#   make demo-offline  a labelled generated log through rampart analyze
 #   make bench      run the benchmarks (figures go to BENCHMARKS.md by hand)
 #   make fuzz       build the libFuzzer targets (clang)
 #   make format     clang-format every source file
@@ -122,7 +124,17 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@bash tests/summary.sh
 
+# The live demo: the demo API behind nginx with the module, rampart serve, legitimate
+# users and a partner, and real attack tools (needs root: it installs the tools and
+# gives each actor its own network namespace). docs/demo.md.
 demo: deps ui
+	@$(MAKE) --no-print-directory all nginx-module
+	@bash tools/install-deps.sh hydra ffuf gobuster dirb wfuzz sqlmap wrk slowhttptest wget iproute2
+	@bash examples/demo-live.sh
+
+# The offline demo: a labelled generated log through `rampart analyze`.
+.PHONY: demo-offline
+demo-offline: deps
 	@$(MAKE) --no-print-directory all
 	@bash examples/demo.sh
 
