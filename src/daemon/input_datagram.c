@@ -181,11 +181,11 @@ static void handle_datagram(rp_input *in, const uint8_t *data, size_t len, int m
         rp_input_count(&c->dropped_queue_full);
 }
 
-static void *datagram_run(void *arg) {
-    rp_input *in = arg;
-    datagram_state *st = in->state;
-    struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH];
+void rp_input_recv_loop(rp_input *in, uint8_t *buffers, size_t size, unsigned batch,
+                        void (*handle)(rp_input *in, const uint8_t *data, size_t len, int flags)) {
+    struct mmsghdr msgs[RP_INPUT_MAX_BATCH];
+    struct iovec iov[RP_INPUT_MAX_BATCH];
+    if (batch > RP_INPUT_MAX_BATCH) batch = RP_INPUT_MAX_BATCH;
     for (;;) {
         int ready = rp_input_wait(in, in->fd, 100);
         if (ready < 0) break;
@@ -194,20 +194,26 @@ static void *datagram_run(void *arg) {
          * stop pipe is looked at between batches so that a flood cannot
          * hold the thread. */
         for (;;) {
-            for (int i = 0; i < BATCH; i++) {
-                iov[i].iov_base = st->buffers + (size_t)i * RP_PROTO_MAX_DATAGRAM;
-                iov[i].iov_len = RP_PROTO_MAX_DATAGRAM;
+            for (unsigned i = 0; i < batch; i++) {
+                iov[i].iov_base = buffers + (size_t)i * size;
+                iov[i].iov_len = size;
                 memset(&msgs[i], 0, sizeof msgs[i]);
                 msgs[i].msg_hdr.msg_iov = &iov[i];
                 msgs[i].msg_hdr.msg_iovlen = 1;
             }
-            int n = recvmmsg(in->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+            int n = recvmmsg(in->fd, msgs, batch, MSG_DONTWAIT, NULL);
             if (n <= 0) break;
             for (int i = 0; i < n; i++)
-                handle_datagram(in, iov[i].iov_base, msgs[i].msg_len, msgs[i].msg_hdr.msg_flags);
-            if (n < BATCH || rp_input_stopping(in)) break;
+                handle(in, iov[i].iov_base, msgs[i].msg_len, msgs[i].msg_hdr.msg_flags);
+            if ((unsigned)n < batch || rp_input_stopping(in)) break;
         }
     }
+}
+
+static void *datagram_run(void *arg) {
+    rp_input *in = arg;
+    datagram_state *st = in->state;
+    rp_input_recv_loop(in, st->buffers, RP_PROTO_MAX_DATAGRAM, BATCH, handle_datagram);
     return NULL;
 }
 

@@ -61,4 +61,12 @@ static inline void rp_input_count(_Atomic uint64_t *counter) {
  * the counting that syslog and tail share. */
 void rp_input_feed_line(rp_input *in, rp_log_parser *parser, const char *line, size_t len);
 
+/* Receive datagrams in batches with recvmmsg until the input stops: poll
+ * (100 ms, or the stop pipe), then drain a batch at a time, calling handle
+ * for each. buffers holds batch slots of size bytes. Shared by the unix
+ * datagram and the syslog inputs. */
+#define RP_INPUT_MAX_BATCH 64
+void rp_input_recv_loop(rp_input *in, uint8_t *buffers, size_t size, unsigned batch,
+                        void (*handle)(rp_input *in, const uint8_t *data, size_t len, int flags));
+
 #endif

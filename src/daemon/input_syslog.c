@@ -91,30 +91,14 @@ static void handle_packet(rp_input *in, const char *data, size_t len, int msg_fl
     rp_input_feed_line(in, st->parser, msg, msg_len);
 }
 
+static void on_packet(rp_input *in, const uint8_t *data, size_t len, int flags) {
+    handle_packet(in, (const char *)data, len, flags);
+}
+
 static void *syslog_run(void *arg) {
     rp_input *in = arg;
     syslog_state *st = in->state;
-    struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH];
-    for (;;) {
-        int ready = rp_input_wait(in, in->fd, 100);
-        if (ready < 0) break;
-        if (ready == 0) continue;
-        for (;;) {
-            for (int i = 0; i < BATCH; i++) {
-                iov[i].iov_base = st->buffers + (size_t)i * PACKET_MAX;
-                iov[i].iov_len = PACKET_MAX;
-                memset(&msgs[i], 0, sizeof msgs[i]);
-                msgs[i].msg_hdr.msg_iov = &iov[i];
-                msgs[i].msg_hdr.msg_iovlen = 1;
-            }
-            int n = recvmmsg(in->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
-            if (n <= 0) break;
-            for (int i = 0; i < n; i++)
-                handle_packet(in, iov[i].iov_base, msgs[i].msg_len, msgs[i].msg_hdr.msg_flags);
-            if (n < BATCH || rp_input_stopping(in)) break;
-        }
-    }
+    rp_input_recv_loop(in, st->buffers, PACKET_MAX, BATCH, on_packet);
     return NULL;
 }
 
