@@ -707,6 +707,29 @@ static int count_rows(sqlite3_stmt *st, int64_t *total) {
     return rc;
 }
 
+/* The end of a paged query on the reader connection: close the read
+ * transaction, then answer {"total": N, "<what>": [...]} or the error. */
+static rp_status end_page(rp_store *s, int rc, sqlite3_stmt *count, sqlite3_stmt *sel, json_t *root,
+                          json_t *items, json_int_t total, const char *what, char **json,
+                          rp_error *err) {
+    rp_status status = RP_OK;
+    if (rc != SQLITE_DONE) {
+        char ctx[32];
+        snprintf(ctx, sizeof ctx, "query %s", what);
+        status = db_error(err, s->r.db, (count && sel) ? rc : sqlite3_errcode(s->r.db), ctx);
+    }
+    exec(s->r.db, "COMMIT");
+    pthread_mutex_unlock(&s->r.mu);
+    if (status != RP_OK) {
+        json_decref(root);
+        json_decref(items);
+        return status;
+    }
+    json_object_set_new(root, "total", json_integer(total));
+    json_object_set_new(root, what, items);
+    return emit(root, json, err);
+}
+
 rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char **json,
                                    rp_error *err) {
     *json = NULL;
@@ -745,20 +768,7 @@ rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char
         }
         finish(sel);
     }
-    rp_status status = RP_OK;
-    if (rc != SQLITE_DONE)
-        status = db_error(err, s->r.db, (count && sel) ? rc : sqlite3_errcode(s->r.db),
-                          "query incidents");
-    exec(s->r.db, "COMMIT");
-    pthread_mutex_unlock(&s->r.mu);
-    if (status != RP_OK) {
-        json_decref(root);
-        json_decref(items);
-        return status;
-    }
-    json_object_set_new(root, "total", json_integer(total));
-    json_object_set_new(root, "incidents", items);
-    return emit(root, json, err);
+    return end_page(s, rc, count, sel, root, items, total, "incidents", json, err);
 }
 
 static sqlite3_stmt *decision_stmt(rp_conn *c, int shape, bool count) {
@@ -857,20 +867,7 @@ rp_status rp_store_query_decisions(rp_store *s, const char *key, bool active_onl
             json_array_append_new(items, decision_row_json(sel, now_us));
         finish(sel);
     }
-    rp_status status = RP_OK;
-    if (rc != SQLITE_DONE)
-        status = db_error(err, s->r.db, (count && sel) ? rc : sqlite3_errcode(s->r.db),
-                          "query decisions");
-    exec(s->r.db, "COMMIT");
-    pthread_mutex_unlock(&s->r.mu);
-    if (status != RP_OK) {
-        json_decref(root);
-        json_decref(items);
-        return status;
-    }
-    json_object_set_new(root, "total", json_integer(total));
-    json_object_set_new(root, "decisions", items);
-    return emit(root, json, err);
+    return end_page(s, rc, count, sel, root, items, total, "decisions", json, err);
 }
 
 /* ------------------------------------------------------------ maintenance */
