@@ -73,6 +73,9 @@ $(BUILD)/rampart: $(CLI_OBJ) $(BUILD)/obj/gen/ui_assets.o $(BUILD)/librampart.a
 ui:
 	@if [ -f web/build.sh ]; then bash web/build.sh; else echo "ui: no web/ yet"; fi
 
+$(BUILD)/print-detectors: tools/print-detectors.c $(BUILD)/librampart.a
+	$(CC) $(WARN) $(CFLAGS) $(INC) -Wno-missing-prototypes -o $@ $< $(BUILD)/librampart.a $(LIBS)
+
 $(BUILD)/trafficgen: $(GEN_OBJ)
 	$(CC) $(CFLAGS) -o $@ $(GEN_OBJ) -lm
 

@@ -341,6 +341,13 @@ typedef struct rp_engine_stats {
 
 void rp_engine_get_stats(const rp_engine *engine, rp_engine_stats *stats);
 
+/* The learned route-transition model (the anomaly detector's), as a
+ * versioned buffer the caller frees with free(), and back. Loading checks
+ * the whole buffer and keeps the current model on error. */
+rp_status rp_engine_model_save(rp_engine *engine, uint8_t **buf, size_t *len, rp_error *err);
+rp_status rp_engine_model_load(rp_engine *engine, const uint8_t *buf, size_t len, rp_error *err);
+uint64_t rp_engine_model_transitions(const rp_engine *engine); /* learned so far */
+
 /* Bytes of state per tracked key at a level (table slot + index). */
 size_t rp_engine_bytes_per_client(const rp_engine *engine, rp_key_level level);
 

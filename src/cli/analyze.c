@@ -45,6 +45,7 @@ typedef struct incident_store {
 
 typedef struct analyze_opts {
     const char *config_path;
+    const char *model_path; /* --model: a route model from `rampart train` */
     rp_log_format format_in;
     enum { OUT_TABLE, OUT_JSON } format_out;
     rp_action min_action;
@@ -67,6 +68,8 @@ static void usage(FILE *out) {
         "Options:\n"
         "  -c, --config FILE      configuration (YAML); built-in defaults without it\n"
         "  -i, --format-in FMT    input format: auto (default), combined, json\n"
+        "      --model FILE       start from a route model written by `rampart train`\n"
+        "                         (used by the anomaly detector when it has a weight)\n"
         "  -f, --format FMT       output: table (default) or json (one incident per line)\n"
         "  -m, --min-action ACT   report clients at or above: monitor (default),\n"
         "                         throttle, block\n"
@@ -421,7 +424,7 @@ static int parse_opts(int argc, char **argv, analyze_opts *o, int *first_file) {
         {"output", required_argument, 0, 'o'},  {"progress", no_argument, 0, 'P'},
         {"no-progress", no_argument, 0, 'N'},   {"no-samples", no_argument, 0, 'S'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"model", required_argument, 0, 'L'},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->format_out = OUT_TABLE;
     o->min_action = RP_ACTION_MONITOR;
@@ -434,6 +437,7 @@ static int parse_opts(int argc, char **argv, analyze_opts *o, int *first_file) {
     while ((c = getopt_long(argc, argv, "c:i:f:m:n:o:qh", longs, NULL)) != -1) {
         switch (c) {
         case 'c': o->config_path = optarg; break;
+        case 'L': o->model_path = optarg; break;
         case 'i':
             if (rp_log_format_parse(optarg, &o->format_in) != RP_OK) {
                 fprintf(stderr, "rampart analyze: unknown input format '%s' (auto, combined, json)\n",
@@ -511,6 +515,12 @@ int rp_cmd_analyze(int argc, char **argv) {
     if (rp_engine_new(config, &cb, &rs.engine, &err) != RP_OK) {
         rp_error_format(&err, msg, sizeof msg);
         fprintf(stderr, "rampart: %s\n", msg);
+        rp_config_free(config);
+        free(store.map);
+        return RP_EXIT_USAGE;
+    }
+    if (rs.opts.model_path && rp_cli_load_model(rs.engine, rs.opts.model_path) != RP_OK) {
+        rp_engine_free(rs.engine);
         rp_config_free(config);
         free(store.map);
         return RP_EXIT_USAGE;

@@ -20,6 +20,11 @@ int rp_cmd_check_config(int argc, char **argv);
 int rp_cmd_serve(int argc, char **argv);
 int rp_cmd_decisions(int argc, char **argv);
 int rp_cmd_send(int argc, char **argv);
+int rp_cmd_train(int argc, char **argv);
+
+/* train.c: read a route model file into the engine; prints the error
+ * ("rampart: FILE: ...") and returns it on failure. */
+rp_status rp_cli_load_model(rp_engine *engine, const char *path);
 
 
 /* Output helpers shared by analyze (and later serve). */

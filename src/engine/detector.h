@@ -63,6 +63,9 @@ typedef struct rp_observation {
     uint64_t id_hash;
     int64_t gap_us;        /* since the key's previous event; -1 for the first */
     bool first_of_key;     /* the client record was just created */
+    /* The engine's route-transition model (markov.h); NULL when scoring
+     * outside the event path (rp_engine_explain). */
+    struct rp_markov *markov;
 } rp_observation;
 
 typedef struct rp_detect_ctx {

@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "detector.h"
+#include "markov.h"
 #include "route.h"
 #include "table.h"
 
@@ -52,6 +53,7 @@ struct rp_engine {
     uint64_t next_incident;
     rp_incident *ring; /* RP_INCIDENT_RING entries, by id % ring */
     bool has_declared;
+    rp_markov *markov; /* route transitions, learned by the anomaly detector */
 };
 
 /* ----------------------------------------------------------- lifecycle */
@@ -103,6 +105,9 @@ rp_status rp_engine_new(const rp_config *config, const rp_engine_callbacks *call
     if (callbacks) e->cb = *callbacks;
     rp_status st = build_levels(e, err);
     if (st == RP_OK) st = rp_inventory_new(e->config, &e->inventory, err);
+    if (st == RP_OK && rp_markov_new(e->config->max_routes ? e->config->max_routes : 1,
+                                     &e->markov) != RP_OK)
+        st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the route model");
     if (st != RP_OK) {
         rp_engine_free(e);
         return st;
@@ -117,6 +122,7 @@ void rp_engine_free(rp_engine *e) {
     if (!e) return;
     for (int l = 0; l < RP_LEVEL_COUNT; l++) rp_table_free(e->levels[l].table);
     rp_inventory_free(e->inventory);
+    rp_markov_free(e->markov);
     rp_config_free(e->config);
     free(e->ring);
     free(e);
@@ -188,6 +194,7 @@ static void observe_event(rp_engine *e, const rp_event *ev, rp_observation *obs)
     obs->query_hash = ev->query.len ? rp_hash64(ev->query.ptr, ev->query.len, 0x9b) : 0;
     obs->ua_hash = ev->user_agent.len ? rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c) : 0;
     obs->fingerprint = rp_hash64(&ev->header_hash, sizeof ev->header_hash, obs->ua_hash);
+    obs->markov = e->markov;
     observe_id(obs, ev);
 }
 
@@ -655,6 +662,23 @@ void rp_engine_flush(rp_engine *e) {
         inc->id = 0;
     }
 }
+
+/* ---------------------------------------------------------------- model */
+
+rp_status rp_engine_model_save(rp_engine *e, uint8_t **buf, size_t *len, rp_error *err) {
+    return rp_markov_serialize(e->markov, buf, len, err);
+}
+
+rp_status rp_engine_model_load(rp_engine *e, const uint8_t *buf, size_t len, rp_error *err) {
+    rp_markov *m;
+    rp_status st = rp_markov_load(buf, len, &m, err);
+    if (st != RP_OK) return st; /* the model in use is kept */
+    rp_markov_free(e->markov);
+    e->markov = m;
+    return RP_OK;
+}
+
+uint64_t rp_engine_model_transitions(const rp_engine *e) { return rp_markov_transitions(e->markov); }
 
 /* ---------------------------------------------------------------- stats */
 

@@ -56,11 +56,14 @@ export function render(main, key, _params, current) {
 
   let client = null;
   let scoreChart = null;
+  // The card is rebuilt when the client reloads (after a change, a token
+  // change): the duration the operator chose must survive that.
+  let chosenDuration = '1h';
   function decisionCard() {
     const d = client && client.decision;
     const live = client && client.live;
-    const dur = h('select', { testid: 'duration', 'aria-label': 'Duration' },
-      [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], ['1d', '1 day'], ['7d', '7 days']].map(([v, t]) => h('option', { value: v, selected: v === '1h' ? 'selected' : null }, t)));
+    const dur = h('select', { testid: 'duration', 'aria-label': 'Duration', on: { change: (e) => { chosenDuration = e.target.value; } } },
+      [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], ['1d', '1 day'], ['7d', '7 days']].map(([v, t]) => h('option', { value: v, selected: v === chosenDuration ? 'selected' : null }, t)));
     const act = (action) => async (e) => {
       e.target.disabled = true;
       try { await addDecision(key, action, dur.value, `dashboard: ${action} for ${dur.value}`); } catch (err) { flash(`Could not ${action} ${key}: ${err.message}`, true); }
