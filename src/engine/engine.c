@@ -467,7 +467,10 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
         return RP_ACTION_ALLOW;
 
     bool aggregate = level != RP_LEVEL_IP && level != RP_LEVEL_TOKEN && level != RP_LEVEL_SESSION;
-    score_pass sp = {.profile = profile, .lt = lt, .skip = skip, .agg = aggregate ? NULL : agg,
+    /* Only the client address is charged with its swarm's score: a key or
+     * a session is judged on its own behaviour. */
+    bool charged = level == RP_LEVEL_IP;
+    score_pass sp = {.profile = profile, .lt = lt, .skip = skip, .agg = charged ? agg : NULL,
                      .ev = ev};
     rp_detect_ctx ctx = {.level = level,
                          .now_us = ts,
@@ -491,7 +494,7 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
                 agg[d].lt = lt;
                 agg[d].slot = i;
             }
-        } else if (agg[d].score > s && (!det->involved || det->involved(ev, obs))) {
+        } else if (charged && agg[d].score > s && (!det->involved || det->involved(ev, obs))) {
             s = agg[d].score;
         }
         if (s > 0) total += profile->detectors[d].weight * s;
