@@ -27,7 +27,7 @@ bash "$ROOT/tools/install-deps.sh" hydra ffuf gobuster dirb wfuzz sqlmap wrk slo
   nginx nginx-dev iproute2 curl || fail "cannot install the attack tools"
 source "$ROOT/tests/e2e/attack/stack.sh"
 STACK=$TMP/stack
-ATTACKS=${ATTACKS:-"gobuster dirb ffuf hydra ato enum sqlmap wrk slowhttptest"}
+ATTACKS=${ATTACKS:-"gobuster dirb ffuf hydra ato swarm enum sqlmap wrk slowhttptest"}
 LEGIT_PIDS=""
 FAILED=""
 
@@ -52,7 +52,7 @@ wants() { case " $ATTACKS " in *" $1 "*) return 0 ;; esac; return 1; }
 stack_start || fail "the stack did not start"
 echo "stack: nginx $NGINX_URL (module), API $API_URL, admin $ADMIN"
 n=0
-for a in human partner gobuster dirb ffuf hydra ato enum sqlmap wrk slow; do
+for a in human partner gobuster dirb ffuf hydra ato swarm enum sqlmap wrk slow; do
   n=$((n + 1)); actor_ns "$a" "$n" || fail "cannot create namespace for $a"
 done
 check "an actor reaches nginx from its namespace" \
@@ -177,6 +177,40 @@ if wants ato; then
 fi
 
 # --- object-id enumeration (BOLA): wfuzz walks other people's orders -------
+# --- a slow swarm: one attempt per address every 8 s, 40 addresses in two /24s
+# behind a trusted proxy (X-Forwarded-For), one tool fingerprint. No address ever
+# crosses a per-address threshold; the swarm as a whole must be stopped within 60 s.
+if wants swarm; then
+  echo "ffuf pitchfork, JSON login, 5 attempts/s rotating over 40 addresses (X-Forwarded-For):"
+  : > "$STACK/swarm_users.txt"; : > "$STACK/swarm_pass.txt"; : > "$STACK/swarm_xff.txt"
+  for i in $(seq 0 299); do
+    echo "user$((2000 + i))" >> "$STACK/swarm_users.txt"
+    echo "wrong-$i" >> "$STACK/swarm_pass.txt"
+    k=$((i % 40)); echo "$([ $k -lt 20 ] && echo 203.0.113 || echo 198.51.100).$((k % 20 + 10))" >> "$STACK/swarm_xff.txt"
+  done
+  in_ns swarm timeout 75 ffuf -s -mode pitchfork -t 1 -p 0.2 -mc 200 \
+    -w "$STACK/swarm_users.txt:USER" -w "$STACK/swarm_pass.txt:PASS" -w "$STACK/swarm_xff.txt:XFF" \
+    -X POST -H 'Content-Type: application/json' -H 'X-Forwarded-For: XFF' \
+    -d '{"username":"USER","password":"PASS"}' -u "$ACTOR_URL_swarm/api/login" > "$STACK/swarm.out" 2>&1 || true
+  # requests of the swarm's addresses, in order: time, Rampart's answer or not
+  awk '$1 ~ /^(203\.0\.113|198\.51\.100)\./ { r = (($3 == 403 || $3 == 429) && $4 == "-"); print $2, r }' \
+    "$STACK/access.log" > "$STACK/swarm.seq"
+  read -r S_TOTAL S_FIRST S_TAIL_SHARE < <(awk '
+    NR == 1 { t0 = $1 } { t[NR] = $1; r[NR] = $2 }
+    $2 == 1 && first == "" { first = $1 - t0 }
+    END { n = NR; k = 0; b = 0
+          for (i = n; i > 0 && t[i] >= t[n] - 15; i--) { k++; b += r[i] }
+          printf "%d %s %.2f\n", n, first == "" ? "never" : sprintf("%.1f", first), k ? b / k : 0 }' "$STACK/swarm.seq")
+  echo "  $S_TOTAL attempts from 40 addresses; first Rampart answer after ${S_FIRST} s; share of attempts stopped in the last 15 s: $S_TAIL_SHARE"
+  printf '%-13s %9s %15s %11ss %9s\n' swarm "$S_TOTAL" "-" "$S_FIRST" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/swarm.seq")" >> "$RESULTS"
+  expect "the swarm is answered by Rampart within 60 s (${S_FIRST} s)" \
+    awk -v f="$S_FIRST" 'BEGIN { exit !(f != "never" && f + 0 <= 60) }'
+  expect "by the end, the swarm is stopped (${S_TAIL_SHARE} of its last 15 s of attempts)" \
+    awk -v s="$S_TAIL_SHARE" 'BEGIN { exit !(s >= 0.9) }'
+  expect "the swarm's incident names it as one actor" \
+    bash -c "curl -s '$ADMIN/v1/incidents?detector=auth&limit=200' | grep -q 'addresses acting as one'"
+fi
+
 if wants enum; then
   tok=$(in_ns enum curl -s -m 5 -H 'Content-Type: application/json' \
         -d '{"username":"user5","password":"pass-5"}' "$ACTOR_URL_enum/api/login" |

@@ -132,6 +132,10 @@ http {
   server {
     listen 0.0.0.0:$1;
     rampart on;
+    # The actors' networks are a trusted proxy: a request carrying
+    # X-Forwarded-For (the swarm test) is judged by the address in it.
+    set_real_ip_from 10.201.0.0/16;
+    real_ip_header X-Forwarded-For;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host \$host;
