@@ -168,17 +168,24 @@ static void handle_datagram(rp_input *in, const uint8_t *data, size_t len, int m
         rp_input_count(&c->bad_decode[RP_DECODE_LENGTH]);
         return;
     }
-    rp_event ev;
-    rp_decode_reason why = RP_DECODE_OK;
-    if (rp_event_decode(data, len, &ev, &why) != RP_OK) {
-        if ((unsigned)why >= RP_DECODE_REASON_COUNT || why == RP_DECODE_OK) why = RP_DECODE_FIELD;
-        rp_input_count(&c->bad_decode[why]);
-        return;
-    }
-    if (rp_queue_push_encoded(in->queue, data, len))
-        rp_input_count(&c->events);
-    else
-        rp_input_count(&c->dropped_queue_full);
+    /* One record, or several back to back (protocol 1.1); a bad record
+     * ends the datagram: what follows it cannot be framed. */
+    do {
+        size_t n = rp_event_record_size(data, len);
+        rp_event ev;
+        rp_decode_reason why = RP_DECODE_OK;
+        if (rp_event_decode(data, n ? n : len, &ev, &why) != RP_OK) {
+            if ((unsigned)why >= RP_DECODE_REASON_COUNT || why == RP_DECODE_OK) why = RP_DECODE_FIELD;
+            rp_input_count(&c->bad_decode[why]);
+            return;
+        }
+        if (rp_queue_push_encoded(in->queue, data, n))
+            rp_input_count(&c->events);
+        else
+            rp_input_count(&c->dropped_queue_full);
+        data += n;
+        len -= n;
+    } while (len > 0);
 }
 
 void rp_input_recv_loop(rp_input *in, uint8_t *buffers, size_t size, unsigned batch,

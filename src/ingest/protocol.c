@@ -211,6 +211,16 @@ static rp_status refuse(rp_decode_reason *why, rp_decode_reason reason) {
     return RP_EPARSE;
 }
 
+size_t rp_event_record_size(const uint8_t *buf, size_t len) {
+    if (len < HEADER_V1 || memcmp(buf + OFF_MAGIC, magic, 4) != 0 ||
+        buf[OFF_VERSION] != RP_PROTO_VERSION)
+        return 0;
+    size_t total = load16(buf + OFF_HLEN);
+    if (total < HEADER_V1) return 0;
+    for (int i = 0; i < S_COUNT; i++) total += load16(buf + OFF_LENS + 2 * i);
+    return total <= len ? total : 0;
+}
+
 rp_status rp_event_decode(const uint8_t *buf, size_t len, rp_event *ev, rp_decode_reason *why) {
     /* The magic and version come first so that a datagram of another
      * version, shorter than ours, is reported as a version, not as short. */

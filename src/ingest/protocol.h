@@ -38,7 +38,14 @@ const char *rp_decode_reason_name(rp_decode_reason reason);
  * cannot even hold the fixed header. */
 size_t rp_event_encode(const rp_event *ev, uint8_t *buf, size_t size);
 
-/* Decode a datagram. On RP_OK the strings of ev point into buf. On error,
+/* A datagram carries one event record, or several back to back (since
+ * 1.1: a producer may pack its batch into fewer datagrams; every record is
+ * a complete v1 event). The size of the record at the start of buf, from
+ * its own header and string lengths: 0 when buf does not start with a
+ * plausible record (decode it to learn why). */
+size_t rp_event_record_size(const uint8_t *buf, size_t len);
+
+/* Decode one event record of exactly len bytes. On RP_OK the strings of ev point into buf. On error,
  * *why says which check failed and ev is unspecified. */
 rp_status rp_event_decode(const uint8_t *buf, size_t len, rp_event *ev, rp_decode_reason *why);
 

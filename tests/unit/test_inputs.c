@@ -568,9 +568,56 @@ static void test_inputs_stop_is_safe_on_null(void **state) {
     assert_int_equal(rp_input_port(NULL), 0);
 }
 
+
+/* A datagram packing 50 records (how the nginx module batches) gives 50
+ * events; garbage after good records ends that datagram and is counted. */
+static void test_inputs_datagram_with_several_records(void **state) {
+    char path[128];
+    in_dir(path, sizeof path, "multi.sock");
+    rp_queue *q = new_queue();
+    rp_input *in = NULL;
+    rp_error err;
+    assert_int_equal(rp_input_datagram_start(path, q, &in, &err), RP_OK);
+    static uint8_t buf[RP_PROTO_MAX_DATAGRAM];
+    size_t used = 0;
+    for (int i = 0; i < 50; i++) {
+        char p[32];
+        rp_event ev = numbered_event(i, p, sizeof p);
+        used += rp_event_encode(&ev, buf + used, sizeof buf - used);
+    }
+    int fd = unix_sender();
+    send_to_path(fd, path, buf, used);
+    memcpy(buf + used, "garbage!", 8);
+    send_to_path(fd, path, buf, used + 8); /* 50 more, then a bad tail */
+    close(fd);
+    wait_accounted(in, 101);
+    int next = 0, got = 0;
+    int64_t end = now_ms() + DEADLINE_MS;
+    rp_event out[128];
+    while (got < 100 && now_ms() < end) {
+        size_t n = rp_queue_pop(q, out, 128, 50);
+        for (size_t k = 0; k < n; k++, got++, next = (next + 1) % 50) {
+            char p[32];
+            rp_event want = numbered_event(next, p, sizeof p);
+            assert_int_equal(out[k].ts_us, want.ts_us);
+        }
+    }
+    assert_int_equal(got, 100);
+    rp_input_stats s;
+    rp_input_get_stats(in, &s);
+    assert_int_equal(s.received, 2);
+    assert_int_equal(s.events, 100);
+    assert_int_equal(s.bad_decode[RP_DECODE_SHORT] + s.bad_decode[RP_DECODE_MAGIC] +
+                         s.bad_decode[RP_DECODE_LENGTH],
+                     1);
+    rp_input_stop(in);
+    rp_queue_free(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inputs_datagram_1000_events_arrive_identical),
+        cmocka_unit_test(test_inputs_datagram_with_several_records),
         cmocka_unit_test(test_inputs_datagram_garbage_is_counted_by_reason),
         cmocka_unit_test(test_inputs_datagram_refuses_path_that_is_not_a_socket),
         cmocka_unit_test(test_inputs_datagram_replaces_stale_socket_file),

@@ -412,9 +412,31 @@ static void test_protocol_reason_names(void **state) {
     assert_string_equal(rp_decode_reason_name(RP_DECODE_REASON_COUNT), "unknown");
 }
 
+
+/* Protocol 1.1: several records back to back in one datagram; each one
+ * frames itself. */
+static void test_protocol_record_size_frames_records_back_to_back(void **state) {
+    (void)state;
+    rp_event a = full_event(), b = full_event();
+    b.path = str_of("/second");
+    uint8_t buf[2 * RP_PROTO_MAX_DATAGRAM];
+    size_t na = encode(&a, buf);
+    size_t nb = encode(&b, buf + na);
+    assert_int_equal(rp_event_record_size(buf, na + nb), na);
+    assert_int_equal(rp_event_record_size(buf + na, nb), nb);
+    rp_event out;
+    decode_ok(buf + na, nb, &out);
+    assert_str(out.path, b.path);
+    /* a record cut short, garbage, another version: no size */
+    assert_int_equal(rp_event_record_size(buf, na - 1), 0);
+    assert_int_equal(rp_event_record_size((const uint8_t *)"RPEV", 4), 0);
+    assert_int_equal(rp_event_record_size((const uint8_t *)"hello world, not an event", 25), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_protocol_round_trips_every_field),
+        cmocka_unit_test(test_protocol_record_size_frames_records_back_to_back),
         cmocka_unit_test(test_protocol_round_trips_ipv4_unknowns_and_empty_strings),
         cmocka_unit_test(test_protocol_round_trips_event_without_address),
         cmocka_unit_test(test_protocol_round_trips_every_method),
