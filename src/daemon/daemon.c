@@ -532,6 +532,54 @@ static rp_status start_inputs(rp_daemon *d, rp_error *err) {
     return RP_OK;
 }
 
+/* The learned model of normal API flows (the anomaly detector) lives
+ * beside the store, so a restart does not start blind. */
+static void model_path(const rp_daemon *d, char *buf, size_t size) {
+    snprintf(buf, size, "%s.model", d->serve.store_path);
+}
+
+static void model_restore(rp_daemon *d) {
+    char path[600];
+    model_path(d, path, sizeof path);
+    char *data = NULL;
+    size_t len;
+    rp_error err = {0};
+    if (access(path, F_OK) != 0) return;
+    if (rp_read_file(path, 64u << 20, &data, &len, &err) != RP_OK ||
+        rp_engine_model_load(d->engine, (const uint8_t *)data, len, &err) != RP_OK) {
+        rp_log(d, "warn", "model %s not loaded (%s): starting from an empty model", path, err.message);
+    } else {
+        rp_log(d, "info", "model %s loaded (%llu route transitions)", path,
+               (unsigned long long)rp_engine_model_transitions(d->engine));
+    }
+    free(data);
+}
+
+static void model_persist(rp_daemon *d) {
+    if (!d->engine || rp_engine_model_transitions(d->engine) == 0) return;
+    char path[600], tmp[620];
+    model_path(d, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rp_error err = {0};
+    if (rp_engine_model_save(d->engine, &buf, &len, &err) != RP_OK) {
+        rp_log(d, "error", "model not saved: %s", err.message);
+        return;
+    }
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(buf, 1, len, f) == len;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0)
+        rp_log(d, "info", "model saved to %s (%llu route transitions)", path,
+               (unsigned long long)rp_engine_model_transitions(d->engine));
+    else {
+        unlink(tmp);
+        rp_log(d, "error", "model not saved to %s: %s", path, strerror(errno));
+    }
+    free(buf);
+}
+
 rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_error *err) {
     *out = NULL;
     rp_daemon *d = calloc(1, sizeof *d);
@@ -560,6 +608,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     st = rp_engine_new(d->config, &cb, &d->engine, err);
     if (st != RP_OK) goto fail;
 
+    model_restore(d);
     /* Incident ids go on from the store's: ids are keys there. */
     uint64_t max_id = 0;
     st = rp_store_max_incident_id(d->store, &max_id, err);
@@ -633,6 +682,7 @@ void rp_daemon_stop(rp_daemon *d) {
     if (d->store_started) {
         pthread_join(d->store_thread, NULL);
         if (d->engine) snapshot_routes(d);
+        model_persist(d);
     }
     while (d->jobs_head) { /* only when the store thread never ran */
         store_job *n = d->jobs_head->next;
