@@ -352,13 +352,16 @@ static void housekeeping(rp_daemon *d, int64_t now, housekeeping_clock *hk) {
 static void *engine_main(void *arg) {
     rp_daemon *d = arg;
     rp_event *evs = calloc(RP_BATCH, sizeof *evs);
-    if (!evs) {
+    rp_str *records = calloc(RP_BATCH, sizeof *records);
+    if (!evs || !records) {
+        free(evs);
+        free(records);
         rp_log(d, "error", "engine thread: out of memory");
         return NULL;
     }
     housekeeping_clock hk = {.compact = rp_wall_us(), .prune = 0, .routes = rp_wall_us()};
     for (;;) {
-        size_t n = rp_queue_pop(d->queue, evs, RP_BATCH, 100);
+        size_t n = rp_queue_pop_records(d->queue, evs, records, RP_BATCH, 100);
         if (n) {
             pthread_mutex_lock(&d->engine_lock);
             ts_slot *slot = ts_now(d);
@@ -367,7 +370,8 @@ static void *engine_main(void *arg) {
                 slot->requests++;
                 if (a == RP_ACTION_THROTTLE) slot->throttled++;
                 else if (a == RP_ACTION_BLOCK) slot->blocked++;
-                rp_recent_push(d->recent, &evs[i]);
+                /* kept as the queue held it: no second encoding */
+                rp_recent_push_record(d->recent, (const uint8_t *)records[i].ptr, records[i].len);
             }
             pthread_mutex_unlock(&d->engine_lock);
             atomic_fetch_add(&d->events_fed, n);
@@ -387,6 +391,7 @@ static void *engine_main(void *arg) {
     rp_engine_flush(d->engine);
     pthread_mutex_unlock(&d->engine_lock);
     free(evs);
+    free(records);
     return NULL;
 }
 

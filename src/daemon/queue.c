@@ -207,13 +207,14 @@ static size_t take_records(rp_queue *q, size_t max, size_t *records) {
 
 /* After rp_queue_close the consumer still drains what is left; 0 then
  * means closed and empty. */
-size_t rp_queue_pop(rp_queue *q, rp_event *evs, size_t max, int timeout_ms) {
+size_t rp_queue_pop_records(rp_queue *q, rp_event *evs, rp_str *records, size_t max,
+                            int timeout_ms) {
     if (max == 0) return 0;
     pthread_mutex_lock(&q->lock);
     wait_nonempty(q, timeout_ms);
-    size_t records;
-    size_t bytes = take_records(q, max, &records);
-    q->popped += records;
+    size_t taken;
+    size_t bytes = take_records(q, max, &taken);
+    q->popped += taken;
     pthread_mutex_unlock(&q->lock);
 
     /* Decode outside the lock. Every record was encoded by rp_event_encode
@@ -222,11 +223,22 @@ size_t rp_queue_pop(rp_queue *q, rp_event *evs, size_t max, int timeout_ms) {
     size_t got = 0;
     for (size_t at = 0; at < bytes;) {
         size_t len = get_u32(q->out + at);
+        const uint8_t *rec = q->out + at + RECORD_HEADER;
         rp_decode_reason why;
-        if (rp_event_decode(q->out + at + RECORD_HEADER, len, &evs[got], &why) == RP_OK) got++;
+        if (rp_event_decode(rec, len, &evs[got], &why) == RP_OK) {
+            if (records) {
+                records[got].ptr = (const char *)rec;
+                records[got].len = (uint32_t)len;
+            }
+            got++;
+        }
         at += RECORD_HEADER + len;
     }
     return got;
+}
+
+size_t rp_queue_pop(rp_queue *q, rp_event *evs, size_t max, int timeout_ms) {
+    return rp_queue_pop_records(q, evs, NULL, max, timeout_ms);
 }
 
 void rp_queue_close(rp_queue *q) {

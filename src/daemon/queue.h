@@ -26,6 +26,10 @@ bool rp_queue_push_encoded(rp_queue *q, const uint8_t *data, size_t len);
  * evs; their strings point into storage owned by the queue and stay
  * valid until the next pop. Returns the count (0 on timeout or close). */
 size_t rp_queue_pop(rp_queue *q, rp_event *evs, size_t max, int timeout_ms);
+/* The same, and records[i] is event i's encoding (protocol.h), valid as
+ * long as its strings: for a consumer that keeps events as they came. */
+size_t rp_queue_pop_records(rp_queue *q, rp_event *evs, rp_str *records, size_t max,
+                            int timeout_ms);
 /* Wake the consumer and refuse further pushes. */
 void rp_queue_close(rp_queue *q);
 

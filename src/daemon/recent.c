@@ -64,10 +64,8 @@ static bool room_at(const rp_recent *r, size_t from, size_t need) {
     return (from >= r->head && from + need <= r->size) || from + need <= r->tail;
 }
 
-void rp_recent_push(rp_recent *r, const rp_event *ev) {
-    unsigned char tmp[RP_PROTO_MAX_DATAGRAM];
-    size_t n = rp_event_encode(ev, tmp, sizeof tmp);
-    if (!n) return;
+void rp_recent_push_record(rp_recent *r, const uint8_t *data, size_t n) {
+    if (n == 0 || n > RP_PROTO_MAX_DATAGRAM) return;
     size_t need = 4 + n;
     for (;;) {
         size_t at = r->head;
@@ -79,7 +77,7 @@ void rp_recent_push(rp_recent *r, const rp_event *ev) {
             }
             uint32_t len = (uint32_t)n;
             memcpy(r->buf + at, &len, 4);
-            memcpy(r->buf + at + 4, tmp, n);
+            memcpy(r->buf + at + 4, data, n);
             r->head = at + need;
             if (r->head + 4 > r->size) r->head = 0;
             r->count++;
@@ -87,6 +85,11 @@ void rp_recent_push(rp_recent *r, const rp_event *ev) {
         }
         drop_oldest(r);
     }
+}
+
+void rp_recent_push(rp_recent *r, const rp_event *ev) {
+    unsigned char tmp[RP_PROTO_MAX_DATAGRAM];
+    rp_recent_push_record(r, tmp, rp_event_encode(ev, tmp, sizeof tmp));
 }
 
 void rp_recent_each(const rp_recent *r, bool (*fn)(void *user, const rp_event *ev), void *user) {

@@ -18,6 +18,8 @@ typedef struct rp_recent rp_recent;
 rp_status rp_recent_new(size_t bytes, rp_recent **out);
 void rp_recent_free(rp_recent *r);
 void rp_recent_push(rp_recent *r, const rp_event *ev);
+/* Keep an event already encoded (protocol.h), e.g. as the queue held it. */
+void rp_recent_push_record(rp_recent *r, const uint8_t *data, size_t len);
 /* Visit events oldest first until fn returns false. The event's strings
  * are valid during the call only. */
 void rp_recent_each(const rp_recent *r, bool (*fn)(void *user, const rp_event *ev), void *user);

@@ -707,6 +707,22 @@ static int count_rows(sqlite3_stmt *st, int64_t *total) {
     return rc;
 }
 
+/* The start of a paged query on the reader connection: the answer's
+ * object and array, the reader's lock, and one read transaction so that
+ * the count and the page agree. end_page undoes it. */
+static rp_status begin_page(rp_store *s, json_t **root, json_t **items) {
+    *root = json_object();
+    *items = json_array();
+    if (!*root || !*items) {
+        json_decref(*root);
+        json_decref(*items);
+        return RP_ENOMEM;
+    }
+    pthread_mutex_lock(&s->r.mu);
+    exec(s->r.db, "BEGIN");
+    return RP_OK;
+}
+
 /* The end of a paged query on the reader connection: close the read
  * transaction, then answer {"total": N, "<what>": [...]} or the error. */
 static rp_status end_page(rp_store *s, int rc, sqlite3_stmt *count, sqlite3_stmt *sel, json_t *root,
@@ -738,15 +754,9 @@ rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char
     int mask = (q->since_us ? QF_SINCE : 0) | (q->until_us ? QF_UNTIL : 0) |
                (q->detector ? QF_DETECTOR : 0) | (q->action != RP_ACTION_NONE ? QF_ACTION : 0) |
                (q->route ? QF_ROUTE : 0) | (q->key ? QF_KEY : 0) | (q->threat ? QF_THREAT : 0);
-    json_t *root = json_object(), *items = json_array();
-    if (!root || !items) {
-        json_decref(root);
-        json_decref(items);
+    json_t *root, *items;
+    if (begin_page(s, &root, &items) != RP_OK)
         return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    pthread_mutex_lock(&s->r.mu);
-    /* Count and page in one read transaction, so total and page agree. */
-    exec(s->r.db, "BEGIN");
     int64_t total = 0;
     int rc = SQLITE_ERROR;
     sqlite3_stmt *count = incident_stmt(&s->r, mask, true);
@@ -841,14 +851,9 @@ rp_status rp_store_query_decisions(rp_store *s, const char *key, bool active_onl
                                    int limit, int offset, char **json, rp_error *err) {
     *json = NULL;
     int shape = (key ? DQ_KEY : 0) | (active_only ? DQ_ACTIVE : 0);
-    json_t *root = json_object(), *items = json_array();
-    if (!root || !items) {
-        json_decref(root);
-        json_decref(items);
+    json_t *root, *items;
+    if (begin_page(s, &root, &items) != RP_OK)
         return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    pthread_mutex_lock(&s->r.mu);
-    exec(s->r.db, "BEGIN");
     int64_t total = 0;
     int rc = SQLITE_ERROR;
     sqlite3_stmt *count = decision_stmt(&s->r, shape, true);
