@@ -59,11 +59,13 @@ http() {
   local m=$1 u=$2; shift 2
   curl -s -o "$TMP/http.body" -w '%{http_code}' -X "$m" "$u" "$@"; echo " $(cat "$TMP/http.body")"
 }
+# engine_events: events the daemon's engine has seen
+engine_events() { curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$'; }
 # wait_engine_events N: until the daemon's engine has seen N events (10 s)
 wait_engine_events() {
   local n
   for _ in $(seq 1 200); do
-    n=$(curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$')
+    n=$(engine_events)
     [ "$n" = "$1" ] && return 0
     sleep 0.05
   done

@@ -22,7 +22,7 @@ for i in $(seq 1 40); do
   r=$(http POST "$ADMIN/v1/decisions" -H "$T" -d "{\"key\":\"ip:203.0.113.$i\",\"action\":\"block\",\"duration\":\"2h\",\"reason\":\"kill test $i\"}")
   [ "${r%% *}" = 201 ] || fail "decision $i not confirmed: $r"
 done
-echo "  40 decisions confirmed under load ($(curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$') events so far)"
+echo "  40 decisions confirmed under load ($(engine_events) events so far)"
 kill -KILL "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
 kill "$LOAD_PID" 2>/dev/null; wait "$LOAD_PID" 2>/dev/null || true
