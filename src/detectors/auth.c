@@ -376,7 +376,10 @@ static void explain_swarm(const auth_state *st, const auth_view *v, const double
 
 /* A login attempt that did not succeed: the swarm's score is charged to a
  * member only for these. */
-static bool involved(const rp_event *ev, const rp_observation *obs) {
+static bool involved(const void *member, const rp_event *ev, const rp_observation *obs,
+                     const rp_detect_ctx *ctx) {
+    (void)member;
+    (void)ctx;
     if (obs->route_class != RP_ROUTE_AUTH) return false;
     if (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT) return false;
     if (explicit_failure(ev->status)) return true;

@@ -203,7 +203,10 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
 
 /* A refused request for an object: a swarm's enumeration score is charged
  * to a member only for these (people reading their own objects are not). */
-static bool involved(const rp_event *ev, const rp_observation *obs) {
+static bool involved(const void *member, const rp_event *ev, const rp_observation *obs,
+                     const rp_detect_ctx *ctx) {
+    (void)member;
+    (void)ctx;
     return obs->has_id && (ev->status == 403 || ev->status == 404 || ev->status == 401);
 }
 

@@ -276,6 +276,12 @@ void rp_signature_classify(const char *ua, size_t len, int min_chrome, int min_f
                    (out->cls == RP_UA_UNKNOWN || out->cls == RP_UA_OUTDATED);
 }
 
+bool rp_ua_declared_crawler(const char *ua, size_t len) {
+    rp_ua_class c;
+    rp_signature_classify(ua, len, 0, 0, &c);
+    return c.cls == RP_UA_GOODBOT;
+}
+
 /*
  * "Outdated" is relative to the request's time, not to today: a 2015 log
  * is full of Chrome 32, which was current then. Both browsers release on

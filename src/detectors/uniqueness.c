@@ -63,6 +63,9 @@ enum {
     P_MIN_QUERIES,
     P_MIN_UNIQUE_RATIO,
     P_FAST_RPS,
+    P_SWARM_RATIO,
+    P_SWARM_MEMBERS,
+    P_MEMBER_REQUESTS,
     P_COUNT
 };
 
@@ -79,11 +82,22 @@ static const rp_param uniqueness_params[P_COUNT] = {
      "distinct / requests below which the client revisits like a person (score scaled down)"},
     {"fast_rps", "requests/s", {4.0, 2.0, 1.0}, 0.01, 1e4,
      "below this pace coverage is capped at monitor level (polite crawlers)"},
+    {"swarm_unique_ratio", "ratio", {0.9, 0.8, 0.7}, 0.05, 1.0,
+     "a swarm (fingerprint) covers the site only if at least this share of its requests "
+     "were never revisited"},
+    {"swarm_members", "addresses", {20, 10, 5}, 2, 1e4,
+     "addresses sharing a fingerprint at which its coverage counts even at a polite pace"},
+    {"member_requests", "requests", {8, 5, 3}, 1, 1e4,
+     "a swarm member is charged once it made this many content requests, none revisited"},
 };
 
 typedef struct uniq_state {
     rp_hll paths;   /* distinct raw paths, current period */
-    rp_hll queries; /* distinct queries on search routes, current period */
+    /* IP level: distinct queries on search routes, current period.
+     * Fingerprint level: distinct member addresses (a swarm's search
+     * coverage shows in its members' own paths). cur_queries and
+     * prev_queries follow the same meaning. */
+    rp_hll queries;
     uint32_t period; /* index of the current period; 0 = none yet */
     uint16_t cur_paths, cur_queries, cur_requests;
     uint16_t prev_paths, prev_queries, prev_requests;
@@ -127,6 +141,11 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     if (p > s->period) rotate(s, p, ev, obs, ctx);
     if (s->cur_requests < UINT16_MAX) s->cur_requests++;
     if (rp_hll_add(&s->paths, obs->path_hash)) s->cur_paths = sat16(rp_hll_estimate(&s->paths));
+    if (ctx->level != RP_LEVEL_IP) {
+        uint64_t member = rp_hash64(ev->client.bytes, sizeof ev->client.bytes, 0x3e);
+        if (rp_hll_add(&s->queries, member)) s->cur_queries = sat16(rp_hll_estimate(&s->queries));
+        return;
+    }
     if (obs->route_class == RP_ROUTE_SEARCH && obs->query_hash != 0 &&
         rp_hll_add(&s->queries, obs->query_hash))
         s->cur_queries = sat16(rp_hll_estimate(&s->queries));
@@ -139,6 +158,8 @@ static double clamp(double v, double lo, double hi) {
 }
 
 typedef struct uniq_eval {
+    bool swarm;     /* an aggregate key: queries holds no queries, members does */
+    double members; /* distinct addresses in the window (swarm only) */
     double paths, queries, requests;
     double p99, path_thr, s_paths, s_queries;
     double ratio, pace;
@@ -161,8 +182,12 @@ static double evaluate(const uniq_state *s, const rp_observation *obs, const rp_
                        uniq_eval *e) {
     const double *p = ctx->params;
     *e = (uniq_eval){0};
+    e->swarm = ctx->level != RP_LEVEL_IP;
     e->paths = (double)s->cur_paths + s->prev_paths;
-    e->queries = (double)s->cur_queries + s->prev_queries;
+    e->queries = e->swarm ? 0.0 : (double)s->cur_queries + s->prev_queries;
+    /* Members of both periods may be the same addresses: the larger of
+     * the two is a floor on the window's members. */
+    if (e->swarm) e->members = s->cur_queries > s->prev_queries ? s->cur_queries : s->prev_queries;
     e->requests = (double)s->cur_requests + s->prev_requests;
     e->p99 = NAN;
     e->path_thr = p[P_MIN_PATHS];
@@ -181,12 +206,25 @@ static double evaluate(const uniq_state *s, const rp_observation *obs, const rp_
     double distinct = e->paths > e->queries ? e->paths : e->queries;
     e->ratio = distinct / e->requests;
     if (e->ratio > 1.0) e->ratio = 1.0; /* the sketch is +-13 % */
-    if (e->ratio < p[P_MIN_UNIQUE_RATIO]) {
+    if (e->swarm) {
+        /* Many people sharing a browser build revisit popular objects, so
+         * their combined coverage is far from "never revisited"; a swarm
+         * splitting a catalogue between its addresses is not. Steep, as
+         * the sketches are +-13 %. */
+        if (e->ratio < p[P_SWARM_RATIO]) {
+            double r = e->ratio / p[P_SWARM_RATIO];
+            sc *= r * r * r * r;
+            e->ratio_cut = true;
+        }
+    } else if (e->ratio < p[P_MIN_UNIQUE_RATIO]) {
         sc *= e->ratio / p[P_MIN_UNIQUE_RATIO];
         e->ratio_cut = true;
     }
     e->pace = pace(s, ctx, e->requests);
-    if (e->pace < p[P_FAST_RPS] && sc > POLITE_CAP) {
+    /* Polite coverage is welcome from one crawler; spread over many
+     * addresses that each stay under every bound, it is evasion. */
+    bool spread = e->swarm && e->members >= p[P_SWARM_MEMBERS];
+    if (!spread && e->pace < p[P_FAST_RPS] && sc > POLITE_CAP) {
         sc = POLITE_CAP;
         e->pace_cap = true;
     }
@@ -206,6 +244,17 @@ static void explain(const uniq_eval *e, const rp_detect_ctx *ctx, double sc, rp_
     double n = e->s_queries > e->s_paths ? e->queries : e->paths;
     double thr = e->s_queries > e->s_paths ? p[P_MIN_QUERIES] : e->path_thr;
     const char *pace_note = e->pace_cap ? ", polite pace: capped" : "";
+    if (e->swarm) {
+        rp_finding_feature(f, "member_addresses", e->members, p[P_SWARM_MEMBERS], NAN,
+                           e->members >= p[P_SWARM_MEMBERS]);
+        rp_finding_summary(f,
+                           "uniqueness: %.0f addresses acting as one scraper covered %.0f "
+                           "distinct paths in 10 min (%.0f%% never revisited, %.1f req/s "
+                           "together%s); threshold %.0f",
+                           e->members, e->paths, e->ratio * 100.0, e->pace, pace_note,
+                           e->path_thr);
+        return;
+    }
     if (e->s_paths >= e->s_queries && !isnan(e->p99) && e->p99 > 0)
         rp_finding_summary(f,
                            "uniqueness: %.0f %s in 10 min (%.0f%% never revisited, %.1f req/s%s) "
@@ -228,15 +277,34 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
     return sc;
 }
 
+/* A member of a scraping swarm is charged the swarm's score only for a
+ * content request, and only once its own requests look like a slice of
+ * the swarm's: at least member_requests content requests in the window,
+ * (almost) none revisited. A person who shares the browser build browses
+ * lists and revisits; a declared search crawler is judged on its own
+ * (its many addresses are one honest crawler's). */
+static bool involved(const void *member, const rp_event *ev, const rp_observation *obs,
+                     const rp_detect_ctx *ctx) {
+    const uniq_state *s = member;
+    const double *p = ctx->params;
+    if (!counts(obs->route_class) || ev->method != RP_METHOD_GET) return false;
+    double requests = (double)s->cur_requests + s->prev_requests;
+    if (requests < p[P_MEMBER_REQUESTS]) return false;
+    double paths = (double)s->cur_paths + s->prev_paths;
+    if (paths < requests * p[P_SWARM_RATIO]) return false;
+    return !rp_ua_declared_crawler(ev->user_agent.ptr, ev->user_agent.len);
+}
+
 const rp_detector rp_detector_uniqueness = {
     .name = "uniqueness",
     .description = "scraping: many distinct pages or search queries, rarely revisited",
     .state_size = sizeof(uniq_state),
-    .levels = RP_LEVEL_BIT(RP_LEVEL_IP),
+    .levels = RP_LEVEL_BIT(RP_LEVEL_IP) | RP_LEVEL_BIT(RP_LEVEL_FINGERPRINT),
     .threats = RP_THREAT_SCRAPER,
     .default_weight = 60,
     .params = uniqueness_params,
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .involved = involved,
 };

@@ -97,9 +97,12 @@ typedef struct rp_detector {
      * aggregate key (fingerprint, subnet, target account) the request
      * belongs to scores high, the client is charged with that score only
      * for involved requests: the attacking members of a swarm are
-     * stopped, not everyone who shares their browser or network. NULL =
-     * every request. */
-    bool (*involved)(const rp_event *ev, const rp_observation *obs);
+     * stopped, not everyone who shares their browser or network. member
+     * is the charged client's own state for this detector (at the IP
+     * level) and ctx its context, so a detector can also ask whether the
+     * member acts like the swarm. NULL = every request. */
+    bool (*involved)(const void *member, const rp_event *ev, const rp_observation *obs,
+                     const rp_detect_ctx *ctx);
 } rp_detector;
 
 #define RP_LEVEL_BIT(l) (1u << (l))
@@ -108,6 +111,11 @@ typedef struct rp_detector {
 extern const rp_detector *const rp_detectors[];
 extern const unsigned rp_detector_count;
 int rp_detector_find(const char *name, size_t len); /* index or -1 */
+
+/* Does the user agent declare an honest crawler or monitor (Googlebot,
+ * bingbot, uptime monitors...)? signature.c; costs a scan of the string,
+ * so call it off the hot path. */
+bool rp_ua_declared_crawler(const char *ua, size_t len);
 
 /* Helpers for filling evidence. */
 void rp_finding_feature(rp_finding *f, const char *name, double value, double threshold,

@@ -313,7 +313,9 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
         memset(&f, 0, sizeof f);
         double s = det->score((const unsigned char *)c + sp->lt->offset[i], obs, ctx, &f);
         const aggregate_hit *ag = sp->agg ? &sp->agg[d] : NULL;
-        if (ag && ag->score > (s > 0 ? s : 0) && (!det->involved || det->involved(sp->ev, obs))) {
+        if (ag && ag->score > (s > 0 ? s : 0) &&
+            (!det->involved ||
+             det->involved((const unsigned char *)c + sp->lt->offset[i], sp->ev, obs, ctx))) {
             /* The swarm's evidence, named after its key. */
             rp_finding af;
             memset(&af, 0, sizeof af);
@@ -494,7 +496,8 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
                 agg[d].lt = lt;
                 agg[d].slot = i;
             }
-        } else if (charged && agg[d].score > s && (!det->involved || det->involved(ev, obs))) {
+        } else if (charged && agg[d].score > s &&
+                   (!det->involved || det->involved(base + lt->offset[i], ev, obs, &ctx))) {
             s = agg[d].score;
         }
         if (s > 0) total += profile->detectors[d].weight * s;

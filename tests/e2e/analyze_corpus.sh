@@ -8,8 +8,10 @@
 #     API's OpenAPI document and the partners' API keys allowlisted: every
 #     single-source attacker is flagged and no legitimate client at all is
 #     throttled or blocked.
-# Distributed attacks (one attempt a minute per IP over 200 IPs...) are
-# reported, not asserted: aggregation beyond the IP is a later issue.
+# Distributed attacks (one login attempt a minute per IP over 200 IPs, a
+# catalogue split between 100 IPs, ids walked by 50 IPs) must be stopped,
+# every address, in B; in A (no header set, so no fingerprint swarms) they
+# are reported.
 source "$(dirname "$0")/lib.sh"
 
 # recall LOG LABELS -> "label kind clients flagged stopped" lines
@@ -38,7 +40,13 @@ judge() { # judge MODE < recall-lines
       legit:*)
         [ "$stopped" -eq 0 ] || { echo "FAIL: $stopped legitimate $kind clients throttled or blocked"; status=1; } ;;
       attack:distributed_*)
-        echo "  (distributed: $kind $flagged/$n flagged per IP)" ;;
+        # Swarms are grouped by header fingerprint, which needs the header
+        # set: the JSON corpus has it, the combined log does not.
+        if [ "$mode" = B ]; then
+          [ "$stopped" -eq "$n" ] || { echo "FAIL: $kind: only $stopped of $n swarm addresses stopped"; status=1; }
+        else
+          echo "  (distributed, no header set: $kind $flagged/$n flagged per IP)"
+        fi ;;
       attack:undeclared_probe)
         if [ "$mode" = B ]; then
           [ "$flagged" -eq "$n" ] || { echo "FAIL: undeclared_probe: $flagged of $n flagged with the OpenAPI inventory"; status=1; }

@@ -318,6 +318,86 @@ static void test_engine_stops_a_slow_swarm_but_not_its_neighbour(void **s) {
     rp_engine_free(e);
 }
 
+static void fingerprinted(rp_event *ev, const char *ua, uint64_t header_hash) {
+    ev->user_agent.ptr = ua;
+    ev->user_agent.len = (uint32_t)strlen(ua);
+    ev->header_hash = header_hash;
+    ev->flags |= RP_EVENT_HEADERS_KNOWN;
+}
+
+/* A catalogue split between 100 addresses in 50 networks, one object
+ * each every 30 s (3 requests/s together, nothing per address): the
+ * shared fingerprint covers the catalogue without revisits, so the
+ * members are stopped. A person with the very same browser build and
+ * header set, who lists and revisits, is not; nor are the 30 addresses
+ * of a declared search crawler covering the site the same way. */
+static void test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerprint(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    static const char chrome[] =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36";
+    static const char googlebot[] =
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    rp_event ev;
+    char ip[32], path[64];
+    int stopped = 0, via = 0;
+    rp_action person = RP_ACTION_NONE, crawler = RP_ACTION_NONE;
+    unsigned id = 1;
+    int64_t t = T0;
+    for (int round = 0; round < 40; round++) {      /* 20 minutes */
+        for (int m = 0; m < 100; m++, t += 300000) { /* 100 members in 30 s */
+            snprintf(ip, sizeof ip, "198.51.%d.%d", m / 2, 10 + m % 2);
+            snprintf(path, sizeof path, "/api/products/%u", id++);
+            make_event(&ev, ip, t, "GET", path, 200);
+            fingerprinted(&ev, chrome, 0x5eed);
+            int before = c.incidents;
+            rp_action a = rp_engine_feed(e, &ev);
+            if (round == 39 && a >= RP_ACTION_THROTTLE) stopped++;
+            /* a member's incident names the swarm */
+            for (unsigned i = 0; c.incidents > before && i < c.last.n_findings; i++)
+                if (c.last.key.level == RP_LEVEL_IP &&
+                    strstr(c.last.findings[i].summary, "acting as one scraper") &&
+                    strstr(c.last.findings[i].summary, "(via fingerprint:"))
+                    via++;
+            if (m % 10 == 0) { /* the person: a list, then a popular product */
+                make_event(&ev, "192.0.2.77", t + 1000, "GET", "/api/products", 200);
+                fingerprinted(&ev, chrome, 0x5eed);
+                a = rp_engine_feed(e, &ev);
+                if (a > person) person = a;
+                snprintf(path, sizeof path, "/api/products/%u", 1u + (unsigned)(m / 10) % 4);
+                make_event(&ev, "192.0.2.77", t + 2000, "GET", path, 200);
+                fingerprinted(&ev, chrome, 0x5eed);
+                a = rp_engine_feed(e, &ev);
+                if (a > person) person = a;
+            }
+            if (m % 3 == 0) { /* the crawler, one of 30 addresses */
+                snprintf(ip, sizeof ip, "66.249.66.%d", 1 + m % 30);
+                snprintf(path, sizeof path, "/products/%u", 100000u + id);
+                make_event(&ev, ip, t + 3000, "GET", path, 200);
+                fingerprinted(&ev, googlebot, 0xb07);
+                a = rp_engine_feed(e, &ev);
+                if (a > crawler) crawler = a;
+            }
+        }
+    }
+    assert_true(stopped >= 95);
+    /* (the person clicks with machine regularity here: interval may note it) */
+    assert_true(person < RP_ACTION_THROTTLE);
+    assert_true(crawler < RP_ACTION_THROTTLE);
+    rp_addr pa;
+    rp_addr_parse("192.0.2.77", 10, &pa);
+    rp_key pk;
+    rp_key_from_addr(&pk, RP_LEVEL_IP, &pa);
+    rp_incident pi;
+    if (rp_engine_explain(e, &pk, &pi))
+        for (unsigned i = 0; i < pi.n_findings; i++)
+            assert_null(strstr(pi.findings[i].summary, "uniqueness"));
+    assert_true(via >= 95);
+    rp_engine_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_memory_stays_at_cap_under_random_ip_spray),
@@ -328,6 +408,7 @@ int main(void) {
         cmocka_unit_test(test_engine_is_deterministic),
         cmocka_unit_test(test_engine_escalates_repeat_offenders),
         cmocka_unit_test(test_engine_stops_a_slow_swarm_but_not_its_neighbour),
+        cmocka_unit_test(test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerprint),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
