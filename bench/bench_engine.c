@@ -49,7 +49,7 @@ static const char *const uas[] = {
 
 #define N_PATHS 4096
 
-static int throughput(long n) {
+static int throughput(long n, double anomaly_weight) {
     static char paths[N_PATHS][48];
     for (int i = 0; i < N_PATHS; i++) {
         switch (i % 6) {
@@ -88,9 +88,21 @@ static int throughput(long n) {
         ev->user_agent.ptr = ua;
         ev->user_agent.len = (uint32_t)strlen(ua);
     }
+    /* "throughput N W": the anomaly detector (off by default) at weight W
+     * in every profile, to measure its cost (route transitions and the
+     * feature-vector forest). */
+    rp_config *config = rp_config_default();
+    int ad = rp_detector_find("anomaly", 7);
+    if (anomaly_weight > 0 && ad >= 0)
+        for (int i = 0; i < config->n_profiles; i++) {
+            config->profiles[i].detectors[ad].enabled = true;
+            config->profiles[i].detectors[ad].weight = anomaly_weight;
+        }
     rp_engine *e;
     rp_error err;
-    if (rp_engine_new(NULL, NULL, &e, &err) != RP_OK) {
+    rp_status rc = rp_engine_new(config, NULL, &e, &err);
+    rp_config_free(config);
+    if (rc != RP_OK) {
         fprintf(stderr, "engine: %s\n", err.message);
         return 1;
     }
@@ -107,6 +119,10 @@ static int throughput(long n) {
     printf("  clients tracked %llu, routes %llu, incidents %llu\n",
            (unsigned long long)st.clients_tracked[RP_LEVEL_IP], (unsigned long long)st.routes,
            (unsigned long long)st.incidents);
+    if (anomaly_weight > 0)
+        printf("  anomaly weight %.0f: %llu route transitions, %llu feature vectors learned\n",
+               anomaly_weight, (unsigned long long)rp_engine_model_transitions(e),
+               (unsigned long long)rp_engine_model_vectors(e));
     printf("  bytes per tracked IP client: %zu (slot + index)\n",
            rp_engine_bytes_per_client(e, RP_LEVEL_IP));
     rp_engine_free(e);
@@ -164,9 +180,9 @@ static int spray(long ips, long cap) {
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "throughput";
-    if (strcmp(mode, "throughput") == 0) return throughput(argc > 2 ? atol(argv[2]) : 5000000);
+    if (strcmp(mode, "throughput") == 0) return throughput(argc > 2 ? atol(argv[2]) : 5000000, argc > 3 ? atof(argv[3]) : 0);
     if (strcmp(mode, "spray") == 0)
         return spray(argc > 2 ? atol(argv[2]) : 10000000, argc > 3 ? atol(argv[3]) : 262144);
-    fprintf(stderr, "usage: bench_engine throughput [EVENTS] | spray [IPS] [CAP]\n");
+    fprintf(stderr, "usage: bench_engine throughput [EVENTS [ANOMALY_WEIGHT]] | spray [IPS] [CAP]\n");
     return 1;
 }

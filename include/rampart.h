@@ -141,6 +141,10 @@ typedef struct rp_event {
 /* 64-bit hash used for every key and sketch (stable across versions: it
  * is part of the wire protocol and stored state). */
 uint64_t rp_hash64(const void *data, size_t len, uint64_t seed);
+/* The route part of a "fingerprint on a route" key (fingerprint:FP@SCOPE):
+ * the hash of a literal route's path ("/api/login") or of an object
+ * route's path up to its last segment ("/api/products/"). Never 0. */
+uint64_t rp_scope_hash(const char *path, size_t len);
 
 /* ------------------------------------------------------------------ keys */
 
@@ -301,6 +305,10 @@ void rp_engine_free(rp_engine *engine);
  * MONITOR, THROTTLE, BLOCK or ALLOW): what an enforcing proxy would have
  * done with the next request of this client. */
 rp_action rp_engine_feed(rp_engine *engine, const rp_event *event);
+/* The same, and *before gets the strongest decision that was in force on
+ * the event's keys before it: what an enforcing proxy answered this very
+ * request (a decision made on a request acts from the next one). */
+rp_action rp_engine_feed_verdicts(rp_engine *engine, const rp_event *event, rp_action *before);
 
 /* Number incidents from next_id on (a daemon continues the numbering of
  * its store across restarts). */
@@ -341,12 +349,14 @@ typedef struct rp_engine_stats {
 
 void rp_engine_get_stats(const rp_engine *engine, rp_engine_stats *stats);
 
-/* The learned route-transition model (the anomaly detector's), as a
- * versioned buffer the caller frees with free(), and back. Loading checks
- * the whole buffer and keeps the current model on error. */
+/* The anomaly detector's learned models (route transitions and the
+ * feature-vector forest), as a versioned buffer the caller frees with
+ * free(), and back. Loading checks the whole buffer and keeps the current
+ * models on error; a version-1 file (route transitions only) still loads. */
 rp_status rp_engine_model_save(rp_engine *engine, uint8_t **buf, size_t *len, rp_error *err);
 rp_status rp_engine_model_load(rp_engine *engine, const uint8_t *buf, size_t len, rp_error *err);
 uint64_t rp_engine_model_transitions(const rp_engine *engine); /* learned so far */
+uint64_t rp_engine_model_vectors(const rp_engine *engine); /* feature vectors learned so far */
 
 /* Bytes of state per tracked key at a level (table slot + index). */
 size_t rp_engine_bytes_per_client(const rp_engine *engine, rp_key_level level);

@@ -571,6 +571,34 @@ static ngx_int_t rp_respond(ngx_http_request_t *r, rp_loc_conf_t *lc, int action
     return ngx_http_output_filter(r, &out);
 }
 
+/* The fingerprint on this request's route, as the engine decides it on a
+ * swarm that never reuses an address (rp_route_scope): the whole path
+ * for a literal route (/api/login), and the path up to its last segment
+ * for an object route (/api/products/ for /api/products/123). The module
+ * does not know the route templates, so it offers both scopes; the
+ * engine only ever writes one. Raw path, as sent to the daemon. */
+static int rp_route_keys(ngx_http_request_t *r, const rp_key *fingerprint, rp_key *out) {
+    u_char *u = r->unparsed_uri.data;
+    size_t len = r->unparsed_uri.len;
+    if (!u || len == 0 || u[0] != '/') return 0;
+    u_char *q = ngx_strlchr(u, u + len, '?');
+    if (q) len = (size_t)(q - u);
+    int n = 0;
+    uint64_t scope = rp_scope_hash((const char *)u, len);
+    out[n] = *fingerprint;
+    ngx_memcpy(out[n].bytes + 8, &scope, 8);
+    n++;
+    size_t cut = len;
+    while (cut > 0 && u[cut - 1] != '/') cut--;
+    if (cut > 1 && cut < len) {
+        scope = rp_scope_hash((const char *)u, cut);
+        out[n] = *fingerprint;
+        ngx_memcpy(out[n].bytes + 8, &scope, 8);
+        n++;
+    }
+    return n;
+}
+
 static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
     rp_loc_conf_t *lc = ngx_http_get_module_loc_conf(r, ngx_http_rampart_module);
     /* Error pages stay reachable: a blocked client's error_page redirect is
@@ -582,7 +610,7 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
     if (rp_w.table == NULL)
         return lc->fail == RP_FAIL_CLOSED ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_DECLINED;
 
-    rp_key keys[4];
+    rp_key keys[6];
     int n = 0;
     rp_addr addr;
     rp_client_addr(r->connection, &addr);
@@ -597,6 +625,7 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
         uint64_t ua_hash = rp_hash64(ua->value.data, ua->value.len, 0x9c);
         uint64_t fp = rp_hash64(&hs.header_hash, sizeof hs.header_hash, ua_hash);
         rp_key_id(&keys[n++], RP_LEVEL_FINGERPRINT, fp);
+        n += rp_route_keys(r, &keys[n - 1], &keys[n]);
     }
     if (hs.token_id) rp_key_id(&keys[n++], RP_LEVEL_TOKEN, hs.token_id);
 

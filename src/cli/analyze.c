@@ -45,13 +45,14 @@ typedef struct incident_store {
 
 typedef struct analyze_opts {
     const char *config_path;
-    const char *model_path; /* --model: a route model from `rampart train` */
+    const char *model_path; /* --model: the anomaly models from `rampart train` */
     rp_log_format format_in;
     enum { OUT_TABLE, OUT_JSON } format_out;
     rp_action min_action;
     size_t top;
     size_t max_incidents;
     const char *output_path;
+    const char *verdicts_path; /* --verdicts: one line per refused request */
     int progress; /* -1 auto, 0 off, 1 on */
     bool quiet;
     bool samples;
@@ -68,7 +69,7 @@ static void usage(FILE *out) {
         "Options:\n"
         "  -c, --config FILE      configuration (YAML); built-in defaults without it\n"
         "  -i, --format-in FMT    input format: auto (default), combined, json\n"
-        "      --model FILE       start from a route model written by `rampart train`\n"
+        "      --model FILE       start from the anomaly models written by `rampart train`\n"
         "                         (used by the anomaly detector when it has a weight)\n"
         "  -f, --format FMT       output: table (default) or json (one incident per line)\n"
         "  -m, --min-action ACT   report clients at or above: monitor (default),\n"
@@ -77,6 +78,9 @@ static void usage(FILE *out) {
         "                         0 = all). JSON output is never cut.\n"
         "      --max-incidents N  keep at most N incidents in memory (default 100000)\n"
         "  -o, --output FILE      write the report to FILE instead of stdout\n"
+        "      --verdicts FILE    write one line per request that would have been\n"
+        "                         refused: input line number, client address, throttle\n"
+        "                         or block (tab-separated; several FILEs number on)\n"
         "      --progress         show a progress line on stderr (default: when stderr\n"
         "                         is a terminal and the input is a file)\n"
         "      --no-progress      never show it\n"
@@ -237,6 +241,8 @@ typedef struct run_state {
     rp_engine *engine;
     skip_log skips;
     uint64_t lines, events, empty;
+    uint64_t refused; /* events answered throttle or block */
+    FILE *verdicts;   /* --verdicts, or NULL */
     uint64_t bytes;
     int input_errors;
     char **files;
@@ -310,7 +316,17 @@ static void analyze_file(run_state *rs, int fi, const rp_config *config, double 
         rp_status st = rp_log_parser_parse(p, line, len, &ev, &why);
         if (st == RP_OK) {
             rs->events++;
-            rp_engine_feed(rs->engine, &ev);
+            rp_action a;
+            rp_engine_feed_verdicts(rs->engine, &ev, &a);
+            if (a == RP_ACTION_THROTTLE || a == RP_ACTION_BLOCK) {
+                rs->refused++;
+                if (rs->verdicts) {
+                    char ip[RP_ADDR_STRLEN];
+                    rp_addr_format(&ev.client, ip, sizeof ip);
+                    fprintf(rs->verdicts, "%llu\t%s\t%s\n", (unsigned long long)rs->lines, ip,
+                            rp_action_name(a));
+                }
+            }
         } else if (why == RP_SKIP_NONE) {
             rs->empty++; /* blank line: nothing to count as skipped */
         } else {
@@ -397,6 +413,9 @@ static void print_summary(FILE *out, run_state *rs, const incident_store *store,
             if (d >= 0) by_detector[d]++;
         }
     }
+    rp_format_count(rs->refused, a, sizeof a);
+    fprintf(out, "  refused requests  %s (%.1f%% of events: throttled or blocked as they came)\n",
+            a, rs->events ? 100.0 * (double)rs->refused / (double)rs->events : 0.0);
     fprintf(out, "  flagged clients   %zu (block %llu, throttle %llu, monitor %llu)\n", store->n,
             (unsigned long long)by_action[RP_ACTION_BLOCK],
             (unsigned long long)by_action[RP_ACTION_THROTTLE],
@@ -424,7 +443,8 @@ static int parse_opts(int argc, char **argv, analyze_opts *o, int *first_file) {
         {"output", required_argument, 0, 'o'},  {"progress", no_argument, 0, 'P'},
         {"no-progress", no_argument, 0, 'N'},   {"no-samples", no_argument, 0, 'S'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"model", required_argument, 0, 'L'},   {0, 0, 0, 0}};
+        {"model", required_argument, 0, 'L'},   {"verdicts", required_argument, 0, 'V'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->format_out = OUT_TABLE;
     o->min_action = RP_ACTION_MONITOR;
@@ -474,6 +494,7 @@ static int parse_opts(int argc, char **argv, analyze_opts *o, int *first_file) {
             break;
         }
         case 'o': o->output_path = optarg; break;
+        case 'V': o->verdicts_path = optarg; break;
         case 'P': o->progress = 1; break;
         case 'N': o->progress = 0; break;
         case 'S': o->samples = false; break;
@@ -534,8 +555,22 @@ int rp_cmd_analyze(int argc, char **argv) {
         return RP_EXIT_USAGE;
     }
 
+    if (rs.opts.verdicts_path && !(rs.verdicts = fopen(rs.opts.verdicts_path, "w"))) {
+        perror(rs.opts.verdicts_path);
+        if (out != stdout) fclose(out);
+        rp_engine_free(rs.engine);
+        rp_config_free(config);
+        free(store.map);
+        return RP_EXIT_USAGE;
+    }
+
     double start = now_s();
     for (int i = 0; i < rs.n_files; i++) analyze_file(&rs, i, config, start);
+    if (rs.verdicts && fclose(rs.verdicts) != 0) {
+        perror(rs.opts.verdicts_path);
+        rs.input_errors++;
+    }
+    rs.verdicts = NULL;
     rp_engine_flush(rs.engine);
     double seconds = now_s() - start;
 

@@ -1,10 +1,14 @@
 /*
- * train.c -- `rampart train`: learn the site's normal route transitions
- * from access logs and write them to a model file.
+ * train.c -- `rampart train`: learn the anomaly detector's models of normal
+ * traffic -- route transitions and the feature-vector forest (half-space
+ * trees over per-client features) -- from access logs and write them to a
+ * model file.
  *
  * The logs are fed through an ordinary engine, exactly as `analyze` would
  * feed them, so the model is the one the engine would have learned live;
- * its reactions are ignored. The anomaly detector learns the model, and
+ * its reactions are ignored -- except that, as live, a client the other
+ * detectors flag (a decision in force, or a score at monitor or above)
+ * teaches neither model. The anomaly detector learns the models, and
  * the engine only runs detectors with a weight, so a profile where it has
  * none (the default) is given a negligible one here: training must not
  * depend on whether scoring is turned on.
@@ -28,8 +32,15 @@
 static void usage(FILE *out) {
     fputs("usage: rampart train [OPTIONS] -o MODEL [FILE...]\n"
           "\n"
-          "Learn which route follows which in normal traffic (the anomaly detector's\n"
-          "model) from access logs, and write it to MODEL for `rampart analyze --model`.\n"
+          "Learn the anomaly detector's models of normal traffic from access logs and\n"
+          "write them to MODEL, for `rampart analyze --model` (or as STORE.model for\n"
+          "`rampart serve`): which route follows which (route transitions), and what\n"
+          "normal clients look like (half-space trees over per-client feature vectors:\n"
+          "rate, gaps, distinct paths, errors, login failures, bytes, user agents, flow\n"
+          "surprise, hour of day; with their calibration). Clients the other detectors\n"
+          "flag are not learned. Same input, same model, byte for byte. The feature\n"
+          "model needs about 2,000 sampled client snapshots (one every 8 requests of a\n"
+          "client) before it judges anyone.\n"
           "FILE may be plain or gzip-compressed; '-' or no FILE reads stdin.\n"
           "\n"
           "Options:\n"
@@ -192,12 +203,13 @@ int rp_cmd_train(int argc, char **argv) {
     } else if (!write_atomically(model_path, buf, len)) {
         rc = RP_EXIT_USAGE;
     } else {
-        char e[32], t[32];
+        char e[32], t[32], v[32];
         rp_format_count(events, e, sizeof e);
         rp_format_count(rp_engine_model_transitions(engine), t, sizeof t);
-        printf("trained on %s events: %s route transitions learned; model written to %s "
-               "(%zu bytes)\n",
-               e, t, model_path, len);
+        rp_format_count(rp_engine_model_vectors(engine), v, sizeof v);
+        printf("trained on %s events: %s route transitions and %s feature vectors learned; "
+               "model written to %s (%zu bytes)\n",
+               e, t, v, model_path, len);
     }
     free(buf);
     rp_engine_free(engine);

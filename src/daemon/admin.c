@@ -5,7 +5,10 @@
  *   GET    /metrics                 Prometheus text format
  *   GET    /v1/stats                counters as JSON
  *   GET    /v1/incidents            stored incidents (filters, paging)
+ *   GET    /v1/incidents/{id}       one incident; a swarm's with its members
+ *   GET    /v1/swarms               aggregate keys with incidents and their members
  *   GET    /v1/clients/{key}        live state, evidence and decision of a key
+ *   GET    /v1/clients/{key}/members  the addresses of an aggregate key
  *   GET    /v1/decisions            active decisions (?history=1 from the store)
  *   POST   /v1/decisions            add a manual decision         (token)
  *   DELETE /v1/decisions/{key}      remove a decision             (token)
@@ -399,6 +402,26 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
         return send_json(c, 200, rp_daemon_top_json(d, minutes, limit));
     }
     if (strcmp(url, "/v1/config") == 0 && get) return send_json(c, 200, rp_daemon_config_json(d));
+    if (strcmp(url, "/v1/swarms") == 0 && get) {
+        int limit = 50, top = 5;
+        if (!parse_int_arg(arg(c, "limit"), 1, 100, &limit) ||
+            !parse_int_arg(arg(c, "top"), 0, 200, &top))
+            return send_error(c, 400, "limit must be 1..100 and top 0..200");
+        json_t *o = rp_daemon_swarms_json(d, limit, top);
+        return o ? send_json(c, 200, o) : send_error(c, 500, "the swarms could not be read");
+    }
+    if (strncmp(url, "/v1/incidents/", 14) == 0 && get) {
+        char *end;
+        unsigned long long id = strtoull(url + 14, &end, 10);
+        if (end == url + 14 || *end || url[14] == '-' || id == 0)
+            return send_error(c, 400, "an incident id is a positive integer");
+        json_t *o = NULL;
+        rp_error err = {0};
+        rp_status st = rp_daemon_incident_json(d, (uint64_t)id, &o, &err);
+        if (st == RP_ENOENT) return send_error(c, 404, err.message);
+        if (st != RP_OK) return send_error(c, 500, err.message);
+        return send_json(c, 200, o);
+    }
     if (strncmp(url, "/v1/clients/", 12) == 0 && get) {
         char keytext[200];
         snprintf(keytext, sizeof keytext, "%s", url + 12);
@@ -414,6 +437,16 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
             return send_json(c, 200, rp_daemon_client_requests_json(d, &key, limit));
         }
         if (sub && strcmp(sub, "related") == 0) return send_json(c, 200, rp_daemon_related_json(d, &key));
+        if (sub && strcmp(sub, "members") == 0) {
+            if (key.level == RP_LEVEL_IP)
+                return send_error(c, 400, "members are listed for aggregate keys: fingerprint, "
+                                          "subnet, username, token, session");
+            int limit = 200;
+            if (!parse_int_arg(arg(c, "limit"), 1, 1000, &limit))
+                return send_error(c, 400, "limit must be 1..1000");
+            json_t *o = rp_daemon_members_json(d, &key, limit);
+            return o ? send_json(c, 200, o) : send_error(c, 500, "out of memory");
+        }
         if (sub) return send_error(c, 404, "no such endpoint (see docs/api.md)");
     }
     if (strncmp(url, "/v1/clients/", 12) == 0 && get) {
@@ -471,7 +504,8 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
     static const char *const paths[] = {"/healthz",       "/metrics",   "/v1/stats",
                                         "/v1/incidents",  "/v1/inventory", "/v1/check",
                                         "/v1/decisions",  "/v1/reload", "/v1/timeseries",
-                                        "/v1/top",        "/v1/config", "/v1/whatif"};
+                                        "/v1/top",        "/v1/config", "/v1/whatif",
+                                        "/v1/swarms"};
     bool known = strncmp(url, "/v1/clients/", 12) == 0 || strncmp(url, "/v1/decisions/", 14) == 0;
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) known |= strcmp(url, paths[i]) == 0;
     if (known) return send_error(c, 405, "method not allowed on this path");

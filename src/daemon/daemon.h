@@ -88,6 +88,15 @@ json_t *rp_daemon_top_json(rp_daemon *d, int minutes, int limit);
 json_t *rp_daemon_client_requests_json(rp_daemon *d, const rp_key *key, int limit);
 json_t *rp_daemon_related_json(rp_daemon *d, const rp_key *key);
 json_t *rp_daemon_config_json(rp_daemon *d);
+/* Swarms (aggregate keys with an incident) and their member addresses
+ * from the recent window (docs/api.md, "Swarms"). NULL on allocation
+ * failure. limit: swarms (1..100); top: members listed per swarm. */
+json_t *rp_daemon_swarms_json(rp_daemon *d, int limit, int top);
+/* The member addresses of an aggregate key, busiest first, at most limit. */
+json_t *rp_daemon_members_json(rp_daemon *d, const rp_key *key, int limit);
+/* One stored incident; a swarm's gets its members, an address's the
+ * swarms it was charged through. RP_ENOENT when there is none. */
+rp_status rp_daemon_incident_json(rp_daemon *d, uint64_t id, json_t **out, rp_error *err);
 /* 422-type errors come back as RP_EINVAL/RP_EPARSE with file:line:col. */
 rp_status rp_daemon_whatif(rp_daemon *d, const char *yaml, size_t len, json_t **out, rp_error *err);
 rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_error *err);

@@ -70,6 +70,36 @@
  * boundary counts twice; stuffing and spraying rarely repeat a name, and
  * the thresholds leave room for a NAT's humans who do.)
  * The estimate is recomputed only when a register grows.
+ *
+ * Slow attacks over long horizons. At the account and swarm levels the
+ * 10-minute window is not scored, so its 16 bytes hold a long view
+ * instead: failures decayed with a half-life of long_half_life_h (12 h),
+ * a 32-bit linear-counting bitmap of the failing addresses since the view
+ * was last empty, the hour it started and the hour of the last success.
+ *   USERNAME  rp_ramp(decayed failures, max_account_failures_long, 2) once
+ *             min_account_sources_long addresses failed: a few attempts
+ *             an hour from changing addresses, for days (3/h reaches 30
+ *             in ~15 h). An owner who mistypes a few times a day sits at
+ *             ~4, and an owner's success is never charged (involved).
+ *   AGGREGATE the run of failures survives pauses of up to 3 h (it used
+ *             to end after 1 h without a failure), and the failing
+ *             addresses are the larger of the hourly sketch and the long
+ *             view's: 3 attempts an hour from each of 10 addresses of a
+ *             /24 is a run of 30 an hour that no success breaks.
+ *
+ * Session rotation (IP level only): an address presenting many session
+ * ids, each used once or twice and dropped -- a bot that throws its
+ * cookie away, or cycles through stolen sessions. Per 5-minute period,
+ * one session id in four (by hash) is sampled into a 64-bit bitmap, and
+ * the requests carrying a sampled id are counted: their ratio is the
+ * uses per session, 4x the bitmap's count the sessions. Score
+ * rp_ramp(sessions, rotation_min_sessions, 3) while uses per session stay
+ * at or under rotation_max_uses. An office NAT with 50 people has 50
+ * sessions each used dozens of times in 5 minutes; a partner polling
+ * with one session has one. To find the 24 bytes at the IP level the
+ * usernames-per-client sketch became a 64-bit linear-counting bitmap
+ * (exact to a few percent up to ~100 usernames in 10 min, saturating at
+ * ~266, far past every threshold) instead of a 64-register HLL.
  */
 #include <math.h>
 #include <stdio.h>
@@ -88,13 +118,45 @@ enum {
     P_ATO_HOLD_S,
     P_MAX_AGGREGATE_RUN,
     P_MIN_AGGREGATE_SOURCES,
+    P_LONG_HALF_LIFE_H,
+    P_MAX_ACCOUNT_FAILURES_LONG,
+    P_MIN_ACCOUNT_SOURCES_LONG,
+    P_ROTATION_MIN_SESSIONS,
+    P_ROTATION_MAX_USES,
     P_COUNT
 };
 
+/* The long view of an account or a swarm (16 bytes). */
+typedef struct auth_long {
+    float fails;        /* failures, decayed to last_s */
+    uint32_t last_s;    /* newest failure, seconds */
+    uint32_t sources;   /* failing addresses since the view was empty (bitmap) */
+    uint16_t first_h;   /* hour16() the view started; 0 = none */
+    uint16_t success_h; /* hour16() of the last success; 0 = none */
+} auth_long;
+
+/* Session ids seen from one address (24 bytes). */
+typedef struct auth_rotation {
+    uint64_t seen;          /* sampled session ids, this period */
+    uint32_t period;        /* 5-minute period number; 0 = none */
+    uint16_t reqs;          /* requests carrying a sampled id, this period */
+    uint16_t prev_reqs;     /* the same for the previous period */
+    uint16_t prev_sessions; /* sampled sessions of the previous period */
+} auth_rotation;
+
 typedef struct auth_state {
-    rp_window fail_short;   /* IP: 60 s of 10 s buckets; USERNAME: 10 min of 100 s */
+    union {
+        rp_window fail_short; /* IP: 60 s of 10 s buckets */
+        auth_long lv;         /* USERNAME and aggregates: the long view */
+    } u;
     rp_window fail_long;    /* IP: 10 min of 100 s buckets; USERNAME: 1 h of 600 s */
-    rp_hll distinct;        /* IP: usernames; USERNAME: client addresses -- of failures */
+    union {
+        rp_hll hll;         /* USERNAME, aggregates: failing client addresses */
+        struct {
+            uint64_t names; /* IP: failing usernames (linear counting) */
+            auth_rotation rot;
+        } ip;
+    } d;
     uint32_t period;        /* long-period number of `distinct`; 0 = none */
     uint16_t distinct_cur;  /* estimate of `distinct`, cached */
     uint16_t distinct_prev; /* the previous period's estimate */
@@ -145,19 +207,120 @@ static uint32_t period_of(int64_t ts_us, int64_t period_us) {
     return ts_us <= 0 ? 1u : (uint32_t)(ts_us / period_us) + 1u;
 }
 
-static void count_distinct(auth_state *st, uint64_t hash, int64_t ts_us, int64_t period_us) {
+/* Linear counting: distinct values hashed into a bitmap of width bits.
+ * Near exact while the bitmap is sparse; a full bitmap counts as
+ * width - 1 bits set (~266 for 64 bits, ~110 for 32). */
+static double bitmap_count(uint64_t bits, unsigned width) {
+    unsigned k = (unsigned)__builtin_popcountll(bits);
+    if (k >= width) k = width - 1;
+    return -(double)width * log(1.0 - (double)k / (double)width);
+}
+
+static void count_distinct(auth_state *st, uint64_t hash, int64_t ts_us, int64_t period_us,
+                           bool ip) {
     uint32_t p = period_of(ts_us, period_us);
     if (p < st->period) return; /* an older period: already summarised */
     if (p > st->period) {
         st->distinct_prev = (st->period != 0 && p == st->period + 1) ? st->distinct_cur : 0;
-        memset(&st->distinct, 0, sizeof st->distinct);
+        if (ip) st->d.ip.names = 0;
+        else memset(&st->d.hll, 0, sizeof st->d.hll);
         st->distinct_cur = 0;
         st->period = p;
     }
-    if (rp_hll_add(&st->distinct, hash)) {
-        double e = rp_hll_estimate(&st->distinct);
-        st->distinct_cur = e > 65535.0 ? 65535u : (uint16_t)lround(e);
+    double e = -1;
+    if (ip) {
+        uint64_t bit = 1ull << (hash >> 58);
+        if (!(st->d.ip.names & bit)) {
+            st->d.ip.names |= bit;
+            e = bitmap_count(st->d.ip.names, 64);
+        }
+    } else if (rp_hll_add(&st->d.hll, hash)) {
+        e = rp_hll_estimate(&st->d.hll);
     }
+    if (e >= 0) st->distinct_cur = e > 65535.0 ? 65535u : (uint16_t)lround(e);
+}
+
+/* --------------------------------------------------------- long view */
+
+#define HOUR_US 3600000000LL
+#define RUN_PAUSE_S (3 * 3600) /* a swarm's run ends after this long without a failure */
+
+/* Hours since the epoch, folded into 1..65535 (0 = none): the long view
+ * compares hours only a few days apart. */
+static uint16_t hour16(int64_t ts_us) {
+    int64_t h = ts_us <= 0 ? 0 : ts_us / HOUR_US;
+    return (uint16_t)(h % 65535 + 1);
+}
+
+static unsigned hours_since(uint16_t then, int64_t now_us) {
+    return (unsigned)(((unsigned)hour16(now_us) + 65535u - then) % 65535u);
+}
+
+static double long_fails(const auth_long *lv, int64_t now_us, double half_life_h) {
+    if (!(lv->fails > 0)) return 0;
+    double dt = (double)(now_us / 1000000 - (int64_t)lv->last_s);
+    if (dt <= 0 || half_life_h <= 0) return lv->fails;
+    return lv->fails * exp2(-dt / (half_life_h * 3600.0));
+}
+
+static void long_failure(auth_long *lv, const rp_event *ev, uint64_t source,
+                         const rp_detect_ctx *ctx, unsigned n) {
+    double f = long_fails(lv, ev->ts_us, ctx->params[P_LONG_HALF_LIFE_H]);
+    if (f < 1.0) { /* the last campaign has faded: a new one */
+        lv->sources = 0;
+        lv->first_h = hour16(ev->ts_us);
+    }
+    int64_t s = ev->ts_us / 1000000;
+    if (s > (int64_t)lv->last_s) lv->last_s = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+    lv->fails = (float)(f + n);
+    lv->sources |= 1u << (source >> 59);
+}
+
+/* ---------------------------------------------------- session rotation */
+
+#define ROT_PERIOD_US 300000000LL
+
+/* One session id in four is sampled; the rest of its hash picks a bit. */
+static void note_session(auth_rotation *r, uint64_t session_id, int64_t ts_us) {
+    uint64_t h = session_id * 0x9e3779b97f4a7c15ull;
+    if (h >> 62) return;
+    uint32_t p = period_of(ts_us, ROT_PERIOD_US);
+    if (p < r->period) return; /* an older period: already summarised */
+    if (p > r->period) {
+        bool next = r->period != 0 && p == r->period + 1;
+        r->prev_sessions = next ? (uint16_t)lround(bitmap_count(r->seen, 64)) : 0;
+        r->prev_reqs = next ? r->reqs : 0;
+        r->seen = 0;
+        r->reqs = 0;
+        r->period = p;
+    }
+    r->seen |= 1ull << ((h >> 56) & 63u);
+    r->reqs = r->reqs == 65535u ? 65535u : (uint16_t)(r->reqs + 1);
+}
+
+/* Sessions (estimated, all ids) and sampled requests in the last ~5 min:
+ * the current period plus the part of the previous one still in the
+ * window. */
+static void rotation_view(const auth_rotation *r, int64_t now_us, double *sessions,
+                          double *uses) {
+    *sessions = 0;
+    *uses = 0;
+    if (!r->period) return;
+    uint32_t p = period_of(now_us, ROT_PERIOD_US);
+    if (p < r->period) p = r->period, now_us = (int64_t)(p - 1) * ROT_PERIOD_US;
+    double into = (double)(now_us - (int64_t)(p - 1) * ROT_PERIOD_US) / (double)ROT_PERIOD_US;
+    double left = into >= 1 ? 0 : into <= 0 ? 1 : 1 - into;
+    double s = 0, q = 0;
+    if (p == r->period) {
+        s = bitmap_count(r->seen, 64) + r->prev_sessions * left;
+        q = r->reqs + r->prev_reqs * left;
+    } else if (p == r->period + 1) {
+        s = bitmap_count(r->seen, 64) * left;
+        q = r->reqs * left;
+    }
+    if (s <= 0) return;
+    *sessions = 4 * s;
+    *uses = q / s;
 }
 
 /* Failures in a window ending at now -- or at the newest failure when the
@@ -174,17 +337,25 @@ static uint32_t window_sum(const rp_window *win, int64_t now_us, int64_t width_u
 static void count_failures(auth_state *st, const rp_event *ev, const rp_detect_ctx *ctx,
                            unsigned n) {
     const auth_windows *w = windows_of(ctx->level);
-    /* A run is failures without a pause of a whole long window. */
-    if (window_sum(&st->fail_long, ev->ts_us, w->long_width) == 0) st->consec = 0;
-    rp_window_add(&st->fail_short, ev->ts_us, w->short_width, n);
-    rp_window_add(&st->fail_long, ev->ts_us, w->long_width, n);
-    st->consec = add16(st->consec, n);
+    bool ip = ctx->level == RP_LEVEL_IP;
+    /* A run is failures without a pause of a whole long window -- at an
+     * account or a swarm, without a pause of RUN_PAUSE_S: slow attacks
+     * take hours. */
+    if (!ip) {
+        if (ev->ts_us / 1000000 - (int64_t)st->u.lv.last_s > RUN_PAUSE_S) st->consec = 0;
+    } else if (window_sum(&st->fail_long, ev->ts_us, w->long_width) == 0) {
+        st->consec = 0;
+    }
     uint64_t id = 0;
-    if (ctx->level != RP_LEVEL_IP) /* account and swarm levels count addresses */
+    if (!ip) /* account and swarm levels count addresses */
         id = rp_hash64(ev->client.bytes, sizeof ev->client.bytes, 0x61757468u);
     else
         id = ev->credential_id;
-    if (id) count_distinct(st, id, ev->ts_us, w->period_us);
+    if (ip) rp_window_add(&st->u.fail_short, ev->ts_us, w->short_width, n);
+    else long_failure(&st->u.lv, ev, id, ctx, n);
+    rp_window_add(&st->fail_long, ev->ts_us, w->long_width, n);
+    st->consec = add16(st->consec, n);
+    if (id) count_distinct(st, id, ev->ts_us, w->period_us, ip);
 }
 
 static void success(auth_state *st, const rp_event *ev, const rp_detect_ctx *ctx) {
@@ -214,6 +385,8 @@ static void note_redirect(rp_route *route, uint16_t status, uint32_t size) {
 static void observe(void *state, const rp_event *ev, const rp_observation *obs,
                     const rp_detect_ctx *ctx) {
     auth_state *st = state;
+    if (ev->session_id && ctx->level == RP_LEVEL_IP)
+        note_session(&st->d.ip.rot, ev->session_id, ev->ts_us);
     if (obs->route_class != RP_ROUTE_AUTH) return;
     if (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT) return;
     uint16_t status = ev->status;
@@ -243,6 +416,9 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     /* A success ends a run of failures: any 2xx/3xx right after an
      * explicit failure, a redirect after failure pages. */
     if (st->consec > 0 && (was_explicit || redirect)) success(st, ev, ctx);
+    /* The long view remembers when the account (or swarm) last got in. */
+    if (ctx->level != RP_LEVEL_IP && (redirect || !form_route))
+        st->u.lv.success_h = hour16(ev->ts_us);
     remember_answer(st, status, size, same);
 }
 
@@ -252,16 +428,41 @@ typedef struct auth_view {
     double f_short, f_long, distinct;
     double run; /* failures since the last success */
     bool ato;
+    /* account and swarm levels: the long view */
+    double lv_fails, lv_sources, lv_days;
+    int since_success_h; /* -1: no success since the view started */
+    /* IP level: session rotation */
+    double sessions, uses;
 } auth_view;
+
+static void long_view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
+    const auth_long *lv = &st->u.lv;
+    int64_t now = ctx->now_us;
+    v->lv_fails = long_fails(lv, now, ctx->params[P_LONG_HALF_LIFE_H]);
+    v->lv_sources = lv->sources ? bitmap_count(lv->sources, 32) : 0;
+    v->lv_days = lv->first_h ? hours_since(lv->first_h, now) / 24.0 : 0;
+    v->since_success_h = -1;
+    if (lv->success_h) {
+        unsigned since = hours_since(lv->success_h, now);
+        if (!lv->first_h || since <= hours_since(lv->first_h, now)) v->since_success_h = (int)since;
+    }
+    if (now / 1000000 - (int64_t)lv->last_s > RUN_PAUSE_S) v->run = 0;
+    else v->run = st->consec;
+}
 
 static void view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
     const auth_windows *w = windows_of(ctx->level);
     int64_t now = ctx->now_us;
-    v->f_short = window_sum(&st->fail_short, now, w->short_width);
+    memset(v, 0, sizeof *v);
+    v->since_success_h = -1;
     v->f_long = window_sum(&st->fail_long, now, w->long_width);
-    v->distinct = 0;
-    v->run = v->f_long > 0 ? st->consec : 0;
-    v->ato = false;
+    if (ctx->level == RP_LEVEL_IP) {
+        v->f_short = window_sum(&st->u.fail_short, now, w->short_width);
+        v->run = v->f_long > 0 ? st->consec : 0;
+        rotation_view(&st->d.ip.rot, now, &v->sessions, &v->uses);
+    } else {
+        long_view(st, ctx, v);
+    }
     if (st->ato_s) {
         int64_t since = now / 1000000 - (int64_t)st->ato_s;
         v->ato = since < (int64_t)ctx->params[P_ATO_HOLD_S]; /* negative: out of order, hold */
@@ -284,27 +485,37 @@ static void view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
 
 typedef struct auth_scores {
     double s_short, s_long, s_distinct;
+    double s_persist; /* USERNAME: the long view */
+    double s_rotation; /* IP: session rotation */
 } auth_scores;
 
 static double score_of(const auth_view *v, const rp_detect_ctx *ctx, auth_scores *s) {
     const double *p = ctx->params;
+    s->s_persist = s->s_rotation = 0;
     if (aggregate_level(ctx->level)) {
         s->s_short = 0;
         s->s_long = 0;
-        s->s_distinct = v->distinct >= p[P_MIN_AGGREGATE_SOURCES]
+        double sources = v->distinct > v->lv_sources ? v->distinct : v->lv_sources;
+        s->s_distinct = sources >= p[P_MIN_AGGREGATE_SOURCES]
                             ? rp_ramp(v->run, p[P_MAX_AGGREGATE_RUN], 3.0)
                             : 0.0;
     } else if (ctx->level == RP_LEVEL_USERNAME) {
         s->s_short = 0;
         s->s_long = rp_ramp(v->f_long, p[P_MAX_ACCOUNT_FAILURES_1H], 3.0);
         s->s_distinct = rp_ramp(v->distinct, p[P_MAX_SOURCES_1H], 2.0);
+        if (v->lv_sources >= p[P_MIN_ACCOUNT_SOURCES_LONG])
+            s->s_persist = rp_ramp(v->lv_fails, p[P_MAX_ACCOUNT_FAILURES_LONG], 2.0);
     } else {
         s->s_short = rp_ramp(v->f_short, p[P_MAX_FAILURES_60S], 3.0);
         s->s_long = rp_ramp(v->f_long, p[P_MAX_FAILURES_10M], 3.0);
         if (v->distinct < 2 && s->s_long > 0.75) s->s_long = 0.75;
         s->s_distinct = rp_ramp(v->distinct, p[P_MAX_USERNAMES_10M], 2.0);
+        if (v->uses > 0 && v->uses <= p[P_ROTATION_MAX_USES])
+            s->s_rotation = rp_ramp(v->sessions, p[P_ROTATION_MIN_SESSIONS], 3.0);
     }
     double m = v->ato ? 1.0 : 0.0;
+    if (s->s_persist > m) m = s->s_persist;
+    if (s->s_rotation > m) m = s->s_rotation;
     if (s->s_short > m) m = s->s_short;
     if (s->s_long > m) m = s->s_long;
     if (s->s_distinct > m) m = s->s_distinct;
@@ -319,6 +530,21 @@ static void explain_ip(const auth_state *st, const auth_view *v, const double *p
                        s->s_long > 0);
     rp_finding_feature(f, "usernames_10m", v->distinct, p[P_MAX_USERNAMES_10M], NAN,
                        s->s_distinct > 0);
+    if (v->sessions > 0) {
+        rp_finding_feature(f, "sessions_5m", v->sessions, p[P_ROTATION_MIN_SESSIONS], NAN,
+                           s->s_rotation > 0);
+        rp_finding_feature(f, "requests_per_session", v->uses, p[P_ROTATION_MAX_USES], NAN,
+                           s->s_rotation > 0);
+    }
+    if (s->s_rotation > 0 && !v->ato && s->s_rotation >= s->s_short &&
+        s->s_rotation >= s->s_long && s->s_rotation >= s->s_distinct) {
+        rp_finding_summary(f, "auth: ~%.0f session ids from this address in 5 min, %.1f requests "
+                              "each (session rotation); threshold %.0f sessions used at most "
+                              "%.1f times",
+                           v->sessions, v->uses, p[P_ROTATION_MIN_SESSIONS],
+                           p[P_ROTATION_MAX_USES]);
+        return;
+    }
     if (v->ato) {
         rp_finding_summary(f, "auth: login succeeded after %u failures (account takeover); "
                               "%.0f failed logins in 10 min",
@@ -341,11 +567,29 @@ static void explain_ip(const auth_state *st, const auth_view *v, const double *p
 
 static void explain_account(const auth_state *st, const auth_view *v, const double *p,
                             const auth_scores *s, rp_finding *f) {
-    rp_finding_feature(f, "account_failed_logins_10m", v->f_short, NAN, NAN, false);
+    rp_finding_feature(f, "account_failed_logins_decayed", v->lv_fails,
+                       p[P_MAX_ACCOUNT_FAILURES_LONG], NAN, s->s_persist > 0);
     rp_finding_feature(f, "account_failed_logins_1h", v->f_long, p[P_MAX_ACCOUNT_FAILURES_1H],
                        NAN, s->s_long > 0);
     rp_finding_feature(f, "account_sources_1h", v->distinct, p[P_MAX_SOURCES_1H], NAN,
                        s->s_distinct > 0);
+    rp_finding_feature(f, "account_sources_long", v->lv_sources, p[P_MIN_ACCOUNT_SOURCES_LONG],
+                       NAN, s->s_persist > 0);
+    if (!v->ato && s->s_persist > 0 && s->s_persist >= s->s_long &&
+        s->s_persist >= s->s_distinct) {
+        char got_in[48] = "no success";
+        if (v->since_success_h >= 0)
+            snprintf(got_in, sizeof got_in, "last success %d h ago", v->since_success_h);
+        /* a full sketch (31 of 32 bits) only says "over a hundred" */
+        char from[24] = "100+";
+        if (v->lv_sources < 100) snprintf(from, sizeof from, "%.0f", v->lv_sources);
+        rp_finding_summary(f, "auth: %.0f failed logins for this account over %.1f days from "
+                              "%s addresses, %s (%.0f after decay, half-life %.0f h; "
+                              "threshold %.0f)",
+                           v->run > v->lv_fails ? v->run : v->lv_fails, v->lv_days, from, got_in,
+                           v->lv_fails, p[P_LONG_HALF_LIFE_H], p[P_MAX_ACCOUNT_FAILURES_LONG]);
+        return;
+    }
     if (v->ato)
         rp_finding_summary(f, "auth: account login succeeded after %u failures from %.0f "
                               "sources (account takeover)",
@@ -361,8 +605,9 @@ static void explain_swarm(const auth_state *st, const auth_view *v, const double
                           const auth_scores *s, rp_finding *f) {
     rp_finding_feature(f, "failed_logins_in_a_row", v->run, p[P_MAX_AGGREGATE_RUN], NAN,
                        s->s_distinct > 0);
-    rp_finding_feature(f, "failing_addresses_1h", v->distinct, p[P_MIN_AGGREGATE_SOURCES], NAN,
-                       v->distinct >= p[P_MIN_AGGREGATE_SOURCES]);
+    double sources = v->distinct > v->lv_sources ? v->distinct : v->lv_sources;
+    rp_finding_feature(f, "failing_addresses", sources, p[P_MIN_AGGREGATE_SOURCES], NAN,
+                       sources >= p[P_MIN_AGGREGATE_SOURCES]);
     rp_finding_feature(f, "failed_logins_1h", v->f_long, NAN, NAN, false);
     if (v->ato)
         rp_finding_summary(f, "auth: a login succeeded after %u failures in a row from %.0f "
@@ -371,7 +616,7 @@ static void explain_swarm(const auth_state *st, const auth_view *v, const double
     else
         rp_finding_summary(f, "auth: %.0f failed logins in a row without a success from %.0f "
                               "addresses acting as one (%.0f in 1 h); threshold %.0f",
-                           v->run, v->distinct, v->f_long, p[P_MAX_AGGREGATE_RUN]);
+                           v->run, sources, v->f_long, p[P_MAX_AGGREGATE_RUN]);
 }
 
 /* A login attempt that did not succeed: the swarm's score is charged to a
@@ -391,7 +636,14 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
                     rp_finding *finding) {
     (void)obs;
     const auth_state *st = state;
-    if (st->last_status == 0 && st->ato_s == 0) return 0.0; /* never saw an attempt */
+    if (st->last_status == 0 && st->ato_s == 0) { /* never saw an attempt */
+        if (ctx->level != RP_LEVEL_IP) return 0.0;
+        /* only session ids: score rotation once the sample is big enough */
+        const auth_rotation *r = &st->d.ip.rot;
+        if (!r->period || 4.0 * (r->prev_sessions + __builtin_popcountll(r->seen)) <
+                              ctx->params[P_ROTATION_MIN_SESSIONS])
+            return 0.0;
+    }
     auth_view v;
     auth_scores s;
     view(st, ctx, &v);
@@ -402,8 +654,9 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
         else if (ctx->level == RP_LEVEL_USERNAME) explain_account(st, &v, ctx->params, &s, finding);
         else explain_ip(st, &v, ctx->params, &s, finding);
         if (v.ato) finding->threats |= RP_THREAT_ACCOUNT_TAKEOVER;
-        if (s.s_short > 0 || s.s_long > 0 || s.s_distinct > 0)
+        if (s.s_short > 0 || s.s_long > 0 || s.s_distinct > 0 || s.s_persist > 0)
             finding->threats |= RP_THREAT_CREDENTIAL_STUFFING;
+        if (s.s_rotation > 0) finding->threats |= RP_THREAT_AUTOMATION;
     }
     return m;
 }
@@ -438,20 +691,54 @@ static const rp_param params[P_COUNT] = {
     [P_MIN_AGGREGATE_SOURCES] = {"min_aggregate_sources", "addresses", {10, 5, 3}, 2, 100000,
                                  "distinct failing addresses before a fingerprint or /24 counts as "
                                  "a swarm"},
+    [P_LONG_HALF_LIFE_H] = {"long_half_life_h", "h", {12, 12, 24}, 0.5, 720,
+                            "half-life of the failures an account or a swarm has seen (the long "
+                            "view for attacks spread over hours and days)"},
+    [P_MAX_ACCOUNT_FAILURES_LONG] = {"max_account_failures_long", "failures", {60, 30, 15}, 1,
+                                     100000,
+                                     "decayed failed logins on one account (the long view): 0.5 "
+                                     "here, 1.0 at 2x"},
+    [P_MIN_ACCOUNT_SOURCES_LONG] = {"min_account_sources_long", "addresses", {12, 6, 4}, 1, 100,
+                                    "distinct failing addresses the long view of an account needs "
+                                    "before it scores"},
+    [P_ROTATION_MIN_SESSIONS] = {"rotation_min_sessions", "sessions", {120, 60, 30}, 4, 100000,
+                                 "session ids from one address in 5 min, each used at most "
+                                 "rotation_max_uses times: 0.5 here, 1.0 at 3x"},
+    [P_ROTATION_MAX_USES] = {"rotation_max_uses", "requests", {1.8, 2.2, 3}, 1, 100,
+                             "requests per session id at or under which many sessions from one "
+                             "address are rotation (people reuse theirs dozens of times)"},
 };
+
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: failed logins in
+ * the long window (10 min at the IP level), log scale capped at 1000. */
+static const char *const feature_names[] = {"login_failures"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    auth_view v;
+    view(state, ctx, &v);
+    out[0] = rp_feature_log(v.f_long, 1000);
+}
 
 const rp_detector rp_detector_auth = {
     .name = "auth",
-    .description = "failed logins per client and per account, usernames per client, and "
-                   "successes after a run of failures (account takeover)",
+    .description = "failed logins per client and per account (over hours and days too), "
+                   "usernames per client, successes after a run of failures (account "
+                   "takeover), and session ids rotated by one address",
     .state_size = sizeof(auth_state),
     .levels = RP_LEVEL_BIT(RP_LEVEL_IP) | RP_LEVEL_BIT(RP_LEVEL_USERNAME) |
               RP_LEVEL_BIT(RP_LEVEL_FINGERPRINT) | RP_LEVEL_BIT(RP_LEVEL_SUBNET),
-    .threats = RP_THREAT_CREDENTIAL_STUFFING | RP_THREAT_ACCOUNT_TAKEOVER,
+    .threats = RP_THREAT_CREDENTIAL_STUFFING | RP_THREAT_ACCOUNT_TAKEOVER | RP_THREAT_AUTOMATION,
     .default_weight = 100,
     .params = params,
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
     .involved = involved,
 };

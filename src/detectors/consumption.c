@@ -205,6 +205,22 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
     return sc;
 }
 
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: requests heavy for
+ * their route (over the route's learned p99 bound) in 10 min, log scale
+ * capped at 1000, and MiB sent in 10 min, log scale capped at 10000. */
+static const char *const feature_names[] = {"heavy_requests", "response_mib"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    const consumption_state *s = state;
+    out[0] = rp_feature_log(rp_window_sum(&s->heavy, ctx->now_us, WINDOW_WIDTH_US), 1000);
+    out[1] = rp_feature_log(
+        rp_window_sum(&s->volume, ctx->now_us, WINDOW_WIDTH_US) * (UNIT_BYTES / 1048576.0), 10000);
+}
+
 const rp_detector rp_detector_consumption = {
     .name = "consumption",
     .description = "resource consumption: requests far heavier than the route's normal",
@@ -216,4 +232,7 @@ const rp_detector rp_detector_consumption = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
 };

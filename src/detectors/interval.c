@@ -116,6 +116,23 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
     return sc;
 }
 
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: gap variation
+ * (deviation / mean, capped at 2, halved; 0.5 until 3 gaps) and the mean
+ * gap (seconds, log scale capped at an hour). */
+static const char *const feature_names[] = {"gap_variation", "mean_gap"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    (void)ctx;
+    const interval_state *s = state;
+    double cv = variation(s);
+    out[0] = s->gaps < 3 ? 0.5f : (float)(cv > 2.0 ? 1.0 : cv / 2.0);
+    out[1] = rp_feature_log(s->gaps ? s->mean_us / 1e6 : 0.0, 3600);
+}
+
 const rp_detector rp_detector_interval = {
     .name = "interval",
     .description = "machine-regular timing between requests (adds weight, never acts alone)",
@@ -127,4 +144,7 @@ const rp_detector rp_detector_interval = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
 };

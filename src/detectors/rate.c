@@ -255,6 +255,19 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
     return s;
 }
 
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: non-static requests
+ * in the last minute, log scale capped at 10000. */
+static const char *const feature_names[] = {"rate_60s"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    const rate_state *s = state;
+    out[0] = rp_feature_log(rp_window_sum(&s->min, ctx->now_us, 10 * SEC_US), 10000);
+}
+
 const rp_detector rp_detector_rate = {
     .name = "rate",
     .description = "request floods: per-client rate far above normal, and route-wide surges",
@@ -266,4 +279,7 @@ const rp_detector rp_detector_rate = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
 };

@@ -772,6 +772,22 @@ static const rp_param params[P_COUNT] = {
                           "inventory): score 0.5 here, 1.0 at 3x"},
 };
 
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: the share of
+ * refused requests in the sliding 10 minutes and the distinct missing
+ * paths (log scale capped at 1000). */
+static const char *const feature_names[] = {"error_share", "missing_paths"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    scan_view v;
+    view(state, ctx->now_us, &v);
+    out[0] = v.req > 0 ? (float)(v.err >= v.req ? 1.0 : v.err / v.req) : 0.0f;
+    out[1] = rp_feature_log(v.missing, 1000);
+}
+
 const rp_detector rp_detector_scan = {
     .name = "scan",
     .description = "content discovery, sensitive paths, injection payloads, odd methods and "
@@ -784,4 +800,7 @@ const rp_detector rp_detector_scan = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
 };

@@ -514,6 +514,26 @@ static const rp_param params[P_COUNT] = {
                           "embedded webviews are human too)"},
 };
 
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: the user-agent
+ * class (RP_UA_*, in increasing order of suspicion, / 8; attack tools
+ * seen count as attack) and distinct user agents in the current minute
+ * (log scale capped at 64). */
+static const char *const feature_names[] = {"ua_class", "distinct_user_agents"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    (void)ctx;
+    const sig_state *st = state;
+    unsigned cls = st->cls & (uint8_t)~SIG_BROWSER;
+    if (st->marks & SIG_ATTACK_SEEN) cls = RP_UA_ATTACK;
+    out[0] = (float)(cls > 8 ? 8 : cls) / 8.0f;
+    unsigned cur = st->minute ? distinct_of(st->ua_bits) : 0;
+    out[1] = rp_feature_log(cur > st->prev_uas ? cur : st->prev_uas, 64);
+}
+
 const rp_detector rp_detector_signature = {
     .name = "signature",
     .description = "attack-tool, headless, outdated and library user agents; user-agent "
@@ -526,4 +546,7 @@ const rp_detector rp_detector_signature = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
 };

@@ -235,6 +235,19 @@ static void explain(const uniq_eval *e, const rp_detect_ctx *ctx, double sc, rp_
     const double *p = ctx->params;
     f->threats = RP_THREAT_SCRAPER;
     rp_finding_feature(f, "distinct_paths_10min", e->paths, e->path_thr, e->p99, e->s_paths > 0);
+    if (e->swarm) {
+        rp_finding_feature(f, "unique_ratio", e->ratio, p[P_SWARM_RATIO], NAN, !e->ratio_cut);
+        rp_finding_feature(f, "requests_per_s", e->pace, p[P_FAST_RPS], NAN, !e->pace_cap);
+        rp_finding_feature(f, "member_addresses", e->members, p[P_SWARM_MEMBERS], NAN,
+                           e->members >= p[P_SWARM_MEMBERS]);
+        rp_finding_summary(f,
+                           "uniqueness: %.0f addresses acting as one scraper covered %.0f "
+                           "distinct paths in 10 min (%.0f%% never revisited, %.1f req/s "
+                           "together%s); threshold %.0f",
+                           e->members, e->paths, e->ratio * 100.0, e->pace,
+                           e->pace_cap ? ", polite pace: capped" : "", e->path_thr);
+        return;
+    }
     rp_finding_feature(f, "distinct_search_queries_10min", e->queries, p[P_MIN_QUERIES], NAN,
                        e->s_queries > 0);
     rp_finding_feature(f, "unique_ratio", e->ratio, p[P_MIN_UNIQUE_RATIO], NAN, !e->ratio_cut);
@@ -244,17 +257,6 @@ static void explain(const uniq_eval *e, const rp_detect_ctx *ctx, double sc, rp_
     double n = e->s_queries > e->s_paths ? e->queries : e->paths;
     double thr = e->s_queries > e->s_paths ? p[P_MIN_QUERIES] : e->path_thr;
     const char *pace_note = e->pace_cap ? ", polite pace: capped" : "";
-    if (e->swarm) {
-        rp_finding_feature(f, "member_addresses", e->members, p[P_SWARM_MEMBERS], NAN,
-                           e->members >= p[P_SWARM_MEMBERS]);
-        rp_finding_summary(f,
-                           "uniqueness: %.0f addresses acting as one scraper covered %.0f "
-                           "distinct paths in 10 min (%.0f%% never revisited, %.1f req/s "
-                           "together%s); threshold %.0f",
-                           e->members, e->paths, e->ratio * 100.0, e->pace, pace_note,
-                           e->path_thr);
-        return;
-    }
     if (e->s_paths >= e->s_queries && !isnan(e->p99) && e->p99 > 0)
         rp_finding_summary(f,
                            "uniqueness: %.0f %s in 10 min (%.0f%% never revisited, %.1f req/s%s) "
@@ -288,11 +290,32 @@ static bool involved(const void *member, const rp_event *ev, const rp_observatio
     const uniq_state *s = member;
     const double *p = ctx->params;
     if (!counts(obs->route_class) || ev->method != RP_METHOD_GET) return false;
+    /* No fingerprint-on-a-route decision for scraping: reading the
+     * catalogue is what every person with that browser build does too,
+     * so the swarm is stopped member by member. */
+    if (!s) return false;
     double requests = (double)s->cur_requests + s->prev_requests;
     if (requests < p[P_MEMBER_REQUESTS]) return false;
     double paths = (double)s->cur_paths + s->prev_paths;
     if (paths < requests * p[P_SWARM_RATIO]) return false;
     return !rp_ua_declared_crawler(ev->user_agent.ptr, ev->user_agent.len);
+}
+
+/* ------------------------------------------------------------- features */
+
+/* For the anomaly detector's model of normal clients: distinct paths in
+ * the window (log scale capped at 10000) and distinct / requests. */
+static const char *const feature_names[] = {"distinct_paths", "distinct_ratio"};
+
+static void features(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out) {
+    (void)obs;
+    (void)ctx;
+    const uniq_state *s = state;
+    double paths = (double)s->cur_paths + s->prev_paths;
+    double requests = (double)s->cur_requests + s->prev_requests;
+    out[0] = rp_feature_log(paths, 10000);
+    out[1] = requests > 0 ? (float)(paths >= requests ? 1.0 : paths / requests) : 0.0f;
 }
 
 const rp_detector rp_detector_uniqueness = {
@@ -306,5 +329,8 @@ const rp_detector rp_detector_uniqueness = {
     .n_params = P_COUNT,
     .observe = observe,
     .score = score,
+    .n_features = sizeof feature_names / sizeof feature_names[0],
+    .feature_names = feature_names,
+    .features = features,
     .involved = involved,
 };

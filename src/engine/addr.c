@@ -129,12 +129,33 @@ size_t rp_key_format(const rp_key *key, char *buf, size_t size) {
         else
             n = snprintf(buf, size, "%s:%s", lvl, ip);
     } else {
-        uint64_t id;
+        uint64_t id, scope;
         memcpy(&id, key->bytes, 8);
-        n = snprintf(buf, size, "%s:%016llx", lvl, (unsigned long long)id);
+        memcpy(&scope, key->bytes + 8, 8);
+        if (scope) /* a fingerprint on a route */
+            n = snprintf(buf, size, "%s:%016llx@%016llx", lvl, (unsigned long long)id,
+                         (unsigned long long)scope);
+        else
+            n = snprintf(buf, size, "%s:%016llx", lvl, (unsigned long long)id);
     }
     if (n < 0) return 0;
     return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+static bool parse_hex64(const char *val, size_t vlen, uint64_t *out) {
+    if (vlen == 0 || vlen > 16) return false;
+    uint64_t id = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        char c = val[i];
+        unsigned d;
+        if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
+        else return false;
+        id = id << 4 | d;
+    }
+    *out = id;
+    return true;
 }
 
 rp_status rp_key_parse(const char *text, size_t len, rp_key *out) {
@@ -158,18 +179,15 @@ rp_status rp_key_parse(const char *text, size_t len, rp_key *out) {
             rp_key_from_addr(out, (rp_key_level)l, &a);
             return RP_OK;
         }
-        if (vlen == 0 || vlen > 16) return RP_EPARSE;
-        uint64_t id = 0;
-        for (size_t i = 0; i < vlen; i++) {
-            char c = val[i];
-            unsigned d;
-            if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
-            else return RP_EPARSE;
-            id = id << 4 | d;
-        }
+        const char *at = memchr(val, '@', vlen);
+        size_t ilen = at ? (size_t)(at - val) : vlen;
+        uint64_t id, scope = 0;
+        if (!parse_hex64(val, ilen, &id)) return RP_EPARSE;
+        if (at && (l != RP_LEVEL_FINGERPRINT || !parse_hex64(at + 1, vlen - ilen - 1, &scope) ||
+                   scope == 0))
+            return RP_EPARSE;
         rp_key_from_id(out, (rp_key_level)l, id);
+        memcpy(out->bytes + 8, &scope, 8);
         return RP_OK;
     }
     return RP_EPARSE;

@@ -66,6 +66,20 @@ typedef struct rp_observation {
     /* The engine's route-transition model (markov.h); NULL when scoring
      * outside the event path (rp_engine_explain). */
     struct rp_markov *markov;
+    /* The anomaly detector's feature-vector model (hstree.h), set at the
+     * IP level when that detector is on; NULL otherwise. */
+    struct rp_hstree *forest;
+    /* The client's feature vector (rp_detector.features of every IP
+     * detector, normalised to 0..1), built only every few requests of the
+     * client; NULL on the other requests. */
+    const float *features;
+    uint8_t n_features;
+    /* The client may teach the learned models: no decision in force and
+     * its combined score below the monitor threshold (no poisoning). */
+    bool learn;
+    /* For evidence (cold path): rp_feature_vector() rebuilds the vector
+     * from it. NULL outside the event path. */
+    struct rp_feature_src *feature_src;
 } rp_observation;
 
 typedef struct rp_detect_ctx {
@@ -103,6 +117,15 @@ typedef struct rp_detector {
      * member acts like the swarm. NULL = every request. */
     bool (*involved)(const void *member, const rp_event *ev, const rp_observation *obs,
                      const rp_detect_ctx *ctx);
+    /* Optional: the detector's part of the client's feature vector (the
+     * anomaly detector's model of normal clients), n_features values
+     * written to out, each normalised to 0..1 by a fixed transform
+     * (rp_feature_log for counts, ratios as they are). Reads the state
+     * only; ctx->params are the detector's own. IP level only. */
+    uint8_t n_features;
+    const char *const *feature_names;
+    void (*features)(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
+                     float *out);
 } rp_detector;
 
 #define RP_LEVEL_BIT(l) (1u << (l))
@@ -121,6 +144,13 @@ bool rp_ua_declared_crawler(const char *ua, size_t len);
 void rp_finding_feature(rp_finding *f, const char *name, double value, double threshold,
                         double normal, bool crossed);
 void rp_finding_summary(rp_finding *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A count on a log scale: log2(1 + v) / log2(1 + cap), clamped to 0..1. */
+float rp_feature_log(double v, double cap);
+
+/* The current client's feature vector and its names, built on demand from
+ * obs->feature_src (engine.c); NULL when there is none. Cold path. */
+const float *rp_feature_vector(struct rp_feature_src *src, uint8_t *n, const char *const **names);
 
 /* A ramp: 0 below `at`, rising linearly to 1 at `at * full_factor`. The
  * usual shape of a detector's score against a threshold. */

@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "detector.h"
+#include "hstree.h"
 #include "markov.h"
 #include "route.h"
 #include "table.h"
@@ -54,7 +55,156 @@ struct rp_engine {
     rp_incident *ring; /* RP_INCIDENT_RING entries, by id % ring */
     bool has_declared;
     rp_markov *markov; /* route transitions, learned by the anomaly detector */
+    struct anomaly_model *anomaly; /* the feature-vector model and its plumbing */
+    uint64_t route_decisions; /* fingerprint-on-a-route decisions ever made */
 };
+
+/* ------------------------------------------------ anomaly feature vectors */
+
+/*
+ * The anomaly detector's second model (hstree.h) judges a client by a
+ * feature vector assembled from the other detectors' state: there is no
+ * room in an IP client record for accumulators of its own, and the
+ * detectors already measure rate, gaps, distinct paths, errors, logins,
+ * bytes and user agents. Each IP detector with a features() callback
+ * contributes its values (registry order), after two of the engine's own:
+ * the hour of day on a circle (sin, cos mapped to 0..1; UTC).
+ *
+ * Cost: the vector is built only when the anomaly detector is on (weight
+ * > 0), at the IP level, on every FEATURE_EVERY-th request of a client from
+ * FEATURE_MIN on, right before the anomaly detector observes -- i.e. after
+ * every other detector has observed the event. The other requests pay one
+ * cheap score() call (for the learn flag) and a few stores.
+ *
+ * The learn flag (no poisoning): a client teaches both models only when it
+ * has no decision in force and its combined score -- the other detectors'
+ * points on this event plus the anomaly detector's own points from before
+ * it -- is below the profile's monitor threshold.
+ */
+#define FEATURE_EVERY 8u /* requests of a client between two vectors */
+#define FEATURE_MIN 16u  /* requests before the first vector */
+#define ENGINE_FEATURES 2 /* hour_sin, hour_cos */
+
+typedef struct feature_part {
+    uint8_t slot;   /* index in the IP level's detector list */
+    uint8_t first;  /* first dimension it writes */
+} feature_part;
+
+struct rp_feature_src {
+    rp_engine *e;
+    rp_client *c;
+    const rp_profile_config *profile;
+    const rp_observation *obs;
+    rp_detect_ctx ctx;
+    bool built;
+};
+
+typedef struct anomaly_model {
+    int detector;                 /* registry index of the anomaly detector */
+    rp_hstree *forest;
+    uint8_t n_parts, n_features;
+    feature_part part[RP_MAX_DETECTORS];
+    const char *names[RP_HST_MAX_DIMS];
+    uint32_t names_hash;
+    float vec[RP_HST_MAX_DIMS];
+    struct rp_feature_src src;    /* the current event's, for evidence */
+} anomaly_model;
+
+static const char *const engine_feature_names[ENGINE_FEATURES] = {"hour_sin", "hour_cos"};
+
+float rp_feature_log(double v, double cap) {
+    if (!(v > 0)) return 0.0f;
+    if (v >= cap) return 1.0f;
+    return (float)(log2(1.0 + v) / log2(1.0 + cap));
+}
+
+static void anomaly_free(anomaly_model *m) {
+    if (!m) return;
+    rp_hstree_free(m->forest);
+    free(m);
+}
+
+static rp_status anomaly_new(rp_engine *e, rp_error *err) {
+    const rp_level_table *lt = &e->levels[RP_LEVEL_IP];
+    int d = rp_detector_find("anomaly", 7);
+    if (d < 0 || !lt->table) return RP_OK; /* nothing to feed it */
+    anomaly_model *m = calloc(1, sizeof *m);
+    if (!m) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    m->detector = d;
+    unsigned n = 0;
+    for (; n < ENGINE_FEATURES; n++) m->names[n] = engine_feature_names[n];
+    for (unsigned i = 0; i < lt->n_detectors; i++) {
+        const rp_detector *det = rp_detectors[lt->detector[i]];
+        if (!det->features || !det->n_features) continue;
+        if (n + det->n_features > RP_HST_MAX_DIMS) {
+            anomaly_free(m);
+            return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                                "more than %d anomaly features", RP_HST_MAX_DIMS);
+        }
+        m->part[m->n_parts++] = (feature_part){.slot = (uint8_t)i, .first = (uint8_t)n};
+        for (unsigned k = 0; k < det->n_features; k++) m->names[n++] = det->feature_names[k];
+    }
+    m->n_features = (uint8_t)n;
+    uint32_t h = 2166136261u; /* FNV-1a of the names, '\n'-separated */
+    for (unsigned q = 0; q < n; q++) {
+        for (const char *s = m->names[q]; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+        h = (h ^ '\n') * 16777619u;
+    }
+    m->names_hash = h;
+    rp_hstree_params p;
+    rp_hstree_defaults(&p, n, h);
+    if (rp_hstree_new(&p, &m->forest) != RP_OK) {
+        anomaly_free(m);
+        return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the feature model");
+    }
+    e->anomaly = m;
+    return RP_OK;
+}
+
+static const float *build_vector(anomaly_model *m, struct rp_feature_src *src) {
+    float *x = m->vec;
+    int64_t sec = src->ctx.now_us / 1000000;
+    double day = (double)(((sec % 86400) + 86400) % 86400) / 86400.0 * 6.283185307179586;
+    x[0] = (float)(0.5 + 0.5 * sin(day));
+    x[1] = (float)(0.5 + 0.5 * cos(day));
+    const rp_level_table *lt = &src->e->levels[RP_LEVEL_IP];
+    rp_detect_ctx ctx = src->ctx;
+    for (unsigned k = 0; k < m->n_parts; k++) {
+        unsigned i = m->part[k].slot, d = lt->detector[i];
+        ctx.params = src->profile->detectors[d].params;
+        rp_detectors[d]->features((const unsigned char *)src->c + lt->offset[i], src->obs, &ctx,
+                                  x + m->part[k].first);
+    }
+    src->built = true;
+    return x;
+}
+
+const float *rp_feature_vector(struct rp_feature_src *src, uint8_t *n, const char *const **names) {
+    if (!src || !src->e->anomaly) return NULL;
+    anomaly_model *m = src->e->anomaly;
+    *n = m->n_features;
+    *names = m->names;
+    return src->built ? m->vec : build_vector(m, src);
+}
+
+static void anomaly_prepare(rp_engine *e, rp_client *c, const void *state, rp_observation *obs,
+                            const rp_detect_ctx *ctx, const rp_profile_config *profile,
+                            double others) {
+    anomaly_model *m = e->anomaly;
+    const rp_detector *det = rp_detectors[m->detector];
+    bool decided = c->action != RP_ACTION_NONE &&
+                   (int64_t)c->decided_until_s * 1000000 > ctx->now_us;
+    double own = det->score(state, obs, ctx, NULL) * profile->detectors[m->detector].weight;
+    obs->learn = !decided && others + own < profile->monitor_at;
+    obs->forest = m->forest;
+    m->src = (struct rp_feature_src){
+        .e = e, .c = c, .profile = profile, .obs = obs, .ctx = *ctx, .built = false};
+    obs->feature_src = &m->src;
+    obs->n_features = m->n_features;
+    obs->features = NULL;
+    if (c->requests >= FEATURE_MIN && c->requests % FEATURE_EVERY == 0)
+        obs->features = build_vector(m, &m->src);
+}
 
 /* ----------------------------------------------------------- lifecycle */
 
@@ -108,6 +258,7 @@ rp_status rp_engine_new(const rp_config *config, const rp_engine_callbacks *call
     if (st == RP_OK && rp_markov_new(e->config->max_routes ? e->config->max_routes : 1,
                                      &e->markov) != RP_OK)
         st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the route model");
+    if (st == RP_OK) st = anomaly_new(e, err);
     if (st != RP_OK) {
         rp_engine_free(e);
         return st;
@@ -123,6 +274,7 @@ void rp_engine_free(rp_engine *e) {
     for (int l = 0; l < RP_LEVEL_COUNT; l++) rp_table_free(e->levels[l].table);
     rp_inventory_free(e->inventory);
     rp_markov_free(e->markov);
+    anomaly_free(e->anomaly);
     rp_config_free(e->config);
     free(e->ring);
     free(e);
@@ -444,10 +596,93 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
     }
 }
 
+/* ------------------------------------------- fingerprint on a route */
+
+/*
+ * A swarm that never reuses an address cannot be stopped address by
+ * address: each one has made its only attempt before it is judged. What
+ * it cannot change as cheaply is its fingerprint (browser build + header
+ * set). So when a fingerprint's own score on a request crosses throttle,
+ * and the detector that put it there is about the route (a failed login
+ * for auth, a content read for uniqueness, a refused id for enumeration),
+ * the engine decides on the fingerprint *on that route*: the key
+ * fingerprint:FP@SCOPE, where SCOPE hashes the route's path -- the whole
+ * template for a literal route (/api/login), the part before the last
+ * segment for an object route (/api/products/). The nginx module can
+ * compute both from the raw path without knowing the templates. People
+ * with the same browser build are stopped on that route only, for the
+ * decision's duration; the rest of the site stays open to them.
+ *
+ * The scoped key lives in the fingerprint table like any key, and holds a
+ * copy of the swarm's detector state taken when it is decided, so its
+ * incident carries the swarm's evidence.
+ */
+bool rp_route_scope(const char *template_, uint64_t *scope) {
+    size_t n = strlen(template_);
+    if (n == 0 || template_[0] != '/') return false; /* "(other)", "(static)"... */
+    const char *brace = memchr(template_, '{', n);
+    if (!brace) {
+        *scope = rp_scope_hash(template_, n);
+        return true;
+    }
+    /* one parameter, the whole last segment: "/api/products/{id}" */
+    if (brace == template_ || brace[-1] != '/' || template_[n - 1] != '}' ||
+        memchr(brace, '/', (size_t)(template_ + n - brace)) ||
+        memchr(brace + 1, '{', (size_t)(template_ + n - brace - 1)))
+        return false;
+    *scope = rp_scope_hash(template_, (size_t)(brace - template_));
+    return true;
+}
+
+static void route_key(rp_key *key, const rp_key *fingerprint, uint64_t scope) {
+    *key = *fingerprint;
+    memcpy(key->bytes + 8, &scope, 8);
+}
+
+static void decide_on_route(rp_engine *e, rp_level_table *lt, rp_client *swarm,
+                            const rp_event *ev, const rp_observation *obs,
+                            const score_pass *sp, rp_detect_ctx *ctx, double total) {
+    uint64_t scope;
+    if (!rp_route_scope(obs->route->template_, &scope)) return;
+    rp_key fk, key;
+    rp_client_key(swarm, &fk);
+    route_key(&key, &fk, scope);
+    bool created;
+    rp_client *c = rp_table_upsert(lt->table, &key, 0, &created);
+    if (c == swarm) return; /* cannot happen: the scope is never zero... */
+    if (created) {
+        c->first_seen_s = swarm->first_seen_s;
+        e->route_decisions++;
+    }
+    c->last_seen_us = ev->ts_us;
+    c->requests = swarm->requests;
+    size_t body = rp_table_slot_size(lt->table) - sizeof(rp_client);
+    memcpy((unsigned char *)c + sizeof(rp_client), (const unsigned char *)swarm + sizeof(rp_client),
+           body);
+    score_pass own = *sp;
+    own.agg = NULL;
+    react(e, &own, c, ev, obs, ctx, total, false);
+}
+
+/* The decision in force on this event's fingerprint on its route. */
+static rp_action route_verdict(rp_engine *e, const rp_event *ev, const rp_observation *obs) {
+    rp_level_table *lt = &e->levels[RP_LEVEL_FINGERPRINT];
+    rp_key fk, key;
+    uint64_t scope;
+    if (!lt->table || !event_key(ev, obs, RP_LEVEL_FINGERPRINT, &fk) ||
+        !rp_route_scope(obs->route->template_, &scope))
+        return RP_ACTION_NONE;
+    route_key(&key, &fk, scope);
+    const rp_client *c = rp_table_find(lt->table, &key, 0);
+    if (!c || (int64_t)c->decided_until_s * 1000000 <= ev->ts_us) return RP_ACTION_NONE;
+    return c->action == RP_ACTION_THROTTLE || c->action == RP_ACTION_BLOCK ? (rp_action)c->action
+                                                                           : RP_ACTION_NONE;
+}
+
 /* Returns the decision in force on the key after the event. */
 static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev,
                             rp_observation *obs, const rp_profile_config *profile, uint32_t skip,
-                            aggregate_hit *agg) {
+                            aggregate_hit *agg, rp_action *before) {
     rp_level_table *lt = &e->levels[level];
     rp_key key;
     if (!lt->table || !event_key(ev, obs, level, &key)) return RP_ACTION_NONE;
@@ -465,8 +700,8 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
     obs->first_of_key = created;
     if (c->requests != UINT32_MAX) c->requests++;
 
-    if (c->action == RP_ACTION_ALLOW && (int64_t)c->decided_until_s * 1000000 > ts)
-        return RP_ACTION_ALLOW;
+    *before = (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;
+    if (*before == RP_ACTION_ALLOW) return RP_ACTION_ALLOW;
 
     bool aggregate = level != RP_LEVEL_IP && level != RP_LEVEL_TOKEN && level != RP_LEVEL_SESSION;
     /* Only the client address is charged with its swarm's score: a key or
@@ -479,13 +714,16 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
                          .first_seen_us = (int64_t)c->first_seen_s * 1000000,
                          .requests = c->requests,
                          .norm_period_us = e->config->norm_period_us};
-    double total = 0;
+    double total = 0, top = 0;
+    unsigned top_d = 0;
     unsigned char *base = (unsigned char *)c;
     for (unsigned i = 0; i < lt->n_detectors; i++) {
         unsigned d = lt->detector[i];
         if (!detector_on(&sp, d)) continue;
         const rp_detector *det = rp_detectors[d];
         ctx.params = profile->detectors[d].params;
+        if (charged && e->anomaly && (int)d == e->anomaly->detector)
+            anomaly_prepare(e, c, base + lt->offset[i], obs, &ctx, profile, total);
         det->observe(base + lt->offset[i], ev, obs, &ctx);
         double s = det->score(base + lt->offset[i], obs, &ctx, NULL);
         if (s > 1) s = 1;
@@ -500,10 +738,18 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
                    (!det->involved || det->involved(base + lt->offset[i], ev, obs, &ctx))) {
             s = agg[d].score;
         }
-        if (s > 0) total += profile->detectors[d].weight * s;
+        double points = s > 0 ? profile->detectors[d].weight * s : 0;
+        total += points;
+        if (points > top) {
+            top = points;
+            top_d = d;
+        }
     }
     if (total > 100) total = 100;
     react(e, &sp, c, ev, obs, &ctx, total, aggregate);
+    if (level == RP_LEVEL_FINGERPRINT && total >= profile->throttle_at &&
+        rp_detectors[top_d]->involved && rp_detectors[top_d]->involved(NULL, ev, obs, &ctx))
+        decide_on_route(e, lt, c, ev, obs, &sp, &ctx, total);
     return (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;
 }
 
@@ -536,6 +782,11 @@ static void learn_route(rp_engine *e, rp_route *r, const rp_event *ev) {
 }
 
 rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
+    return rp_engine_feed_verdicts(e, ev, NULL);
+}
+
+rp_action rp_engine_feed_verdicts(rp_engine *e, const rp_event *ev, rp_action *before_out) {
+    if (before_out) *before_out = RP_ACTION_NONE;
     e->stats.events++;
     if (ev->ts_us < e->stats.clock_us)
         e->stats.events_out_of_order++;
@@ -543,6 +794,7 @@ rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
         e->stats.clock_us = ev->ts_us;
     if ((e->config->n_allow_cidrs || e->config->n_allow_tokens) && allowlisted(e, ev)) {
         e->stats.allowlisted++;
+        if (before_out) *before_out = RP_ACTION_ALLOW;
         return RP_ACTION_ALLOW;
     }
     rp_observation obs;
@@ -568,14 +820,30 @@ rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
         RP_LEVEL_TOKEN,    RP_LEVEL_SESSION,     RP_LEVEL_IP};
     aggregate_hit agg[RP_MAX_DETECTORS];
     memset(agg, 0, sizeof agg);
+    /* What was in force before this event (what a proxy enforced on it),
+     * and after it (what the client's next request meets). */
+    rp_action before = RP_ACTION_NONE;
+    bool allowed_before = false;
+    if (before_out && e->route_decisions) before = route_verdict(e, ev, &obs);
     for (int k = 0; k < RP_LEVEL_COUNT; k++) {
-        rp_action a = feed_level(e, order[k], ev, &obs, profile, skip, agg);
+        rp_action b = RP_ACTION_NONE;
+        rp_action a = feed_level(e, order[k], ev, &obs, profile, skip, agg, &b);
         /* A swarm being watched says nothing about this client. */
-        if (a == RP_ACTION_MONITOR && order[k] != RP_LEVEL_IP) a = RP_ACTION_NONE;
+        if (order[k] != RP_LEVEL_IP) {
+            if (a == RP_ACTION_MONITOR) a = RP_ACTION_NONE;
+            if (b == RP_ACTION_MONITOR) b = RP_ACTION_NONE;
+        }
         if (a == RP_ACTION_ALLOW) allowed = true;
         else if (a > verdict) verdict = a;
+        if (b == RP_ACTION_ALLOW) allowed_before = true;
+        else if (b > before) before = b;
+    }
+    if (e->route_decisions && verdict < RP_ACTION_BLOCK && !allowed) {
+        rp_action a = route_verdict(e, ev, &obs);
+        if (a > verdict) verdict = a;
     }
     if (allowed) verdict = RP_ACTION_ALLOW;
+    if (before_out) *before_out = allowed_before ? RP_ACTION_ALLOW : before;
     if (verdict == RP_ACTION_THROTTLE || verdict == RP_ACTION_BLOCK) obs.route->flagged++;
     learn_route(e, obs.route, ev);
     return verdict;
@@ -671,17 +939,109 @@ void rp_engine_flush(rp_engine *e) {
 
 /* ---------------------------------------------------------------- model */
 
+/*
+ * The model file carries both learned models:
+ *   "RPMD" u32 version (2) u64 markov_bytes u64 forest_bytes   (24 bytes)
+ *   then the route-transition model (markov.h's "RPMK" buffer) and the
+ *   feature-vector model (hstree.h's "RPHS" buffer), each validated by
+ *   its own loader; forest_bytes is 0 when the engine has no IP level.
+ * A version-1 file -- a bare "RPMK" buffer, what builds before the forest
+ * wrote -- still loads: the flow model is restored and the feature model
+ * starts blind. A forest whose features differ from this build's (another
+ * set of detectors) is refused rather than misread. Both parts are
+ * checked before either replaces the model in use.
+ */
+#define MODEL_VERSION 2u
+#define MODEL_HEADER 24u
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 rp_status rp_engine_model_save(rp_engine *e, uint8_t **buf, size_t *len, rp_error *err) {
-    return rp_markov_serialize(e->markov, buf, len, err);
+    *buf = NULL;
+    *len = 0;
+    uint8_t *mk = NULL, *hs = NULL;
+    size_t mk_len = 0, hs_len = 0;
+    rp_status st = rp_markov_serialize(e->markov, &mk, &mk_len, err);
+    if (st == RP_OK && e->anomaly) st = rp_hstree_serialize(e->anomaly->forest, &hs, &hs_len, err);
+    uint8_t *b = st == RP_OK ? malloc(MODEL_HEADER + mk_len + hs_len) : NULL;
+    if (st == RP_OK && !b) st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the model");
+    if (st == RP_OK) {
+        memcpy(b, "RPMD", 4);
+        put_le(b + 4, MODEL_VERSION, 4);
+        put_le(b + 8, mk_len, 8);
+        put_le(b + 16, hs_len, 8);
+        memcpy(b + MODEL_HEADER, mk, mk_len);
+        if (hs_len) memcpy(b + MODEL_HEADER + mk_len, hs, hs_len);
+        *buf = b;
+        *len = MODEL_HEADER + mk_len + hs_len;
+    }
+    free(mk);
+    free(hs);
+    return st;
+}
+
+static rp_status model_bad(rp_error *err, const char *what) {
+    return rp_error_set(err, RP_EPARSE, NULL, 0, 0, "not a usable model: %s", what);
 }
 
 rp_status rp_engine_model_load(rp_engine *e, const uint8_t *buf, size_t len, rp_error *err) {
     rp_markov *m;
-    rp_status st = rp_markov_load(buf, len, &m, err);
-    if (st != RP_OK) return st; /* the model in use is kept */
+    if (buf && len >= 4 && memcmp(buf, "RPMK", 4) == 0) { /* version 1: the flow model only */
+        rp_status st = rp_markov_load(buf, len, &m, err);
+        if (st != RP_OK) return st; /* the model in use is kept */
+        rp_markov_free(e->markov);
+        e->markov = m;
+        return RP_OK;
+    }
+    if (!buf || len < 4 || memcmp(buf, "RPMD", 4) != 0)
+        return model_bad(err, "wrong magic (not a rampart model file)");
+    if (len < MODEL_HEADER) return model_bad(err, "truncated header");
+    uint32_t version = (uint32_t)get_le(buf + 4, 4);
+    if (version != MODEL_VERSION)
+        return rp_error_set(err, RP_EPARSE, NULL, 0, 0,
+                            "not a usable model: version %u, this build reads versions 1 and %u",
+                            version, MODEL_VERSION);
+    uint64_t mk_len = get_le(buf + 8, 8), hs_len = get_le(buf + 16, 8);
+    uint64_t body = len - MODEL_HEADER;
+    if (mk_len > body || hs_len > body - mk_len) return model_bad(err, "truncated data");
+    if (mk_len + hs_len != body) return model_bad(err, "trailing bytes after data");
+    rp_status st = rp_markov_load(buf + MODEL_HEADER, (size_t)mk_len, &m, err);
+    if (st != RP_OK) return st;
+    rp_hstree *h = NULL;
+    if (hs_len && e->anomaly) {
+        st = rp_hstree_load(buf + MODEL_HEADER + mk_len, (size_t)hs_len, &h, err);
+        if (st == RP_OK) {
+            const rp_hstree_params *p = rp_hstree_params_of(h);
+            if (p->dims != e->anomaly->n_features || p->names_hash != e->anomaly->names_hash)
+                st = rp_error_set(err, RP_EPARSE, NULL, 0, 0,
+                                  "not a usable model: its feature vector (%u features) is not "
+                                  "this build's (%u features); retrain it",
+                                  p->dims, e->anomaly->n_features);
+        }
+        if (st != RP_OK) {
+            rp_hstree_free(h);
+            rp_markov_free(m);
+            return st;
+        }
+    }
     rp_markov_free(e->markov);
     e->markov = m;
+    if (h) {
+        rp_hstree_free(e->anomaly->forest);
+        e->anomaly->forest = h;
+    }
     return RP_OK;
+}
+
+uint64_t rp_engine_model_vectors(const rp_engine *e) {
+    return e->anomaly ? rp_hstree_learned(e->anomaly->forest) : 0;
 }
 
 uint64_t rp_engine_model_transitions(const rp_engine *e) { return rp_markov_transitions(e->markov); }

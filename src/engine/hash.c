@@ -42,3 +42,5 @@ uint64_t rp_hash64(const void *data, size_t len, uint64_t seed) {
     h = mix64(h ^ tail ^ ((uint64_t)len << 56));
     return h ? h : 1; /* 0 means "none" everywhere */
 }
+
+uint64_t rp_scope_hash(const char *path, size_t len) { return rp_hash64(path, len, 0x5c0); }

@@ -90,4 +90,8 @@ bool rp_route_template_match(const char *template_, const char *path, size_t len
 rp_route_class rp_route_guess_class(rp_method method, const char *template_);
 rp_status rp_route_class_parse(const char *text, size_t len, rp_route_class *out);
 
+/* The scope of a route for fingerprint-on-a-route decisions (engine.c):
+ * false when the template is neither literal nor "/prefix/{param}". */
+bool rp_route_scope(const char *template_, uint64_t *scope);
+
 #endif

@@ -746,6 +746,28 @@ static rp_status end_page(rp_store *s, int rc, sqlite3_stmt *count, sqlite3_stmt
     return emit(root, json, err);
 }
 
+/* A finding charged with its swarm's score ends its summary with
+ * "(via fingerprint:9d70...)" (engine.c). Name that key in the finding as
+ * "via" so that readers link to the swarm without parsing prose. Done at
+ * query time: incidents stored before this existed get it too. */
+static void annotate_via(json_t *inc) {
+    json_t *findings = json_object_get(inc, "findings");
+    size_t i;
+    json_t *f;
+    json_array_foreach(findings, i, f) {
+        const char *sum = json_string_value(json_object_get(f, "summary"));
+        if (!sum) continue;
+        const char *at = strstr(sum, " (via ");
+        if (!at) continue;
+        const char *k = at + 6;
+        const char *end = strchr(k, ')');
+        if (!end || end == k || end - k > 100 || end[1] != 0) continue;
+        rp_key key;
+        if (rp_key_parse(k, (size_t)(end - k), &key) != RP_OK) continue;
+        json_object_set_new(f, "via", json_stringn(k, (size_t)(end - k)));
+    }
+}
+
 rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char **json,
                                    rp_error *err) {
     *json = NULL;
@@ -774,6 +796,7 @@ rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char
             json_t *inc = text ? json_loads(text, 0, NULL) : NULL;
             /* Our own JSON always parses; a row edited by hand that does
              * not is returned as null rather than failing the page. */
+            annotate_via(inc);
             json_array_append_new(items, inc ? inc : json_null());
         }
         finish(sel);
@@ -943,4 +966,54 @@ rp_status rp_store_max_incident_id(rp_store *s, uint64_t *out, rp_error *err) {
         status = db_error(err, s->r.db, st ? rc : sqlite3_errcode(s->r.db), "max incident id");
     pthread_mutex_unlock(&s->r.mu);
     return status;
+}
+
+/* --------------------------------------------------- swarms and one incident */
+
+/* Run sql (one int parameter) on the reader and collect the JSON column
+ * of each row into {"total": rows, "incidents": [...]}. */
+static rp_status json_rows(rp_store *s, const char *sql, int64_t param, char **json, rp_error *err) {
+    *json = NULL;
+    json_t *root, *items;
+    if (begin_page(s, &root, &items) != RP_OK)
+        return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->r.db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, param);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 0);
+            json_t *inc = text ? json_loads(text, 0, NULL) : NULL;
+            if (!inc) continue;
+            annotate_via(inc);
+            json_array_append_new(items, inc);
+        }
+        sqlite3_finalize(st);
+    }
+    json_int_t total = (json_int_t)json_array_size(items);
+    return end_page(s, rc, st, st, root, items, total, "incidents", json, err);
+}
+
+rp_status rp_store_get_incident(rp_store *s, uint64_t id, char **json, rp_error *err) {
+    char *all = NULL;
+    rp_status st = json_rows(s, "SELECT json FROM incidents WHERE id = ?1",
+                             id > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)id, &all, err);
+    if (st != RP_OK) return st;
+    json_t *root = json_loads(all, 0, NULL);
+    free(all);
+    json_t *inc = json_array_get(json_object_get(root, "incidents"), 0);
+    if (!inc) {
+        json_decref(root);
+        return rp_error_set(err, RP_ENOENT, NULL, 0, 0, "no incident %llu", (unsigned long long)id);
+    }
+    *json = json_dumps(inc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return *json ? RP_OK : rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+}
+
+rp_status rp_store_query_swarm_incidents(rp_store *s, int limit, char **json, rp_error *err) {
+    return json_rows(s,
+                     "SELECT json FROM incidents WHERE level <> 'ip'"
+                     " ORDER BY decided_at DESC, id DESC LIMIT ?1",
+                     page_limit(limit), json, err);
 }

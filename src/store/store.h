@@ -62,13 +62,19 @@ typedef struct rp_incident_query {
 } rp_incident_query;
 
 /* JSON text {"total":N,"incidents":[...]} (malloc'd) -- each incident in
- * the schema of docs/analyze.md. */
+ * the schema of docs/analyze.md; a finding charged with a swarm's score
+ * also names the swarm's key as "via" (parsed from its summary). */
 rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char **json,
                                    rp_error *err);
 /* JSON {"total":N,"decisions":[...]} of history for a key or all
  * (key NULL), newest first. */
 rp_status rp_store_query_decisions(rp_store *s, const char *key, bool active_only, int64_t now_us,
                                    int limit, int offset, char **json, rp_error *err);
+/* One incident by id, as JSON text (malloc'd); RP_ENOENT when none. */
+rp_status rp_store_get_incident(rp_store *s, uint64_t id, char **json, rp_error *err);
+/* Incidents of aggregate keys (every level but ip: the swarms), newest
+ * first, at most limit (capped at 1000): {"total": N, "incidents": [...]}. */
+rp_status rp_store_query_swarm_incidents(rp_store *s, int limit, char **json, rp_error *err);
 /* The highest incident id stored (0 when none). Engine ids restart at 1
  * with the process: the daemon offsets them by this so that a restart
  * does not overwrite older incidents. */

@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 # recall LOG LABELS -> "label kind clients flagged stopped" lines
 recall() {
-  "$RAMPART" analyze "${@:3}" --format json --quiet "$1" > "$TMP/incidents.jsonl"
+  "$RAMPART" analyze "${@:3}" --format json --quiet --verdicts "$TMP/verdicts" "$1" > "$TMP/incidents.jsonl"
   incident_actions "$TMP/incidents.jsonl" | sed 's/^ip://' | tr ' ' '\t' > "$TMP/actions"
   awk -F'\t' 'NR == FNR { act[$1] = $2; next }
               FNR == 1 { next }
@@ -80,5 +80,15 @@ YAML
   recall "$TMP/access.json" "$TMP/labels.tsv" --config "$TMP/rampart.yaml" > "$TMP/recall"
   cat "$TMP/recall"
   judge B < "$TMP/recall"
+  # Per request (--verdicts: refused as they came, also by a fingerprint on a
+  # route): no legitimate request refused; the swarms mostly refused.
+  awk -F'\t' 'NR == FNR { lab[$1] = $2; kind[$1] = $3; next }
+               { if (lab[$2] == "legit") legit++; else if (kind[$2] ~ /^distributed_/) swarm[kind[$2]]++ }
+               END { printf "legit %d\n", legit; for (k in swarm) printf "%s %d\n", k, swarm[k] }' \
+      "$TMP/labels.tsv" "$TMP/verdicts" | sort > "$TMP/refused"
+  echo "  requests refused as they came: $(paste -sd' ' "$TMP/refused")"
+  grep -qx 'legit 0' "$TMP/refused" || { echo "FAIL: legitimate requests refused: $(grep '^legit' "$TMP/refused")"; status=1; }
+  [ "$(awk '$1 == "distributed_stuffing" { print $2 }' "$TMP/refused")" -ge 1000 ] 2>/dev/null ||
+    { echo "FAIL: fewer than 1000 distributed stuffing attempts refused"; status=1; }
 done
 exit $status

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# rampart train / analyze --model: a route model learned from one generated
+# rampart train / analyze --model: the anomaly models (route transitions and
+# the feature-vector forest) learned from one generated
 # corpus (seed 5) is written atomically, loaded for another corpus (seed 7)
 # with the anomaly detector turned on, and a damaged model file is refused
 # with exit 1 and a message that names the file and the problem.
@@ -10,10 +11,12 @@ source "$(dirname "$0")/lib.sh"
 
 "$RAMPART" train -o "$TMP/flows.model" "$TMP/train.log" > "$TMP/train.out"
 cat "$TMP/train.out"
-check "train reports the transitions it learned" grep -Eq 'trained on [0-9,]+ events: [1-9][0-9,]* route transitions learned' "$TMP/train.out"
+check "train reports the transitions and vectors it learned" grep -Eq 'trained on [0-9,]+ events: [1-9][0-9,]* route transitions and [1-9][0-9,]* feature vectors learned' "$TMP/train.out"
 check "train wrote the model" test -s "$TMP/flows.model"
 check "no temporary file left" test ! -e "$TMP/flows.model.tmp"
-check "the model starts with its magic" sh -c "head -c 4 '$TMP/flows.model' | grep -q RPMK"
+check "the model starts with its magic" sh -c "head -c 4 '$TMP/flows.model' | grep -q RPMD"
+"$RAMPART" train -o "$TMP/again.model" "$TMP/train.log" > /dev/null
+check "same input, same model bytes" cmp -s "$TMP/flows.model" "$TMP/again.model"
 
 cat > "$TMP/anomaly.yaml" <<YAML
 profiles:

@@ -27,7 +27,7 @@ bash "$ROOT/tools/install-deps.sh" hydra ffuf gobuster dirb wfuzz sqlmap wrk slo
   nginx nginx-dev iproute2 curl || fail "cannot install the attack tools"
 source "$ROOT/tests/e2e/attack/stack.sh"
 STACK=$TMP/stack
-ATTACKS=${ATTACKS:-"gobuster dirb ffuf hydra ato swarm enum sqlmap wrk slowhttptest"}
+ATTACKS=${ATTACKS:-"gobuster dirb ffuf hydra ato swarm rotate enum sqlmap wrk slowhttptest"}
 LEGIT_PIDS=""
 FAILED=""
 
@@ -52,7 +52,7 @@ wants() { case " $ATTACKS " in *" $1 "*) return 0 ;; esac; return 1; }
 stack_start || fail "the stack did not start"
 echo "stack: nginx $NGINX_URL (module), API $API_URL, admin $ADMIN"
 n=0
-for a in human partner gobuster dirb ffuf hydra ato swarm enum sqlmap wrk slow; do
+for a in human partner gobuster dirb ffuf hydra ato swarm rotate enum sqlmap wrk slow; do
   n=$((n + 1)); actor_ns "$a" "$n" || fail "cannot create namespace for $a"
 done
 check "an actor reaches nginx from its namespace" \
@@ -209,6 +209,39 @@ if wants swarm; then
     awk -v s="$S_TAIL_SHARE" 'BEGIN { exit !(s >= 0.9) }'
   expect "the swarm's incident names it as one actor" \
     bash -c "curl -s '$ADMIN/v1/incidents?detector=auth&limit=200' | grep -q 'addresses acting as one'"
+fi
+
+# --- a swarm that never reuses an address: each attempt comes from a new
+# address in a new /24 (X-Forwarded-For), one tool fingerprint. No address can
+# be judged; the fingerprint is decided on the login route.
+if wants rotate; then
+  echo "ffuf pitchfork, JSON login, 5 attempts/s, every attempt from a new address in a new /24:"
+  : > "$STACK/rot_users.txt"; : > "$STACK/rot_pass.txt"; : > "$STACK/rot_xff.txt"
+  for i in $(seq 0 299); do
+    echo "user$((5000 + i))" >> "$STACK/rot_users.txt"
+    echo "guess-$i" >> "$STACK/rot_pass.txt"
+    echo "100.$((64 + i / 250)).$((i % 250)).$((i % 7 + 20))" >> "$STACK/rot_xff.txt"
+  done
+  in_ns rotate timeout 75 ffuf -s -mode pitchfork -t 1 -p 0.2 -mc 200 \
+    -w "$STACK/rot_users.txt:USER" -w "$STACK/rot_pass.txt:PASS" -w "$STACK/rot_xff.txt:XFF" \
+    -X POST -H 'Content-Type: application/json' -H 'X-Forwarded-For: XFF' \
+    -d '{"username":"USER","password":"PASS"}' -u "$ACTOR_URL_rotate/api/login" > "$STACK/rotate.out" 2>&1 || true
+  awk '$1 ~ /^100\.(64|65)\./ { r = (($3 == 403 || $3 == 429) && $4 == "-"); print $2, r }' \
+    "$STACK/access.log" > "$STACK/rotate.seq"
+  read -r R_TOTAL R_FIRST R_TAIL_SHARE R_ADDRS < <(awk '
+    NR == 1 { t0 = $1 } { t[NR] = $1; r[NR] = $2 }
+    $2 == 1 && first == "" { first = $1 - t0 }
+    END { n = NR; k = 0; b = 0
+          for (i = n; i > 0 && t[i] >= t[n] - 15; i--) { k++; b += r[i] }
+          printf "%d %s %.2f %d\n", n, first == "" ? "never" : sprintf("%.1f", first), k ? b / k : 0, n }' "$STACK/rotate.seq")
+  echo "  $R_TOTAL attempts, each from a new address; first Rampart answer after ${R_FIRST} s; share stopped in the last 15 s: $R_TAIL_SHARE"
+  printf '%-13s %9s %15s %11ss %9s\n' rotate "$R_TOTAL" "-" "$R_FIRST" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/rotate.seq")" >> "$RESULTS"
+  expect "the rotating swarm is answered by Rampart within 60 s (${R_FIRST} s)" \
+    awk -v f="$R_FIRST" 'BEGIN { exit !(f != "never" && f + 0 <= 60) }'
+  expect "by the end, the rotating swarm is stopped (${R_TAIL_SHARE} of its last 15 s of attempts)" \
+    awk -v s="$R_TAIL_SHARE" 'BEGIN { exit !(s >= 0.9) }'
+  expect "the decision names the fingerprint on the login route" \
+    bash -c "curl -s '$ADMIN/v1/decisions' | grep -q '\"fingerprint:[0-9a-f]*@[0-9a-f]*\"'"
 fi
 
 if wants enum; then

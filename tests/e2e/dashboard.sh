@@ -2,7 +2,8 @@
 # The dashboard in a real browser: builds web/dist, starts `rampart serve`
 # with a configuration file (so the tuning page can apply), replays a seeded
 # trafficgen stream plus a client whose user agent and paths carry markup,
-# then runs web/test/*.mjs in headless Debian Chromium through playwright-core.
+# and a swarm whose user agent is markup, then runs web/test/*.mjs in
+# headless Debian Chromium through playwright-core.
 # Every page is compared with the API; screenshots go to docs/img/ when
 # DASH_SCREENSHOTS=1 (or to $TMP otherwise, so a test run leaves the tree
 # alone).
@@ -49,9 +50,19 @@ for i in 1 2 3 4 5; do
   printf '{"time_iso8601":"2026-11-25T10:04:%02d.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/api/products","status":200,"body_bytes_sent":2048,"request_length":300,"http_user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0","http_referer":"-","host":"shop.example","header_names":"host,user-agent,accept,accept-language,cookie"}\n' \
     $((i * 5)) "$QUIET_IP"
 done > "$TMP/quiet.jsonl"
+# A swarm whose user agent is markup: 12 addresses in four /24s sharing one
+# header fingerprint, 6 failed logins each (each address alone stays under
+# the auth thresholds; together they are one credential stuffer). The
+# Swarms page must list it and show its user agent as text.
+for n in $(seq 1 12); do
+  for i in $(seq 1 6); do
+    printf '{"time_iso8601":"2026-11-25T10:03:%02d.%03d+00:00","remote_addr":"198.18.%d.%d","request_method":"POST","request_uri":"/api/login","status":401,"body_bytes_sent":60,"request_length":300,"http_user_agent":"<img src=x onerror=\\"window.__xss=4\\">swarm</b>","http_referer":"-","host":"shop.example","username":"victim%d@example.com","header_names":"host,user-agent,content-type,content-length"}\n' \
+      $((i * 8 + n / 3)) $((n * 37)) $((n % 4)) $((n + 20)) $((n * 10 + i))
+  done
+done | sort > "$TMP/swarm.jsonl"
 # Sent over ~15 s so the 10-second time series has a shape.
-"$RAMPART" send --socket "$TMP/a.sock" --now --rate 2000 -q "$TMP/events.jsonl" "$TMP/xss.jsonl" "$TMP/quiet.jsonl"
-want=$(( $(wc -l < "$TMP/events.jsonl") + 65 ))
+"$RAMPART" send --socket "$TMP/a.sock" --now --rate 2000 -q "$TMP/events.jsonl" "$TMP/xss.jsonl" "$TMP/quiet.jsonl" "$TMP/swarm.jsonl"
+want=$(( $(wc -l < "$TMP/events.jsonl") + 65 + 72 ))
 for _ in $(seq 1 300); do
   got=$(curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$' || true)
   [ "$got" = "$want" ] && break; sleep 0.1

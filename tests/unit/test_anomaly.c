@@ -3,7 +3,9 @@
  * site's learned transition model finds improbable.
  *
  * The fixture plays the engine with a real rp_markov: the route of each
- * event is named by its hash (the detector keys the model by it).
+ * event is named by its hash (the detector keys the model by it). The
+ * profile tests hand the detector a real rp_hstree and feature vectors
+ * the way the engine does (obs->forest, obs->features).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 
 #include "detector_fixture.h"
+#include "hstree.h"
 #include "markov.h"
 
 extern const rp_detector rp_detector_anomaly;
@@ -24,7 +27,7 @@ extern const rp_detector rp_detector_anomaly;
 #define N_RARE 10
 #define RARE(i) (0x2000ULL + (uint64_t)(i))
 
-enum { P_MIN_TRANSITIONS, P_THRESHOLD };
+enum { P_MIN_TRANSITIONS, P_THRESHOLD, P_RARITY };
 
 /* The site: people go from the home page to one of ten pages and back,
  * 2000 times per page. */
@@ -42,6 +45,7 @@ static rp_markov *site_model(void) {
 static fixture *bench(rp_markov *m) {
     fixture *f = fixture_new(&rp_detector_anomaly);
     f->obs.markov = m;
+    f->obs.learn = true; /* the engine's flag: no decision, score below monitor */
     return f;
 }
 
@@ -135,12 +139,109 @@ static void test_anomaly_is_safe_on_first_event_without_model_and_out_of_order(v
     rp_markov_free(m);
 }
 
+/* A client the engine says may not teach (a decision in force, or a score
+ * at monitor) is judged but teaches the flow model nothing. */
+static void test_anomaly_does_not_learn_from_a_client_that_may_not_teach(void **s) {
+    (void)s;
+    rp_markov *m = site_model();
+    fixture *f = bench(m);
+    uint64_t learned = rp_markov_transitions(m);
+    f->obs.learn = false;
+    for (int i = 0; i < 30; i++) visit(f, RARE(i % N_RARE), T0 + i * SEC);
+    assert_int_equal(rp_markov_transitions(m), learned);
+    assert_true(visit(f, RARE(3), T0 + 31 * SEC) > 0.0); /* still judged */
+    fixture_free(f);
+    rp_markov_free(m);
+}
+
+static void test_anomaly_counts_transitions_up_to_255(void **s) {
+    (void)s;
+    rp_markov *m = site_model();
+    fixture *f = bench(m);
+    for (int i = 0; i < 300; i++) visit(f, i % 2 ? HOME : RARE(i % N_RARE), T0 + i * SEC);
+    rp_finding fi;
+    f->params[P_THRESHOLD] = 1; /* so that the finding is filled */
+    assert_true(fixture_explain(f, &fi) > 0);
+    assert_string_equal(fi.features[1].name, "transitions");
+    assert_true(fi.features[1].value == 255.0);
+    assert_true(rp_detector_anomaly.params[P_MIN_TRANSITIONS].max == 255);
+    fixture_free(f);
+    rp_markov_free(m);
+}
+
+/* A forest that learned three windows of 2-d vectors around (0.2, 0.3). */
+static rp_hstree *cluster_forest(void) {
+    rp_hstree_params p;
+    rp_hstree_defaults(&p, 2, 0);
+    p.window = 256;
+    rp_hstree *h;
+    assert_int_equal(rp_hstree_new(&p, &h), RP_OK);
+    uint32_t x = 1;
+    for (int i = 0; i < 3 * 256; i++) {
+        float v[2];
+        for (int q = 0; q < 2; q++) {
+            x = x * 1103515245u + 12345u;
+            v[q] = (q ? 0.3f : 0.2f) + (float)((x >> 16) % 1000) / 20000.0f;
+        }
+        rp_hstree_update(h, v, true);
+    }
+    return h;
+}
+
+
+/* The profile part: a vector far from every normal one scores 1.0 and
+ * the evidence names the dimension that isolated it; one inside the
+ * cluster scores 0. */
+static void test_anomaly_scores_a_vector_rarer_than_all_normal_ones_at_1(void **s) {
+    (void)s;
+    rp_hstree *h = cluster_forest();
+    fixture *f = bench(NULL);
+    f->obs.forest = h;
+    f->obs.n_features = 2;
+    float normal[2] = {0.21f, 0.32f}, odd[2] = {0.21f, 0.95f};
+    f->obs.features = normal;
+    assert_true(visit(f, HOME, T0) == 0.0);
+    f->obs.features = odd;
+    assert_true(visit(f, HOME, T0 + SEC) == 1.0);
+    f->obs.features = NULL; /* requests between two vectors keep the last verdict */
+    assert_true(visit(f, HOME, T0 + 2 * SEC) == 1.0);
+    rp_finding fi;
+    fixture_explain(f, &fi);
+    assert_non_null(strstr(fi.summary, "anomaly: unusual traffic profile: rarer than 100.00%"));
+    assert_string_equal(fi.features[fi.n_features - 1].name, "profile_rarity");
+    f->obs.features = normal;
+    assert_true(visit(f, HOME, T0 + 3 * SEC) == 0.0);
+    fixture_free(f);
+    rp_hstree_free(h);
+}
+
+/* Its own feature: the mean flow surprise over 20 bits, in 0..1. */
+static void test_anomaly_feature_is_the_mean_surprise_over_20_bits(void **s) {
+    (void)s;
+    rp_markov *m = site_model();
+    fixture *f = bench(m);
+    float out[1] = {-1};
+    rp_detector_anomaly.features(f->state, &f->obs, &f->ctx, out);
+    assert_true(out[0] == 0.0f);
+    for (int i = 0; i < 40; i++) visit(f, RARE(i % N_RARE), T0 + i * SEC);
+    rp_detector_anomaly.features(f->state, &f->obs, &f->ctx, out);
+    assert_true(out[0] > 0.1f && out[0] <= 1.0f);
+    assert_int_equal(rp_detector_anomaly.n_features, 1);
+    assert_string_equal(rp_detector_anomaly.feature_names[0], "flow_surprise");
+    fixture_free(f);
+    rp_markov_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_anomaly_leaves_a_client_following_the_usual_flow_at_0),
         cmocka_unit_test(test_anomaly_flags_a_client_jumping_between_pages_after_20_transitions),
         cmocka_unit_test(test_anomaly_scores_a_transition_before_learning_it),
         cmocka_unit_test(test_anomaly_is_safe_on_first_event_without_model_and_out_of_order),
+        cmocka_unit_test(test_anomaly_does_not_learn_from_a_client_that_may_not_teach),
+        cmocka_unit_test(test_anomaly_counts_transitions_up_to_255),
+        cmocka_unit_test(test_anomaly_scores_a_vector_rarer_than_all_normal_ones_at_1),
+        cmocka_unit_test(test_anomaly_feature_is_the_mean_surprise_over_20_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * test_auth.c -- the auth detector: credential stuffing, brute force,
  * password spraying, account takeover, and the legitimate look-alikes
- * (typos, an office NAT, partners fetching tokens) it must leave alone.
+ * (typos, an office NAT, partners fetching tokens) it must leave alone;
+ * slow attacks over hours and days, and session rotation.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,6 +248,201 @@ static void test_auth_account_takeover_after_distributed_failures(void **s) {
     assert_non_null(strstr(fin.summary, "account login succeeded after 15 failures"));
 }
 
+/* ------------------------------------------------- slow, long horizons */
+
+#define HOUR (3600 * SEC)
+
+/* A tiny deterministic generator for spreads of times and addresses. */
+static uint32_t lcg(uint32_t *x) {
+    *x = *x * 1664525u + 1013904223u;
+    return *x >> 8;
+}
+
+static void test_auth_flags_an_account_failing_3_times_an_hour_from_new_addresses_for_2_days(
+    void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_USERNAME;
+    uint32_t x = 7;
+    double at_6h = 0, at_24h = 0, sc = 0;
+    for (int i = 0; i < 3 * 48; i++) { /* 3 an hour, at random minutes, each from a new address */
+        set_client(f, 0x50000000u + lcg(&x));
+        int64_t ts = T0 + (i / 3) * HOUR + (int64_t)(lcg(&x) % 3600) * SEC;
+        sc = attempt(f, ts, 401, 120, 42);
+        if (i == 3 * 6 - 1) at_6h = sc;
+        if (i == 3 * 24 - 1) at_24h = sc;
+    }
+    assert_float_equal(at_6h, 0.0, 1e-9); /* the hourly lines never fire: 3 an hour */
+    assert_true(at_24h >= 0.5);
+    assert_true(sc >= 0.75); /* ~52 after decay at 3/h with a 12 h half-life */
+    rp_finding fin = fixture_finding(f);
+    assert_non_null(strstr(fin.summary, "auth: 144 failed logins for this account over 2.0 days "
+                                        "from 100+ addresses, no success"));
+    assert_true(fin.threats & RP_THREAT_CREDENTIAL_STUFFING);
+    assert_string_equal(fin.features[1].name, "account_failed_logins_decayed");
+    assert_true(fin.features[1].value > 40 && fin.features[1].value < 60);
+    assert_true(fin.features[4].value >= 60); /* addresses: the 32-bit sketch saturates ~110 */
+}
+
+static void test_auth_owner_mistyping_3_times_a_day_from_a_new_phone_address_is_not_flagged(
+    void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_USERNAME;
+    double max = 0;
+    for (int d = 0; d < 14; d++) { /* two weeks; the carrier gives a new address daily */
+        set_client(f, 0x64400000u + (uint32_t)d * 977u);
+        int64_t day = T0 + d * 24 * HOUR + 9 * HOUR;
+        for (int k = 0; k < 3; k++) {
+            double sc = attempt(f, day + k * 15 * SEC, 401, 120, 42);
+            if (sc > max) max = sc;
+        }
+        double sc = attempt(f, day + 60 * SEC, 200, 900, 42);
+        if (sc > max) max = sc;
+        sc = attempt(f, day + 8 * HOUR, 401, 120, 42); /* one more typo in the evening */
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+}
+
+static void test_auth_account_under_slow_attack_says_when_the_owner_last_got_in(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_USERNAME;
+    uint32_t x = 11;
+    for (int i = 0; i < 3 * 30; i++) {
+        set_client(f, 0x51000000u + lcg(&x));
+        attempt(f, T0 + i * 20 * 60 * SEC, 401, 120, 42);
+    }
+    set_client(f, 0x0a0a0a0au); /* the owner logs in fine */
+    attempt(f, T0 + 30 * HOUR, 200, 900, 42);
+    set_client(f, 0x52000001u);
+    double sc = attempt(f, T0 + 32 * HOUR, 401, 120, 42);
+    assert_true(sc >= 0.5);
+    assert_non_null(strstr(fixture_finding(f).summary, "last success 2 h ago"));
+}
+
+/* One /24 of a slow stuffing swarm: 10 addresses, 3 attempts an hour
+ * each, never a success, for 3 hours. The run of failures grows past the
+ * line in about 80 minutes and is not broken by the gaps between them. */
+static void test_auth_slow_stuffing_run_at_a_subnet_grows_over_hours(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_SUBNET;
+    uint32_t x = 3;
+    double at_30m = 0, sc = 0;
+    int64_t t_flag = -1;
+    for (int m = 0; m < 3 * 60; m++) { /* 30 attempts an hour: one every 2 min on average */
+        if (m % 2) continue;
+        set_client(f, 0xc6336400u + lcg(&x) % 10u);
+        sc = attempt(f, T0 + m * 60 * SEC + (int64_t)(lcg(&x) % 60) * SEC, 401, 120,
+                     900000 + (uint64_t)m);
+        if (m == 30) at_30m = sc;
+        if (sc >= 0.5 && t_flag < 0) t_flag = m;
+    }
+    assert_float_equal(at_30m, 0.0, 1e-9);
+    assert_true(t_flag >= 70 && t_flag <= 90);
+    assert_true(sc >= 0.7);
+    rp_finding fin = fixture_finding(f);
+    assert_non_null(strstr(fin.summary, "90 failed logins in a row without a success from"));
+    /* a pause of 2 hours does not end the run; 4 hours does */
+    sc = attempt(f, T0 + 5 * HOUR, 401, 120, 1);
+    assert_true(sc >= 0.7);
+    sc = attempt(f, T0 + 9 * HOUR + SEC, 401, 120, 1);
+    assert_float_equal(sc, 0.0, 1e-9);
+}
+
+static void test_auth_subnet_of_people_who_log_in_after_typos_is_not_a_slow_swarm(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_SUBNET;
+    uint32_t x = 5;
+    double max = 0;
+    for (int m = 0; m < 6 * 60; m += 3) { /* a busy residential /24 for 6 hours */
+        set_client(f, 0x5db84000u + lcg(&x) % 200u);
+        int64_t ts = T0 + m * 60 * SEC;
+        double sc = attempt(f, ts, 401, 120, 7000 + (uint64_t)m);
+        if (sc > max) max = sc;
+        if (lcg(&x) % 3) sc = attempt(f, ts + 20 * SEC, 401, 120, 7000 + (uint64_t)m);
+        if (sc > max) max = sc;
+        sc = attempt(f, ts + 40 * SEC, 200, 900, 7000 + (uint64_t)m);
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+}
+
+/* --------------------------------------------------- session rotation */
+
+/* A request from the fixture's address carrying session id `sess` (0 =
+ * no cookie) on an ordinary route. */
+static double request(fixture *f, int64_t ts, uint64_t sess) {
+    f->obs.route_class = RP_ROUTE_OTHER;
+    f->ev.method = RP_METHOD_GET;
+    f->ev.status = 200;
+    f->ev.response_bytes = 2048;
+    f->ev.credential_id = 0;
+    f->ev.session_id = sess ? rp_hash64(&sess, sizeof sess, 77) : 0;
+    double sc = fixture_feed(f, ts);
+    f->obs.route_class = RP_ROUTE_AUTH;
+    return sc;
+}
+
+static void test_auth_flags_an_address_taking_a_new_session_every_1_to_2_requests(void **s) {
+    fixture *f = *s;
+    uint32_t x = 9;
+    uint64_t sess = 1;
+    double sc = 0, at_60s = 0;
+    for (int i = 0; i < 600; i++) { /* 1 request a second for 10 minutes */
+        if (lcg(&x) % 2) sess++;
+        sc = request(f, T0 + i * SEC, sess);
+        if (i == 59) at_60s = sc;
+    }
+    assert_float_equal(at_60s, 0.0, 1e-9); /* ~40 sessions: not yet */
+    assert_true(sc >= 0.75);
+    rp_finding fin = fixture_finding(f);
+    assert_non_null(strstr(fin.summary, "(session rotation)"));
+    assert_true(fin.threats & RP_THREAT_AUTOMATION);
+    assert_false(fin.threats & RP_THREAT_CREDENTIAL_STUFFING);
+    assert_string_equal(fin.features[4].name, "sessions_5m");
+    assert_true(fin.features[4].value > 150 && fin.features[4].value < 300); /* ~200 */
+    assert_true(fin.features[5].value > 1.2 && fin.features[5].value < 1.8); /* ~1.5 */
+}
+
+static void test_auth_office_nat_with_50_people_and_their_sessions_is_not_rotation(void **s) {
+    fixture *f = *s;
+    uint32_t x = 13;
+    int64_t next[50];
+    for (int p = 0; p < 50; p++) next[p] = T0 + (int64_t)(lcg(&x) % 60) * SEC;
+    double max = 0;
+    /* 50 people for 2 hours, a request every 2-40 s each; everyone's
+     * session is renewed at login, about once an hour */
+    for (int64_t t = T0; t < T0 + 2 * HOUR; t += SEC)
+        for (int p = 0; p < 50; p++) {
+            if (next[p] > t) continue;
+            uint64_t sess = 1000u * (uint64_t)p + (uint64_t)((t - T0) / HOUR) + 1;
+            double sc = request(f, t, sess);
+            if (sc > max) max = sc;
+            next[p] = t + (2 + (int64_t)(lcg(&x) % 39)) * SEC;
+        }
+    assert_float_equal(max, 0.0, 1e-9);
+    rp_finding fin = fixture_finding(f);
+    assert_true(fin.features[4].value > 30 && fin.features[4].value < 80); /* ~50 sessions */
+    assert_true(fin.features[5].value > 5);
+}
+
+static void test_auth_partner_polling_every_10s_with_one_session_is_not_rotation(void **s) {
+    fixture *f = *s;
+    double max = 0;
+    for (int i = 0; i < 8640; i++) { /* a day */
+        double sc = request(f, T0 + i * 10 * SEC, 424242);
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+}
+
+static void test_auth_new_cookie_on_every_request_for_an_hour_blocks(void **s) {
+    fixture *f = *s;
+    double sc = 0;
+    for (int i = 0; i < 1800; i++) sc = request(f, T0 + i * 2 * SEC, 50000 + (uint64_t)i);
+    assert_true(sc >= 0.5 && sc <= 1.0); /* 150 sessions in 5 min, 1 use each */
+    assert_true(score_at(f, T0 + 3600 * SEC + 11 * 60 * SEC) == 0.0); /* gone quiet */
+}
+
 /* ---------------------------------------------------------- robustness */
 
 static void test_auth_stuffing_with_out_of_order_timestamps_is_still_caught(void **s) {
@@ -302,6 +498,15 @@ int main(void) {
         T(test_auth_flags_one_account_attacked_from_40_addresses),
         T(test_auth_account_owner_on_two_devices_is_not_flagged),
         T(test_auth_account_takeover_after_distributed_failures),
+        T(test_auth_flags_an_account_failing_3_times_an_hour_from_new_addresses_for_2_days),
+        T(test_auth_owner_mistyping_3_times_a_day_from_a_new_phone_address_is_not_flagged),
+        T(test_auth_account_under_slow_attack_says_when_the_owner_last_got_in),
+        T(test_auth_slow_stuffing_run_at_a_subnet_grows_over_hours),
+        T(test_auth_subnet_of_people_who_log_in_after_typos_is_not_a_slow_swarm),
+        T(test_auth_flags_an_address_taking_a_new_session_every_1_to_2_requests),
+        T(test_auth_office_nat_with_50_people_and_their_sessions_is_not_rotation),
+        T(test_auth_partner_polling_every_10s_with_one_session_is_not_rotation),
+        T(test_auth_new_cookie_on_every_request_for_an_hour_blocks),
         T(test_auth_stuffing_with_out_of_order_timestamps_is_still_caught),
         T(test_auth_missing_fields_do_not_crash),
         cmocka_unit_test(test_auth_state_fits_budget),

@@ -21,6 +21,7 @@ typedef struct collected {
     int incidents, decisions;
     rp_incident last;
     rp_decision last_decision;
+    rp_decision last_fingerprint_decision;
     rp_action max_action;
     uint64_t checksum; /* of every incident, for determinism */
 } collected;
@@ -38,6 +39,7 @@ static void on_decision(void *u, const rp_decision *d) {
     collected *c = u;
     c->decisions++;
     c->last_decision = *d;
+    if (d->key.level == RP_LEVEL_FINGERPRINT) c->last_fingerprint_decision = *d;
 }
 
 static rp_engine *new_engine(rp_config *config, collected *c) {
@@ -398,6 +400,88 @@ static void test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerp
     rp_engine_free(e);
 }
 
+/* A stuffing swarm that never reuses an address: 400 addresses in 400
+ * networks, one failed login each, one browser build. No address can be
+ * judged on its own; the fingerprint is decided on the login route
+ * (fingerprint:FP@SCOPE), so later attempts are refused whatever their
+ * address, while a person with the same browser build can still read
+ * the catalogue. */
+static void test_engine_decides_a_fingerprint_on_the_login_route(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    static const char chrome[] =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36";
+    rp_event ev;
+    char ip[32];
+    int stopped = 0, first_stop = -1;
+    int64_t t = T0;
+    for (int i = 0; i < 400; i++, t += SEC / 2) {
+        snprintf(ip, sizeof ip, "%d.%d.%d.9", 11 + i % 150, i / 150 + 1, i % 200 + 1);
+        make_event(&ev, ip, t, "POST", "/api/login", 401);
+        fingerprinted(&ev, chrome, 0x5eed);
+        rp_action a = rp_engine_feed(e, &ev);
+        if (a >= RP_ACTION_THROTTLE) {
+            stopped++;
+            if (first_stop < 0) first_stop = i;
+        }
+    }
+    assert_true(first_stop >= 0 && first_stop < 100);
+    assert_true(stopped >= 400 - first_stop - 5);
+    /* the decision names the fingerprint on the route */
+    assert_int_equal(c.last_fingerprint_decision.key.level, RP_LEVEL_FINGERPRINT);
+    uint64_t scope;
+    memcpy(&scope, c.last_fingerprint_decision.key.bytes + 8, 8);
+    assert_int_equal(scope, rp_scope_hash("/api/login", 10));
+    char text[96];
+    rp_key_format(&c.last_fingerprint_decision.key, text, sizeof text);
+    assert_non_null(strchr(text, '@'));
+    rp_key back;
+    assert_int_equal(rp_key_parse(text, strlen(text), &back), RP_OK);
+    assert_true(rp_key_equal(&back, &c.last_fingerprint_decision.key));
+    /* a fresh address with that browser build is refused on the login
+     * route before its attempt is judged: what the nginx module enforces
+     * (it cannot know the answer yet) */
+    make_event(&ev, "100.64.1.1", t, "POST", "/api/login", 200);
+    fingerprinted(&ev, chrome, 0x5eed);
+    assert_true(rp_engine_feed(e, &ev) >= RP_ACTION_THROTTLE);
+    /* the same browser build elsewhere on the site is not stopped */
+    make_event(&ev, "192.0.2.55", t, "GET", "/api/products", 200);
+    fingerprinted(&ev, chrome, 0x5eed);
+    assert_int_equal(rp_engine_feed(e, &ev), RP_ACTION_NONE);
+    /* another browser on the login route is not stopped */
+    make_event(&ev, "192.0.2.56", t, "POST", "/api/login", 200);
+    fingerprinted(&ev, chrome, 0x07e4);
+    assert_int_equal(rp_engine_feed(e, &ev), RP_ACTION_NONE);
+    rp_engine_free(e);
+}
+
+/* The verdict before an event is what a proxy enforced on it; the one
+ * after is what the client's next request meets. They differ exactly on
+ * the request that triggered the decision. */
+static void test_engine_verdict_before_an_event_lags_the_decision_by_one_request(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    int trigger = -1;
+    for (int i = 0; i < 2000 && trigger < 0; i++) {
+        make_event(&ev, "203.0.113.9", T0 + i * (SEC / 100), "GET", "/api/products", 200);
+        rp_action before, after = rp_engine_feed_verdicts(e, &ev, &before);
+        if (after >= RP_ACTION_THROTTLE) {
+            assert_true(before < RP_ACTION_THROTTLE); /* maybe monitored already */
+            trigger = i;
+        }
+    }
+    assert_true(trigger > 0);
+    make_event(&ev, "203.0.113.9", T0 + (trigger + 1) * (SEC / 100), "GET", "/api/products", 200);
+    rp_action before, after = rp_engine_feed_verdicts(e, &ev, &before);
+    assert_true(before >= RP_ACTION_THROTTLE);
+    assert_int_equal(before, after);
+    rp_engine_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_memory_stays_at_cap_under_random_ip_spray),
@@ -409,6 +493,8 @@ int main(void) {
         cmocka_unit_test(test_engine_escalates_repeat_offenders),
         cmocka_unit_test(test_engine_stops_a_slow_swarm_but_not_its_neighbour),
         cmocka_unit_test(test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerprint),
+        cmocka_unit_test(test_engine_decides_a_fingerprint_on_the_login_route),
+        cmocka_unit_test(test_engine_verdict_before_an_event_lags_the_decision_by_one_request),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };

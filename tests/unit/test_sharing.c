@@ -84,6 +84,44 @@ static void test_sharing_leaves_ordinary_and_new_keys_alone(void **s) {
     fixture_free(f);
 }
 
+/* IPs within one session: a session cookie used by its owner from a
+ * laptop and a phone for three hours, then stolen and replayed from 40
+ * addresses in 10 networks within ten minutes. */
+static void test_sharing_flags_a_session_replayed_from_40_addresses(void **s) {
+    (void)s;
+    fixture *f = fixture_new(&rp_detector_sharing);
+    f->ctx.level = RP_LEVEL_SESSION;
+    for (int i = 0; i < 3 * 120; i++) { /* every 30 s */
+        from(f, i % 2 ? "192.0.2.7" : "2001:db8::7");
+        assert_true(fixture_feed(f, T0 + i * 30 * SEC) == 0.0);
+    }
+    char ip[32];
+    double sc = 0;
+    for (int i = 0; i < 40; i++) {
+        snprintf(ip, sizeof ip, "203.0.%d.%d", 100 + i % 10, 20 + i);
+        from(f, ip);
+        sc = fixture_feed(f, T0 + 3 * HOUR + i * 15 * SEC);
+    }
+    assert_true(sc >= 0.5 && sc < 1.0); /* 40 addresses vs a bound of 20: 0.5 + 0.5 * 20/40 */
+    assert_float_equal(sc, 0.75, 0.1);
+    rp_finding fin = fixture_finding(f);
+    assert_int_equal(fin.threats, RP_THREAT_LEAKED_CREDENTIAL);
+    assert_true(fin.features[0].value >= 36 && fin.features[0].value <= 44);
+    assert_true(fin.features[1].value >= 9 && fin.features[1].value <= 12); /* networks */
+    fixture_free(f);
+}
+
+/* A partner polling every 10 s with one session from its one address:
+ * nothing, all day. */
+static void test_sharing_partner_polling_with_one_session_is_not_flagged(void **s) {
+    (void)s;
+    fixture *f = fixture_new(&rp_detector_sharing);
+    f->ctx.level = RP_LEVEL_SESSION;
+    from(f, "198.51.100.10");
+    for (int i = 0; i < 8640; i++) assert_true(fixture_feed(f, T0 + i * 10 * SEC) == 0.0);
+    fixture_free(f);
+}
+
 static void test_sharing_survives_out_of_order_and_missing_addresses(void **s) {
     (void)s;
     fixture *f = fixture_new(&rp_detector_sharing);
@@ -101,6 +139,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sharing_flags_a_partner_key_suddenly_used_from_60_addresses),
         cmocka_unit_test(test_sharing_leaves_ordinary_and_new_keys_alone),
+        cmocka_unit_test(test_sharing_flags_a_session_replayed_from_40_addresses),
+        cmocka_unit_test(test_sharing_partner_polling_with_one_session_is_not_flagged),
         cmocka_unit_test(test_sharing_survives_out_of_order_and_missing_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,7 +133,8 @@ static void test_table_keeps_a_returning_client_under_a_spray(void **s) {
 static void test_key_format_and_parse_round_trip(void **s) {
     (void)s;
     const char *texts[] = {"ip:192.0.2.7", "ip:2001:db8::1", "subnet:198.51.100.0/24",
-                           "fingerprint:00000000deadbeef", "username:0123456789abcdef"};
+                           "fingerprint:00000000deadbeef", "username:0123456789abcdef",
+                           "fingerprint:00000000deadbeef@00000000000c0ffe"};
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         rp_key k;
         assert_int_equal(rp_key_parse(texts[i], strlen(texts[i]), &k), RP_OK);
@@ -146,6 +147,11 @@ static void test_key_format_and_parse_round_trip(void **s) {
     assert_int_equal(k.level, RP_LEVEL_IP);
     assert_int_equal(rp_key_parse("ip:999.1.1.1", 12, &k), RP_EPARSE);
     assert_int_equal(rp_key_parse("color:blue", 10, &k), RP_EPARSE);
+    /* only a fingerprint has a route scope, and never an empty or zero one */
+    assert_int_equal(rp_key_parse("token:00ab@0cd", 14, &k), RP_EPARSE);
+    assert_int_equal(rp_key_parse("fingerprint:00ab@", 17, &k), RP_EPARSE);
+    assert_int_equal(rp_key_parse("fingerprint:00ab@0", 18, &k), RP_EPARSE);
+    assert_int_equal(rp_key_parse("fingerprint:00ab@xyz", 20, &k), RP_EPARSE);
 }
 
 static void test_addr_rejects_garbage_and_masks_subnets(void **s) {

@@ -568,6 +568,103 @@ static void distributed_enumeration(attack *a)
     }
 }
 
+/* ------------------------------------------------- long-horizon kinds */
+
+/* 300 addresses, 10 in each of 30 /24s, one user agent and header set;
+ * each address tries 2-4 leaked usernames an hour at random times, for
+ * the whole log. Slow enough that no address, and no /24 in its first
+ * hour, looks like anything. */
+static void slow_stuffing(attack *a)
+{
+    enum { NETS = 30, PER_NET = 10 };
+    uint16_t ua;
+    uint8_t hs;
+    if (tg_chance(a->r, 0.6)) {
+        ua = tg_ua_pick(a->r, TG_UA_DESKTOP);
+        hs = TG_HS_HEADLESS;
+    } else {
+        ua = tg_ua_pick(a->r, TG_UA_TOOL);
+        hs = tg_ua_header_set(ua);
+    }
+    tg_pool pool = tg_chance(a->r, 0.5) ? TG_POOL_RESIDENTIAL : TG_POOL_CLOUD;
+    for (uint32_t n = 0; n < NETS; n++) {
+        uint32_t prefix = tg_prefix24_pick(a->r, pool);
+        for (uint32_t i = 0; i < PER_NET; i++) {
+            uint32_t addr = tg_addr_in24(a->w, a->r, prefix, a->kind, a->group);
+            uint32_t c = tg_client_new(a->w, addr, ua, hs);
+            double per_hour = tg_range(a->r, 2, 4);
+            double t = tg_exponential(a->r, 3600 / per_hour);
+            while (t < a->horizon) {
+                uint32_t user = leaked_user(a->r);
+                uint16_t status = tg_chance(a->r, 0.002) ? 200 : 401;
+                atk_send(a, c, t, TG_POST, TG_R_API_LOGIN, 0, user, status, 40 + tg_below(a->r, 50));
+                t += tg_exponential(a->r, 3600 / per_hour);
+            }
+        }
+    }
+}
+
+/* One real account, tried 2-5 times an hour for as long as the log runs,
+ * each address used for 1-3 attempts and dropped: a patient takeover
+ * attempt that stays under every per-address and per-hour line. JSON
+ * login (401) or the form (the same 200 page). Never succeeds. */
+static void persistent_ato(attack *a)
+{
+    bool form = tg_chance(a->r, 0.35);
+    uint32_t victim = tg_between(a->r, 1, TG_USERS);
+    double per_hour = tg_range(a->r, 2, 5);
+    uint32_t c = 0, left = 0;
+    double t = tg_exponential(a->r, 3600 / per_hour);
+    while (t < a->horizon) {
+        if (!left) {
+            c = bot_client(a, 0.6, TG_UA_TOOL);
+            left = tg_between(a->r, 1, 3);
+        }
+        left--;
+        login_attempt(a, c, t, form, false, victim, false);
+        t += tg_exponential(a->r, 3600 / per_hour);
+    }
+}
+
+/* One address, 0.5-3 requests a second for 5-20 minutes, taking a new
+ * session cookie every 1-2 requests (it throws away what the site sets,
+ * or cycles through stolen sessions): products, searches and listings,
+ * now and then a cart update -- nothing any other detector is made for.
+ * Each cookie is a client of its own in the world. */
+static void session_rotation(attack *a)
+{
+    uint32_t first = bot_client(a, 0.6, TG_UA_TOOL);
+    uint32_t addr = a->w->clients[first].addr;
+    uint16_t ua = a->w->clients[first].ua;
+    uint8_t hs = a->w->clients[first].header_set;
+    a->w->clients[first].sessions = 1;
+    double rate = tg_range(a->r, 0.5, 3);
+    double dur = tg_range(a->r, 300, 1200);
+    double start = a->horizon * tg_range(a->r, 0.05, 0.5);
+    if (start + dur > a->horizon)
+        start = a->horizon > dur ? a->horizon - dur : 0;
+    uint32_t c = first, uses = tg_between(a->r, 1, 2);
+    for (double t = start; t < start + dur && t < a->horizon; t += tg_exponential(a->r, 1.0 / rate)) {
+        if (!uses) {
+            c = tg_client_new(a->w, addr, ua, hs);
+            a->w->clients[c].sessions = 1;
+            uses = tg_between(a->r, 1, 2);
+        }
+        uses--;
+        double x = tg_uniform(a->r);
+        if (x < 0.1) {
+            atk_send(a, c, t, TG_PUT, TG_R_API_CART, 0, 0, 200, 120 + tg_below(a->r, 200));
+        } else if (x < 0.6) {
+            uint32_t id = tg_between(a->r, 1, TG_PRODUCTS);
+            atk_send(a, c, t, TG_GET, TG_R_API_PRODUCT, id, 0, tg_product_exists(id) ? 200 : 404, 0);
+        } else if (x < 0.8) {
+            atk_send(a, c, t, TG_GET, TG_R_API_SEARCH, tg_below(a->r, tg_search_word_count()), 0, 200, 0);
+        } else {
+            atk_send(a, c, t, TG_GET, TG_R_API_PRODUCTS, tg_between(a->r, 1, 50), 20, 200, 0);
+        }
+    }
+}
+
 /* -------------------------------------------------------------- driver */
 
 typedef void (*attack_fn)(attack *a);
@@ -587,8 +684,14 @@ static const attack_fn attack_fns[TG_KIND_COUNT] = {
     [TG_DISTRIBUTED_STUFFING] = distributed_stuffing,
     [TG_DISTRIBUTED_SCRAPING] = distributed_scraping,
     [TG_DISTRIBUTED_ENUMERATION] = distributed_enumeration,
+    [TG_SLOW_STUFFING] = slow_stuffing,
+    [TG_PERSISTENT_ATO] = persistent_ato,
+    [TG_SESSION_ROTATION] = session_rotation,
 };
 
+/* Distributed and long-horizon kinds place themselves in time; the others
+ * get a start slot. (The later kinds take no slot, so adding them leaves
+ * the slots, and the output, of the others unchanged.) */
 static bool is_distributed(tg_kind kind)
 {
     return kind >= TG_DISTRIBUTED_STUFFING;

@@ -22,7 +22,8 @@ static const char *const kind_names[TG_KIND_COUNT + 1] = {
     "human", "mobile", "partner", "monitor", "crawler", "credential_stuffing", "brute_force",
     "password_spraying", "account_takeover", "flood", "flood_rotating_ua", "scanner", "scraper",
     "enumeration", "undeclared_probe", "consumption", "distributed_stuffing",
-    "distributed_scraping", "distributed_enumeration", "office",
+    "distributed_scraping", "distributed_enumeration", "slow_stuffing", "persistent_ato",
+    "session_rotation", "office",
 };
 
 const char *tg_kind_name(tg_kind kind)

@@ -28,7 +28,8 @@ static const char usage_text[] =
     "  --partners N       partner integrations polling the API (default 6)\n"
     "  --monitors N       uptime monitors and kubernetes probes (default 4)\n"
     "  --crawlers N       search engine crawlers, Googlebot and bingbot (default 3)\n"
-    "  --attacks LIST     comma list of attack kinds, 'all' or 'none' (default all)\n"
+    "  --attacks LIST     comma list of attack kinds, 'all' or 'none' (default all;\n"
+    "                     'all' leaves out the long-horizon kinds below)\n"
     "  --attack-actors N  actors per attack kind (default 1; credential_stuffing 2)\n"
     "  --lines N          scale humans and mobile apps to make about N lines in all\n"
     "  --format FMT       combined (default) or json\n"
@@ -40,6 +41,8 @@ static const char usage_text[] =
     "  credential_stuffing brute_force password_spraying account_takeover flood\n"
     "  flood_rotating_ua scanner scraper enumeration undeclared_probe consumption\n"
     "  distributed_stuffing distributed_scraping distributed_enumeration\n"
+    "  not in 'all' (name them): slow_stuffing (run it for hours: --duration 10800)\n"
+    "  persistent_ato (for days: --duration 259200) session_rotation\n"
     "\n"
     "examples:\n"
     "  trafficgen --seed 7 --out access.log --labels labels.tsv\n"
@@ -117,7 +120,7 @@ static bool parse_attacks(const char *s, uint32_t *mask)
         const char *end = strchr(s, ',');
         size_t n = end ? (size_t)(end - s) : strlen(s);
         if (n == 3 && !memcmp(s, "all", 3)) {
-            for (int k = TG_FIRST_ATTACK; k < TG_KIND_COUNT; k++)
+            for (int k = TG_FIRST_ATTACK; k < TG_ALL_END; k++)
                 *mask |= 1u << k;
         } else if (n) {
             int k = tg_kind_parse(s, n);

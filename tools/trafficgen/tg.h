@@ -77,10 +77,16 @@ typedef enum tg_kind {
     TG_DISTRIBUTED_STUFFING,
     TG_DISTRIBUTED_SCRAPING,
     TG_DISTRIBUTED_ENUMERATION,
+    /* Kinds after this line are left out of "all": they need horizons of
+     * hours or days, and "all" keeps its output byte for byte. */
+    TG_SLOW_STUFFING,
+    TG_PERSISTENT_ATO,
+    TG_SESSION_ROTATION,
     TG_KIND_COUNT
 } tg_kind;
 
 #define TG_FIRST_ATTACK TG_CREDENTIAL_STUFFING
+#define TG_ALL_END TG_SLOW_STUFFING /* "all" is TG_FIRST_ATTACK .. TG_ALL_END - 1 */
 /* Group tag for offices: several humans behind one NAT address. */
 #define TG_GROUP_OFFICE TG_KIND_COUNT
 

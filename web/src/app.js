@@ -1,17 +1,18 @@
 // Rampart dashboard: entry point. Hash routing (#/overview,
-// #/incidents?detector=scan, #/client/ip:1.2.3.4, ...) in one page, so
+// #/incidents?detector=scan, #/swarms, #/client/ip:1.2.3.4, ...) in one page, so
 // the daemon only serves static files; each page module renders into
 // <main> and returns a cleanup function (timers, charts) run when the
 // route changes. The admin token lives in sessionStorage only.
 import { token, setToken, flash } from './util.js';
 import * as overview from './overview.js';
 import * as incidents from './incidents.js';
+import * as swarms from './swarms.js';
 import * as client from './client.js';
 import * as decisions from './decisions.js';
 import * as inventory from './inventory.js';
 import * as tuning from './tuning.js';
 
-const pages = { overview, incidents, client, decisions, inventory, tuning };
+const pages = { overview, incidents, swarms, client, decisions, inventory, tuning };
 let cleanup = null;
 let seq = 0;
 

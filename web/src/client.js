@@ -2,7 +2,8 @@
 // each detector's features against their thresholds (a bar per feature,
 // the threshold marked), the score over time (its incidents plus the live
 // score), the request timeline (a point per request, coloured by status
-// class), sample requests, related keys and the decision history. Each
+// class), sample requests, related keys, the member addresses of an
+// aggregate key (a swarm) and the decision history. Each
 // block loads on its own, so a missing endpoint leaves the others intact.
 import { h, replace, state, api, qs, num, fixed, badge, clientLink, when, untilText, table, flash, toMs, keyPath, bytes } from './util.js';
 import { lineChart, scatterChart } from './charts.js';
@@ -24,13 +25,25 @@ function featureBar(f) {
       f.normal !== null && f.normal !== undefined ? h('span', { class: 'note' }, ` (normal ${fixed(f.normal, 1)})`) : null));
 }
 
+// A finding charged with a swarm's score names the swarm: "via" from the
+// incidents API, or the "(via KEY)" the engine ends the summary with.
+function viaOf(f) {
+  if (f.via) return f.via;
+  const m = /\(via ((?:fingerprint|subnet|username|token|session):[0-9a-fA-F.:/]+)\)$/.exec(f.summary || '');
+  return m ? m[1] : null;
+}
+function viaLink(f) {
+  const v = viaOf(f);
+  return v ? h('span', { class: 'via', testid: 'via' }, '→ swarm ', clientLink(v)) : null;
+}
+
 function findingsBlock(live) {
   const fs = (live && live.findings) || [];
   if (!fs.length) return state.empty('No detector has anything to say about this key right now.');
   return h('div', { class: 'bars', testid: 'findings' }, fs.map((f) => h('div', { class: 'detector', testid: `finding-${f.detector}` },
     h('div', { class: 'row' }, h('strong', null, f.detector), h('span', { class: 'note' }, `score ${fixed(f.score, 2)} × weight ${fixed(f.weight, 0)} = ${fixed(f.points, 1)} points`),
       (f.threats || []).map((x) => h('span', { class: 'tag' }, x))),
-    h('p', { class: 'note', testid: 'summary' }, f.summary),
+    h('p', { class: 'note', testid: 'summary' }, f.summary, viaLink(f)),
     (f.features || []).map(featureBar))));
 }
 
@@ -43,6 +56,8 @@ export function render(main, key, _params, current) {
   const samples = h('div', null, state.loading('requests'));
   const related = h('div', null, state.loading('related keys'));
   const history = h('div', null, state.loading('history'));
+  const aggregate = !/^ip:/.test(key) && key.includes(':');
+  const members = aggregate ? h('div', null, state.loading('members')) : null;
   const charts = [];
   replace(main, h('h1', null, 'Client ', h('span', { class: 'mono', testid: 'client-key' }, key)), head, findings,
     h('div', { class: 'grid two' },
@@ -52,6 +67,7 @@ export function render(main, key, _params, current) {
     h('div', { class: 'grid two' },
       h('div', { class: 'card' }, h('h2', null, 'Requests'), samples),
       h('div', { class: 'card' }, h('h2', null, 'Related keys'), related)),
+    members ? h('div', { class: 'card', testid: 'members-card' }, h('h2', null, 'Member addresses (swarm)'), members) : null,
     h('div', { class: 'card' }, h('h2', null, 'Decision history'), history));
 
   let client = null;
@@ -179,6 +195,31 @@ export function render(main, key, _params, current) {
     } catch (e) { if (current()) replace(related, state.error('Related keys unavailable', e)); }
   }
 
+  async function loadMembers() {
+    try {
+      const r = await api.get(`v1/clients/${keyPath(key)}/members?limit=200`);
+      if (!current()) return;
+      const rows = r.top_members || [];
+      members.dataset.count = String(r.members);
+      const head = h('p', { class: 'note', testid: 'members-summary' },
+        h('strong', { testid: 'members-count' }, num(r.members)), r.members_truncated ? '+' : '', ` addresses act under this key in the memory window (since ${when(r.window_start)}): `,
+        h('strong', { testid: 'members-stopped' }, num(r.stopped)), ` stopped now (${num(r.blocked)} blocked, ${num(r.throttled)} throttled); ${num(r.window.requests)} requests.`,
+        rows.length < r.members ? ` The ${num(rows.length)} busiest:` : '');
+      if (!rows.length) { replace(members, head, state.empty('No member address in the memory window.')); return; }
+      const mix = (m) => ['2xx', '3xx', '4xx', '5xx'].filter((c) => m.status[c]).map((c) => `${c} ${num(m.status[c])}`).join(' · ') || '–';
+      replace(members, head, h('div', { class: 'scroll' }, table([
+        { label: 'address', value: (m) => m.key, render: (m) => clientLink(m.key) },
+        { label: 'requests', value: (m) => m.requests, render: (m) => num(m.requests), num: true },
+        { label: '4xx', value: (m) => m.status['4xx'], render: (m) => num(m.status['4xx']), num: true },
+        { label: 'status mix', value: (m) => mix(m), render: (m) => h('span', { class: 'note' }, mix(m)) },
+        { label: 'action now', value: (m) => ['none', 'monitor', 'throttle', 'block', 'allow'].indexOf(m.action), render: (m) => [badge(m.action),
+          m.decided_on && m.decided_on !== m.key ? h('span', { class: 'note' }, ` on ${m.decided_on}`) : null] },
+        { label: 'incident', value: (m) => m.incident_id || 0, render: (m) => (m.incident_id ? h('a', { href: `#/incidents${qs({ key: m.decided_on || m.key })}` }, `#${m.incident_id}`) : '–') },
+        { label: 'seen', value: (m) => m.last_seen, render: (m) => h('span', { class: 'note' }, `${when(m.first_seen)} – ${when(m.last_seen)}`) },
+      ], rows, { testid: 'members-table', rowTestid: 'member' })));
+    } catch (e) { if (current()) replace(members, state.error('Members unavailable', e)); }
+  }
+
   async function loadHistory() {
     try {
       const r = await api.get(`v1/decisions${qs({ history: 1, key, limit: 50 })}`);
@@ -200,5 +241,6 @@ export function render(main, key, _params, current) {
   loadClient().then(() => { if (!client) { loadScore(); loadHistory(); } });
   loadRequests();
   loadRelated();
+  if (members) loadMembers();
   return () => { window.removeEventListener('rampart-token', onToken); for (const c of charts) c.destroy(); if (scoreChart) scoreChart.destroy(); };
 }

@@ -157,6 +157,64 @@ suites.escaping = async (page) => {
   ok('escaping: no injected script ran and no element was created', hit.xss === undefined && hit.scripts === 0 && hit.imgs === 0, JSON.stringify(hit));
 };
 
+suites.swarms = async (page) => {
+  const sw = await apiGet('/v1/swarms?limit=100&top=5');
+  await go(page, '#/swarms');
+  await page.waitForSelector('[data-testid=swarms-total][data-total]');
+  ok(`swarms: count matches /v1/swarms (${sw.total})`, await page.getAttribute('[data-testid=swarms-total]', 'data-total') === String(sw.total));
+  ok('swarms: one row per swarm', await page.locator('[data-testid=swarm]').count() === sw.swarms.length);
+  const shown = await page.$$eval('[data-testid=swarm]', (rows) => rows.map((r) => ({
+    key: r.querySelector('[data-testid=swarm-key]').textContent,
+    members: r.querySelector('[data-testid=swarm-members]').textContent,
+    stopped: r.querySelector('[data-testid=swarm-stopped]').textContent,
+    requests: r.querySelector('[data-testid=swarm-requests]').textContent,
+    ua: r.querySelector('[data-testid=swarm-ua]').textContent,
+    links: [...r.querySelectorAll('[data-testid=swarm-top-members] [data-testid=client-link]')].map((a) => a.textContent) })));
+  const byKey = Object.fromEntries(shown.map((r) => [r.key, r]));
+  let same = sw.swarms.length > 0; let bad = '';
+  for (const s of sw.swarms) {
+    const r = byKey[s.key];
+    const want = { members: fmt(s.members) + (s.members_truncated ? '+' : ''), stopped: `${fmt(s.stopped)} / ${fmt(s.members)}`,
+      requests: fmt(s.window.requests), links: JSON.stringify(s.top_members.map((m) => m.key)) };
+    if (!r || r.members !== want.members || r.stopped !== want.stopped || r.requests !== want.requests || JSON.stringify(r.links) !== want.links) {
+      same = false; bad = `${s.key}: ${JSON.stringify(r)} vs ${JSON.stringify(want)}`; break;
+    }
+  }
+  ok('swarms: members, stopped, requests and top members of every row match /v1/swarms', same, bad);
+  const rowsMembers = shown.map((r) => Number(digits(r.members)));
+  ok('swarms: biggest swarm first', rowsMembers.every((v, i) => i === 0 || rowsMembers[i - 1] >= v));
+  const hostile = sw.swarms.find((s) => (s.user_agent || '').includes('__xss=4'));
+  ok('swarms: the swarm with a hostile user agent is listed', !!hostile && hostile.level === 'fingerprint' && hostile.members >= 10, hostile && hostile.key);
+  if (!hostile) return;
+  ok('swarms: its user agent is shown as text', byKey[hostile.key] && byKey[hostile.key].ua === hostile.user_agent);
+  await shot(page, 'swarms');
+  // A member link opens that address's client page.
+  const member = hostile.top_members[0].key;
+  await page.locator('[data-testid=swarm] [data-testid=swarm-top-members] [data-testid=client-link]', { hasText: member }).first().click();
+  await page.waitForFunction((k) => decodeURIComponent(location.hash) === `#/client/${k}`, member);
+  ok('swarms: a member link opens its client page', (await waitText(page, '[data-testid=client-key]', member)) === member);
+  // The member was charged via the swarm: its findings link back to it.
+  const mc = await apiGet(`/v1/clients/${member}`);
+  if (((mc.live && mc.live.findings) || []).some((f) => /\(via /.test(f.summary))) {
+    await page.waitForSelector('[data-testid=via] [data-testid=client-link]');
+    ok('swarms: the member\'s finding links to its swarm', (await text(page, '[data-testid=via] [data-testid=client-link]')) === hostile.key);
+  }
+  // The swarm's own client page lists its members.
+  const m = await apiGet(`/v1/clients/${hostile.key}/members?limit=200`);
+  await go(page, `#/client/${encodeURIComponent(hostile.key)}`);
+  await page.waitForSelector('[data-testid=members-table], [data-testid=members-card] .state');
+  ok(`swarm client page: member count as the API (${m.members})`, (await text(page, '[data-testid=members-count]')) === fmt(m.members));
+  ok('swarm client page: stopped as the API', (await text(page, '[data-testid=members-stopped]')) === fmt(m.stopped));
+  ok('swarm client page: one row per member', await page.locator('[data-testid=member]').count() === m.top_members.length);
+  const links = (await page.locator('[data-testid=member] [data-testid=client-link]').allTextContents()).sort();
+  ok('swarm client page: the members of /members', JSON.stringify(links) === JSON.stringify(m.top_members.map((x) => x.key).sort()));
+  const first = await text(page, '[data-testid=member] [data-testid=client-link]');
+  await page.locator('[data-testid=member] [data-testid=client-link]').first().click();
+  ok(`swarm client page: a member link opens its client page (${first})`, first.startsWith('ip:') && (await waitText(page, '[data-testid=client-key]', first)) === first);
+  const hit = await page.evaluate(() => ({ xss: window.__xss, imgs: document.querySelectorAll('main img').length }));
+  ok('swarms: the hostile user agent ran nothing', hit.xss === undefined && hit.imgs === 0, JSON.stringify(hit));
+};
+
 async function decisionKeys() { return (await apiGet('/v1/decisions')).decisions.map((d) => `${d.key} ${d.action}`); }
 async function setToken(page, t) {
   await page.fill('#token-input', t);
