@@ -177,6 +177,19 @@ if wants ato; then
 fi
 
 # --- object-id enumeration (BOLA): wfuzz walks other people's orders -------
+# swarm_answers NAME ADDRESS-REGEX: the requests of the swarm's addresses in
+# order ($STACK/NAME.seq: time, answered by Rampart or not); prints "total
+# seconds-to-first-answer share-answered-in-the-last-15-s".
+swarm_answers() {
+  awk -v re="$2" '$1 ~ re { r = (($3 == 403 || $3 == 429) && $4 == "-"); print $2, r }' \
+    "$STACK/access.log" > "$STACK/$1.seq"
+  awk 'NR == 1 { t0 = $1 } { t[NR] = $1; r[NR] = $2 }
+    $2 == 1 && first == "" { first = $1 - t0 }
+    END { n = NR; k = 0; b = 0
+          for (i = n; i > 0 && t[i] >= t[n] - 15; i--) { k++; b += r[i] }
+          printf "%d %s %.2f\n", n, first == "" ? "never" : sprintf("%.1f", first), k ? b / k : 0 }' "$STACK/$1.seq"
+}
+
 # --- a slow swarm: one attempt per address every 8 s, 40 addresses in two /24s
 # behind a trusted proxy (X-Forwarded-For), one tool fingerprint. No address ever
 # crosses a per-address threshold; the swarm as a whole must be stopped within 60 s.
@@ -192,15 +205,7 @@ if wants swarm; then
     -w "$STACK/swarm_users.txt:USER" -w "$STACK/swarm_pass.txt:PASS" -w "$STACK/swarm_xff.txt:XFF" \
     -X POST -H 'Content-Type: application/json' -H 'X-Forwarded-For: XFF' \
     -d '{"username":"USER","password":"PASS"}' -u "$ACTOR_URL_swarm/api/login" > "$STACK/swarm.out" 2>&1 || true
-  # requests of the swarm's addresses, in order: time, Rampart's answer or not
-  awk '$1 ~ /^(203\.0\.113|198\.51\.100)\./ { r = (($3 == 403 || $3 == 429) && $4 == "-"); print $2, r }' \
-    "$STACK/access.log" > "$STACK/swarm.seq"
-  read -r S_TOTAL S_FIRST S_TAIL_SHARE < <(awk '
-    NR == 1 { t0 = $1 } { t[NR] = $1; r[NR] = $2 }
-    $2 == 1 && first == "" { first = $1 - t0 }
-    END { n = NR; k = 0; b = 0
-          for (i = n; i > 0 && t[i] >= t[n] - 15; i--) { k++; b += r[i] }
-          printf "%d %s %.2f\n", n, first == "" ? "never" : sprintf("%.1f", first), k ? b / k : 0 }' "$STACK/swarm.seq")
+  read -r S_TOTAL S_FIRST S_TAIL_SHARE < <(swarm_answers swarm '^(203\.0\.113|198\.51\.100)\.')
   echo "  $S_TOTAL attempts from 40 addresses; first Rampart answer after ${S_FIRST} s; share of attempts stopped in the last 15 s: $S_TAIL_SHARE"
   printf '%-13s %9s %15s %11ss %9s\n' swarm "$S_TOTAL" "-" "$S_FIRST" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/swarm.seq")" >> "$RESULTS"
   expect "the swarm is answered by Rampart within 60 s (${S_FIRST} s)" \
@@ -213,7 +218,8 @@ fi
 
 # --- a swarm that never reuses an address: each attempt comes from a new
 # address in a new /24 (X-Forwarded-For), one tool fingerprint. No address can
-# be judged; the fingerprint is decided on the login route.
+# be judged; the fingerprint is decided on the login route. (One more header
+# than the slow swarm's ffuf: another fingerprint, judged from scratch.)
 if wants rotate; then
   echo "ffuf pitchfork, JSON login, 5 attempts/s, every attempt from a new address in a new /24:"
   : > "$STACK/rot_users.txt"; : > "$STACK/rot_pass.txt"; : > "$STACK/rot_xff.txt"
@@ -224,16 +230,9 @@ if wants rotate; then
   done
   in_ns rotate timeout 75 ffuf -s -mode pitchfork -t 1 -p 0.2 -mc 200 \
     -w "$STACK/rot_users.txt:USER" -w "$STACK/rot_pass.txt:PASS" -w "$STACK/rot_xff.txt:XFF" \
-    -X POST -H 'Content-Type: application/json' -H 'X-Forwarded-For: XFF' \
+    -X POST -H 'Content-Type: application/json' -H 'X-Forwarded-For: XFF' -H 'Accept-Language: en-US' \
     -d '{"username":"USER","password":"PASS"}' -u "$ACTOR_URL_rotate/api/login" > "$STACK/rotate.out" 2>&1 || true
-  awk '$1 ~ /^100\.(64|65)\./ { r = (($3 == 403 || $3 == 429) && $4 == "-"); print $2, r }' \
-    "$STACK/access.log" > "$STACK/rotate.seq"
-  read -r R_TOTAL R_FIRST R_TAIL_SHARE R_ADDRS < <(awk '
-    NR == 1 { t0 = $1 } { t[NR] = $1; r[NR] = $2 }
-    $2 == 1 && first == "" { first = $1 - t0 }
-    END { n = NR; k = 0; b = 0
-          for (i = n; i > 0 && t[i] >= t[n] - 15; i--) { k++; b += r[i] }
-          printf "%d %s %.2f %d\n", n, first == "" ? "never" : sprintf("%.1f", first), k ? b / k : 0, n }' "$STACK/rotate.seq")
+  read -r R_TOTAL R_FIRST R_TAIL_SHARE < <(swarm_answers rotate '^100\.(64|65)\.')
   echo "  $R_TOTAL attempts, each from a new address; first Rampart answer after ${R_FIRST} s; share stopped in the last 15 s: $R_TAIL_SHARE"
   printf '%-13s %9s %15s %11ss %9s\n' rotate "$R_TOTAL" "-" "$R_FIRST" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/rotate.seq")" >> "$RESULTS"
   expect "the rotating swarm is answered by Rampart within 60 s (${R_FIRST} s)" \
