@@ -52,11 +52,11 @@ $3
 YAML
 }
 
-echo "training the anomaly model on seed 5 (every attack kind)..." >&2
-build/trafficgen --seed 5 --format json --out "$TMP/train.json"
+echo "training the anomaly model on seed 5, 90 minutes (every attack kind)..." >&2
+build/trafficgen --seed 5 --format json --duration 5400 --out "$TMP/train.json"
 t0=$(date +%s.%N)
-build/rampart train --quiet -o "$TMP/model" "$TMP/train.json" 2>/dev/null ||
-  build/rampart train -o "$TMP/model" "$TMP/train.json" >/dev/null
+train_out=$(build/rampart train -o "$TMP/model" "$TMP/train.json" 2>&1) ||
+  { echo "rampart train failed: $train_out" >&2; exit 1; }
 t1=$(date +%s.%N)
 train_lines=$(wc -l < "$TMP/train.json")
 train_s=$(echo "$t1 - $t0" | bc)
@@ -128,4 +128,4 @@ for kind in "${kinds[@]}"; do
   unset sum
 done
 echo
-echo "anomaly model: trained on $train_lines lines in ${train_s} s; weight $AW"
+echo "anomaly model: $train_lines lines in ${train_s} s ($train_out); weight $AW"
