@@ -90,6 +90,7 @@ rp_config *rp_config_default(void) {
     c->level_enabled[RP_LEVEL_TOKEN] = true;
     c->level_enabled[RP_LEVEL_SESSION] = true;
     c->max_routes = 4096;
+    c->route_decisions = true;
     c->learn_routes = true;
     c->norm_period_us = 3600 * SECOND_US;
     c->default_profile = 0;

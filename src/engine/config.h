@@ -86,6 +86,7 @@ struct rp_config {
     uint32_t capacity[RP_LEVEL_COUNT];     /* client table caps per key level */
     bool level_enabled[RP_LEVEL_COUNT];
     uint32_t max_routes;
+    bool route_decisions;                  /* decide swarms' fingerprints on a route */
     bool learn_routes;
     int64_t norm_period_us;                /* half-life of the learned norms */
     int default_profile;

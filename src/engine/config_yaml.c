@@ -388,7 +388,8 @@ static void unknown_name(walker *w, ynode *n, const char *kind, const char *cons
 }
 
 static void walk_engine(walker *w, ynode *n) {
-    static const char *const keys[] = {"clients", "levels", "max_routes", "norm_period"};
+    static const char *const keys[] = {"clients", "levels", "max_routes", "norm_period",
+                                       "route_decisions"};
     if (!check_keys(w, n, keys, COUNT(keys), "engine", "engine")) return;
     rp_config *c = w->config;
     ynode *v;
@@ -422,6 +423,8 @@ static void walk_engine(walker *w, ynode *n) {
         get_uint(w, v, "max_routes", 16, MAX_ROUTES_LIMIT, &c->max_routes);
     if ((v = map_get(w, n, "norm_period")))
         get_duration(w, v, "norm_period", 60 * (int64_t)US_PER_S, &c->norm_period_us);
+    if ((v = map_get(w, n, "route_decisions")))
+        get_bool(w, v, "route_decisions", &c->route_decisions);
 }
 
 /* ------------------------------------------------------------- inventory */

@@ -747,7 +747,8 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
     }
     if (total > 100) total = 100;
     react(e, &sp, c, ev, obs, &ctx, total, aggregate);
-    if (level == RP_LEVEL_FINGERPRINT && total >= profile->throttle_at &&
+    if (level == RP_LEVEL_FINGERPRINT && e->config->route_decisions &&
+        total >= profile->throttle_at &&
         rp_detectors[top_d]->involved && rp_detectors[top_d]->involved(NULL, ev, obs, &ctx))
         decide_on_route(e, lt, c, ev, obs, &sp, &ctx, total);
     return (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;

@@ -89,6 +89,7 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_memory_equal(a->capacity, b->capacity, sizeof a->capacity);
     assert_memory_equal(a->level_enabled, b->level_enabled, sizeof a->level_enabled);
     assert_int_equal(a->max_routes, b->max_routes);
+    assert_int_equal(a->route_decisions, b->route_decisions);
     assert_int_equal(a->learn_routes, b->learn_routes);
     assert_int_equal(a->norm_period_us, b->norm_period_us);
     assert_int_equal(a->default_profile, b->default_profile);

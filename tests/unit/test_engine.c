@@ -406,27 +406,42 @@ static void test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerp
  * (fingerprint:FP@SCOPE), so later attempts are refused whatever their
  * address, while a person with the same browser build can still read
  * the catalogue. */
+static const char chrome131[] =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36";
+
+/* 400 failed logins, each from a new address in a new network, one
+ * browser build, 2 a second. Returns how many were refused as they came
+ * (a decision already in force: for a new address, only one on its
+ * fingerprint can be); *first = the first refused, or -1. */
+static int rotating_stuffing(rp_engine *e, int64_t *t, int *first) {
+    rp_event ev;
+    char ip[32];
+    int refused = 0;
+    *first = -1;
+    for (int i = 0; i < 400; i++, *t += SEC / 2) {
+        snprintf(ip, sizeof ip, "%d.%d.%d.9", 11 + i % 150, i / 150 + 1, i % 200 + 1);
+        make_event(&ev, ip, *t, "POST", "/api/login", 401);
+        fingerprinted(&ev, chrome131, 0x5eed);
+        rp_action before;
+        rp_engine_feed_verdicts(e, &ev, &before);
+        if (before >= RP_ACTION_THROTTLE) {
+            refused++;
+            if (*first < 0) *first = i;
+        }
+    }
+    return refused;
+}
+
 static void test_engine_decides_a_fingerprint_on_the_login_route(void **s) {
     (void)s;
     collected c = {0};
     rp_engine *e = new_engine(NULL, &c);
-    static const char chrome[] =
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/131.0.0.0 Safari/537.36";
+    const char *chrome = chrome131;
     rp_event ev;
-    char ip[32];
-    int stopped = 0, first_stop = -1;
     int64_t t = T0;
-    for (int i = 0; i < 400; i++, t += SEC / 2) {
-        snprintf(ip, sizeof ip, "%d.%d.%d.9", 11 + i % 150, i / 150 + 1, i % 200 + 1);
-        make_event(&ev, ip, t, "POST", "/api/login", 401);
-        fingerprinted(&ev, chrome, 0x5eed);
-        rp_action a = rp_engine_feed(e, &ev);
-        if (a >= RP_ACTION_THROTTLE) {
-            stopped++;
-            if (first_stop < 0) first_stop = i;
-        }
-    }
+    int first_stop;
+    int stopped = rotating_stuffing(e, &t, &first_stop);
     assert_true(first_stop >= 0 && first_stop < 100);
     assert_true(stopped >= 400 - first_stop - 5);
     /* the decision names the fingerprint on the route */
@@ -455,6 +470,18 @@ static void test_engine_decides_a_fingerprint_on_the_login_route(void **s) {
     fingerprinted(&ev, chrome, 0x07e4);
     assert_int_equal(rp_engine_feed(e, &ev), RP_ACTION_NONE);
     rp_engine_free(e);
+
+    /* engine.route_decisions: false -- swarms are stopped address by
+     * address only, so a swarm that never comes back is never refused */
+    rp_config *config = rp_config_default();
+    config->route_decisions = false;
+    collected c2 = {0};
+    e = new_engine(config, &c2);
+    t = T0;
+    assert_int_equal(rotating_stuffing(e, &t, &first_stop), 0);
+    assert_int_equal(c2.last_fingerprint_decision.key.level, 0);
+    rp_engine_free(e);
+    rp_config_free(config);
 }
 
 /* The verdict before an event is what a proxy enforced on it; the one
