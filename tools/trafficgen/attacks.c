@@ -554,11 +554,13 @@ static void distributed_enumeration(attack *a)
 {
     uint32_t clients[50];
     spread_clients(a, 50, clients, 5, 15);
-    uint32_t slice = tg_between(a->r, 40, 80);
+    /* 8-16 ids per address, one every 20-60 s: no address walks far
+     * enough to be judged alone */
+    uint32_t slice = tg_between(a->r, 8, 16);
     uint32_t base = tg_between(a->r, 1, TG_USERS - 50 * slice);
     for (uint32_t i = 0; i < 50; i++) {
         a->w->clients[clients[i]].sessions = 1;
-        double period = tg_range(a->r, 8, 20);
+        double period = tg_range(a->r, 20, 60);
         double t = tg_range(a->r, 0, 30);
         for (uint32_t k = 0; k < slice && t < a->horizon; k++) {
             uint32_t id = base + i * slice + k;
