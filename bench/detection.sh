@@ -35,7 +35,7 @@ trap 'rm -rf "$TMP"' EXIT
 make -s all >/dev/null
 
 kinds=(distributed_stuffing distributed_scraping distributed_enumeration)
-for k in slow_stuffing persistent_ato session_rotation; do
+for k in slow_stuffing persistent_ato session_rotation distributed_flood; do
   build/trafficgen --help | grep -qw "$k" && kinds+=("$k")
 done
 kinds+=(credential_stuffing scraper enumeration flood_rotating_ua scanner)

@@ -13,6 +13,9 @@
 #     once the account's long view has crossed the line.
 #  3. session_rotation, 30 min: one address taking a new session cookie
 #     every 1-2 requests is throttled or blocked ("session rotation").
+#  4. distributed_flood, 30 min: a botnet of 400 addresses, each with its
+#     own browser and only 2-6 requests/s, on one or two targets: stopped
+#     address by address as new clients of a surging route.
 # In every run no legitimate client is throttled or blocked.
 source "$(dirname "$0")/lib.sh"
 
@@ -88,4 +91,13 @@ echo "  session_rotation: $n address(es), $s throttled or blocked"
 check "the rotating address is throttled or blocked" [ "$s" -eq "$n" ] && [ "$n" -ge 1 ]
 check "its incident names session rotation" summary_of rot "ip:" "(session rotation)"
 check "no legitimate client throttled or blocked" no_legit_stopped rot
+
+echo "== distributed_flood, 30 minutes: 400 addresses, each its own browser, 2-6 requests/s"
+run dflood --seed 7 --attacks distributed_flood
+n=$(total dflood distributed_flood); s=$(count dflood distributed_flood 2)
+echo "  distributed_flood: $n addresses, $s throttled or blocked"
+check "400 flooding addresses in the log" [ "$n" -eq 400 ]
+check "at least 95% of them throttled or blocked" [ $((s * 100)) -ge $((n * 95)) ]
+check "their incidents name the route surge" summary_of dflood "ip:" "while the route surges"
+check "no legitimate client throttled or blocked" no_legit_stopped dflood
 echo "ok"

@@ -667,6 +667,45 @@ static void session_rotation(attack *a)
     }
 }
 
+/* A botnet's L7 flood: 400 addresses in 100-200 residential /24s, each
+ * with its own browser user agent and header set (no shared fingerprint),
+ * each sending only 2-6 requests a second -- under every per-address
+ * burst bound -- for 60-120 s, all on one or two expensive targets. */
+static void distributed_flood(attack *a)
+{
+    flood_target targets[2];
+    uint32_t ntargets = tg_between(a->r, 1, 2);
+    for (uint32_t i = 0; i < ntargets; i++) {
+        targets[i] = flood_pick_target(a->r);
+        if (targets[i].route == TG_R_API_LOGIN) /* a flood, not stuffing */
+            targets[i] = (flood_target){TG_GET, TG_R_API_SEARCH, 0, 0, 200, true};
+    }
+    uint32_t nets[200];
+    uint32_t nnets = tg_between(a->r, 100, 200);
+    for (uint32_t i = 0; i < nnets; i++)
+        nets[i] = tg_prefix24_pick(a->r, TG_POOL_RESIDENTIAL);
+    double start = a->horizon * tg_range(a->r, 0.2, 0.6);
+    for (uint32_t i = 0; i < 400; i++) {
+        uint16_t ua = tg_ua_pick(a->r, tg_chance(a->r, 0.7) ? TG_UA_DESKTOP : TG_UA_PHONE);
+        uint32_t addr = tg_addr_in24(a->w, a->r, nets[tg_below(a->r, nnets)], a->kind, a->group);
+        uint32_t c = tg_client_new(a->w, addr, ua, tg_ua_header_set(ua));
+        double rate = tg_range(a->r, 2, 6);
+        double t = start + tg_range(a->r, 0, 10), end = t + tg_range(a->r, 60, 120);
+        while (t < end && t < a->horizon) {
+            flood_target *f = &targets[tg_below(a->r, ntargets)];
+            uint32_t arg = f->arg;
+            if (f->bust_cache)
+                arg = f->route == TG_R_API_SEARCH ? tg_below(a->r, tg_search_word_count())
+                                                  : tg_between(a->r, 1, TG_PRODUCTS);
+            uint16_t status = f->status;
+            if (f->route == TG_R_API_PRODUCT && !tg_product_exists(arg))
+                status = 404;
+            atk_send(a, c, t, f->method, f->route, arg, f->arg2, status, 0);
+            t += tg_exponential(a->r, 1.0 / rate);
+        }
+    }
+}
+
 /* -------------------------------------------------------------- driver */
 
 typedef void (*attack_fn)(attack *a);
@@ -689,6 +728,7 @@ static const attack_fn attack_fns[TG_KIND_COUNT] = {
     [TG_SLOW_STUFFING] = slow_stuffing,
     [TG_PERSISTENT_ATO] = persistent_ato,
     [TG_SESSION_ROTATION] = session_rotation,
+    [TG_DISTRIBUTED_FLOOD] = distributed_flood,
 };
 
 /* Distributed and long-horizon kinds place themselves in time; the others

@@ -23,7 +23,7 @@ static const char *const kind_names[TG_KIND_COUNT + 1] = {
     "password_spraying", "account_takeover", "flood", "flood_rotating_ua", "scanner", "scraper",
     "enumeration", "undeclared_probe", "consumption", "distributed_stuffing",
     "distributed_scraping", "distributed_enumeration", "slow_stuffing", "persistent_ato",
-    "session_rotation", "office",
+    "session_rotation", "distributed_flood", "office",
 };
 
 const char *tg_kind_name(tg_kind kind)

@@ -43,6 +43,7 @@ static const char usage_text[] =
     "  distributed_stuffing distributed_scraping distributed_enumeration\n"
     "  not in 'all' (name them): slow_stuffing (run it for hours: --duration 10800)\n"
     "  persistent_ato (for days: --duration 259200) session_rotation\n"
+    "  distributed_flood\n"
     "\n"
     "examples:\n"
     "  trafficgen --seed 7 --out access.log --labels labels.tsv\n"

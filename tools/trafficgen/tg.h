@@ -82,6 +82,7 @@ typedef enum tg_kind {
     TG_SLOW_STUFFING,
     TG_PERSISTENT_ATO,
     TG_SESSION_ROTATION,
+    TG_DISTRIBUTED_FLOOD,
     TG_KIND_COUNT
 } tg_kind;
 
