@@ -54,6 +54,17 @@ check "Retry-After present" grep -qi '^Retry-After: [1-9]' "$TMP/h"
 "$RAMPART" decisions --url "$ADMIN" list > "$TMP/out"
 check "decisions list shows both" test "$(grep -c "^ip:" "$TMP/out")" -eq 2
 
+# a fingerprint on a route: added, listed, removed (with '@' escaped)
+FK='fingerprint:00000000deadbeef@00000000000c0ffe'
+"$RAMPART" decisions --url "$ADMIN" --token-file "$TMP/token" add "$FK" block 10m "a rotating swarm" > "$TMP/out"
+check "a fingerprint-on-a-route decision is added" grep -q "block $FK until" "$TMP/out"
+check "and listed with its level" grep -q "\"key\":\"$FK\",\"level\":\"fingerprint\"" <<<"$(curl -s "$ADMIN/v1/decisions")"
+r=$(http DELETE "$ADMIN/v1/decisions/fingerprint:00000000deadbeef%4000000000000c0ffe" -H "Authorization: Bearer $(cat "$TMP/token")")
+check "and removed by its escaped key" test "${r%% *}" = 200
+check "and gone" test "$(curl -s "$ADMIN/v1/decisions" | grep -c deadbeef)" -eq 0
+r=$(http POST "$ADMIN/v1/decisions" -H "Authorization: Bearer $(cat "$TMP/token")" -d '{"key":"token:00ab@0cd","action":"block"}')
+check "only a fingerprint takes a route: 400" grep -q '^400' <<<"$r"
+
 # bad requests: clear 4xx JSON
 r=$(http POST "$ADMIN/v1/decisions" -H "Authorization: Bearer $(cat "$TMP/token")" -d '{"key":"ip:999.1.1.1","action":"block"}')
 check "bad key: 400 with message" grep -q '^400 {"error":"key must be' <<<"$r"
