@@ -619,8 +619,12 @@ static void react(rp_engine *e, const score_pass *sp, rp_client *c, const rp_eve
  */
 bool rp_route_scope(const char *template_, uint64_t *scope) {
     size_t n = strlen(template_);
-    if (n == 0 || template_[0] != '/') return false; /* "(other)", "(static)"... */
+    if (n < 2 || template_[0] != '/') return false; /* "/", "(other)", "(static)"... */
     const char *brace = memchr(template_, '{', n);
+    /* Never the whole root: a scanner's misses make "/{id}" look like an
+     * object route, and a decision there would refuse a browser build
+     * the home page. */
+    if (brace && brace - template_ < 2) return false;
     if (!brace) {
         *scope = rp_scope_hash(template_, n);
         return true;

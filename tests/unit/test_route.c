@@ -317,8 +317,27 @@ static void test_inventory_site_route_is_separate(void **state) {
     rp_config_free(c);
 }
 
+/* The scope of a fingerprint-on-a-route decision: a literal route's path,
+ * or an object route's path up to its last segment -- what the nginx
+ * module can compute from a raw path -- and never the whole site root. */
+static void test_route_scope_is_the_literal_path_or_the_object_prefix(void **s) {
+    (void)s;
+    uint64_t scope;
+    assert_true(rp_route_scope("/api/login", &scope));
+    assert_int_equal(scope, rp_scope_hash("/api/login", 10));
+    assert_true(rp_route_scope("/api/products/{id}", &scope));
+    assert_int_equal(scope, rp_scope_hash("/api/products/", 14));
+    assert_false(rp_route_scope("/{id}", &scope));
+    assert_false(rp_route_scope("/", &scope));
+    assert_false(rp_route_scope("(other)", &scope));
+    assert_false(rp_route_scope("/api/users/{id}/orders", &scope));
+    assert_false(rp_route_scope("/api/{a}{b}", &scope));
+    assert_false(rp_route_scope("/api/v{n}", &scope));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_scope_is_the_literal_path_or_the_object_prefix),
         cmocka_unit_test(test_learn_template_turns_ids_into_parameters),
         cmocka_unit_test(test_learn_template_keeps_words_and_files),
         cmocka_unit_test(test_learn_template_bounds_its_output),
