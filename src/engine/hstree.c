@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "hstree.h"
 
 #define VERSION 1u
@@ -235,16 +236,6 @@ void rp_hstree_explain(const rp_hstree *h, const float *x, float *credit) {
 
 /* ---------------------------------------------------------- persistence */
 
-static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 static size_t body_bytes(const rp_hstree_params *p) {
     size_t nodes = ((size_t)1 << (p->depth + 1)) - 1;
@@ -258,27 +249,27 @@ rp_status rp_hstree_serialize(const rp_hstree *h, uint8_t **buf, size_t *len, rp
     uint8_t *b = calloc(1, n);
     if (!b) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the model");
     memcpy(b, "RPHS", 4);
-    put32(b + 4, VERSION);
-    put32(b + 8, h->p.trees);
-    put32(b + 12, h->p.depth);
-    put32(b + 16, h->p.window);
-    put32(b + 20, h->p.size_limit);
-    put32(b + 24, h->p.dims);
-    put32(b + 28, h->p.names_hash);
-    put64(b + 32, h->p.seed);
-    put32(b + 40, h->in_window);
-    put32(b + 44, h->windows);
-    put32(b + 48, h->ref_total);
-    put32(b + 52, h->cur_total);
-    put32(b + 56, RP_HST_BINS);
+    rp_put32(b + 4, VERSION);
+    rp_put32(b + 8, h->p.trees);
+    rp_put32(b + 12, h->p.depth);
+    rp_put32(b + 16, h->p.window);
+    rp_put32(b + 20, h->p.size_limit);
+    rp_put32(b + 24, h->p.dims);
+    rp_put32(b + 28, h->p.names_hash);
+    rp_put64(b + 32, h->p.seed);
+    rp_put32(b + 40, h->in_window);
+    rp_put32(b + 44, h->windows);
+    rp_put32(b + 48, h->ref_total);
+    rp_put32(b + 52, h->cur_total);
+    rp_put32(b + 56, RP_HST_BINS);
     uint8_t *p = b + HEADER_BYTES;
     size_t all = (size_t)h->p.trees * h->nodes;
     for (size_t i = 0; i < all; i++, p += 8) {
-        put32(p, h->node[i].r);
-        put32(p + 4, h->node[i].l);
+        rp_put32(p, h->node[i].r);
+        rp_put32(p + 4, h->node[i].l);
     }
-    for (unsigned i = 0; i < RP_HST_BINS; i++, p += 4) put32(p, h->ref_hist[i]);
-    for (unsigned i = 0; i < RP_HST_BINS; i++, p += 4) put32(p, h->cur_hist[i]);
+    for (unsigned i = 0; i < RP_HST_BINS; i++, p += 4) rp_put32(p, h->ref_hist[i]);
+    for (unsigned i = 0; i < RP_HST_BINS; i++, p += 4) rp_put32(p, h->cur_hist[i]);
     *buf = b;
     *len = n;
     return RP_OK;
@@ -314,38 +305,38 @@ rp_status rp_hstree_load(const uint8_t *buf, size_t len, rp_hstree **out, rp_err
     *out = NULL;
     if (!buf || len < HEADER_BYTES) return bad(err, "truncated header");
     if (memcmp(buf, "RPHS", 4) != 0) return bad(err, "wrong magic");
-    uint32_t version = get32(buf + 4);
+    uint32_t version = rp_get32(buf + 4);
     if (version != VERSION)
         return rp_error_set(err, RP_EPARSE, NULL, 0, 0,
                             "not a usable feature model: version %u, this build reads version %u",
                             version, VERSION);
-    rp_hstree_params p = {.trees = get32(buf + 8),
-                          .depth = get32(buf + 12),
-                          .window = get32(buf + 16),
-                          .size_limit = get32(buf + 20),
-                          .dims = get32(buf + 24),
-                          .names_hash = get32(buf + 28),
-                          .seed = get64(buf + 32)};
+    rp_hstree_params p = {.trees = rp_get32(buf + 8),
+                          .depth = rp_get32(buf + 12),
+                          .window = rp_get32(buf + 16),
+                          .size_limit = rp_get32(buf + 20),
+                          .dims = rp_get32(buf + 24),
+                          .names_hash = rp_get32(buf + 28),
+                          .seed = rp_get64(buf + 32)};
     if (!params_ok(&p)) return bad(err, "geometry out of range");
-    if (get32(buf + 56) != RP_HST_BINS) return bad(err, "calibration size differs from this build");
+    if (rp_get32(buf + 56) != RP_HST_BINS) return bad(err, "calibration size differs from this build");
     if (len != HEADER_BYTES + body_bytes(&p))
         return bad(err, len < HEADER_BYTES + body_bytes(&p) ? "truncated data"
                                                             : "trailing bytes after data");
     rp_hstree *h;
     rp_status st = rp_hstree_new(&p, &h);
     if (st != RP_OK) return rp_error_set(err, st, NULL, 0, 0, "out of memory for the model");
-    h->in_window = get32(buf + 40);
-    h->windows = get32(buf + 44);
-    h->ref_total = get32(buf + 48);
-    h->cur_total = get32(buf + 52);
+    h->in_window = rp_get32(buf + 40);
+    h->windows = rp_get32(buf + 44);
+    h->ref_total = rp_get32(buf + 48);
+    h->cur_total = rp_get32(buf + 52);
     const uint8_t *q = buf + HEADER_BYTES;
     size_t all = (size_t)p.trees * h->nodes;
     for (size_t i = 0; i < all; i++, q += 8) {
-        h->node[i].r = get32(q);
-        h->node[i].l = get32(q + 4);
+        h->node[i].r = rp_get32(q);
+        h->node[i].l = rp_get32(q + 4);
     }
-    for (unsigned i = 0; i < RP_HST_BINS; i++, q += 4) h->ref_hist[i] = get32(q);
-    for (unsigned i = 0; i < RP_HST_BINS; i++, q += 4) h->cur_hist[i] = get32(q);
+    for (unsigned i = 0; i < RP_HST_BINS; i++, q += 4) h->ref_hist[i] = rp_get32(q);
+    for (unsigned i = 0; i < RP_HST_BINS; i++, q += 4) h->cur_hist[i] = rp_get32(q);
     const char *why = NULL;
     if (h->in_window >= p.window) why = "window count out of range";
     else if (!masses_ok(h)) why = "node masses are not those of learned vectors";

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "markov.h"
 
 #define SMOOTHING 0.1          /* a: pseudo-count of every transition */
@@ -135,16 +136,6 @@ uint32_t rp_markov_routes(const rp_markov *m) { return m->routes; }
 
 /* ------------------------------------------------------- serialization */
 
-static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 static size_t body_bytes(uint32_t n_totals) {
     return ((size_t)RP_MARKOV_ROWS * RP_MARKOV_WIDTH + n_totals) * 4u;
@@ -157,16 +148,16 @@ rp_status rp_markov_serialize(const rp_markov *m, uint8_t **buf, size_t *len, rp
     uint8_t *b = malloc(n);
     if (!b) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the model");
     memcpy(b, "RPMK", 4);
-    put32(b + 4, VERSION);
-    put32(b + 8, RP_MARKOV_ROWS);
-    put32(b + 12, RP_MARKOV_WIDTH);
-    put32(b + 16, m->n_totals);
-    put32(b + 20, 0); /* reserved */
-    put64(b + 24, m->transitions);
+    rp_put32(b + 4, VERSION);
+    rp_put32(b + 8, RP_MARKOV_ROWS);
+    rp_put32(b + 12, RP_MARKOV_WIDTH);
+    rp_put32(b + 16, m->n_totals);
+    rp_put32(b + 20, 0); /* reserved */
+    rp_put64(b + 24, m->transitions);
     uint8_t *p = b + HEADER_BYTES;
     for (unsigned r = 0; r < RP_MARKOV_ROWS; r++)
-        for (uint32_t c = 0; c < RP_MARKOV_WIDTH; c++, p += 4) put32(p, m->count[r][c]);
-    for (uint32_t i = 0; i < m->n_totals; i++, p += 4) put32(p, m->totals[i]);
+        for (uint32_t c = 0; c < RP_MARKOV_WIDTH; c++, p += 4) rp_put32(p, m->count[r][c]);
+    for (uint32_t i = 0; i < m->n_totals; i++, p += 4) rp_put32(p, m->totals[i]);
     *buf = b;
     *len = n;
     return RP_OK;
@@ -180,28 +171,28 @@ rp_status rp_markov_load(const uint8_t *buf, size_t len, rp_markov **out, rp_err
     *out = NULL;
     if (!buf || len < HEADER_BYTES) return bad(err, "truncated header");
     if (memcmp(buf, "RPMK", 4) != 0) return bad(err, "wrong magic (not a rampart model file)");
-    uint32_t version = get32(buf + 4);
+    uint32_t version = rp_get32(buf + 4);
     if (version != VERSION)
         return rp_error_set(err, RP_EPARSE, NULL, 0, 0,
                             "not a usable route model: version %u, this build reads version %u",
                             version, VERSION);
-    if (get32(buf + 8) != RP_MARKOV_ROWS || get32(buf + 12) != RP_MARKOV_WIDTH)
+    if (rp_get32(buf + 8) != RP_MARKOV_ROWS || rp_get32(buf + 12) != RP_MARKOV_WIDTH)
         return bad(err, "sketch geometry differs from this build");
-    uint32_t n_totals = get32(buf + 16);
+    uint32_t n_totals = rp_get32(buf + 16);
     if (n_totals < 2 || n_totals > MAX_TOTALS || (n_totals & (n_totals - 1)))
         return bad(err, "route table size out of range");
     if (len != HEADER_BYTES + body_bytes(n_totals))
         return bad(err, len < HEADER_BYTES + body_bytes(n_totals) ? "truncated data"
                                                                    : "trailing bytes after data");
-    uint64_t transitions = get64(buf + 24);
+    uint64_t transitions = rp_get64(buf + 24);
     rp_markov *m = alloc_model(n_totals);
     if (!m) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the model");
     const uint8_t *p = buf + HEADER_BYTES;
     for (unsigned r = 0; r < RP_MARKOV_ROWS; r++)
-        for (uint32_t c = 0; c < RP_MARKOV_WIDTH; c++, p += 4) m->count[r][c] = get32(p);
+        for (uint32_t c = 0; c < RP_MARKOV_WIDTH; c++, p += 4) m->count[r][c] = rp_get32(p);
     uint64_t sum = 0;
     for (uint32_t i = 0; i < n_totals; i++, p += 4) {
-        m->totals[i] = get32(p);
+        m->totals[i] = rp_get32(p);
         sum += m->totals[i];
         m->routes += m->totals[i] != 0;
     }

@@ -190,6 +190,16 @@ swarm_answers() {
           printf "%d %s %.2f\n", n, first == "" ? "never" : sprintf("%.1f", first), k ? b / k : 0 }' "$STACK/$1.seq"
 }
 
+# judge_swarm NAME WHAT TOTAL FIRST TAIL-SHARE: its results row; answered
+# within 60 s, and at least 90 % of its last 15 s of attempts stopped.
+judge_swarm() {
+  printf '%-13s %9s %15s %11ss %9s\n' "$1" "$3" "-" "$4" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/$1.seq")" >> "$RESULTS"
+  expect "$2 is answered by Rampart within 60 s ($4 s)" \
+    awk -v f="$4" 'BEGIN { exit !(f != "never" && f + 0 <= 60) }'
+  expect "by the end, $2 is stopped ($5 of its last 15 s of attempts)" \
+    awk -v s="$5" 'BEGIN { exit !(s >= 0.9) }'
+}
+
 # --- a slow swarm: one attempt per address every 8 s, 40 addresses in two /24s
 # behind a trusted proxy (X-Forwarded-For), one tool fingerprint. No address ever
 # crosses a per-address threshold; the swarm as a whole must be stopped within 60 s.
@@ -207,11 +217,7 @@ if wants swarm; then
     -d '{"username":"USER","password":"PASS"}' -u "$ACTOR_URL_swarm/api/login" > "$STACK/swarm.out" 2>&1 || true
   read -r S_TOTAL S_FIRST S_TAIL_SHARE < <(swarm_answers swarm '^(203\.0\.113|198\.51\.100)\.')
   echo "  $S_TOTAL attempts from 40 addresses; first Rampart answer after ${S_FIRST} s; share of attempts stopped in the last 15 s: $S_TAIL_SHARE"
-  printf '%-13s %9s %15s %11ss %9s\n' swarm "$S_TOTAL" "-" "$S_FIRST" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/swarm.seq")" >> "$RESULTS"
-  expect "the swarm is answered by Rampart within 60 s (${S_FIRST} s)" \
-    awk -v f="$S_FIRST" 'BEGIN { exit !(f != "never" && f + 0 <= 60) }'
-  expect "by the end, the swarm is stopped (${S_TAIL_SHARE} of its last 15 s of attempts)" \
-    awk -v s="$S_TAIL_SHARE" 'BEGIN { exit !(s >= 0.9) }'
+  judge_swarm swarm "the swarm" "$S_TOTAL" "$S_FIRST" "$S_TAIL_SHARE"
   expect "the swarm's incident names it as one actor" \
     bash -c "curl -s '$ADMIN/v1/incidents?detector=auth&limit=200' | grep -q 'addresses acting as one'"
 fi
@@ -234,11 +240,7 @@ if wants rotate; then
     -d '{"username":"USER","password":"PASS"}' -u "$ACTOR_URL_rotate/api/login" > "$STACK/rotate.out" 2>&1 || true
   read -r R_TOTAL R_FIRST R_TAIL_SHARE < <(swarm_answers rotate '^100\.(64|65)\.')
   echo "  $R_TOTAL attempts, each from a new address; first Rampart answer after ${R_FIRST} s; share stopped in the last 15 s: $R_TAIL_SHARE"
-  printf '%-13s %9s %15s %11ss %9s\n' rotate "$R_TOTAL" "-" "$R_FIRST" "$(awk '{ s += $2 } END { print s + 0 }' "$STACK/rotate.seq")" >> "$RESULTS"
-  expect "the rotating swarm is answered by Rampart within 60 s (${R_FIRST} s)" \
-    awk -v f="$R_FIRST" 'BEGIN { exit !(f != "never" && f + 0 <= 60) }'
-  expect "by the end, the rotating swarm is stopped (${R_TAIL_SHARE} of its last 15 s of attempts)" \
-    awk -v s="$R_TAIL_SHARE" 'BEGIN { exit !(s >= 0.9) }'
+  judge_swarm rotate "the rotating swarm" "$R_TOTAL" "$R_FIRST" "$R_TAIL_SHARE"
   expect "the decision names the fingerprint on the login route" \
     bash -c "curl -s '$ADMIN/v1/decisions' | grep -q '\"fingerprint:[0-9a-f]*@[0-9a-f]*\"'"
 fi

@@ -493,19 +493,26 @@ static void consumption(attack *a)
 
 /* ---------------------------------------------------- distributed kinds */
 
+/* The one user agent and header set a swarm shares: a desktop browser
+ * driven headless, or a tool. */
+static void swarm_identity(attack *a, uint16_t *ua, uint8_t *hs)
+{
+    if (tg_chance(a->r, 0.6)) {
+        *ua = tg_ua_pick(a->r, TG_UA_DESKTOP);
+        *hs = TG_HS_HEADLESS;
+    } else {
+        *ua = tg_ua_pick(a->r, TG_UA_TOOL);
+        *hs = tg_ua_header_set(*ua);
+    }
+}
+
 /* n addresses over a few /24s sharing one user agent and header set. */
 static uint32_t spread_clients(attack *a, uint32_t n, uint32_t *clients, uint32_t nets_lo,
                                uint32_t nets_hi)
 {
     uint16_t ua;
     uint8_t hs;
-    if (tg_chance(a->r, 0.6)) {
-        ua = tg_ua_pick(a->r, TG_UA_DESKTOP);
-        hs = TG_HS_HEADLESS;
-    } else {
-        ua = tg_ua_pick(a->r, TG_UA_TOOL);
-        hs = tg_ua_header_set(ua);
-    }
+    swarm_identity(a, &ua, &hs);
     uint32_t nets[32];
     uint32_t nnets = tg_between(a->r, nets_lo, nets_hi);
     tg_pool pool = tg_chance(a->r, 0.5) ? TG_POOL_RESIDENTIAL : TG_POOL_CLOUD;
@@ -581,13 +588,7 @@ static void slow_stuffing(attack *a)
     enum { NETS = 30, PER_NET = 10 };
     uint16_t ua;
     uint8_t hs;
-    if (tg_chance(a->r, 0.6)) {
-        ua = tg_ua_pick(a->r, TG_UA_DESKTOP);
-        hs = TG_HS_HEADLESS;
-    } else {
-        ua = tg_ua_pick(a->r, TG_UA_TOOL);
-        hs = tg_ua_header_set(ua);
-    }
+    swarm_identity(a, &ua, &hs);
     tg_pool pool = tg_chance(a->r, 0.5) ? TG_POOL_RESIDENTIAL : TG_POOL_CLOUD;
     for (uint32_t n = 0; n < NETS; n++) {
         uint32_t prefix = tg_prefix24_pick(a->r, pool);
