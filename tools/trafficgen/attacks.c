@@ -230,6 +230,19 @@ static flood_target flood_pick_target(tg_rng *r)
     return f;
 }
 
+/* One request of a flood on target f: its argument (a new one each time
+ * when busting caches) and its normal answer. */
+static uint16_t flood_hit(attack *a, const flood_target *f, uint32_t *arg)
+{
+    *arg = f->arg;
+    if (f->bust_cache)
+        *arg = f->route == TG_R_API_SEARCH ? tg_below(a->r, tg_search_word_count())
+                                           : tg_between(a->r, 1, TG_PRODUCTS);
+    if (f->route == TG_R_API_PRODUCT && !tg_product_exists(*arg))
+        return 404;
+    return f->status;
+}
+
 static void flood_run(attack *a, bool rotate_ua)
 {
     uint32_t c;
@@ -256,13 +269,8 @@ static void flood_run(attack *a, bool rotate_ua)
         flood_target *f = &targets[tg_below(a->r, ntargets)];
         double progress = (t - a->start) / dur;
         double fail = progress < overload_at ? 0 : max_fail * (progress - overload_at) / (1 - overload_at);
-        uint32_t arg = f->arg;
-        if (f->bust_cache)
-            arg = f->route == TG_R_API_SEARCH ? tg_below(a->r, tg_search_word_count())
-                                              : tg_between(a->r, 1, TG_PRODUCTS);
-        uint16_t status = f->status;
-        if (f->route == TG_R_API_PRODUCT && !tg_product_exists(arg))
-            status = 404;
+        uint32_t arg;
+        uint16_t status = flood_hit(a, f, &arg);
         if (tg_chance(a->r, fail))
             status = tg_chance(a->r, 0.6) ? 503 : tg_chance(a->r, 0.5) ? 502 : 504;
         tg_rec rec = {0};
@@ -694,13 +702,8 @@ static void distributed_flood(attack *a)
         double t = start + tg_range(a->r, 0, 10), end = t + tg_range(a->r, 60, 120);
         while (t < end && t < a->horizon) {
             flood_target *f = &targets[tg_below(a->r, ntargets)];
-            uint32_t arg = f->arg;
-            if (f->bust_cache)
-                arg = f->route == TG_R_API_SEARCH ? tg_below(a->r, tg_search_word_count())
-                                                  : tg_between(a->r, 1, TG_PRODUCTS);
-            uint16_t status = f->status;
-            if (f->route == TG_R_API_PRODUCT && !tg_product_exists(arg))
-                status = 404;
+            uint32_t arg;
+            uint16_t status = flood_hit(a, f, &arg);
             atk_send(a, c, t, f->method, f->route, arg, f->arg2, status, 0);
             t += tg_exponential(a->r, 1.0 / rate);
         }
