@@ -356,6 +356,22 @@ void rp_engine_get_stats(const rp_engine *engine, rp_engine_stats *stats);
 rp_status rp_engine_model_save(rp_engine *engine, uint8_t **buf, size_t *len, rp_error *err);
 rp_status rp_engine_model_load(rp_engine *engine, const uint8_t *buf, size_t len, rp_error *err);
 uint64_t rp_engine_model_transitions(const rp_engine *engine); /* learned so far */
+
+/* Training the feature model off the hot path. The engine keeps a sample
+ * of the last window of learned vectors; by default it builds a new model
+ * from it inline whenever a window of new vectors has come. With
+ * rp_engine_model_defer_training(e, true) it never does: the owner calls,
+ * under whatever serializes the engine, rp_engine_model_job() (NULL when
+ * no training is due; otherwise a copy of the sample), runs the job on
+ * any thread without the engine, then installs it under the lock again
+ * (the new model replaces the old whole; false if the engine's model
+ * changed shape meanwhile). Install and free take ownership of the job. */
+typedef struct rp_model_job rp_model_job;
+void rp_engine_model_defer_training(rp_engine *engine, bool deferred);
+rp_model_job *rp_engine_model_job(rp_engine *engine);
+rp_status rp_model_job_run(rp_model_job *job);
+bool rp_engine_model_install(rp_engine *engine, rp_model_job *job);
+void rp_model_job_free(rp_model_job *job);
 uint64_t rp_engine_model_vectors(const rp_engine *engine); /* feature vectors learned so far */
 
 /* Bytes of state per tracked key at a level (table slot + index). */

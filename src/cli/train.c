@@ -39,7 +39,7 @@ static void usage(FILE *out) {
           "rate, gaps, distinct paths, errors, login failures, bytes, user agents, flow\n"
           "surprise, hour of day; with their calibration). Clients the other detectors\n"
           "flag are not learned. Same input, same model, byte for byte. The feature\n"
-          "model needs about 2,000 sampled client snapshots (one every 8 requests of a\n"
+          "model needs 1,024 sampled client snapshots (one every 8 requests of a\n"
           "client) before it judges anyone.\n"
           "FILE may be plain or gzip-compressed; '-' or no FILE reads stdin.\n"
           "\n"

@@ -76,10 +76,13 @@ struct rp_daemon {
     store_job *jobs_head, *jobs_tail;
     size_t jobs_pending;
 
-    pthread_t engine_thread, store_thread;
+    pthread_t engine_thread, store_thread, trainer_thread;
     atomic_bool stopping;
     atomic_bool store_stopping;
-    bool engine_started, store_started;
+    bool engine_started, store_started, trainer_started;
+    pthread_mutex_t trainer_lock; /* with trainer_cond: the trainer's sleep */
+    pthread_cond_t trainer_cond;
+    atomic_uint_fast64_t model_trainings, model_training_us;
 
     rp_admin *admin;
     char admin_url[96];
@@ -350,6 +353,43 @@ static void housekeeping(rp_daemon *d, int64_t now, housekeeping_clock *hk) {
     }
 }
 
+/*
+ * The anomaly detector's feature model is trained here, off the engine
+ * thread: once a second, under the engine lock, take a copy of the
+ * training sample if a window of new vectors has come (a 60 KB copy);
+ * build the new model from it without the lock (a few milliseconds); swap
+ * it in under the lock. The engine thread never waits for a training.
+ */
+static void *trainer_main(void *arg) {
+    rp_daemon *d = arg;
+    pthread_mutex_lock(&d->trainer_lock);
+    while (!atomic_load(&d->stopping)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&d->trainer_cond, &d->trainer_lock, &until);
+        if (atomic_load(&d->stopping)) break;
+        pthread_mutex_lock(&d->engine_lock);
+        rp_model_job *job = rp_engine_model_job(d->engine);
+        pthread_mutex_unlock(&d->engine_lock);
+        if (!job) continue;
+        int64_t t0 = rp_wall_us();
+        if (rp_model_job_run(job) != RP_OK) {
+            rp_model_job_free(job);
+            continue;
+        }
+        pthread_mutex_lock(&d->engine_lock);
+        bool ok = rp_engine_model_install(d->engine, job);
+        pthread_mutex_unlock(&d->engine_lock);
+        if (ok) {
+            atomic_fetch_add(&d->model_trainings, 1);
+            atomic_fetch_add(&d->model_training_us, (uint64_t)(rp_wall_us() - t0));
+        }
+    }
+    pthread_mutex_unlock(&d->trainer_lock);
+    return NULL;
+}
+
 static void *engine_main(void *arg) {
     rp_daemon *d = arg;
     rp_event *evs = calloc(RP_BATCH, sizeof *evs);
@@ -598,7 +638,9 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     pthread_mutex_init(&d->table_lock, NULL);
     pthread_mutex_init(&d->store_lock, NULL);
     pthread_mutex_init(&d->log_lock, NULL);
+    pthread_mutex_init(&d->trainer_lock, NULL);
     pthread_cond_init(&d->store_cond, NULL);
+    pthread_cond_init(&d->trainer_cond, NULL);
     d->started_us = rp_wall_us();
 
     rp_status st = rp_load_config(opts->config_path, &d->config, err);
@@ -653,6 +695,12 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
         goto fail;
     }
     d->engine_started = true;
+    rp_engine_model_defer_training(d->engine, true);
+    if (pthread_create(&d->trainer_thread, NULL, trainer_main, d) != 0) {
+        st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "cannot start the model trainer thread");
+        goto fail;
+    }
+    d->trainer_started = true;
     if (d->serve.admin_listen[0]) {
         int port = 0;
         st = rp_admin_start(d, d->serve.admin_listen, &d->admin, &port, err);
@@ -681,6 +729,12 @@ void rp_daemon_stop(rp_daemon *d) {
     if (d->admin) rp_admin_stop(d->admin);
     d->admin = NULL;
     atomic_store(&d->stopping, true);
+    if (d->trainer_started) {
+        pthread_mutex_lock(&d->trainer_lock);
+        pthread_cond_signal(&d->trainer_cond);
+        pthread_mutex_unlock(&d->trainer_lock);
+        pthread_join(d->trainer_thread, NULL);
+    }
     if (d->queue) rp_queue_close(d->queue);
     if (d->engine_started) pthread_join(d->engine_thread, NULL);
     atomic_store(&d->store_stopping, true);
@@ -709,6 +763,8 @@ void rp_daemon_stop(rp_daemon *d) {
     pthread_mutex_destroy(&d->store_lock);
     pthread_mutex_destroy(&d->log_lock);
     pthread_cond_destroy(&d->store_cond);
+    pthread_mutex_destroy(&d->trainer_lock);
+    pthread_cond_destroy(&d->trainer_cond);
     free(d);
 }
 
@@ -945,6 +1001,15 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
     fprintf(f, "rampart_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)atomic_load(&d->reloads));
     fprintf(f, "rampart_reloads_total{result=\"rejected\"} %llu\n",
             (unsigned long long)atomic_load(&d->reload_failures));
+    metric_head(f, "rampart_model_trainings_total", "counter",
+                "Feature models of the anomaly detector trained off the engine thread and "
+                "swapped in.");
+    fprintf(f, "rampart_model_trainings_total %llu\n",
+            (unsigned long long)atomic_load(&d->model_trainings));
+    metric_head(f, "rampart_model_training_seconds_total", "counter",
+                "Time spent training them (not on the engine thread).");
+    fprintf(f, "rampart_model_training_seconds_total %.6f\n",
+            (double)atomic_load(&d->model_training_us) / 1e6);
 }
 
 static json_t *decision_json(const rp_decision *dec) {

@@ -116,7 +116,9 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     observe_flow(st, obs);
     if (obs->features && obs->forest &&
         obs->n_features == rp_hstree_params_of(obs->forest)->dims) {
-        double raw = rp_hstree_update(obs->forest, obs->features, obs->learn);
+        /* scored only: the engine keeps the vector in its training
+         * sample, and a new model is built from it off the hot path */
+        double raw = rp_hstree_score(obs->forest, obs->features);
         st->forest = encode_tail(rp_hstree_tail(obs->forest, raw));
     }
 }

@@ -101,7 +101,13 @@ struct rp_feature_src {
 
 typedef struct anomaly_model {
     int detector;                 /* registry index of the anomaly detector */
-    rp_hstree *forest;
+    rp_hstree *forest;            /* the model in use; replaced whole, never edited */
+    /* The training sample: the last `window` learned vectors, a ring. */
+    float *sample;
+    uint32_t sample_next, sample_n;
+    uint32_t fresh;               /* vectors learned since the last training */
+    uint64_t learned;             /* vectors learned in all */
+    bool deferred;                /* trained by the owner's thread (jobs), not inline */
     uint8_t n_parts, n_features;
     feature_part part[RP_MAX_DETECTORS];
     const char *names[RP_HST_MAX_DIMS];
@@ -121,6 +127,7 @@ float rp_feature_log(double v, double cap) {
 static void anomaly_free(anomaly_model *m) {
     if (!m) return;
     rp_hstree_free(m->forest);
+    free(m->sample);
     free(m);
 }
 
@@ -153,7 +160,8 @@ static rp_status anomaly_new(rp_engine *e, rp_error *err) {
     m->names_hash = h;
     rp_hstree_params p;
     rp_hstree_defaults(&p, n, h);
-    if (rp_hstree_new(&p, &m->forest) != RP_OK) {
+    m->sample = calloc((size_t)p.window * n, sizeof *m->sample);
+    if (!m->sample || rp_hstree_new(&p, &m->forest) != RP_OK) {
         anomaly_free(m);
         return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the feature model");
     }
@@ -187,10 +195,37 @@ const float *rp_feature_vector(struct rp_feature_src *src, uint8_t *n, const cha
     return src->built ? m->vec : build_vector(m, src);
 }
 
+/* Inline training (analyze, train, tests): a new model from the sample
+ * once a window of new vectors has come, swapped in before the next
+ * event -- so no vector is ever judged by a model that contains it. */
+static void train_inline(anomaly_model *m) {
+    const rp_hstree_params *p = rp_hstree_params_of(m->forest);
+    rp_hstree *h;
+    if (rp_hstree_train(p, m->sample, m->sample_n, m->learned, &h) != RP_OK) return;
+    rp_hstree_free(m->forest);
+    m->forest = h;
+    m->fresh = 0;
+}
+
+static void learn_vector(anomaly_model *m, const float *x) {
+    uint32_t window = rp_hstree_params_of(m->forest)->window;
+    memcpy(m->sample + (size_t)m->sample_next * m->n_features, x, m->n_features * sizeof *x);
+    m->sample_next = (m->sample_next + 1) % window;
+    if (m->sample_n < window) m->sample_n++;
+    m->fresh++;
+    m->learned++;
+}
+
+static bool training_due(const anomaly_model *m) {
+    uint32_t window = rp_hstree_params_of(m->forest)->window;
+    return m->sample_n == window && m->fresh >= window;
+}
+
 static void anomaly_prepare(rp_engine *e, rp_client *c, const void *state, rp_observation *obs,
                             const rp_detect_ctx *ctx, const rp_profile_config *profile,
                             double others) {
     anomaly_model *m = e->anomaly;
+    if (!m->deferred && training_due(m)) train_inline(m);
     const rp_detector *det = rp_detectors[m->detector];
     bool decided = c->action != RP_ACTION_NONE &&
                    (int64_t)c->decided_until_s * 1000000 > ctx->now_us;
@@ -202,8 +237,11 @@ static void anomaly_prepare(rp_engine *e, rp_client *c, const void *state, rp_ob
     obs->feature_src = &m->src;
     obs->n_features = m->n_features;
     obs->features = NULL;
-    if (c->requests >= FEATURE_MIN && c->requests % FEATURE_EVERY == 0)
+    if (c->requests >= FEATURE_MIN && c->requests % FEATURE_EVERY == 0) {
         obs->features = build_vector(m, &m->src);
+        /* into the sample only: the model in use does not change */
+        if (obs->learn) learn_vector(m, obs->features);
+    }
 }
 
 /* ----------------------------------------------------------- lifecycle */
@@ -1041,12 +1079,66 @@ rp_status rp_engine_model_load(rp_engine *e, const uint8_t *buf, size_t len, rp_
     if (h) {
         rp_hstree_free(e->anomaly->forest);
         e->anomaly->forest = h;
+        e->anomaly->learned = rp_hstree_learned(h);
     }
     return RP_OK;
 }
 
 uint64_t rp_engine_model_vectors(const rp_engine *e) {
-    return e->anomaly ? rp_hstree_learned(e->anomaly->forest) : 0;
+    return e->anomaly ? e->anomaly->learned : 0;
+}
+
+/* Off-thread training: a job carries a copy of the sample out of the
+ * engine, is run on any thread, and its model is swapped in. */
+struct rp_model_job {
+    rp_hstree_params params;
+    uint32_t n;
+    uint64_t learned;
+    rp_hstree *model; /* the result */
+    float sample[];   /* n x params.dims */
+};
+
+void rp_engine_model_defer_training(rp_engine *e, bool deferred) {
+    if (e->anomaly) e->anomaly->deferred = deferred;
+}
+
+rp_model_job *rp_engine_model_job(rp_engine *e) {
+    anomaly_model *m = e->anomaly;
+    if (!m || !training_due(m)) return NULL;
+    const rp_hstree_params *p = rp_hstree_params_of(m->forest);
+    size_t floats = (size_t)m->sample_n * m->n_features;
+    rp_model_job *job = malloc(sizeof *job + floats * sizeof(float));
+    if (!job) return NULL; /* tried again at the next call */
+    job->params = *p;
+    job->n = m->sample_n;
+    job->learned = m->learned;
+    job->model = NULL;
+    memcpy(job->sample, m->sample, floats * sizeof(float));
+    m->fresh = 0;
+    return job;
+}
+
+rp_status rp_model_job_run(rp_model_job *job) {
+    return rp_hstree_train(&job->params, job->sample, job->n, job->learned, &job->model);
+}
+
+bool rp_engine_model_install(rp_engine *e, rp_model_job *job) {
+    anomaly_model *m = e->anomaly;
+    bool ok = m && job->model &&
+              memcmp(rp_hstree_params_of(m->forest), &job->params, sizeof job->params) == 0;
+    if (ok) {
+        rp_hstree_free(m->forest);
+        m->forest = job->model;
+        job->model = NULL;
+    }
+    rp_model_job_free(job);
+    return ok;
+}
+
+void rp_model_job_free(rp_model_job *job) {
+    if (!job) return;
+    rp_hstree_free(job->model);
+    free(job);
 }
 
 uint64_t rp_engine_model_transitions(const rp_engine *e) { return rp_markov_transitions(e->markov); }

@@ -12,6 +12,14 @@
  * and a vector is never judged by masses that already contain it (it is
  * scored against the reference, learned into the latest).
  *
+ * Two ways to learn. rp_hstree_update is the streaming algorithm of the
+ * paper: count each vector into the latest masses, swap at the window's
+ * end. rp_hstree_train builds a whole new model from a sample of recent
+ * vectors, off the hot path (rampart serve runs it on its own thread and
+ * swaps the model in under the engine lock): the sample's masses become
+ * the reference, and each sample vector's leave-one-out score its
+ * calibration. The engine uses the second.
+ *
  * Serialized form, little-endian:
  *   "RPHS" u32 version u32 trees u32 depth u32 window u32 size_limit
  *   u32 dims u32 names_hash u64 seed u32 in_window u32 windows
@@ -213,6 +221,51 @@ double rp_hstree_update(rp_hstree *h, const float *x, bool learn) {
     }
     if (++h->in_window >= h->p.window) swap_window(h);
     return total;
+}
+
+/* A sample vector's score against masses that contain it, leaving it out:
+ * every node on its path counts it once, so its own mass there is r - 1. */
+static double score_left_out(const rp_hstree *h, const float *x) {
+    double total = 0;
+    for (uint32_t t = 0; t < h->p.trees; t++) {
+        const hst_node *tree = h->node + (size_t)t * h->nodes;
+        uint32_t i = 0, k = 0;
+        while (k < h->p.depth && tree[i].r - 1 > h->p.size_limit) {
+            i = child(&tree[i], i, x);
+            k++;
+        }
+        total += (double)(tree[i].r - 1) * (double)(1u << k);
+    }
+    return total;
+}
+
+rp_status rp_hstree_train(const rp_hstree_params *p, const float *sample, uint32_t n,
+                          uint64_t learned, rp_hstree **out) {
+    *out = NULL;
+    if (n != p->window) return RP_EINVAL;
+    rp_hstree *h;
+    rp_status st = rp_hstree_new(p, &h);
+    if (st != RP_OK) return st;
+    for (uint32_t v = 0; v < n; v++) {
+        const float *x = sample + (size_t)v * p->dims;
+        for (uint32_t t = 0; t < p->trees; t++) {
+            hst_node *tree = h->node + (size_t)t * h->nodes;
+            uint32_t i = 0;
+            for (uint32_t k = 0;; k++) {
+                tree[i].r++;
+                if (k == p->depth) break;
+                i = child(&tree[i], i, x);
+            }
+        }
+    }
+    for (uint32_t v = 0; v < n; v++)
+        h->ref_hist[bin_of(score_left_out(h, sample + (size_t)v * p->dims))]++;
+    h->ref_total = n;
+    calibrate(h);
+    h->windows = 2; /* a reference and its calibration: what two windows give */
+    h->learned = learned;
+    *out = h;
+    return RP_OK;
 }
 
 double rp_hstree_tail(const rp_hstree *h, double raw) {

@@ -10,11 +10,13 @@
  * for bit. The trees do not depend on the data at all: learning only
  * counts how many vectors fall into each node.
  *
- * Two masses per node: the reference mass r (what the previous window of
- * learned vectors looked like) and the latest mass l (the window being
- * learned). Every `window` learned vectors the latest becomes the
- * reference and the latest starts over: O(nodes), amortised over the
- * window. A vector's raw score is the sum over trees of r x 2^depth at the
+ * Two ways to learn: the paper's streaming one (rp_hstree_update: two
+ * masses per node, the reference mass r -- what the previous window of
+ * learned vectors looked like -- and the latest mass l, the window being
+ * learned), and a whole model trained from a sample (rp_hstree_train),
+ * which the engine uses so that training runs off the hot path. Streaming,
+ * every `window` learned vectors the latest becomes the reference and the
+ * latest starts over: O(nodes), amortised over the window. A vector's raw score is the sum over trees of r x 2^depth at the
  * deepest node of its path whose reference mass is still above a small
  * limit: high in dense regions, low where normal vectors are rare.
  *
@@ -64,6 +66,14 @@ const rp_hstree_params *rp_hstree_params_of(const rp_hstree *h);
  * window. One pass down each tree. x values outside [0,1] are clamped by
  * the work ranges (they are wider than [0,1]). */
 double rp_hstree_update(rp_hstree *h, const float *x, bool learn);
+
+/* A new model with p's trees whose reference is the n = p->window vectors
+ * of sample (n x p->dims floats, any order), calibrated by each one's
+ * leave-one-out score: it answers at once. learned is carried for
+ * rp_hstree_learned. Pure and allocation-bounded: any thread may run it.
+ * RP_EINVAL when n != p->window. */
+rp_status rp_hstree_train(const rp_hstree_params *p, const float *sample, uint32_t n,
+                          uint64_t learned, rp_hstree **out);
 double rp_hstree_score(const rp_hstree *h, const float *x);
 
 /* The fraction of the calibration window's vectors that scored <= raw

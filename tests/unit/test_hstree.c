@@ -10,9 +10,12 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+#include "detector.h"
 #include "hstree.h"
 #include "markov.h"
 
@@ -193,7 +196,101 @@ static void test_hstree_load_round_trips_and_refuses_hostile_bytes(void **s) {
     rp_hstree_free(h);
 }
 
+/* Off the hot path: a whole model built from a sample of recent vectors
+ * answers at once (leave-one-out calibration), finds the outlier, keeps
+ * the cluster out of the rare tail, and loads like a streamed one. */
+static void test_hstree_trained_from_a_sample_answers_at_once_and_finds_the_outlier(void **s) {
+    (void)s;
+    rp_hstree *shape = forest(7);
+    const rp_hstree_params *p = rp_hstree_params_of(shape);
+    float *sample = malloc(sizeof(float) * 3 * WINDOW);
+    uint32_t x = 3;
+    for (int i = 0; i < WINDOW; i++) cluster_point(&x, sample + 3 * i);
+    rp_hstree *h;
+    assert_int_equal(rp_hstree_train(p, sample, WINDOW - 1, 0, &h), RP_EINVAL);
+    assert_int_equal(rp_hstree_train(p, sample, WINDOW, 1234, &h), RP_OK);
+    assert_true(rp_hstree_calibrated(h));
+    assert_int_equal(rp_hstree_learned(h), 1234);
+    float outlier[3] = {0.9f, 0.1f, 0.1f};
+    assert_true(rp_hstree_tail(h, rp_hstree_score(h, outlier)) == 0.0);
+    int rare = 0;
+    for (int i = 0; i < 200; i++) {
+        float v[3];
+        cluster_point(&x, v);
+        double tail = rp_hstree_tail(h, rp_hstree_score(h, v));
+        assert_true(tail >= 0.0 && tail <= 1.0);
+        rare += tail < 0.01;
+    }
+    assert_true(rare <= 6);
+    uint8_t *buf;
+    size_t len;
+    rp_error err;
+    assert_int_equal(rp_hstree_serialize(h, &buf, &len, &err), RP_OK);
+    rp_hstree *back;
+    assert_int_equal(rp_hstree_load(buf, len, &back, &err), RP_OK);
+    assert_true(rp_hstree_tail(back, rp_hstree_score(back, outlier)) == 0.0);
+    free(buf);
+    free(sample);
+    rp_hstree_free(back);
+    rp_hstree_free(h);
+    rp_hstree_free(shape);
+}
+
 /* ------------------------------------------------- the engine's model */
+
+/* 300 clients browsing products, 48 requests each: five feature vectors
+ * each, 1,500 in all, with the anomaly detector on. */
+static void browse(rp_engine *e) {
+    char ip[32], path[64];
+    for (int r = 0; r < 48; r++)
+        for (int c = 0; c < 300; c++) {
+            rp_event ev;
+            memset(&ev, 0, sizeof ev);
+            snprintf(ip, sizeof ip, "10.%d.%d.7", c / 200, c % 200);
+            rp_addr_parse(ip, strlen(ip), &ev.client);
+            snprintf(path, sizeof path, "/api/products/%d", (c * 7 + r * 13) % 50 + 1);
+            ev.ts_us = 1764064800LL * 1000000 + (int64_t)r * 20000000 + c * 1000;
+            ev.method = RP_METHOD_GET;
+            ev.path.ptr = path;
+            ev.path.len = (uint32_t)strlen(path);
+            ev.status = 200;
+            ev.response_bytes = 900;
+            ev.upstream_us = -1;
+            rp_engine_feed(e, &ev);
+        }
+}
+
+/* rampart serve's way: the engine only keeps the sample; a job copies it
+ * out when a window of new vectors has come, is trained with no engine at
+ * all, and is swapped in whole. */
+static void test_engine_trains_the_feature_model_in_a_job_and_swaps_it_in(void **s) {
+    (void)s;
+    rp_config *c = rp_config_default();
+    int d = rp_detector_find("anomaly", 7);
+    assert_true(d >= 0);
+    c->profiles[c->default_profile].detectors[d].weight = 30;
+    rp_engine *e;
+    rp_error err;
+    assert_int_equal(rp_engine_new(c, NULL, &e, &err), RP_OK);
+    rp_engine_model_defer_training(e, true);
+    assert_null(rp_engine_model_job(e)); /* nothing learned yet */
+    browse(e);
+    assert_true(rp_engine_model_vectors(e) >= 1024);
+    rp_model_job *job = rp_engine_model_job(e);
+    assert_non_null(job);
+    assert_null(rp_engine_model_job(e)); /* the sample was taken */
+    assert_int_equal(rp_model_job_run(job), RP_OK);
+    assert_true(rp_engine_model_install(e, job));
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(rp_engine_model_save(e, &buf, &len, &err), RP_OK);
+    assert_int_equal(rp_engine_model_load(e, buf, len, &err), RP_OK);
+    free(buf);
+    rp_engine_free(e);
+    rp_config_free(c);
+}
+
+
 
 static rp_engine *engine(void) {
     rp_engine *e;
@@ -245,7 +342,9 @@ int main(void) {
         cmocka_unit_test(test_hstree_latest_window_becomes_the_reference),
         cmocka_unit_test(test_hstree_geometry_out_of_range_is_refused),
         cmocka_unit_test(test_hstree_load_round_trips_and_refuses_hostile_bytes),
+        cmocka_unit_test(test_hstree_trained_from_a_sample_answers_at_once_and_finds_the_outlier),
         cmocka_unit_test(test_engine_model_file_carries_both_models_and_still_reads_version_1),
+        cmocka_unit_test(test_engine_trains_the_feature_model_in_a_job_and_swaps_it_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
