@@ -48,6 +48,19 @@ static void learn_cluster(rp_hstree *h, int n, uint32_t *x) {
     }
 }
 
+/* 200 new cluster points: tails in 0..1, hardly any in the bottom 1 %. */
+static void assert_cluster_is_seldom_rare(const rp_hstree *h, uint32_t *x) {
+    int rare = 0;
+    for (int i = 0; i < 200; i++) {
+        float v[3];
+        cluster_point(x, v);
+        double tail = rp_hstree_tail(h, rp_hstree_score(h, v));
+        assert_true(tail >= 0.0 && tail <= 1.0);
+        rare += tail < 0.01;
+    }
+    assert_true(rare <= 6);
+}
+
 static void test_hstree_same_seed_and_input_give_identical_model_bytes(void **s) {
     (void)s;
     rp_hstree *a = forest(42), *b = forest(42), *c = forest(43);
@@ -81,16 +94,7 @@ static void test_hstree_outlier_far_from_the_cluster_is_rarer_than_every_cluster
     assert_true(rp_hstree_calibrated(h));
     float outlier[3] = {0.9f, 0.1f, 0.1f};
     assert_true(rp_hstree_tail(h, rp_hstree_score(h, outlier)) == 0.0);
-    /* cluster points: hardly any is in the bottom 1 % */
-    int rare = 0;
-    for (int i = 0; i < 200; i++) {
-        float v[3];
-        cluster_point(&x, v);
-        double tail = rp_hstree_tail(h, rp_hstree_score(h, v));
-        assert_true(tail >= 0.0 && tail <= 1.0);
-        rare += tail < 0.01;
-    }
-    assert_true(rare <= 6);
+    assert_cluster_is_seldom_rare(h, &x);
     /* explain credits a dimension that separates the outlier */
     float credit[3];
     rp_hstree_explain(h, outlier, credit);
@@ -213,15 +217,7 @@ static void test_hstree_trained_from_a_sample_answers_at_once_and_finds_the_outl
     assert_int_equal(rp_hstree_learned(h), 1234);
     float outlier[3] = {0.9f, 0.1f, 0.1f};
     assert_true(rp_hstree_tail(h, rp_hstree_score(h, outlier)) == 0.0);
-    int rare = 0;
-    for (int i = 0; i < 200; i++) {
-        float v[3];
-        cluster_point(&x, v);
-        double tail = rp_hstree_tail(h, rp_hstree_score(h, v));
-        assert_true(tail >= 0.0 && tail <= 1.0);
-        rare += tail < 0.01;
-    }
-    assert_true(rare <= 6);
+    assert_cluster_is_seldom_rare(h, &x);
     uint8_t *buf;
     size_t len;
     rp_error err;
