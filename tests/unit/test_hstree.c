@@ -48,6 +48,18 @@ static void learn_cluster(rp_hstree *h, int n, uint32_t *x) {
     }
 }
 
+/* The model saved and loaded back. */
+static rp_hstree *round_trip(const rp_hstree *h) {
+    uint8_t *buf;
+    size_t len;
+    rp_error err;
+    assert_int_equal(rp_hstree_serialize(h, &buf, &len, &err), RP_OK);
+    rp_hstree *back;
+    assert_int_equal(rp_hstree_load(buf, len, &back, &err), RP_OK);
+    free(buf);
+    return back;
+}
+
 /* 200 new cluster points: tails in 0..1, hardly any in the bottom 1 %. */
 static void assert_cluster_is_seldom_rare(const rp_hstree *h, uint32_t *x) {
     int rare = 0;
@@ -218,14 +230,8 @@ static void test_hstree_trained_from_a_sample_answers_at_once_and_finds_the_outl
     float outlier[3] = {0.9f, 0.1f, 0.1f};
     assert_true(rp_hstree_tail(h, rp_hstree_score(h, outlier)) == 0.0);
     assert_cluster_is_seldom_rare(h, &x);
-    uint8_t *buf;
-    size_t len;
-    rp_error err;
-    assert_int_equal(rp_hstree_serialize(h, &buf, &len, &err), RP_OK);
-    rp_hstree *back;
-    assert_int_equal(rp_hstree_load(buf, len, &back, &err), RP_OK);
+    rp_hstree *back = round_trip(h);
     assert_true(rp_hstree_tail(back, rp_hstree_score(back, outlier)) == 0.0);
-    free(buf);
     free(sample);
     rp_hstree_free(back);
     rp_hstree_free(h);
