@@ -311,7 +311,12 @@ suites.tuning = async (page) => {
   await shot(page, 'tuning');
   page.once('dialog', (d) => d.accept());
   await page.click('[data-testid=apply]');
-  ok('tuning: apply reloads', /applied/.test(await flashText(page, 'ok')));
+  // wait for this answer, not a flash left by an earlier action
+  const answer = await page.waitForFunction(() => {
+    const t = (id) => { const e = document.querySelector(`[data-testid=${id}]`); return e && !e.hidden ? e.textContent : ''; };
+    return /applied/.test(t('flash-ok') + t('flash-error')) ? t('flash-ok') + t('flash-error') : null;
+  }, null, { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => '');
+  ok('tuning: apply reloads', /Configuration applied and reloaded/.test(answer), answer);
   const now = await apiGet('/v1/config');
   ok('tuning: the configuration in force has the new block threshold', now.profiles[0].reactions.block === 45);
 };
