@@ -676,6 +676,16 @@ bool rp_route_scope(const char *template_, uint64_t *scope) {
     return true;
 }
 
+/* The route's scope, computed once per route (not per event). */
+static bool scope_of(rp_route *r, uint64_t *scope) {
+    if (r->scope_for != r->hash) {
+        if (!rp_route_scope(r->template_, &r->scope)) r->scope = 0;
+        r->scope_for = r->hash;
+    }
+    *scope = r->scope;
+    return r->scope != 0;
+}
+
 static void route_key(rp_key *key, const rp_key *fingerprint, uint64_t scope) {
     *key = *fingerprint;
     memcpy(key->bytes + 8, &scope, 8);
@@ -685,7 +695,7 @@ static void decide_on_route(rp_engine *e, rp_level_table *lt, rp_client *swarm,
                             const rp_event *ev, const rp_observation *obs,
                             const score_pass *sp, rp_detect_ctx *ctx, double total) {
     uint64_t scope;
-    if (!rp_route_scope(obs->route->template_, &scope)) return;
+    if (!scope_of(obs->route, &scope)) return;
     rp_key fk, key;
     rp_client_key(swarm, &fk);
     route_key(&key, &fk, scope);
@@ -712,7 +722,7 @@ static rp_action route_verdict(rp_engine *e, const rp_event *ev, const rp_observ
     rp_key fk, key;
     uint64_t scope;
     if (!lt->table || !event_key(ev, obs, RP_LEVEL_FINGERPRINT, &fk) ||
-        !rp_route_scope(obs->route->template_, &scope))
+        !scope_of(obs->route, &scope))
         return RP_ACTION_NONE;
     route_key(&key, &fk, scope);
     const rp_client *c = rp_table_find(lt->table, &key, 0);

@@ -54,6 +54,9 @@ typedef struct rp_route {
      * (status, response size) answer of POSTs, learned. */
     uint32_t common_answer;     /* status << 20 | size bucket */
     uint32_t common_answer_votes;
+    /* rp_route_scope of the template, kept for the route whose hash is
+     * scope_for (engine.c): 0 = the route has no scope. */
+    uint64_t scope, scope_for;
 } rp_route;
 
 typedef struct rp_inventory rp_inventory;
