@@ -145,6 +145,12 @@ uint64_t rp_hash64(const void *data, size_t len, uint64_t seed);
  * the hash of a literal route's path ("/api/login") or of an object
  * route's path up to its last segment ("/api/products/"). Never 0. */
 uint64_t rp_scope_hash(const char *path, size_t len);
+/* The scopes a raw request path (no query) may fall under, computed
+ * without the route templates -- by the nginx module and the daemon: the
+ * path itself (a literal route) and the path up to its last segment (an
+ * object route, "/api/products/"). Trailing slashes are ignored. Writes
+ * up to 2; returns how many. */
+int rp_path_scopes(const char *path, size_t len, uint64_t scopes[2]);
 
 /* ------------------------------------------------------------------ keys */
 

@@ -583,18 +583,11 @@ static int rp_route_keys(ngx_http_request_t *r, const rp_key *fingerprint, rp_ke
     if (!u || len == 0 || u[0] != '/') return 0;
     u_char *q = ngx_strlchr(u, u + len, '?');
     if (q) len = (size_t)(q - u);
-    int n = 0;
-    uint64_t scope = rp_scope_hash((const char *)u, len);
-    out[n] = *fingerprint;
-    ngx_memcpy(out[n].bytes + 8, &scope, 8);
-    n++;
-    size_t cut = len;
-    while (cut > 0 && u[cut - 1] != '/') cut--;
-    if (cut > 1 && cut < len) {
-        scope = rp_scope_hash((const char *)u, cut);
-        out[n] = *fingerprint;
-        ngx_memcpy(out[n].bytes + 8, &scope, 8);
-        n++;
+    uint64_t scopes[2];
+    int n = rp_path_scopes((const char *)u, len, scopes);
+    for (int i = 0; i < n; i++) {
+        out[i] = *fingerprint;
+        ngx_memcpy(out[i].bytes + 8, &scopes[i], 8);
     }
     return n;
 }

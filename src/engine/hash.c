@@ -44,3 +44,14 @@ uint64_t rp_hash64(const void *data, size_t len, uint64_t seed) {
 }
 
 uint64_t rp_scope_hash(const char *path, size_t len) { return rp_hash64(path, len, 0x5c0); }
+
+int rp_path_scopes(const char *path, size_t len, uint64_t scopes[2]) {
+    if (!len || path[0] != '/') return 0;
+    while (len > 1 && path[len - 1] == '/') len--; /* "/api/login/" is /api/login */
+    int k = 0;
+    scopes[k++] = rp_scope_hash(path, len);
+    size_t last = len;
+    while (last > 0 && path[last - 1] != '/') last--;
+    if (last > 1 && last < len) scopes[k++] = rp_scope_hash(path, last); /* "/api/products/" */
+    return k;
+}

@@ -43,14 +43,5 @@ bool rp_event_key(const rp_event *ev, rp_key_level level, rp_key *key) {
 }
 
 int rp_event_scopes(const rp_event *ev, uint64_t scopes[2]) {
-    const char *p = ev->path.ptr;
-    size_t n = ev->path.len;
-    if (!n || p[0] != '/') return 0;
-    while (n > 1 && p[n - 1] == '/') n--; /* "/api/login/" is /api/login */
-    int k = 0;
-    scopes[k++] = rp_scope_hash(p, n);
-    size_t last = n;
-    while (last > 0 && p[last - 1] != '/') last--;
-    if (last > 1 && last < n) scopes[k++] = rp_scope_hash(p, last); /* "/api/products/" */
-    return k;
+    return rp_path_scopes(ev->path.ptr, ev->path.len, scopes);
 }

@@ -333,6 +333,19 @@ static void test_route_scope_is_the_literal_path_or_the_object_prefix(void **s) 
     assert_false(rp_route_scope("/api/users/{id}/orders", &scope));
     assert_false(rp_route_scope("/api/{a}{b}", &scope));
     assert_false(rp_route_scope("/api/v{n}", &scope));
+    /* the raw-path side, as the nginx module and the daemon compute it:
+     * every scope the engine can decide is among a matching path's */
+    uint64_t sc[2];
+    assert_int_equal(rp_path_scopes("/api/login", 10, sc), 2);
+    assert_int_equal(sc[0], rp_scope_hash("/api/login", 10));
+    assert_int_equal(sc[1], rp_scope_hash("/api/", 5)); /* were it "/api/{id}" */
+    assert_int_equal(rp_path_scopes("/api/login/", 11, sc), 2);
+    assert_int_equal(sc[0], rp_scope_hash("/api/login", 10));
+    assert_int_equal(rp_path_scopes("/api/products/12", 16, sc), 2);
+    assert_int_equal(sc[1], rp_scope_hash("/api/products/", 14));
+    assert_int_equal(rp_path_scopes("/abc", 4, sc), 1); /* never the root "/" */
+    assert_int_equal(rp_path_scopes("", 0, sc), 0);
+    assert_int_equal(rp_path_scopes("*", 1, sc), 0);
 }
 
 int main(void) {
