@@ -31,6 +31,7 @@
 #include "config.h"
 #include "detector.h"
 #include "hstree.h"
+#include "keys.h"
 #include "markov.h"
 #include "route.h"
 #include "table.h"
@@ -388,40 +389,19 @@ static void observe_event(rp_engine *e, const rp_event *ev, rp_observation *obs)
     observe_id(obs, ev);
 }
 
-/* The key of the event at a level; false when the event has none. */
+/* The key of the event at a level; false when the event has none. The
+ * derivation is keys.c's (the daemon groups its recent events with it);
+ * only the fingerprint is taken from the observation, whose hashes are
+ * already computed. */
 static bool event_key(const rp_event *ev, const rp_observation *obs, rp_key_level level,
                       rp_key *key) {
-    switch (level) {
-    case RP_LEVEL_IP:
-        if (!ev->client.family) return false;
-        rp_key_from_addr(key, level, &ev->client);
-        return true;
-    case RP_LEVEL_SUBNET:
-        if (!ev->client.family) return false;
-        rp_key_from_addr(key, level, &ev->client);
-        return true;
-    case RP_LEVEL_FINGERPRINT:
-        /* A user agent alone is shared by millions of people: a swarm is
-         * only grouped by a fingerprint that includes the header set
-         * (the nginx module, or JSON logs with header_names). */
-        if (!obs->ua_hash || !(ev->flags & RP_EVENT_HEADERS_KNOWN)) return false;
-        rp_key_from_id(key, level, obs->fingerprint);
-        return true;
-    case RP_LEVEL_TOKEN:
-        if (!ev->token_id) return false;
-        rp_key_from_id(key, level, ev->token_id);
-        return true;
-    case RP_LEVEL_SESSION:
-        if (!ev->session_id) return false;
-        rp_key_from_id(key, level, ev->session_id);
-        return true;
-    case RP_LEVEL_USERNAME:
-        if (!ev->credential_id) return false;
-        rp_key_from_id(key, level, ev->credential_id);
-        return true;
-    default:
-        return false;
-    }
+    if (level != RP_LEVEL_FINGERPRINT) return rp_event_key(ev, level, key);
+    /* A user agent alone is shared by millions of people: a swarm is
+     * only grouped by a fingerprint that includes the header set (the
+     * nginx module, or JSON logs with header_names). */
+    if (!obs->ua_hash || !(ev->flags & RP_EVENT_HEADERS_KNOWN)) return false;
+    rp_key_from_id(key, level, obs->fingerprint);
+    return true;
 }
 
 /* ------------------------------------------------------------ incidents */
