@@ -1,11 +1,12 @@
 /*
  * keys.c -- an event's key at each level (see keys.h).
  *
- * Mirrors observe_event/event_key of engine.c: the fingerprint is
- * rp_hash64 of the header-name hash seeded with the user agent's hash, and
- * only exists when the header set is known (RP_EVENT_HEADERS_KNOWN). The
- * seeds are part of stored state (fingerprint keys in decisions and
- * incidents), so they cannot drift apart without breaking those too.
+ * The engine keys its tables with rp_event_key (engine.c event_key), taking
+ * only the fingerprint from its observation, where the same hashes are
+ * already computed: rp_hash64 of the header-name hash seeded with the user
+ * agent's hash, only when the header set is known (RP_EVENT_HEADERS_KNOWN).
+ * test_keys checks that the two fingerprints agree. The seeds are part of
+ * stored state (fingerprint keys in decisions and incidents).
  *
  * A fingerprint decided on one route (fingerprint:FP@SCOPE, engine.c)
  * scopes by the route's path -- the whole path of a literal route, the
