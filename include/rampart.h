@@ -115,6 +115,10 @@ typedef struct rp_str {
 #define RP_HDR_SEC_CH_UA (1u << 6)
 #define RP_EVENT_BAD_UTF8 (1u << 7)       /* some field held invalid UTF-8 */
 #define RP_EVENT_UNKNOWN_STATUS (1u << 8) /* the log had no usable status */
+/* The answer was made by Rampart itself (the module's or /v1/check's 403
+ * or 429), not by the upstream: it says nothing about the client's
+ * behaviour, so no detector counts it as a failure, a denial or an error. */
+#define RP_EVENT_REFUSED (1u << 9)
 
 /* One request and its response. */
 typedef struct rp_event {
@@ -342,6 +346,7 @@ typedef struct rp_engine_stats {
     uint64_t events;
     uint64_t events_out_of_order; /* older than the engine's clock; clamped */
     uint64_t allowlisted;
+    uint64_t refused;             /* events flagged RP_EVENT_REFUSED: counted, not judged */
     uint64_t incidents;
     uint64_t decisions;
     uint64_t incidents_by_action[5];

@@ -734,6 +734,11 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
 
     *before = (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;
     if (*before == RP_ACTION_ALLOW) return RP_ACTION_ALLOW;
+    /* Rampart's own answer (a 403/429 from the module or /v1/check) is
+     * counted as a request of the key and judged by nothing: a blocked
+     * client that keeps reading valid pages would otherwise earn "denied"
+     * objects and failed logins from the refusals themselves. */
+    if (ev->flags & RP_EVENT_REFUSED) return *before;
 
     bool aggregate = level != RP_LEVEL_IP && level != RP_LEVEL_TOKEN && level != RP_LEVEL_SESSION;
     /* Only the client address is charged with its swarm's score: a key or
@@ -878,7 +883,13 @@ rp_action rp_engine_feed_verdicts(rp_engine *e, const rp_event *ev, rp_action *b
     if (allowed) verdict = RP_ACTION_ALLOW;
     if (before_out) *before_out = allowed_before ? RP_ACTION_ALLOW : before;
     if (verdict == RP_ACTION_THROTTLE || verdict == RP_ACTION_BLOCK) obs.route->flagged++;
-    learn_route(e, obs.route, ev);
+    if (ev->flags & RP_EVENT_REFUSED) {
+        /* the route's norms learn only what its upstream answered */
+        e->stats.refused++;
+        obs.route->requests++;
+    } else {
+        learn_route(e, obs.route, ev);
+    }
     return verdict;
 }
 

@@ -59,7 +59,7 @@
 #define KNOWN_EVENT_FLAGS                                                                   \
     (RP_EVENT_TRUNCATED | RP_EVENT_HEADERS_KNOWN | RP_HDR_ACCEPT_LANGUAGE |                 \
      RP_HDR_ACCEPT_ENCODING | RP_HDR_COOKIE | RP_HDR_REFERER | RP_HDR_SEC_CH_UA |            \
-     RP_EVENT_BAD_UTF8 | RP_EVENT_UNKNOWN_STATUS)
+     RP_EVENT_BAD_UTF8 | RP_EVENT_UNKNOWN_STATUS | RP_EVENT_REFUSED)
 
 enum { S_HOST, S_PATH, S_QUERY, S_UA, S_REFERER, S_COUNT };
 

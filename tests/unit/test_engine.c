@@ -487,6 +487,44 @@ static void test_engine_decides_a_fingerprint_on_the_login_route(void **s) {
 /* The verdict before an event is what a proxy enforced on it; the one
  * after is what the client's next request meets. They differ exactly on
  * the request that triggered the decision. */
+/* A blocked client that keeps reading valid products gets the module's
+ * 403s: those refusals are counted, never judged (no "denied objects", no
+ * failed logins, no escalation). */
+static void test_engine_never_judges_its_own_refusals(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_decision d = {.action = RP_ACTION_BLOCK, .start_us = T0, .expires_us = T0 + 3600 * SEC};
+    rp_event ev;
+    make_event(&ev, "198.51.100.7", T0, "GET", "/", 200);
+    rp_key_from_addr(&d.key, RP_LEVEL_IP, &ev.client);
+    rp_engine_decide(e, &d);
+    int decisions = c.decisions;
+    char path[64];
+    for (int i = 0; i < 400; i++) { /* 400 distinct ids, every one refused by the module */
+        snprintf(path, sizeof path, "/api/products/%d", 1000 + i * 7);
+        make_event(&ev, "198.51.100.7", T0 + i * 200000, "GET", path, 403);
+        ev.flags |= RP_EVENT_REFUSED;
+        assert_int_equal(rp_engine_feed(e, &ev), RP_ACTION_BLOCK);
+        make_event(&ev, "198.51.100.7", T0 + i * 200000 + 1000, "POST", "/api/login", 403);
+        ev.flags |= RP_EVENT_REFUSED;
+        rp_engine_feed(e, &ev);
+    }
+    rp_engine_stats st;
+    rp_engine_get_stats(e, &st);
+    assert_int_equal(st.refused, 800);
+    assert_int_equal(c.incidents, 0);
+    assert_int_equal(c.decisions, decisions);
+    /* the same requests answered 403 by the upstream are judged */
+    for (int i = 0; i < 400; i++) {
+        snprintf(path, sizeof path, "/api/products/%d", 1000 + i * 7);
+        make_event(&ev, "198.51.100.8", T0 + i * 200000, "GET", path, 403);
+        rp_engine_feed(e, &ev);
+    }
+    assert_true(c.incidents > 0);
+    rp_engine_free(e);
+}
+
 static void test_engine_verdict_before_an_event_lags_the_decision_by_one_request(void **s) {
     (void)s;
     collected c = {0};
@@ -522,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerprint),
         cmocka_unit_test(test_engine_decides_a_fingerprint_on_the_login_route),
         cmocka_unit_test(test_engine_verdict_before_an_event_lags_the_decision_by_one_request),
+        cmocka_unit_test(test_engine_never_judges_its_own_refusals),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
