@@ -22,7 +22,9 @@
  *              but one syscall (and one wake-up of the daemon) per batch
  *              instead of per request, for at most 1 ms of added delay.
  *              A full or absent daemon costs a failed send and a counter
- *              increment, never a delayed response.
+ *              increment, never a delayed response. The event of a request
+ *              PREACCESS refused carries RP_EVENT_REFUSED (the request's
+ *              ctx says so): the engine counts it and judges nothing by it.
  *
  * Rampart is an aid, not a gate: whatever goes wrong on our side (no
  * table, a corrupt one, no daemon) the request is served ("fail open"),
@@ -97,6 +99,13 @@ typedef struct {
     ngx_str_t username_field; /* empty: no extraction */
     ngx_str_t token_header;   /* lower-cased; empty: Authorization / X-API-Key */
 } rp_loc_conf_t;
+
+/* The request's module ctx: what the access phase did to it, for the log
+ * phase. Created only when the module answers the request itself, so an
+ * ordinary request allocates nothing. */
+typedef struct {
+    ngx_uint_t refused; /* our 403/429 (or fail-closed 503): RP_EVENT_REFUSED */
+} rp_ctx_t;
 
 /* What one walk over the request headers yields. */
 typedef struct {
@@ -592,6 +601,56 @@ static int rp_route_keys(ngx_http_request_t *r, const rp_key *fingerprint, rp_ke
     return n;
 }
 
+/*
+ * The event of a request the module refused says so (RP_EVENT_REFUSED):
+ * our own 403/429 is not evidence about the client, and the engine must
+ * not read a blocked client's refused reads as "denied objects" or its
+ * refused logins as failures.
+ *
+ * The ctx is also registered as a pool cleanup because an internal
+ * redirect (`rampart_response status` with an error_page) or a filter
+ * finalization clears every module's ctx before the log phase; the
+ * cleanup list is where nginx's realip module finds its ctx again, and we
+ * do the same. The handler does nothing: it is only a marker.
+ */
+static void rp_ctx_cleanup(void *data) { (void)data; }
+
+static rp_ctx_t *rp_get_ctx(ngx_http_request_t *r) {
+    rp_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_rampart_module);
+    if (ctx || !(r->internal || r->filter_finalize)) return ctx;
+    for (ngx_pool_cleanup_t *cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == rp_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_rampart_module);
+            return ctx;
+        }
+    }
+    return NULL;
+}
+
+/* Mark the request as answered by us; on the refusal path only, which
+ * allocates its answer anyway. */
+static ngx_int_t rp_mark_refused(ngx_http_request_t *r) {
+    rp_ctx_t *ctx = rp_get_ctx(r);
+    if (ctx == NULL) {
+        ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, sizeof(rp_ctx_t));
+        if (cln == NULL) return NGX_ERROR;
+        cln->handler = rp_ctx_cleanup;
+        ctx = cln->data;
+        ngx_http_set_ctx(r, ctx, ngx_http_rampart_module);
+    }
+    ctx->refused = 1;
+    return NGX_OK;
+}
+
+/* The fail-closed answer is ours too: a table we cannot read says nothing
+ * about the client who meets it. */
+static ngx_int_t rp_fail(ngx_http_request_t *r, const rp_loc_conf_t *lc) {
+    if (lc->fail != RP_FAIL_CLOSED) return NGX_DECLINED;
+    if (rp_mark_refused(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
 static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
     rp_loc_conf_t *lc = ngx_http_get_module_loc_conf(r, ngx_http_rampart_module);
     /* Error pages stay reachable: a blocked client's error_page redirect is
@@ -600,8 +659,7 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
     rp_main_conf_t *mcf = ngx_http_get_module_main_conf(r, ngx_http_rampart_module);
 
     rp_table_tick(mcf, r->connection->log);
-    if (rp_w.table == NULL)
-        return lc->fail == RP_FAIL_CLOSED ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_DECLINED;
+    if (rp_w.table == NULL) return rp_fail(r, lc);
 
     rp_key keys[6];
     int n = 0;
@@ -634,7 +692,7 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
         rp_table_drop();
         rp_w.table_complained = 1;
         rp_w.table_ever_checked = 0; /* re-check on the next request */
-        return lc->fail == RP_FAIL_CLOSED ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_DECLINED;
+        return rp_fail(r, lc);
     }
     if (action != RP_ACTION_BLOCK && action != RP_ACTION_THROTTLE) return NGX_DECLINED;
 
@@ -646,6 +704,7 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
                           (uint64_t)hit.incident_id);
         return NGX_DECLINED;
     }
+    if (rp_mark_refused(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     ngx_int_t rc = rp_respond(r, lc, action, &hit, now_us);
     if (lc->response == RP_RESPONSE_STATUS) return rc; /* the phase finalizes */
     ngx_http_finalize_request(r, rc);
@@ -929,6 +988,8 @@ static ngx_int_t rp_log_handler(ngx_http_request_t *r) {
     ev.flags |= hs.flags;
     ev.token_id = hs.token_id;
     ev.credential_id = rp_username_id(r, lc);
+    rp_ctx_t *ctx = rp_get_ctx(r);
+    if (ctx && ctx->refused) ev.flags |= RP_EVENT_REFUSED;
 
     if (r->headers_in.host)
         rp_fill_str(&ev.host, r->headers_in.host->value.data, r->headers_in.host->value.len);

@@ -15,7 +15,9 @@
  *   GET    /v1/inventory            the routes seen
  *   POST   /v1/reload               reload the configuration      (token)
  *   GET    /v1/check                nginx auth_request, Envoy ext_authz, Traefik
- *                                   forwardAuth: 204 allow, 403 block, 429 throttle
+ *                                   forwardAuth: 204 allow, 403 block, 429 throttle;
+ *                                   a refusal says X-Rampart-Verdict: block|throttle
+ *                                   for the proxy's access log (RP_EVENT_REFUSED)
  *
  * Every error is JSON {"error": "..."} with a 4xx/5xx status. Requests are
  * bounded: bodies over 64 KiB get 413. The server listens where the config
@@ -354,6 +356,9 @@ static enum MHD_Result check(struct MHD_Connection *c, rp_daemon *d) {
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "application/json");
+    /* nginx can copy it into the access log (auth_request_set), where the
+     * JSON input turns it into RP_EVENT_REFUSED: our answer, not evidence. */
+    MHD_add_response_header(r, "X-Rampart-Verdict", rp_action_name(hit.action));
     char ra[32];
     snprintf(ra, sizeof ra, "%lld", (long long)retry);
     if (hit.action == RP_ACTION_THROTTLE) MHD_add_response_header(r, "Retry-After", ra);

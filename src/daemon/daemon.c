@@ -940,6 +940,10 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
     }
     metric_head(f, "rampart_engine_events_total", "counter", "Events fed to the engine.");
     fprintf(f, "rampart_engine_events_total %llu\n", (unsigned long long)es.events);
+    metric_head(f, "rampart_events_refused_total", "counter",
+                "Events whose answer Rampart made itself (the module's or /v1/check's 403/429): "
+                "counted as requests, judged by no detector.");
+    fprintf(f, "rampart_events_refused_total %llu\n", (unsigned long long)es.refused);
     metric_head(f, "rampart_engine_lag_seconds", "gauge",
                 "Wall clock minus the time of the newest event seen by the engine.");
     int64_t newest = atomic_load(&d->newest_event_us);

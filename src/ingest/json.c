@@ -68,6 +68,7 @@ enum field {
     F_AUTHORIZATION,
     F_SESSION,
     F_HEADER_NAMES,
+    F_RAMPART,
     F_COUNT
 };
 
@@ -112,6 +113,7 @@ static const struct {
     {"http_authorization", F_AUTHORIZATION},
     {"session", F_SESSION},
     {"header_names", F_HEADER_NAMES},
+    {"rampart", F_RAMPART},
 };
 
 #define N_FIELD_NAMES (sizeof field_names / sizeof field_names[0])
@@ -359,6 +361,11 @@ static void optional_fields(rp_event *ev, const jvalue *const slots[F_COUNT]) {
     if (!ev->token_id) ev->token_id = hash_authorization(slots[F_AUTHORIZATION]);
     ev->session_id = hash_text(slots[F_SESSION]);
     header_names(ev, slots[F_HEADER_NAMES]);
+    /* nginx logs `auth_request_set $rampart_verdict
+     * $upstream_http_x_rampart_verdict` as "rampart": /v1/check sets the
+     * header only when it refuses, so any value means the answer was ours
+     * (docs/log-formats.md), never evidence about the client. */
+    if (present(slots[F_RAMPART], &s, &len)) ev->flags |= RP_EVENT_REFUSED;
 }
 
 static rp_status skip(rp_skip_reason *why, rp_skip_reason reason) {

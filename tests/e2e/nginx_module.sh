@@ -10,7 +10,9 @@ source "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || fail "curl is required"
 bash "$ROOT/tools/install-deps.sh" nginx nginx-dev curl || fail "cannot install nginx and nginx-dev"
 NGINX=${NGINX:-/usr/sbin/nginx}
-MODULE=$(make -s -C "$ROOT" nginx-module | tail -1)
+# the build directory of $RAMPART (RAMPART=$PWD/build-x/rampart tests build-x)
+BUILD_DIR=$(dirname "$RAMPART")
+MODULE=${MODULE:-$(bash "$ROOT/nginx/build.sh" "$BUILD_DIR" | tail -1)}
 [ -f "$MODULE" ] || fail "module not built"
 [ -x "$RAMPART" ] || make -s -C "$ROOT" all >/dev/null
 
@@ -180,7 +182,7 @@ int main(int argc, char **argv) {
 }
 C
 ${CC:-cc} -std=c11 -I"$ROOT/include" -I"$ROOT/src/ingest" -I"$ROOT/src/engine" -o "$TMP/keys" "$TMP/keys.c" \
-  "$ROOT/build/librampart.a" -lyaml -ljansson -lz -lm -lpthread || fail "cannot build the key helper"
+  "$BUILD_DIR/librampart.a" -lyaml -ljansson -lz -lm -lpthread || fail "cannot build the key helper"
 line='{"msec":"1700000000.000","remote_addr":"192.0.2.1","request":"GET / HTTP/1.1","status":200,'
 read -r FP TK UN < <("$TMP/keys" "$line\"http_user_agent\":\"parity-agent/1.0\",\"header_names\":\"Host,User-Agent,Accept,X-Forwarded-For,Authorization\",\"http_authorization\":\"Bearer tok-123\",\"username\":\"dave\"}")
 admin -X POST "$ADMIN/v1/decisions" -d "{\"key\":\"$FP\",\"action\":\"block\",\"duration\":\"10m\"}" >/dev/null

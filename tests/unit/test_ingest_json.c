@@ -232,6 +232,31 @@ static void test_json_bearer_authorization_hashes_only_the_credential(void **sta
     assert_int_equal(ev.token_id, hash("rawtoken"));
 }
 
+/* nginx logs /v1/check's X-Rampart-Verdict (auth_request_set) as
+ * "rampart": a verdict marks the event as Rampart's own answer; an allowed
+ * request logs the variable empty, or "-" from other tools, and is the
+ * client's. */
+static void test_json_rampart_verdict_marks_the_event_refused(void **state) {
+    rp_event ev;
+    parse_ok("{" BASE ",\"request\":\"GET /api/products/7 HTTP/1.1\",\"status\":\"403\","
+             "\"rampart\":\"block\"}",
+             &ev);
+    assert_true(ev.flags & RP_EVENT_REFUSED);
+    assert_int_equal(ev.status, 403);
+    parse_ok("{" BASE ",\"request\":\"POST /api/login HTTP/1.1\",\"status\":\"429\","
+             "\"rampart\":\"throttle\"}",
+             &ev);
+    assert_true(ev.flags & RP_EVENT_REFUSED);
+    parse_ok("{" BASE ",\"request\":\"GET /api/products/7 HTTP/1.1\",\"status\":\"403\","
+             "\"rampart\":\"\"}",
+             &ev);
+    assert_false(ev.flags & RP_EVENT_REFUSED);
+    parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"status\":\"200\",\"rampart\":\"-\"}", &ev);
+    assert_false(ev.flags & RP_EVENT_REFUSED);
+    parse_ok("{" BASE ",\"request\":\"GET /api/products/7 HTTP/1.1\",\"status\":\"403\"}", &ev);
+    assert_false(ev.flags & RP_EVENT_REFUSED); /* the upstream's 403 stays evidence */
+}
+
 static void test_json_header_names_give_hash_and_flags(void **state) {
     rp_event ev;
     parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"header_names\":\"Host, User-Agent,Accept-Language,"
@@ -425,6 +450,7 @@ int main(void) {
         cmocka_unit_test(test_json_dash_and_empty_strings_mean_absent),
         cmocka_unit_test(test_json_hashes_username_token_and_session),
         cmocka_unit_test(test_json_bearer_authorization_hashes_only_the_credential),
+        cmocka_unit_test(test_json_rampart_verdict_marks_the_event_refused),
         cmocka_unit_test(test_json_header_names_give_hash_and_flags),
         cmocka_unit_test(test_json_ignores_unknown_and_nested_fields),
         cmocka_unit_test(test_json_strings_outlive_the_line),
