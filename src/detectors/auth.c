@@ -123,8 +123,12 @@ enum {
     P_MIN_ACCOUNT_SOURCES_LONG,
     P_ROTATION_MIN_SESSIONS,
     P_ROTATION_MAX_USES,
+    P_FORM_REPEATS,
+    P_MAX_FORM_POSTS_60S,
     P_COUNT
 };
+
+_Static_assert(P_COUNT <= RP_MAX_PARAMS, "auth has more parameters than a profile holds");
 
 /* The long view of an account or a swarm (16 bytes). */
 typedef struct auth_long {
@@ -135,9 +139,10 @@ typedef struct auth_long {
     uint16_t success_h; /* hour16() of the last success; 0 = none */
 } auth_long;
 
-/* Session ids seen from one address (24 bytes). */
+/* Session ids seen from one address (20 bytes: the bitmap is two words
+ * so that the address's own history fits beside it, see auth_state). */
 typedef struct auth_rotation {
-    uint64_t seen;          /* sampled session ids, this period */
+    uint32_t seen[2];       /* sampled session ids, this period (a 64-bit bitmap) */
     uint32_t period;        /* 5-minute period number; 0 = none */
     uint16_t reqs;          /* requests carrying a sampled id, this period */
     uint16_t prev_reqs;     /* the same for the previous period */
@@ -155,14 +160,20 @@ typedef struct auth_state {
         struct {
             uint64_t names; /* IP: failing usernames (linear counting) */
             auth_rotation rot;
+            /* The address's own history, which decides whether it may be
+             * charged with a swarm's failures (involved): */
+            uint16_t success_h;   /* hour16() of its last successful login; 0 = none */
+            uint16_t fails_total; /* its failed logins ever (saturating) */
         } ip;
     } d;
-    uint32_t period;        /* long-period number of `distinct`; 0 = none */
+    uint16_t period;        /* long-period number of `distinct`, period16(); 0 = none */
     uint16_t distinct_cur;  /* estimate of `distinct`, cached */
     uint16_t distinct_prev; /* the previous period's estimate */
-    uint32_t last_size;     /* response bytes of the last answer (saturated) */
+    uint16_t last_size;     /* response bytes of the last answer, size16() */
     uint16_t last_status;   /* status of the last answer; 0 = none */
     uint16_t run;           /* the last answer, repeated this many times in a row */
+    uint16_t run_route;     /* IP: route of the run (16 bits of its hash); 0 = none */
+    uint16_t run_start;     /* IP: the run's first answer, seconds mod 65536 */
     uint16_t consec;        /* failures since the last success */
     uint16_t ato_failures;  /* the run a takeover followed */
     uint32_t ato_s;         /* time of the takeover, seconds; 0 = none */
@@ -196,15 +207,47 @@ static bool explicit_failure(uint16_t status) {
     return status == 401 || status == 403 || status == 400 || status == 422;
 }
 
+/* Response sizes in 16 bits: exact below 4096, then a 12-bit mantissa and
+ * a 4-bit exponent (1/2048 relative, far finer than same_answer's 1/16
+ * tolerance), saturating at ~128 MiB. */
+static uint16_t size16(uint64_t size) {
+    if (size < 4096) return (uint16_t)size;
+    unsigned e = 0;
+    while ((size >> e) >= 4096 && e < 15) e++;
+    uint64_t m = size >> e;
+    if (m >= 4096) m = 4095;
+    return (uint16_t)(e << 12 | m);
+}
+
+static uint32_t size_of16(uint16_t code) {
+    return (uint32_t)(code & 0xfffu) << (code >> 12);
+}
+
 static bool same_answer(const auth_state *st, uint16_t status, uint32_t size) {
     if (status != st->last_status) return false;
-    uint32_t diff = size > st->last_size ? size - st->last_size : st->last_size - size;
-    uint32_t tol = st->last_size / 16;
+    uint32_t last = size_of16(st->last_size);
+    uint32_t diff = size > last ? size - last : last - size;
+    uint32_t tol = last / 16;
     return diff <= (tol > 64 ? tol : 64);
 }
 
 static uint32_t period_of(int64_t ts_us, int64_t period_us) {
     return ts_us <= 0 ? 1u : (uint32_t)(ts_us / period_us) + 1u;
+}
+
+/* Period numbers are kept in 16 bits (1..65535, 0 = none): 455 days of
+ * 10-minute periods before they wrap, and only differences of a few
+ * periods are ever asked. */
+static uint16_t period16(uint32_t p) {
+    return (uint16_t)(p % 65535u + 1u);
+}
+
+/* p minus the stored period, in periods (negative: p is older). */
+static int period_diff(uint32_t p, uint16_t stored) {
+    int d = (int)period16(p) - (int)stored;
+    if (d > 32767) d -= 65535;
+    if (d < -32767) d += 65535;
+    return d;
 }
 
 /* Linear counting: distinct values hashed into a bitmap of width bits.
@@ -219,13 +262,14 @@ static double bitmap_count(uint64_t bits, unsigned width) {
 static void count_distinct(auth_state *st, uint64_t hash, int64_t ts_us, int64_t period_us,
                            bool ip) {
     uint32_t p = period_of(ts_us, period_us);
-    if (p < st->period) return; /* an older period: already summarised */
-    if (p > st->period) {
-        st->distinct_prev = (st->period != 0 && p == st->period + 1) ? st->distinct_cur : 0;
+    int d = st->period ? period_diff(p, st->period) : 1;
+    if (d < 0) return; /* an older period: already summarised */
+    if (d > 0) {
+        st->distinct_prev = (st->period != 0 && d == 1) ? st->distinct_cur : 0;
         if (ip) st->d.ip.names = 0;
         else memset(&st->d.hll, 0, sizeof st->d.hll);
         st->distinct_cur = 0;
-        st->period = p;
+        st->period = period16(p);
     }
     double e = -1;
     if (ip) {
@@ -280,6 +324,10 @@ static void long_failure(auth_long *lv, const rp_event *ev, uint64_t source,
 
 #define ROT_PERIOD_US 300000000LL
 
+static uint64_t seen_bits(const auth_rotation *r) {
+    return (uint64_t)r->seen[1] << 32 | r->seen[0];
+}
+
 /* One session id in four is sampled; the rest of its hash picks a bit. */
 static void note_session(auth_rotation *r, uint64_t session_id, int64_t ts_us) {
     uint64_t h = session_id * 0x9e3779b97f4a7c15ull;
@@ -288,13 +336,14 @@ static void note_session(auth_rotation *r, uint64_t session_id, int64_t ts_us) {
     if (p < r->period) return; /* an older period: already summarised */
     if (p > r->period) {
         bool next = r->period != 0 && p == r->period + 1;
-        r->prev_sessions = next ? (uint16_t)lround(bitmap_count(r->seen, 64)) : 0;
+        r->prev_sessions = next ? (uint16_t)lround(bitmap_count(seen_bits(r), 64)) : 0;
         r->prev_reqs = next ? r->reqs : 0;
-        r->seen = 0;
+        r->seen[0] = r->seen[1] = 0;
         r->reqs = 0;
         r->period = p;
     }
-    r->seen |= 1ull << ((h >> 56) & 63u);
+    unsigned bit = (unsigned)(h >> 56) & 63u;
+    r->seen[bit >> 5] |= 1u << (bit & 31u);
     r->reqs = r->reqs == 65535u ? 65535u : (uint16_t)(r->reqs + 1);
 }
 
@@ -312,10 +361,10 @@ static void rotation_view(const auth_rotation *r, int64_t now_us, double *sessio
     double left = into >= 1 ? 0 : into <= 0 ? 1 : 1 - into;
     double s = 0, q = 0;
     if (p == r->period) {
-        s = bitmap_count(r->seen, 64) + r->prev_sessions * left;
+        s = bitmap_count(seen_bits(r), 64) + r->prev_sessions * left;
         q = r->reqs + r->prev_reqs * left;
     } else if (p == r->period + 1) {
-        s = bitmap_count(r->seen, 64) * left;
+        s = bitmap_count(seen_bits(r), 64) * left;
         q = r->reqs * left;
     }
     if (s <= 0) return;
@@ -351,8 +400,12 @@ static void count_failures(auth_state *st, const rp_event *ev, const rp_detect_c
         id = rp_hash64(ev->client.bytes, sizeof ev->client.bytes, 0x61757468u);
     else
         id = ev->credential_id;
-    if (ip) rp_window_add(&st->u.fail_short, ev->ts_us, w->short_width, n);
-    else long_failure(&st->u.lv, ev, id, ctx, n);
+    if (ip) {
+        rp_window_add(&st->u.fail_short, ev->ts_us, w->short_width, n);
+        st->d.ip.fails_total = add16(st->d.ip.fails_total, n);
+    } else {
+        long_failure(&st->u.lv, ev, id, ctx, n);
+    }
     rp_window_add(&st->fail_long, ev->ts_us, w->long_width, n);
     st->consec = add16(st->consec, n);
     if (id) count_distinct(st, id, ev->ts_us, w->period_us, ip);
@@ -366,13 +419,17 @@ static void success(auth_state *st, const rp_event *ev, const rp_detect_ctx *ctx
         st->ato_s = s <= 0 ? 1u : (uint32_t)s;
         st->ato_failures = st->consec;
     }
-    st->consec = 0;
+    /* At a /24 or a browser build a success is one member's: it takes half
+     * the run away, not all of it, so that a swarm cannot hide its run
+     * behind a neighbour who logs in every minute, while people -- whose
+     * successes outnumber their typos -- keep the run near zero. */
+    st->consec = aggregate_level(ctx->level) ? st->consec / 2 : 0;
 }
 
 static void remember_answer(auth_state *st, uint16_t status, uint32_t size, bool same) {
     st->run = same ? add16(st->run, 1) : 1;
     st->last_status = status;
-    st->last_size = size;
+    st->last_size = size16(size);
 }
 
 /* The route's mark: it has redirected a POST (form logins do on success). */
@@ -382,17 +439,98 @@ static void note_redirect(rp_route *route, uint16_t status, uint32_t size) {
     if (route->common_answer_votes < UINT32_MAX) route->common_answer_votes++;
 }
 
+/* 16 bits of a route's identity, never 0 (0 = no run). */
+static uint16_t route16(const rp_route *r) {
+    return (uint16_t)((r->hash >> 48) | 1u);
+}
+
+static uint16_t seconds16(int64_t ts_us) {
+    return (uint16_t)((ts_us <= 0 ? 0 : ts_us / 1000000) & 0xffff);
+}
+
+/* Seconds since a seconds16() stamp (a run younger than 18 h). */
+static unsigned elapsed16(uint16_t then, int64_t now_us) {
+    return (unsigned)(uint16_t)(seconds16(now_us) - then);
+}
+
+#define FORM_MIN_BYTES 256 /* smaller answers are acknowledgements, not pages */
+/* A run older than FORM_REBASE_S is rescaled to its last FORM_KEEP_S, so
+ * that its pace is the recent one: a form hammered for days stays
+ * flagged, and one left alone for an hour has faded (~40/min at most). */
+#define FORM_REBASE_S 600
+#define FORM_KEEP_S 300
+
+/*
+ * Repeated submissions of one form, whatever it is called (IP level).
+ * One client POSTing to one route and getting the same page back, again
+ * and again, is trying values that fail: a CMS admin form answering every
+ * bad password with the same 200 page, an XML-RPC fault of fixed size, a
+ * token endpoint's 400. The run of identical answers and when it started
+ * are kept; score() judges its pace. Answers under FORM_MIN_BYTES (204s,
+ * {"ok":true}) are acknowledgements: an app posting events gets those by
+ * the thousand and is not trying anything.
+ */
+static void note_form_answer(auth_state *st, const rp_event *ev, const rp_observation *obs,
+                             uint16_t status, uint32_t size) {
+    uint16_t route = route16(obs->route);
+    bool page = status == 200 || (status >= 400 && status < 500 && status != 404 &&
+                                  status != 405 && status != 429);
+    if (!page || size < FORM_MIN_BYTES) {
+        st->run_route = 0;
+        return;
+    }
+    if (st->run_route == route && same_answer(st, status, size)) {
+        unsigned age = elapsed16(st->run_start, ev->ts_us);
+        if (age > FORM_REBASE_S) { /* keep the pace, forget the distant start */
+            st->run = (uint16_t)((unsigned)st->run * FORM_KEEP_S / age);
+            st->run_start = (uint16_t)(seconds16(ev->ts_us) - FORM_KEEP_S);
+        }
+        st->run = add16(st->run, 1);
+    } else {
+        st->run = 1;
+        st->run_route = route;
+        st->run_start = seconds16(ev->ts_us);
+    }
+    st->last_status = status;
+    st->last_size = size16(size);
+}
+
+/* The address logged in (IP level): its own history says "person". */
+static void note_own_success(auth_state *st, const rp_event *ev) {
+    if (st->ato_s && (int64_t)st->ato_s == ev->ts_us / 1000000) return; /* a takeover */
+    st->d.ip.success_h = hour16(ev->ts_us);
+}
+
 static void observe(void *state, const rp_event *ev, const rp_observation *obs,
                     const rp_detect_ctx *ctx) {
     auth_state *st = state;
-    if (ev->session_id && ctx->level == RP_LEVEL_IP)
-        note_session(&st->d.ip.rot, ev->session_id, ev->ts_us);
-    if (obs->route_class != RP_ROUTE_AUTH) return;
+    bool ip = ctx->level == RP_LEVEL_IP;
+    if (ev->session_id && ip) note_session(&st->d.ip.rot, ev->session_id, ev->ts_us);
     if (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT) return;
     uint16_t status = ev->status;
     if (status < 200 || status == 429 || status >= 500) return; /* told us nothing */
     uint32_t size = ev->response_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)ev->response_bytes;
-    bool same = same_answer(st, status, size);
+    if (obs->route_class != RP_ROUTE_AUTH) {
+        if (ip && obs->route_class != RP_ROUTE_STATIC && obs->route_class != RP_ROUTE_HEALTH) {
+            bool redirect = status >= 300 && status < 400;
+            /* a redirect after a long run of the same page: the form let it in */
+            if (redirect && st->run_route == route16(obs->route) &&
+                st->run >= ctx->params[P_FORM_REPEATS] &&
+                st->run >= ctx->params[P_ATO_MIN_FAILURES]) {
+                int64_t s = ev->ts_us / 1000000;
+                st->ato_s = s <= 0 ? 1u : (uint32_t)s;
+                st->ato_failures = st->run;
+            }
+            note_form_answer(st, ev, obs, status, size);
+        }
+        return;
+    }
+    /* On an auth route a run is of one route's answers too (IP level). */
+    bool same = same_answer(st, status, size) && (!ip || st->run_route == route16(obs->route));
+    if (ip && !same) {
+        st->run_route = route16(obs->route);
+        st->run_start = seconds16(ev->ts_us);
+    }
 
     if (explicit_failure(status)) {
         remember_answer(st, status, size, same);
@@ -400,14 +538,16 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
         return;
     }
     bool redirect = status >= 300 && status < 400;
-    if (redirect && ctx->level == RP_LEVEL_IP) note_redirect(obs->route, status, size);
+    if (redirect && ip) note_redirect(obs->route, status, size);
     bool was_explicit = explicit_failure(st->last_status);
     unsigned repeats = (unsigned)ctx->params[P_SAME_ANSWER_REPEATS];
     if (repeats < 2) repeats = 2;
     bool form_route = obs->route->common_answer_votes > 0;
 
     if (status < 300 && same && form_route) {
-        /* The same 200 again: a failure page once it has repeated. */
+        /* The same 200 again: a failure page once it has repeated. (On a
+         * route that has not redirected a login yet, score() judges the
+         * pace of the run instead: repeated form submissions.) */
         remember_answer(st, status, size, true);
         if (st->run == repeats) count_failures(st, ev, ctx, repeats);
         else if (st->run > repeats) count_failures(st, ev, ctx, 1);
@@ -416,9 +556,12 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     /* A success ends a run of failures: any 2xx/3xx right after an
      * explicit failure, a redirect after failure pages. */
     if (st->consec > 0 && (was_explicit || redirect)) success(st, ev, ctx);
-    /* The long view remembers when the account (or swarm) last got in. */
-    if (ctx->level != RP_LEVEL_IP && (redirect || !form_route))
-        st->u.lv.success_h = hour16(ev->ts_us);
+    /* The long view remembers when the account (or swarm) last got in;
+     * an address, that it logged in itself. */
+    if (redirect || !form_route) {
+        if (!ip) st->u.lv.success_h = hour16(ev->ts_us);
+        else if (was_explicit || redirect || !same) note_own_success(st, ev);
+    }
     remember_answer(st, status, size, same);
 }
 
@@ -433,6 +576,8 @@ typedef struct auth_view {
     int since_success_h; /* -1: no success since the view started */
     /* IP level: session rotation */
     double sessions, uses;
+    /* IP level: the run of identical answers to one route's POSTs */
+    double form_run, form_per_min;
 } auth_view;
 
 static void long_view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
@@ -460,6 +605,11 @@ static void view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
         v->f_short = window_sum(&st->u.fail_short, now, w->short_width);
         v->run = v->f_long > 0 ? st->consec : 0;
         rotation_view(&st->d.ip.rot, now, &v->sessions, &v->uses);
+        if (st->run_route && st->run >= 2) {
+            unsigned age = elapsed16(st->run_start, now);
+            v->form_run = st->run;
+            v->form_per_min = st->run * 60.0 / (age < 1 ? 1 : age);
+        }
     } else {
         long_view(st, ctx, v);
     }
@@ -469,15 +619,17 @@ static void view(const auth_state *st, const rp_detect_ctx *ctx, auth_view *v) {
     }
     if (st->period) {
         uint32_t p = period_of(now, w->period_us);
-        if (p < st->period) { /* now is behind the newest failure: judge at its period */
-            p = st->period;
+        int d = period_diff(p, st->period);
+        if (d < 0) { /* now is behind the newest failure: judge at its period */
+            p = (uint32_t)((int64_t)p - d);
             now = (int64_t)(p - 1) * w->period_us;
+            d = 0;
         }
         double into = (double)(now - (int64_t)(p - 1) * w->period_us) / (double)w->period_us;
         double left = into >= 1 ? 0 : into <= 0 ? 1 : 1 - into;
-        if (p <= st->period) {
+        if (d == 0) {
             v->distinct = st->distinct_cur + st->distinct_prev * left;
-        } else if (p == st->period + 1) {
+        } else if (d == 1) {
             v->distinct = st->distinct_cur * left;
         }
     }
@@ -487,11 +639,12 @@ typedef struct auth_scores {
     double s_short, s_long, s_distinct;
     double s_persist; /* USERNAME: the long view */
     double s_rotation; /* IP: session rotation */
+    double s_form;     /* IP: repeated submissions of one form */
 } auth_scores;
 
 static double score_of(const auth_view *v, const rp_detect_ctx *ctx, auth_scores *s) {
     const double *p = ctx->params;
-    s->s_persist = s->s_rotation = 0;
+    s->s_persist = s->s_rotation = s->s_form = 0;
     if (aggregate_level(ctx->level)) {
         s->s_short = 0;
         s->s_long = 0;
@@ -512,10 +665,15 @@ static double score_of(const auth_view *v, const rp_detect_ctx *ctx, auth_scores
         s->s_distinct = rp_ramp(v->distinct, p[P_MAX_USERNAMES_10M], 2.0);
         if (v->uses > 0 && v->uses <= p[P_ROTATION_MAX_USES])
             s->s_rotation = rp_ramp(v->sessions, p[P_ROTATION_MIN_SESSIONS], 3.0);
+        /* at least max_form_posts_60s answers, at that pace or faster */
+        if (v->form_run >= p[P_FORM_REPEATS])
+            s->s_form = rp_ramp(v->form_run < v->form_per_min ? v->form_run : v->form_per_min,
+                                p[P_MAX_FORM_POSTS_60S], 3.0);
     }
     double m = v->ato ? 1.0 : 0.0;
     if (s->s_persist > m) m = s->s_persist;
     if (s->s_rotation > m) m = s->s_rotation;
+    if (s->s_form > m) m = s->s_form;
     if (s->s_short > m) m = s->s_short;
     if (s->s_long > m) m = s->s_long;
     if (s->s_distinct > m) m = s->s_distinct;
@@ -523,7 +681,14 @@ static double score_of(const auth_view *v, const rp_detect_ctx *ctx, auth_scores
 }
 
 static void explain_ip(const auth_state *st, const auth_view *v, const double *p,
-                       const auth_scores *s, rp_finding *f) {
+                       const auth_scores *s, const rp_observation *obs, rp_finding *f) {
+    bool form_top = s->s_form > 0 && !v->ato && s->s_form >= s->s_short &&
+                    s->s_form >= s->s_long && s->s_form >= s->s_distinct;
+    if (form_top) {
+        rp_finding_feature(f, "identical_form_answers", v->form_run, p[P_FORM_REPEATS], NAN, true);
+        rp_finding_feature(f, "form_answers_per_min", v->form_per_min, p[P_MAX_FORM_POSTS_60S], NAN,
+                           true);
+    }
     rp_finding_feature(f, "failed_logins_60s", v->f_short, p[P_MAX_FAILURES_60S], NAN,
                        s->s_short > 0);
     rp_finding_feature(f, "failed_logins_10m", v->f_long, p[P_MAX_FAILURES_10M], NAN,
@@ -549,6 +714,15 @@ static void explain_ip(const auth_state *st, const auth_view *v, const double *p
         rp_finding_summary(f, "auth: login succeeded after %u failures (account takeover); "
                               "%.0f failed logins in 10 min",
                            (unsigned)st->ato_failures, v->f_long);
+        return;
+    }
+    if (form_top) {
+        bool here = obs && obs->route && st->run_route == route16(obs->route);
+        rp_finding_summary(f, "auth: %.0f identical answers (%u, %u bytes) to POST %s at "
+                              "%.0f/min (repeated form submissions); threshold %.0f/min",
+                           v->form_run, (unsigned)st->last_status, size_of16(st->last_size),
+                           here ? obs->route->template_ : "one route", v->form_per_min,
+                           p[P_MAX_FORM_POSTS_60S]);
         return;
     }
     char users[48] = "";
@@ -619,17 +793,27 @@ static void explain_swarm(const auth_state *st, const auth_view *v, const double
                            v->run, sources, v->f_long, p[P_MAX_AGGREGATE_RUN]);
 }
 
-/* A login attempt that did not succeed: the swarm's score is charged to a
- * member only for these. */
+/* A login attempt that did not succeed, by an address whose own history
+ * is not a person's: the swarm's score is charged to a member only for
+ * these. An aggregate (a /24, a browser build, an account) is a witness:
+ * a member that logged in itself within the hour (and has failed fewer
+ * times than a takeover needs since), or that does mostly other things
+ * than failing logins -- a person browsing, an office or carrier NAT --
+ * is never charged with what its neighbours do. Stuffing and spraying
+ * members fail and do little else. */
 static bool involved(const void *member, const rp_event *ev, const rp_observation *obs,
                      const rp_detect_ctx *ctx) {
-    (void)member;
-    (void)ctx;
     if (obs->route_class != RP_ROUTE_AUTH) return false;
     if (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT) return false;
-    if (explicit_failure(ev->status)) return true;
-    /* a 200 on a route that redirects its successes is a failure page */
-    return ev->status >= 200 && ev->status < 300 && obs->route->common_answer_votes > 0;
+    bool failed = explicit_failure(ev->status) ||
+                  /* a 200 on a route that redirects its successes is a failure page */
+                  (ev->status >= 200 && ev->status < 300 && obs->route->common_answer_votes > 0);
+    if (!failed || !member || ctx->level != RP_LEVEL_IP) return failed;
+    const auth_state *own = member;
+    if (own->d.ip.success_h && hours_since(own->d.ip.success_h, ev->ts_us) <= 1 &&
+        own->consec < ctx->params[P_ATO_MIN_FAILURES])
+        return false;
+    return (uint32_t)own->d.ip.fails_total * 2u + 2u >= ctx->requests;
 }
 
 static double score(const void *state, const rp_observation *obs, const rp_detect_ctx *ctx,
@@ -640,21 +824,26 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
         if (ctx->level != RP_LEVEL_IP) return 0.0;
         /* only session ids: score rotation once the sample is big enough */
         const auth_rotation *r = &st->d.ip.rot;
-        if (!r->period || 4.0 * (r->prev_sessions + __builtin_popcountll(r->seen)) <
+        if (!r->period || 4.0 * (r->prev_sessions + __builtin_popcountll(seen_bits(r))) <
                               ctx->params[P_ROTATION_MIN_SESSIONS])
             return 0.0;
     }
     auth_view v;
     auth_scores s;
     view(st, ctx, &v);
+    /* A swarm's takeover is never charged to a member: whoever got in
+     * after a run of other addresses' failures is most often a person
+     * behind the same network or browser build. Account takeover needs
+     * the address's own run (IP level). */
+    if (ctx->charging) v.ato = false;
     double m = score_of(&v, ctx, &s);
     if (finding) {
         rp_finding_feature(finding, "account_takeover", v.ato ? 1 : 0, 1, NAN, v.ato);
         if (aggregate_level(ctx->level)) explain_swarm(st, &v, ctx->params, &s, finding);
         else if (ctx->level == RP_LEVEL_USERNAME) explain_account(st, &v, ctx->params, &s, finding);
-        else explain_ip(st, &v, ctx->params, &s, finding);
+        else explain_ip(st, &v, ctx->params, &s, obs, finding);
         if (v.ato) finding->threats |= RP_THREAT_ACCOUNT_TAKEOVER;
-        if (s.s_short > 0 || s.s_long > 0 || s.s_distinct > 0 || s.s_persist > 0)
+        if (s.s_short > 0 || s.s_long > 0 || s.s_distinct > 0 || s.s_persist > 0 || s.s_form > 0)
             finding->threats |= RP_THREAT_CREDENTIAL_STUFFING;
         if (s.s_rotation > 0) finding->threats |= RP_THREAT_AUTOMATION;
     }
@@ -707,6 +896,14 @@ static const rp_param params[P_COUNT] = {
     [P_ROTATION_MAX_USES] = {"rotation_max_uses", "requests", {1.8, 2.2, 3}, 1, 100,
                              "requests per session id at or under which many sessions from one "
                              "address are rotation (people reuse theirs dozens of times)"},
+    [P_FORM_REPEATS] = {"form_repeats", "answers", {20, 10, 6}, 3, 10000,
+                        "identical answers (same status, same size, a page of 256 bytes or "
+                        "more) to one client's POSTs on one route before the run is judged "
+                        "as repeated form submissions, whatever the route is called"},
+    [P_MAX_FORM_POSTS_60S] = {"max_form_posts_60s", "answers/min", {120, 60, 30}, 1, 100000,
+                              "a run of identical answers to one client's POSTs on one route, "
+                              "at this many a minute over at least as many answers: 0.5 here, "
+                              "1.0 at 3x (a form being brute-forced)"},
 };
 
 /* ------------------------------------------------------------- features */

@@ -25,7 +25,7 @@
 #include "rampart.h"
 #include "route.h"
 
-#define RP_MAX_PARAMS 16
+#define RP_MAX_PARAMS 24
 #define RP_MAX_DETECTORS 12
 #define RP_CLIENT_MAX_BYTES 512
 
@@ -89,6 +89,11 @@ typedef struct rp_detect_ctx {
     int64_t first_seen_us; /* the key's first event */
     uint32_t requests;     /* the key's requests so far (saturating) */
     int64_t norm_period_us; /* half-life of learned norms, for rp_norm_add */
+    /* The state is an aggregate's (a /24, a fingerprint, an account) and
+     * the score will be charged to one of its members: score only what a
+     * member's own involvement may carry (auth leaves out the swarm's
+     * account takeover). */
+    bool charging;
 } rp_detect_ctx;
 
 typedef struct rp_detector {

@@ -490,6 +490,7 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
             rp_finding af;
             memset(&af, 0, sizeof af);
             rp_detect_ctx actx = *ctx;
+            actx.charging = true;
             actx.level = (rp_key_level)ag->client->level;
             actx.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
             actx.requests = ag->client->requests;
@@ -765,8 +766,15 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
         double s = det->score(base + lt->offset[i], obs, &ctx, NULL);
         if (s > 1) s = 1;
         if (aggregate) {
-            if (s > agg[d].score) {
-                agg[d].score = s;
+            double charge = s;
+            if (s > agg[d].score && det->involved) { /* what a member may be charged */
+                ctx.charging = true;
+                charge = det->score(base + lt->offset[i], obs, &ctx, NULL);
+                ctx.charging = false;
+                if (charge > 1) charge = 1;
+            }
+            if (charge > agg[d].score) {
+                agg[d].score = charge;
                 agg[d].client = c;
                 agg[d].lt = lt;
                 agg[d].slot = i;

@@ -473,6 +473,136 @@ static void test_auth_missing_fields_do_not_crash(void **s) {
     assert_true(strlen(fin.summary) > 0);
 }
 
+/* ------------------------------------------- forms, whatever their name */
+
+/* One POST to a route of no login class, as a form answers it. */
+static double form_post(fixture *f, int64_t ts, uint16_t status, uint64_t size) {
+    f->route->cls = RP_ROUTE_OTHER;
+    f->obs.route_class = RP_ROUTE_OTHER;
+    f->ev.method = RP_METHOD_POST;
+    f->ev.status = status;
+    f->ev.response_bytes = size;
+    return fixture_feed(f, ts);
+}
+
+static void test_auth_cms_admin_form_posted_3_per_s_with_the_same_page_blocks(void **s) {
+    fixture *f = *s;
+    f->route->hash = 0x1234567890abcdefULL;
+    snprintf(f->route->template_, sizeof f->route->template_, "/administrator/index.php");
+    double sc = 0;
+    int64_t blocked = -1;
+    for (int i = 0; i < 360; i++) { /* medusa: 3 a second, the same 200 page */
+        sc = form_post(f, T0 + i * 333333LL, 200, 2678);
+        if (blocked < 0 && sc >= 0.8) blocked = i;
+    }
+    assert_float_equal(sc, 1.0, 1e-9);
+    assert_true(blocked > 0 && blocked < 200); /* within about a minute */
+    rp_finding fin = fixture_finding(f);
+    assert_non_null(strstr(fin.summary, "identical answers (200, 2678 bytes) to POST "
+                                        "/administrator/index.php"));
+    assert_true(fin.threats & RP_THREAT_CREDENTIAL_STUFFING);
+    assert_string_equal(fin.features[1].name, "identical_form_answers");
+}
+
+static void test_auth_form_run_at_250_a_minute_stays_flagged_for_hours(void **s) {
+    fixture *f = *s;
+    double sc = 0, least = 1;
+    for (int i = 0; i < 250 * 60 * 3; i++) { /* three hours */
+        sc = form_post(f, T0 + i * 240000LL, 200, 9000);
+        if (i > 250 && sc < least) least = sc;
+    }
+    assert_float_equal(least, 1.0, 1e-9);
+    /* and it fades once the client stops */
+    assert_float_equal(score_at(f, T0 + 250LL * 60 * 3 * 240000LL + 3600 * SEC), 0.0, 1e-9);
+}
+
+static void test_auth_app_posting_acknowledgements_is_not_a_form_run(void **s) {
+    fixture *f = *s;
+    double sc = 0, most = 0;
+    for (int i = 0; i < 1200; i++) { /* events every 0.5 s, answered {"ok":true} */
+        sc = form_post(f, T0 + i * 500000LL, 200, 11);
+        if (sc > most) most = sc;
+    }
+    assert_float_equal(most, 0.0, 1e-9);
+}
+
+static void test_auth_dashboard_polling_a_query_by_post_every_2s_is_not_flagged(void **s) {
+    fixture *f = *s;
+    double most = 0;
+    for (int i = 0; i < 900; i++) { /* 30 min, the same 2 KB answer */
+        double sc = form_post(f, T0 + i * 2 * SEC, 200, 2048);
+        if (sc > most) most = sc;
+    }
+    assert_float_equal(most, 0.0, 1e-9);
+}
+
+static void test_auth_owner_saving_content_is_not_a_form_run(void **s) {
+    fixture *f = *s;
+    double most = 0;
+    for (int i = 0; i < 300; i++) { /* saves every few seconds: the page changes */
+        double sc = form_post(f, T0 + i * 3 * SEC, i % 3 ? 200 : 303, 4000 + (uint64_t)i * 97);
+        if (sc > most) most = sc;
+    }
+    assert_float_equal(most, 0.0, 1e-9);
+}
+
+/* ------------------------------------------- members of an aggregate */
+
+static bool member_involved(fixture *f, uint16_t status) {
+    f->ev.method = RP_METHOD_POST;
+    f->ev.status = status;
+    return f->d->involved(f->state, &f->ev, &f->obs, &f->ctx);
+}
+
+static void test_auth_member_that_logged_in_itself_is_not_charged_for_its_typo(void **s) {
+    fixture *f = *s;
+    f->ctx.requests = 2;
+    attempt(f, T0, 401, 120, 1);
+    attempt(f, T0 + 5 * SEC, 200, 900, 1); /* the person got in */
+    f->ctx.requests = 3;
+    attempt(f, T0 + 600 * SEC, 401, 120, 1); /* a typo later, in the same hour */
+    assert_false(member_involved(f, 401));
+    /* without the success, the same address would be a member taking part */
+    fixture *g = fixture_new(&rp_detector_auth);
+    g->route->cls = RP_ROUTE_AUTH;
+    g->obs.route_class = RP_ROUTE_AUTH;
+    g->ctx.requests = 2;
+    attempt(g, T0, 401, 120, 1);
+    attempt(g, T0 + 600 * SEC, 401, 120, 2);
+    assert_true(member_involved(g, 401));
+    fixture_free(g);
+}
+
+static void test_auth_member_that_mostly_browses_is_not_charged(void **s) {
+    fixture *f = *s;
+    attempt(f, T0, 401, 120, 1);
+    attempt(f, T0 + 9 * SEC, 401, 120, 1);
+    f->ctx.requests = 40; /* a NAT address: pages, assets, two failed logins */
+    assert_false(member_involved(f, 401));
+    f->ctx.requests = 5; /* a sprayer: its requests are its failures */
+    assert_true(member_involved(f, 401));
+    /* the route decision asks without a member: any failure */
+    assert_true(f->d->involved(NULL, &f->ev, &f->obs, &f->ctx));
+}
+
+static void test_auth_swarm_takeover_is_never_charged_to_a_member(void **s) {
+    fixture *f = *s;
+    f->ctx.level = RP_LEVEL_SUBNET;
+    for (int i = 0; i < 30; i++) { /* 30 failures from 10 addresses of the /24 */
+        set_client(f, 0x0100a8c0u + ((uint32_t)(i % 10) << 24));
+        attempt(f, T0 + i * 10 * SEC, 401, 120, 0);
+    }
+    set_client(f, 0xc800a8c0u);
+    double sc = attempt(f, T0 + 301 * SEC, 200, 900, 0); /* a person gets in */
+    assert_float_equal(sc, 1.0, 1e-9); /* the /24's own incident says takeover */
+    f->ctx.charging = true;
+    double charged = score_at(f, T0 + 302 * SEC);
+    assert_true(charged < 0.5); /* what a member may carry: the run, not the takeover */
+    rp_finding fin = fixture_finding(f);
+    assert_null(strstr(fin.summary, "account takeover"));
+    assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
+}
+
 static void test_auth_state_fits_budget(void **s) {
     (void)s;
     assert_true(rp_detector_auth.state_size <= 88);
@@ -505,6 +635,14 @@ int main(void) {
         T(test_auth_subnet_of_people_who_log_in_after_typos_is_not_a_slow_swarm),
         T(test_auth_flags_an_address_taking_a_new_session_every_1_to_2_requests),
         T(test_auth_office_nat_with_50_people_and_their_sessions_is_not_rotation),
+        T(test_auth_cms_admin_form_posted_3_per_s_with_the_same_page_blocks),
+        T(test_auth_form_run_at_250_a_minute_stays_flagged_for_hours),
+        T(test_auth_app_posting_acknowledgements_is_not_a_form_run),
+        T(test_auth_dashboard_polling_a_query_by_post_every_2s_is_not_flagged),
+        T(test_auth_owner_saving_content_is_not_a_form_run),
+        T(test_auth_member_that_logged_in_itself_is_not_charged_for_its_typo),
+        T(test_auth_member_that_mostly_browses_is_not_charged),
+        T(test_auth_swarm_takeover_is_never_charged_to_a_member),
         T(test_auth_partner_polling_every_10s_with_one_session_is_not_rotation),
         T(test_auth_new_cookie_on_every_request_for_an_hour_blocks),
         T(test_auth_stuffing_with_out_of_order_timestamps_is_still_caught),
