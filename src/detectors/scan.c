@@ -10,6 +10,17 @@
  *   - distinct missing paths (404/410), the core signal of content
  *     discovery: a human with a stale bookmark or a crawler following old
  *     links misses a handful, a wordlist misses dozens per second;
+ *   - gateway misses: a 502/503/504 on a route that has never answered
+ *     a success (or on the inventory's overflow route), counted as an
+ *     error and as a missing path. Behind a dead upstream nginx answers
+ *     every request 502, so a wordlist scanner gets no 404 at all --
+ *     yet its paths are still ones the site never served. A healthy
+ *     client in the same outage gets 502s on the few routes it always
+ *     reads, which have answered successes before: not counted. (An
+ *     nmap http-enum of 2,201 paths gives ~2,000 gateway misses in a
+ *     minute; a partner polling 5 known routes during a 10-minute outage
+ *     gives 0, and even on routes never seen it would give 5 distinct
+ *     paths, under every preset's threshold.)
  *   - distinct sensitive paths (/.env, /.git/, /wp-login.php, traversal,
  *     /actuator...), see the matcher below;
  *   - requests whose path or query carries an injection payload;
@@ -505,7 +516,8 @@ typedef struct scan_state {
     uint32_t period;      /* 10-minute period number of [0]; 0 = none */
     uint16_t req[2];      /* [0] this period, [1] the previous one */
     uint16_t err[2];
-    uint16_t missing[2];  /* distinct missing paths; [0] estimated from miss_bits */
+    uint16_t missing[2];  /* distinct missing paths (404/410 and gateway misses);
+                             [0] estimated from miss_bits */
     uint8_t sens[2];      /* distinct sensitive paths */
     uint8_t inj[2];       /* requests with an injection payload */
     uint8_t odd[2];       /* odd methods */
@@ -514,6 +526,10 @@ typedef struct scan_state {
     uint64_t sens_bits;
     uint64_t undecl_bits;
     char last_sensitive[SCAN_LAST_PATH]; /* prefix of the last sensitive path, for evidence */
+    /* Requests answered 502/503/504 on never-successful routes, for the
+     * evidence line. Lives in what was the struct's tail padding (76 -> 80
+     * bytes): the IP-level record has no room to grow. */
+    uint16_t gateway[2];
 } scan_state;
 
 _Static_assert(sizeof(scan_state) <= 80, "scan state budget is 80 bytes");
@@ -534,7 +550,8 @@ static void roll(scan_state *st, uint32_t p) {
     st->inj[1] = adjacent ? st->inj[0] : 0;
     st->odd[1] = adjacent ? st->odd[0] : 0;
     st->undecl[1] = adjacent ? st->undecl[0] : 0;
-    st->req[0] = st->err[0] = st->missing[0] = 0;
+    st->gateway[1] = adjacent ? st->gateway[0] : 0;
+    st->req[0] = st->err[0] = st->missing[0] = st->gateway[0] = 0;
     st->sens[0] = st->inj[0] = st->odd[0] = st->undecl[0] = 0;
     st->miss_bits[0] = st->miss_bits[1] = st->sens_bits = st->undecl_bits = 0;
     st->period = p;
@@ -564,6 +581,15 @@ static bool is_miss(uint16_t status) {
            status == 501;
 }
 
+/* A gateway answer (the upstream is down or overloaded) on a path the site
+ * has never served: as good as a 404 for telling discovery from use. The
+ * route's counters are the engine's, updated after the detectors, so a
+ * route seen for the first time has successes == 0 here. */
+static bool is_gateway_miss(const rp_event *ev, const rp_observation *obs) {
+    if (ev->status != 502 && ev->status != 503 && ev->status != 504) return false;
+    return obs->route->overflow || obs->route->successes == 0;
+}
+
 static bool is_odd_method(const rp_event *ev) {
     if (ev->method == RP_METHOD_TRACE || ev->method == RP_METHOD_CONNECT) return true;
     /* OTHER is also what a log without a method gives; only count it when
@@ -588,14 +614,16 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     else if (p + 1 == st->period) slot = 1; /* late event of the previous period */
     else if (p < st->period) return;        /* older than the window */
 
+    bool gateway_miss = is_gateway_miss(ev, obs);
     st->req[slot] = add16(st->req[slot]);
-    if (is_error(ev->status)) st->err[slot] = add16(st->err[slot]);
+    if (is_error(ev->status) || gateway_miss) st->err[slot] = add16(st->err[slot]);
+    if (gateway_miss) st->gateway[slot] = add16(st->gateway[slot]);
     /* The previous period's distinct sets are closed (their bitmaps are
      * gone, so a late path cannot be told from a repeat): late events add
      * to the plain counts only. */
     if (slot == 1) return;
 
-    if ((ev->status == 404 || ev->status == 410) && obs->path_hash) {
+    if ((ev->status == 404 || ev->status == 410 || gateway_miss) && obs->path_hash) {
         uint64_t *half = &st->miss_bits[obs->path_hash & 1];
         uint64_t b = 1ull << (obs->path_hash >> 58);
         if (!(*half & b)) {
@@ -630,7 +658,7 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
 /* ---------------------------------------------------------------- score */
 
 typedef struct scan_view {
-    double req, err, missing, sens, inj, odd, undecl;
+    double req, err, missing, sens, inj, odd, undecl, gateway;
 } scan_view;
 
 /* The sliding 10 minutes ending at now. */
@@ -662,6 +690,7 @@ static void view(const scan_state *st, int64_t now_us, scan_view *v) {
     v->err = SUM(err);
     v->inj = SUM(inj);
     v->odd = SUM(odd);
+    v->gateway = SUM(gateway);
     v->missing = MAX(missing);
     v->sens = MAX(sens);
     v->undecl = MAX(undecl);
@@ -722,6 +751,10 @@ static void explain(const scan_state *st, const scan_view *v, const double *p,
     if (s->undecl > 0) f->threats |= RP_THREAT_UNDECLARED_PROBE;
 
     char extra[96] = "";
+    char upstream[64] = "";
+    if (v->gateway >= 1)
+        snprintf(upstream, sizeof upstream, " (%.0f answered 502/503/504 on never-served routes)",
+                 v->gateway);
     if (v->sens >= 1 && st->last_sensitive[0])
         snprintf(extra, sizeof extra, ", %.0f sensitive paths (%s%s)", v->sens,
                  st->last_sensitive, v->sens > 1 ? ", ..." : "");
@@ -733,8 +766,8 @@ static void explain(const scan_state *st, const scan_view *v, const double *p,
                            v->undecl, v->req, 100 * share, extra, p[P_MAX_UNDECLARED]);
     else
         rp_finding_summary(f, "scan: %.0f requests in 10 min, %.0f%% errors, %.0f distinct "
-                              "missing paths%s%s",
-                           v->req, 100 * share, v->missing, extra,
+                              "missing paths%s%s%s",
+                           v->req, 100 * share, v->missing, upstream, extra,
                            v->odd >= 1 ? ", odd methods" : "");
 }
 
@@ -754,10 +787,11 @@ static const rp_param params[P_COUNT] = {
     [P_MIN_REQUESTS] = {"min_requests_10m", "requests", {40, 20, 10}, 1, 100000,
                         "requests in 10 min before the error share is judged"},
     [P_MIN_ERROR_SHARE] = {"min_error_share", "ratio", {0.7, 0.5, 0.3}, 0, 1,
-                           "share of 400/403/404/405/410/414/501 answers that makes a client "
-                           "look like a scanner"},
+                           "share of 400/403/404/405/410/414/501 answers (and 502/503/504 on "
+                           "never-served routes) that makes a client look like a scanner"},
     [P_MAX_MISSING] = {"max_missing_paths_10m", "paths", {30, 15, 8}, 1, 100000,
-                       "distinct 404/410 paths in 10 min: score 0.5 here, 1.0 at 3x"},
+                       "distinct 404/410 paths (and 502/503/504 on never-served routes) in "
+                       "10 min: score 0.5 here, 1.0 at 3x"},
     [P_MAX_SENSITIVE] = {"max_sensitive_paths", "paths", {5, 3, 2}, 1, 255,
                          "distinct sensitive paths (/.env, /.git/, /wp-login.php...) in 10 min "
                          "that block alone"},

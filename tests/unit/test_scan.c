@@ -254,6 +254,67 @@ static void test_scan_crawler_like_mj12bot_from_real_log_is_not_flagged(void **s
     assert_true(max < 0.4);
 }
 
+/* nmap http-enum or gobuster against a site whose upstream is down: nginx
+ * answers every path 502/503/504, none of them a route that ever served a
+ * success. As much a scan as the same wordlist answered 404. */
+static void test_scan_blocks_a_wordlist_answered_502_by_a_dead_upstream(void **s) {
+    fixture *f = *s;
+    static const uint16_t gateway[3] = {502, 503, 504};
+    char path[64];
+    int blocked_at = -1;
+    double sc = 0;
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof path, "/enum-%d/", i);
+        sc = get(f, T0 + 30 * SEC + i * 100000LL, path, gateway[i % 3]); /* 10 req/s */
+        if (sc >= 0.8 && blocked_at < 0) blocked_at = i + 1;
+    }
+    assert_true(blocked_at > 0 && blocked_at <= 60);
+    assert_float_equal(sc, 1.0, 1e-9);
+    rp_finding fin = fixture_finding(f);
+    assert_non_null(strstr(fin.summary, "300 requests in 10 min, 100% errors"));
+    assert_non_null(strstr(fin.summary, "(300 answered 502/503/504 on never-served routes)"));
+    assert_true(fin.threats & RP_THREAT_SCANNER);
+    assert_true(fin.features[2].value >= 100); /* distinct missing paths, saturating */
+}
+
+/* A healthy client during a 10-minute outage of the upstream: it polls its
+ * four usual routes every 2 s and gets 502 on all of them. The routes have
+ * served successes before, so none of it is discovery. */
+static void test_scan_healthy_client_with_502s_in_an_outage_is_not_flagged(void **s) {
+    fixture *f = *s;
+    static const char *const usual[4] = {"/v2/orders?page=1", "/v2/orders/42", "/v2/status",
+                                         "/v2/catalog/items"};
+    f->route->successes = 5000;
+    double max = 0;
+    for (int i = 0; i < 300; i++) {
+        double sc = get(f, T0 + i * 2 * SEC, usual[i % 4], 502);
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+    /* ...and a partner paging through distinct ids of a known object
+     * route through the same outage */
+    char path[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof path, "/v2/orders/%d", 1000 + i);
+        double sc = get(f, T0 + 600 * SEC + i * 2 * SEC, path, i % 2 ? 502 : 504);
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+}
+
+/* Rampart started during the outage: no route has served a success yet, so
+ * the few paths a client reads are all "never served" -- but they are few. */
+static void test_scan_few_502_paths_before_any_success_are_not_a_scan(void **s) {
+    fixture *f = *s;
+    static const char *const usual[4] = {"/", "/shop/", "/feed/", "/v2/status"};
+    double max = 0;
+    for (int i = 0; i < 200; i++) {
+        double sc = get(f, T0 + i * 3 * SEC, usual[i % 4], 502);
+        if (sc > max) max = sc;
+    }
+    assert_float_equal(max, 0.0, 1e-9);
+}
+
 static void test_scan_human_with_stale_bookmarks_is_not_flagged(void **s) {
     fixture *f = *s;
     double sc = get(f, T0, "/old-page", 404);
@@ -377,6 +438,9 @@ int main(void) {
         T(test_scan_googlebot_with_old_404_pages_is_not_a_scanner),
         T(test_scan_crawler_like_mj12bot_from_real_log_is_not_flagged),
         T(test_scan_human_with_stale_bookmarks_is_not_flagged),
+        T(test_scan_blocks_a_wordlist_answered_502_by_a_dead_upstream),
+        T(test_scan_healthy_client_with_502s_in_an_outage_is_not_flagged),
+        T(test_scan_few_502_paths_before_any_success_are_not_a_scan),
         T(test_scan_odd_methods_monitor_at_most),
         T(test_scan_log_without_methods_is_not_odd),
         T(test_scan_flags_probes_of_undeclared_routes),
