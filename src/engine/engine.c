@@ -393,14 +393,34 @@ static void observe_event(rp_engine *e, const rp_event *ev, rp_observation *obs)
  * derivation is keys.c's (the daemon groups its recent events with it);
  * only the fingerprint is taken from the observation, whose hashes are
  * already computed. */
+static bool scope_of(rp_route *r, uint64_t *scope);
+static void route_key(rp_key *key, const rp_key *fingerprint, uint64_t scope);
+
+/* Seed of the user-agent-only fingerprint (the UA on an auth route). */
+#define AGENT_ON_ROUTE_SEED 0x75616f6eu
+
 static bool event_key(const rp_event *ev, const rp_observation *obs, rp_key_level level,
                       rp_key *key) {
     if (level != RP_LEVEL_FINGERPRINT) return rp_event_key(ev, level, key);
-    /* A user agent alone is shared by millions of people: a swarm is
-     * only grouped by a fingerprint that includes the header set (the
-     * nginx module, or JSON logs with header_names). */
-    if (!obs->ua_hash || !(ev->flags & RP_EVENT_HEADERS_KNOWN)) return false;
-    rp_key_from_id(key, level, obs->fingerprint);
+    if (!obs->ua_hash) return false;
+    if (ev->flags & RP_EVENT_HEADERS_KNOWN) { /* the nginx module, JSON logs with header_names */
+        rp_key_from_id(key, level, obs->fingerprint);
+        return true;
+    }
+    /* A user agent alone is shared by millions of people, so without the
+     * header set it groups nothing -- except behaviour scoped to one auth
+     * route: login attempts there from many addresses sharing a UA, keyed
+     * fingerprint:UA@ROUTE (combined logs). People who share the UA log
+     * in, and their successes take the run away; members are charged only
+     * when their own history is a sprayer's (auth's involved()). */
+    if (obs->route_class != RP_ROUTE_AUTH ||
+        (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT))
+        return false;
+    uint64_t scope;
+    if (!scope_of(obs->route, &scope)) return false;
+    rp_key agent;
+    rp_key_from_id(&agent, level, rp_hash64(&obs->ua_hash, sizeof obs->ua_hash, AGENT_ON_ROUTE_SEED));
+    route_key(key, &agent, scope);
     return true;
 }
 

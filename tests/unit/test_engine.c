@@ -369,6 +369,48 @@ static void test_engine_never_charges_a_nat_person_with_the_subnets_swarm(void *
     rp_engine_free(e);
 }
 
+/* Combined logs carry no header names, but a user agent on one auth route
+ * still groups a spray: 30 addresses in 30 /16s, 4 failed logins each
+ * over two minutes with one library UA. 40 people sharing one browser UA
+ * on the same route, who mistype and then log in, are never stopped. */
+static void test_engine_groups_a_spray_by_its_user_agent_on_the_login_route(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    char ip[32];
+    static const char lib[] = "python-requests/2.28.1";
+    int stopped = 0;
+    rp_action person = RP_ACTION_NONE;
+    for (int k = 0; k < 4; k++) {
+        for (int m = 0; m < 30; m++) {
+            int64_t t = T0 + (k * 30 + m) * SEC;
+            snprintf(ip, sizeof ip, "%d.%d.7.9", 11 + m * 7, 40 + m);
+            make_event(&ev, ip, t, "POST", "/v2/auth/token", 400);
+            ev.user_agent.ptr = lib;
+            ev.user_agent.len = sizeof lib - 1;
+            rp_action a = rp_engine_feed(e, &ev);
+            if (k == 3 && a >= RP_ACTION_THROTTLE) stopped++;
+            /* a person with the everyday browser UA: a typo, then in */
+            snprintf(ip, sizeof ip, "100.%d.%d.5", 64 + m, k);
+            make_event(&ev, ip, t, "GET", "/shop", 200);
+            rp_action a2 = rp_engine_feed(e, &ev);
+            if (a2 > person) person = a2;
+            make_event(&ev, ip, t + 1, "POST", "/v2/auth/token", (m + k) % 4 ? 200 : 400);
+            a2 = rp_engine_feed(e, &ev);
+            if (a2 > person) person = a2;
+            if ((m + k) % 4 == 0) {
+                make_event(&ev, ip, t + 2, "POST", "/v2/auth/token", 200);
+                a2 = rp_engine_feed(e, &ev);
+                if (a2 > person) person = a2;
+            }
+        }
+    }
+    assert_true(stopped >= 25);
+    assert_int_equal(person, RP_ACTION_NONE);
+    rp_engine_free(e);
+}
+
 static void fingerprinted(rp_event *ev, const char *ua, uint64_t header_hash) {
     ev->user_agent.ptr = ua;
     ev->user_agent.len = (uint32_t)strlen(ua);
@@ -611,6 +653,7 @@ int main(void) {
         cmocka_unit_test(test_engine_verdict_before_an_event_lags_the_decision_by_one_request),
         cmocka_unit_test(test_engine_never_judges_its_own_refusals),
         cmocka_unit_test(test_engine_never_charges_a_nat_person_with_the_subnets_swarm),
+        cmocka_unit_test(test_engine_groups_a_spray_by_its_user_agent_on_the_login_route),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
