@@ -2,7 +2,10 @@
 #
 #   make            build build/rampart, build/librampart.a and build/trafficgen
 #   make test       install missing Debian packages (as root), build, run every
-#                   test: unit (plain and ASan+UBSan), end-to-end, fuzz smoke
+#                   test: unit (plain and ASan+UBSan), end-to-end, validation,
+#                   fuzz smoke
+#   make validate   recall and false positives on the labelled corpora
+#                   (../shared/data/validation and trafficgen), docs/validation.md
 #   make demo       the live demo: demo API + nginx + module + serve, real attack
 #                   tools against it, live decisions, dashboard URL (the quick start)
 #   make demo-offline  a labelled generated log through rampart analyze
@@ -38,7 +41,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit unit-san e2e fuzz fuzz-smoke demo bench deps clean format clang-build
+.PHONY: all test unit unit-san e2e validate fuzz fuzz-smoke demo bench deps clean format clang-build
 
 all: $(BUILD)/rampart $(BUILD)/trafficgen
 
@@ -102,6 +105,11 @@ clang-build:
 e2e: all
 	@DASH_REQUIRE_UI=1 bash tests/run-e2e.sh
 
+# Labelled corpora scored by ../shared/eval/score.py; fails on any legitimate
+# client stopped or a recall under tests/validate/floors.txt (docs/validation.md).
+validate: all
+	@bash tests/validate.sh
+
 # Regenerate the dashboard screenshots in docs/img/ (headless Chromium).
 .PHONY: screenshots
 screenshots: ui all
@@ -124,6 +132,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-san
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory validate
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@bash tests/summary.sh
 

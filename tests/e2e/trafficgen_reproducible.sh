@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-gen=build/trafficgen
+gen=${TRAFFICGEN:-build/trafficgen}
 [ -x "$gen" ] || make --no-print-directory "$gen" >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -70,4 +70,26 @@ grep -q '"header_names":"host,' "$tmp/d.jsonl" || fail "no header_names"
 sizes=$(grep -E '"POST /login HTTP/[0-9.]+" 200 ' "$tmp/d.log" | awk '{print $10}' | sort -u | wc -l)
 [ "$sizes" -eq 1 ] || fail "form login failures have $sizes sizes, want 1"
 
-echo "trafficgen: reproducible, $lines lines, all kinds labelled, all lines well-formed"
+# Shared networks (off by default): reproducible; every NAT and VPN address
+# labelled legit with its network's kind; carrier NATs carry hundreds of
+# people per /24 and share each /24 with members of the stuffing swarm.
+shared=(--seed 5 --duration 600 --carrier-nat 2 --office-nat 1 --vpn-exit 2)
+"$gen" "${shared[@]}" --out "$tmp/s1.log" --labels "$tmp/s1.tsv"
+"$gen" "${shared[@]}" --out "$tmp/s2.log" --labels "$tmp/s2.tsv"
+cmp -s "$tmp/s1.log" "$tmp/s2.log" && cmp -s "$tmp/s1.tsv" "$tmp/s2.tsv" || fail "shared networks: same seed, different output"
+for kind in carrier_nat office_nat vpn_exit; do
+  grep -q "	legit	$kind	" "$tmp/s1.tsv" || fail "no legit $kind in the labels"
+done
+[ "$(grep -c '	attack	distributed_nat_stuffing	' "$tmp/s1.tsv")" -eq 6 ] || fail "want 3 swarm members per carrier /24"
+awk -F'\t' '$3 == "carrier_nat" || $3 == "distributed_nat_stuffing" { split($1, o, "."); print $3, o[1] "." o[2] "." o[3] }' \
+  "$tmp/s1.tsv" | sort -u > "$tmp/s1.nets"
+[ "$(cut -d' ' -f2 "$tmp/s1.nets" | sort | uniq -d | wc -l)" -eq 2 ] || fail "the swarm is not inside both carrier /24s"
+"$gen" "${shared[@]}" --format json --out "$tmp/s1.jsonl"
+grep -q '"api_key":"st_' "$tmp/s1.jsonl" || fail "no staff token in the office"
+carrier=$(awk -F'\t' '$3 == "carrier_nat" { print $1 }' "$tmp/s1.tsv" | head -1)
+uas=$(grep -F "\"remote_addr\":\"$carrier\"" "$tmp/s1.jsonl" | grep -o '"http_user_agent":"[^"]*"' | sort -u | wc -l)
+[ "$uas" -ge 15 ] || fail "carrier NAT address $carrier shows $uas user agents, want dozens of people"
+"$gen" --carrier-nat 65 2>/dev/null && fail "--carrier-nat 65 was accepted"
+"$gen" --attacks distributed_nat_stuffing 2>/dev/null && fail "--attacks took a shared-network kind"
+
+echo "trafficgen: reproducible, $lines lines, all kinds labelled, all lines well-formed, shared networks"

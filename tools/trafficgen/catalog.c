@@ -23,7 +23,8 @@ static const char *const kind_names[TG_KIND_COUNT + 1] = {
     "password_spraying", "account_takeover", "flood", "flood_rotating_ua", "scanner", "scraper",
     "enumeration", "undeclared_probe", "consumption", "distributed_stuffing",
     "distributed_scraping", "distributed_enumeration", "slow_stuffing", "persistent_ato",
-    "session_rotation", "distributed_flood", "office",
+    "session_rotation", "distributed_flood", "carrier_nat", "office_nat", "vpn_exit",
+    "distributed_nat_stuffing", "office",
 };
 
 const char *tg_kind_name(tg_kind kind)
@@ -33,7 +34,12 @@ const char *tg_kind_name(tg_kind kind)
 
 bool tg_kind_is_attack(tg_kind kind)
 {
-    return kind >= TG_FIRST_ATTACK && kind < TG_KIND_COUNT;
+    return (kind >= TG_FIRST_ATTACK && kind < TG_SHARED_FIRST) || kind == TG_NAT_STUFFING;
+}
+
+bool tg_kind_is_named_attack(tg_kind kind)
+{
+    return kind >= TG_FIRST_ATTACK && kind < TG_SHARED_FIRST;
 }
 
 int tg_kind_parse(const char *name, size_t len)

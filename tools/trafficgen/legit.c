@@ -57,6 +57,7 @@ typedef struct human {
     uint8_t session;
     bool logged_in, has_cookie, cart, form_login;
     double think_median;
+    double login_first, stray; /* tg_person_habits; 0 for the default humans */
     uint32_t left; /* requests left in this session */
 } human;
 
@@ -143,6 +144,18 @@ static void human_account(human *h)
         uint32_t oid = 1 + (uint32_t)(tg_mix64(h->uid * 13ull + tg_below(h->r, 5)) % TG_ORDERS);
         human_send(h, TG_GET, TG_R_API_ORDER, oid, 0, 200, TG_REF_ACCOUNT, 0);
     }
+    /* Tested only when set, so that the default humans draw exactly what
+     * they always drew (the same seed keeps its bytes). */
+    if (h->stray > 0 && tg_chance(h->r, h->stray)) {
+        human_wait(h);
+        if (tg_chance(h->r, 0.6)) { /* a link to someone else's order */
+            uint32_t oid = tg_between(h->r, 1, TG_ORDERS);
+            human_send(h, TG_GET, TG_R_API_ORDER, oid, 0, 403, TG_REF_NONE, 0);
+        } else { /* an old bookmark */
+            human_send(h, TG_GET, TG_R_PAGE_PRODUCT, tg_between(h->r, 5001, 5400), 0, 404,
+                       TG_REF_NONE, 0);
+        }
+    }
 }
 
 static void human_action(human *h)
@@ -215,22 +228,28 @@ static void human_session(human *h, int visit)
         human_small_gap(h, 100, 600);
         human_send(h, TG_GET, TG_R_API_CART, 0, 0, 200, TG_REF_HOME, 0);
     }
+    if (h->login_first > 0 && !h->logged_in && tg_chance(h->r, h->login_first)) {
+        human_wait(h);
+        human_login(h);
+    }
     while (h->left && h->t < h->w->duration_us) {
         human_wait(h);
         human_action(h);
     }
 }
 
-static void gen_human(tg_world *w, tg_rng *r, uint32_t client)
+static void gen_human(tg_world *w, tg_rng *r, uint32_t client, const tg_person_habits *habits)
 {
     human h = {0};
     h.w = w;
     h.r = r;
     h.client = client;
+    h.login_first = habits->login_first;
+    h.stray = habits->stray;
     h.uid = tg_between(r, 1, TG_USERS);
     static const uint32_t limits[] = {12, 20, 24, 48};
     h.limit = limits[tg_below(r, 4)];
-    h.form_login = tg_chance(r, 0.3);
+    h.form_login = tg_chance(r, 0.3) || habits->form_login;
     h.think_median = tg_range(r, 5, 16);
     /* Some sessions were already running when the log starts. */
     h.t = S(tg_range(r, -0.25, 1.0) * ((double)w->duration_us / 1e6));
@@ -241,12 +260,22 @@ static void gen_human(tg_world *w, tg_rng *r, uint32_t client)
     }
 }
 
-static uint32_t human_client(tg_world *w, tg_rng *r, uint32_t addr)
+/* The habits of the default humans: a little over half on phones. */
+static const tg_person_habits plain_person = {0.55, 0, 0, 0, false};
+
+static uint32_t human_client(tg_world *w, tg_rng *r, uint32_t addr, const tg_person_habits *habits)
 {
-    uint16_t ua = tg_ua_pick(r, tg_chance(r, 0.55) ? TG_UA_PHONE : TG_UA_DESKTOP);
+    uint16_t ua = habits->ua;
+    if (!ua)
+        ua = tg_ua_pick(r, tg_chance(r, habits->phone_share) ? TG_UA_PHONE : TG_UA_DESKTOP);
     uint32_t c = tg_client_new(w, addr, ua, tg_ua_header_set(ua));
     w->clients[c].sessions = 1;
     return c;
+}
+
+void tg_gen_person(tg_world *w, tg_rng *r, uint32_t addr, const tg_person_habits *habits)
+{
+    gen_human(w, r, human_client(w, r, addr, habits), habits);
 }
 
 static void gen_humans(tg_world *w, uint32_t n)
@@ -264,7 +293,7 @@ static void gen_humans(tg_world *w, uint32_t n)
         for (uint32_t k = 0; k < size && i < in_offices; k++, i++) {
             tg_rng r;
             tg_rng_seed(&r, w->seed, TG_HUMAN, i);
-            gen_human(w, &r, human_client(w, &r, addr));
+            tg_gen_person(w, &r, addr, &plain_person);
         }
     }
     for (; i < n; i++) {
@@ -272,7 +301,7 @@ static void gen_humans(tg_world *w, uint32_t n)
         tg_rng_seed(&r, w->seed, TG_HUMAN, i);
         uint32_t group = tg_group_new(w, TG_HUMAN);
         uint32_t addr = tg_addr_new(w, &r, TG_POOL_RESIDENTIAL, 0.12, TG_HUMAN, TG_HUMAN, group);
-        gen_human(w, &r, human_client(w, &r, addr));
+        tg_gen_person(w, &r, addr, &plain_person);
     }
 }
 
@@ -317,6 +346,33 @@ static int64_t app_burst(tg_world *w, tg_rng *r, uint32_t client, int64_t t, uin
     return t;
 }
 
+void tg_gen_app_install(tg_world *w, tg_rng *r, uint32_t addr)
+{
+    uint16_t ua = tg_ua_pick(r, TG_UA_APP);
+    uint32_t c = tg_client_new(w, addr, ua, tg_ua_header_set(ua));
+    w->clients[c].api_key = tg_rng_next(r) | 1;
+    w->clients[c].key_kind = 1;
+    uint32_t uid = tg_between(r, 1, TG_USERS);
+    double screen_gap = tg_range(r, 8, 40);
+    int64_t t = S(tg_range(r, -0.2, 1.0) * ((double)w->duration_us / 1e6));
+    while (t < w->duration_us) {
+        if (tg_chance(r, 0.06)) { /* token expired: log in again */
+            if (tg_chance(r, 0.15)) {
+                app_send(w, r, c, t, TG_POST, TG_R_API_LOGIN, 0, uid, 401, 60);
+                t += S(tg_range(r, 4, 15));
+            }
+            app_send(w, r, c, t, TG_POST, TG_R_API_LOGIN, 0, uid, 200, 60);
+            t += MS(tg_range(r, 100, 600));
+        }
+        uint32_t screens = tg_between(r, 2, 10);
+        for (uint32_t s = 0; s < screens && t < w->duration_us; s++) {
+            t = app_burst(w, r, c, t, uid);
+            t += S(tg_clamp(tg_lognormal(r, screen_gap, 0.8), 2, 300));
+        }
+        t += S(tg_clamp(tg_lognormal(r, 900, 0.9), 120, 14400));
+    }
+}
+
 static void gen_mobile(tg_world *w, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -324,29 +380,7 @@ static void gen_mobile(tg_world *w, uint32_t n)
         tg_rng_seed(&r, w->seed, TG_MOBILE, i);
         uint32_t group = tg_group_new(w, TG_MOBILE);
         uint32_t addr = tg_addr_new(w, &r, TG_POOL_RESIDENTIAL, 0.3, TG_MOBILE, TG_MOBILE, group);
-        uint16_t ua = tg_ua_pick(&r, TG_UA_APP);
-        uint32_t c = tg_client_new(w, addr, ua, tg_ua_header_set(ua));
-        w->clients[c].api_key = tg_rng_next(&r) | 1;
-        w->clients[c].key_kind = 1;
-        uint32_t uid = tg_between(&r, 1, TG_USERS);
-        double screen_gap = tg_range(&r, 8, 40);
-        int64_t t = S(tg_range(&r, -0.2, 1.0) * ((double)w->duration_us / 1e6));
-        while (t < w->duration_us) {
-            if (tg_chance(&r, 0.06)) { /* token expired: log in again */
-                if (tg_chance(&r, 0.15)) {
-                    app_send(w, &r, c, t, TG_POST, TG_R_API_LOGIN, 0, uid, 401, 60);
-                    t += S(tg_range(&r, 4, 15));
-                }
-                app_send(w, &r, c, t, TG_POST, TG_R_API_LOGIN, 0, uid, 200, 60);
-                t += MS(tg_range(&r, 100, 600));
-            }
-            uint32_t screens = tg_between(&r, 2, 10);
-            for (uint32_t s = 0; s < screens && t < w->duration_us; s++) {
-                t = app_burst(w, &r, c, t, uid);
-                t += S(tg_clamp(tg_lognormal(&r, screen_gap, 0.8), 2, 300));
-            }
-            t += S(tg_clamp(tg_lognormal(&r, 900, 0.9), 120, 14400));
-        }
+        tg_gen_app_install(w, &r, addr);
     }
 }
 

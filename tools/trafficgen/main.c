@@ -3,9 +3,10 @@
  *
  * Parses options, runs the generators, sorts, writes the log and the
  * labels. --lines N scales the legitimate background (humans and mobile
- * apps) so that the whole log has about N lines while the attackers stay
- * exactly as they would be: the first pass measures, the second generates
- * with the scaled population. Both passes are cheap next to formatting.
+ * apps) so that the whole log has about N lines while the attackers and
+ * the shared networks stay exactly as they would be: the first pass
+ * measures, the second generates with the scaled population. Both passes
+ * are cheap next to formatting.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +29,11 @@ static const char usage_text[] =
     "  --partners N       partner integrations polling the API (default 6)\n"
     "  --monitors N       uptime monitors and kubernetes probes (default 4)\n"
     "  --crawlers N       search engine crawlers, Googlebot and bingbot (default 3)\n"
+    "  --carrier-nat N    carrier-grade NAT /24s: 4-8 addresses, 20-60 people each,\n"
+    "                     and a slow stuffing swarm with 3 members in each (default 0)\n"
+    "  --office-nat N     offices: 8-30 staff, admins and a staff token behind one\n"
+    "                     address (default 0)\n"
+    "  --vpn-exit N       VPN exit addresses, 5-25 people each (default 0)\n"
     "  --attacks LIST     comma list of attack kinds, 'all' or 'none' (default all;\n"
     "                     'all' leaves out the long-horizon kinds below)\n"
     "  --attack-actors N  actors per attack kind (default 1; credential_stuffing 2)\n"
@@ -48,7 +54,8 @@ static const char usage_text[] =
     "examples:\n"
     "  trafficgen --seed 7 --out access.log --labels labels.tsv\n"
     "  trafficgen --format json --attacks scanner,flood --duration 600 > short.jsonl\n"
-    "  trafficgen --lines 1000000 --out bench.log\n";
+    "  trafficgen --lines 1000000 --out bench.log\n"
+    "  trafficgen --carrier-nat 2 --office-nat 2 --vpn-exit 3 --labels labels.tsv\n";
 
 typedef struct options {
     uint64_t seed;
@@ -125,7 +132,7 @@ static bool parse_attacks(const char *s, uint32_t *mask)
                 *mask |= 1u << k;
         } else if (n) {
             int k = tg_kind_parse(s, n);
-            if (k < 0 || !tg_kind_is_attack((tg_kind)k))
+            if (k < 0 || !tg_kind_is_named_attack((tg_kind)k))
                 return false;
             *mask |= 1u << k;
         }
@@ -142,7 +149,7 @@ static int parse_options(int argc, char **argv, options *o)
     o->seed = 1;
     o->duration = 1800;
     parse_start("2026-11-25T10:00:00Z", &o->start);
-    o->counts = (tg_counts){300, 80, 6, 4, 3, 0, 0};
+    o->counts = (tg_counts){300, 80, 6, 4, 3, 0, 0, 0, 0, 0};
     parse_attacks("all", &o->counts.attacks);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -179,6 +186,15 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--crawlers")) {
             if (!parse_u32(v, 1000, &o->counts.crawlers))
                 return fail("--crawlers wants a count up to 1000", v);
+        } else if (!strcmp(a, "--carrier-nat")) {
+            if (!parse_u32(v, 64, &o->counts.carrier_nats))
+                return fail("--carrier-nat wants a count of /24s up to 64", v);
+        } else if (!strcmp(a, "--office-nat")) {
+            if (!parse_u32(v, 1000, &o->counts.office_nats))
+                return fail("--office-nat wants a count up to 1000", v);
+        } else if (!strcmp(a, "--vpn-exit")) {
+            if (!parse_u32(v, 1000, &o->counts.vpn_exits))
+                return fail("--vpn-exit wants a count up to 1000", v);
         } else if (!strcmp(a, "--attacks")) {
             if (!parse_attacks(v, &o->counts.attacks))
                 return fail("--attacks wants kinds from the list in --help", v);
@@ -206,12 +222,14 @@ static int parse_options(int argc, char **argv, options *o)
     return 0;
 }
 
-static bool generate(tg_world *w, const options *o, const tg_counts *counts, size_t *attack_lines)
+/* fixed_lines: the lines --lines does not scale (attacks, shared networks). */
+static bool generate(tg_world *w, const options *o, const tg_counts *counts, size_t *fixed_lines)
 {
     tg_world_init(w, o->seed, (int64_t)(o->duration * 1e6), o->start);
     w->counts = *counts;
     tg_gen_attacks(w);
-    *attack_lines = w->nrecs;
+    tg_gen_shared_networks(w);
+    *fixed_lines = w->nrecs;
     tg_gen_legit(w);
     return !w->oom;
 }
@@ -250,22 +268,22 @@ int main(int argc, char **argv)
 
     tg_world w;
     tg_counts counts = o.counts;
-    size_t attack_lines;
-    bool ok = generate(&w, &o, &counts, &attack_lines);
+    size_t fixed_lines;
+    bool ok = generate(&w, &o, &counts, &fixed_lines);
     /* Scale the background: lines grow about linearly with the population;
      * a second correction absorbs the randomness of small populations. */
     for (int pass = 0; ok && o.lines && pass < 2; pass++) {
-        size_t legit = w.nrecs - attack_lines;
+        size_t legit = w.nrecs - fixed_lines;
         if (!legit || (counts.humans + counts.mobile) == 0)
             break;
-        double want = (double)o.lines - (double)attack_lines;
+        double want = (double)o.lines - (double)fixed_lines;
         double f = want > 0 ? want / (double)legit : 0;
         if (f > 0.97 && f < 1.03)
             break;
         counts.humans = scale_count(counts.humans, f);
         counts.mobile = scale_count(counts.mobile, f);
         tg_world_free(&w);
-        ok = generate(&w, &o, &counts, &attack_lines);
+        ok = generate(&w, &o, &counts, &fixed_lines);
     }
     if (!ok) {
         fprintf(stderr, "trafficgen: out of memory\n");

@@ -381,7 +381,8 @@ static void format_json(const tg_world *w, const tg_rec *rec, line *l)
     }
     if (c->api_key) {
         put_json_key(l, "api_key");
-        put(l, c->key_kind ? "\"mt_" : "\"pk_live_");
+        static const char *const key_prefixes[] = {"\"pk_live_", "\"mt_", "\"st_"};
+        put(l, key_prefixes[c->key_kind < 3 ? c->key_kind : 0]);
         put_hex64(l, c->api_key);
         put_char(l, '"');
     }

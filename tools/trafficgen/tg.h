@@ -17,6 +17,9 @@
  *   world.c    the state of one run: addresses (unique, labelled),
  *              clients, compact request records, response models;
  *   legit.c    humans, mobile apps, partners, monitors, crawlers;
+ *   shared.c   shared networks: carrier-grade NAT, office NAT, VPN exits
+ *              (many people behind one address), and the swarm that
+ *              hides in a carrier's /24;
  *   attacks.c  the attack kinds;
  *   output.c   sorting and writing combined / JSON lines and labels;
  *   main.c     options.
@@ -83,16 +86,28 @@ typedef enum tg_kind {
     TG_PERSISTENT_ATO,
     TG_SESSION_ROTATION,
     TG_DISTRIBUTED_FLOOD,
+    /* Shared networks (--carrier-nat, --office-nat, --vpn-exit), last so
+     * that every kind above keeps its number (numbers seed the streams):
+     * legitimate addresses that each carry many people, and the slow
+     * stuffing swarm that comes with a carrier NAT (an attack kind, but
+     * not one --attacks can name: it lives in the carrier's /24s). */
+    TG_CARRIER_NAT,
+    TG_OFFICE_NAT,
+    TG_VPN_EXIT,
+    TG_NAT_STUFFING,
     TG_KIND_COUNT
 } tg_kind;
 
 #define TG_FIRST_ATTACK TG_CREDENTIAL_STUFFING
 #define TG_ALL_END TG_SLOW_STUFFING /* "all" is TG_FIRST_ATTACK .. TG_ALL_END - 1 */
+#define TG_SHARED_FIRST TG_CARRIER_NAT /* kinds from here on: shared networks */
 /* Group tag for offices: several humans behind one NAT address. */
 #define TG_GROUP_OFFICE TG_KIND_COUNT
 
 const char *tg_kind_name(tg_kind kind);
 bool tg_kind_is_attack(tg_kind kind);
+/* An attack kind --attacks may name (one with a generator in attacks.c). */
+bool tg_kind_is_named_attack(tg_kind kind);
 /* -1 when the name is unknown. */
 int tg_kind_parse(const char *name, size_t len);
 
@@ -273,13 +288,16 @@ typedef struct tg_client {
     uint8_t header_set;
     uint8_t sessions;  /* 1 = carries a session cookie */
     uint64_t api_key;  /* 0 = none */
-    uint8_t key_kind;  /* 0 partner key, 1 app token */
+    uint8_t key_kind;  /* 0 partner key, 1 app token, 2 staff token */
 } tg_client;
 
 typedef struct tg_counts {
     uint32_t humans, mobile, partners, monitors, crawlers;
     uint32_t attack_actors; /* per attack kind; 0 = the kind's default */
     uint32_t attacks;       /* bit per attack kind (1u << kind) */
+    uint32_t carrier_nats;  /* carrier-grade NAT /24s */
+    uint32_t office_nats;   /* offices, one NAT address each */
+    uint32_t vpn_exits;     /* VPN exit addresses */
 } tg_counts;
 
 typedef struct tg_world {
@@ -345,6 +363,23 @@ void tg_fill_response(tg_rng *r, tg_rec *rec);
 
 void tg_gen_legit(tg_world *w);
 void tg_gen_attacks(tg_world *w);
+void tg_gen_shared_networks(tg_world *w);
+
+/* Pieces of the legitimate population that shared.c puts behind shared
+ * addresses (legit.c). */
+typedef struct tg_person_habits {
+    double phone_share; /* chance of a phone browser rather than a desktop one */
+    uint16_t ua;        /* 0: draw one; else this user agent (a managed fleet) */
+    double login_first; /* chance to log in at the start of a visit */
+    double stray;       /* chance, per account view, of a link to someone
+                         * else's order (403) or an old product page (404) */
+    bool form_login;    /* always the form (staff at their desks) */
+} tg_person_habits;
+
+/* A person in a browser at addr: a new client, then their visits. */
+void tg_gen_person(tg_world *w, tg_rng *r, uint32_t addr, const tg_person_habits *habits);
+/* One install of the shop's mobile app at addr, for the whole log. */
+void tg_gen_app_install(tg_world *w, tg_rng *r, uint32_t addr);
 
 /* ---------------------------------------------------------------- output */
 
