@@ -263,6 +263,9 @@ const rp_detector rp_detector_sharing = {
                    "(leaked or shared credentials); charges the new addresses, not the owner",
     .state_size = sizeof(sharing_state),
     .levels = RP_LEVEL_BIT(RP_LEVEL_TOKEN) | RP_LEVEL_BIT(RP_LEVEL_SESSION),
+    /* a key is its owner's: what it shows is charged to the newcomer that
+     * sent the request, the key itself is only monitored */
+    .witness_levels = RP_LEVEL_BIT(RP_LEVEL_TOKEN) | RP_LEVEL_BIT(RP_LEVEL_SESSION),
     .threats = RP_THREAT_LEAKED_CREDENTIAL,
     .default_weight = 100,
     .params = params,

@@ -122,6 +122,13 @@ typedef struct rp_detector {
      * member acts like the swarm. NULL = every request. */
     bool (*involved)(const void *member, const rp_event *ev, const rp_observation *obs,
                      const rp_detect_ctx *ctx);
+    /* Levels whose key is shared by its owner and, maybe, others (an API
+     * key, a session): the detector's score there is evidence against
+     * the address that sent the request, like an aggregate key's. The IP
+     * level is charged with it (through involved(), with member NULL when
+     * the detector does not watch the IP level), and the key itself is
+     * at most monitored for it -- a leaked key's owner keeps working. */
+    uint32_t witness_levels;
     /* Optional: the detector's part of the client's feature vector (the
      * anomaly detector's model of normal clients), n_features values
      * written to out, each normalised to 0..1 by a fixed transform

@@ -489,6 +489,67 @@ static inline bool detector_on(const score_pass *sp, unsigned d) {
            !(sp->skip & (1u << d));
 }
 
+static bool level_has(const rp_level_table *lt, unsigned d) {
+    for (unsigned i = 0; i < lt->n_detectors; i++)
+        if (lt->detector[i] == d) return true;
+    return false;
+}
+
+/* A witness detector that does not watch the IP level (sharing) charges
+ * the member with its key's score when the request is involved. Returns
+ * the score (0 = not charged). */
+static double witness_charge(const score_pass *sp, unsigned d, const rp_observation *obs,
+                             const rp_detect_ctx *ctx) {
+    const aggregate_hit *ag = &sp->agg[d];
+    const rp_detector *det = rp_detectors[d];
+    if (!(ag->score > 0) || !det->witness_levels || level_has(sp->lt, d) || !detector_on(sp, d))
+        return 0;
+    rp_detect_ctx own = *ctx;
+    own.params = sp->profile->detectors[d].params;
+    if (det->involved && !det->involved(NULL, sp->ev, obs, &own)) return 0;
+    /* scored for the member: the key's state, the member's level */
+    own.level = RP_LEVEL_IP;
+    own.charging = true;
+    own.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
+    own.requests = ag->client->requests;
+    double s = det->score((const unsigned char *)ag->client + ag->lt->offset[ag->slot], obs, &own,
+                          NULL);
+    return s > 1 ? 1 : s;
+}
+
+static void charge_witnesses(const score_pass *sp, const rp_observation *obs,
+                             rp_detect_ctx *ctx, rp_incident *inc) {
+    for (unsigned d = 0; d < rp_detector_count; d++) {
+        if (!(witness_charge(sp, d, obs, ctx) > 0)) continue;
+        const aggregate_hit *ag = &sp->agg[d];
+        const rp_detector *det = rp_detectors[d];
+        rp_finding f;
+        memset(&f, 0, sizeof f);
+        rp_detect_ctx actx = *ctx;
+        actx.params = sp->profile->detectors[d].params;
+        actx.level = RP_LEVEL_IP; /* the member's charge */
+        actx.charging = true;
+        actx.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
+        actx.requests = ag->client->requests;
+        double s = det->score((const unsigned char *)ag->client + ag->lt->offset[ag->slot], obs,
+                              &actx, &f);
+        if (!(s > 0)) continue;
+        char key[96];
+        rp_key agk;
+        rp_client_key(ag->client, &agk);
+        rp_key_format(&agk, key, sizeof key);
+        size_t n = strnlen(f.summary, sizeof f.summary);
+        int room = (int)(sizeof f.summary - 1) - (int)n;
+        if (room > 8) snprintf(f.summary + n, sizeof f.summary - n, " (via %.*s)", room - 7, key);
+        f.detector = det->name;
+        f.score = s > 1 ? 1 : s;
+        f.weight = sp->profile->detectors[d].weight;
+        if (!f.threats) f.threats = det->threats;
+        inc->threats |= f.threats;
+        if (inc->n_findings < RP_MAX_FINDINGS) inc->findings[inc->n_findings++] = f;
+    }
+}
+
 static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
                           const rp_observation *obs, rp_detect_ctx *ctx, rp_incident *inc) {
     (void)e;
@@ -539,6 +600,7 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
         inc->threats |= f.threats;
         if (inc->n_findings < RP_MAX_FINDINGS) inc->findings[inc->n_findings++] = f;
     }
+    if (sp->agg) charge_witnesses(sp, obs, ctx, inc);
     qsort(inc->findings, inc->n_findings, sizeof inc->findings[0], finding_cmp);
 }
 
@@ -772,7 +834,7 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
                          .first_seen_us = (int64_t)c->first_seen_s * 1000000,
                          .requests = c->requests,
                          .norm_period_us = e->config->norm_period_us};
-    double total = 0, top = 0;
+    double total = 0, top = 0, witnessed = 0;
     unsigned top_d = 0;
     unsigned char *base = (unsigned char *)c;
     for (unsigned i = 0; i < lt->n_detectors; i++) {
@@ -785,7 +847,8 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
         det->observe(base + lt->offset[i], ev, obs, &ctx);
         double s = det->score(base + lt->offset[i], obs, &ctx, NULL);
         if (s > 1) s = 1;
-        if (aggregate) {
+        bool witness = !aggregate && !charged && (det->witness_levels & RP_LEVEL_BIT(level));
+        if (aggregate || witness) {
             double charge = s;
             if (s > agg[d].score && det->involved) { /* what a member may be charged */
                 ctx.charging = true;
@@ -805,13 +868,22 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
         }
         double points = s > 0 ? profile->detectors[d].weight * s : 0;
         total += points;
+        if (witness) witnessed += points;
         if (points > top) {
             top = points;
             top_d = d;
         }
     }
+    if (charged)
+        for (unsigned d = 0; d < rp_detector_count; d++) {
+            double s = witness_charge(&sp, d, obs, &ctx);
+            total += s > 0 ? profile->detectors[d].weight * s : 0;
+        }
     if (total > 100) total = 100;
-    react(e, &sp, c, ev, obs, &ctx, total, aggregate);
+    /* A shared key is not stopped for what a witness detector saw: only
+     * its own behaviour can push it past monitor. */
+    bool witness_only = witnessed > 0 && total - witnessed < profile->throttle_at;
+    react(e, &sp, c, ev, obs, &ctx, total, aggregate || witness_only);
     if (level == RP_LEVEL_FINGERPRINT && e->config->route_decisions &&
         total >= profile->throttle_at &&
         rp_detectors[top_d]->involved && rp_detectors[top_d]->involved(NULL, ev, obs, &ctx))

@@ -411,6 +411,52 @@ static void test_engine_groups_a_spray_by_its_user_agent_on_the_login_route(void
     rp_engine_free(e);
 }
 
+/* A partner's key leaks: 30 addresses in 30 networks start using it while
+ * the partner keeps polling with it from its own address. The newcomers
+ * are stopped one by one; the partner (the key's established address)
+ * and the key itself are not -- the key is a witness. */
+static void test_engine_stops_a_leaked_keys_newcomers_but_not_its_owner(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    char ip[32], path[64];
+    uint64_t key = rp_hash64("pk_partner", 10, 0);
+    rp_action owner = RP_ACTION_NONE;
+    int stopped = 0;
+    int64_t t = T0;
+    for (int i = 0; i < 60; i++, t += 20 * SEC) { /* 20 min of the partner alone */
+        make_event(&ev, "192.0.2.10", t, "GET", "/v2/orders", 200);
+        ev.token_id = key;
+        rp_action a = rp_engine_feed(e, &ev);
+        if (a > owner) owner = a;
+    }
+    for (int k = 0; k < 6; k++) {
+        for (int m = 0; m < 30; m++, t += 2 * SEC) {
+            snprintf(ip, sizeof ip, "%d.%d.1.7", 20 + m * 6, 10);
+            snprintf(path, sizeof path, "/v2/orders/%d", 1000 + (k * 30 + m) * 37);
+            make_event(&ev, ip, t, "GET", path, 200);
+            ev.token_id = key;
+            rp_action a = rp_engine_feed(e, &ev);
+            if (k == 5 && a >= RP_ACTION_THROTTLE) stopped++;
+            if (m % 10 == 0) {
+                make_event(&ev, "192.0.2.10", t + SEC, "GET", "/v2/orders", 200);
+                ev.token_id = key;
+                a = rp_engine_feed(e, &ev);
+                if (a > owner) owner = a;
+            }
+        }
+    }
+    assert_true(stopped >= 25);
+    assert_int_equal(owner, RP_ACTION_NONE);
+    rp_key k;
+    rp_key_from_id(&k, RP_LEVEL_TOKEN, key);
+    rp_incident live;
+    assert_true(rp_engine_explain(e, &k, &live));
+    assert_true(live.action <= RP_ACTION_MONITOR);
+    rp_engine_free(e);
+}
+
 static void fingerprinted(rp_event *ev, const char *ua, uint64_t header_hash) {
     ev->user_agent.ptr = ua;
     ev->user_agent.len = (uint32_t)strlen(ua);
@@ -654,6 +700,7 @@ int main(void) {
         cmocka_unit_test(test_engine_never_judges_its_own_refusals),
         cmocka_unit_test(test_engine_never_charges_a_nat_person_with_the_subnets_swarm),
         cmocka_unit_test(test_engine_groups_a_spray_by_its_user_agent_on_the_login_route),
+        cmocka_unit_test(test_engine_stops_a_leaked_keys_newcomers_but_not_its_owner),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
