@@ -22,6 +22,7 @@
 #ifndef RP_DETECTOR_H
 #define RP_DETECTOR_H
 
+#include "campaign.h"
 #include "rampart.h"
 #include "route.h"
 
@@ -80,6 +81,11 @@ typedef struct rp_observation {
     /* For evidence (cold path): rp_feature_vector() rebuilds the vector
      * from it. NULL outside the event path. */
     struct rp_feature_src *feature_src;
+    /* The engine's campaign sketches (campaign.h) and what they say about
+     * this request of the client address; NULL / zero outside the IP
+     * level's event path. */
+    rp_campaigns *campaigns;
+    rp_campaign_view campaign;
 } rp_observation;
 
 typedef struct rp_detect_ctx {

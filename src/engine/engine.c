@@ -56,6 +56,7 @@ struct rp_engine {
     rp_incident *ring; /* RP_INCIDENT_RING entries, by id % ring */
     bool has_declared;
     rp_markov *markov; /* route transitions, learned by the anomaly detector */
+    rp_campaigns *campaigns; /* sequences of cold writes (campaign.h) */
     struct anomaly_model *anomaly; /* the feature-vector model and its plumbing */
     uint64_t route_decisions; /* fingerprint-on-a-route decisions ever made */
 };
@@ -298,6 +299,8 @@ rp_status rp_engine_new(const rp_config *config, const rp_engine_callbacks *call
                                      &e->markov) != RP_OK)
         st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the route model");
     if (st == RP_OK) st = anomaly_new(e, err);
+    if (st == RP_OK && rp_campaigns_new(&e->campaigns) != RP_OK)
+        st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory for the campaign sketches");
     if (st != RP_OK) {
         rp_engine_free(e);
         return st;
@@ -313,6 +316,7 @@ void rp_engine_free(rp_engine *e) {
     for (int l = 0; l < RP_LEVEL_COUNT; l++) rp_table_free(e->levels[l].table);
     rp_inventory_free(e->inventory);
     rp_markov_free(e->markov);
+    rp_campaigns_free(e->campaigns);
     anomaly_free(e->anomaly);
     rp_config_free(e->config);
     free(e->ring);
@@ -822,6 +826,11 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
      * client that keeps reading valid pages would otherwise earn "denied"
      * objects and failed logins from the refusals themselves. */
     if (ev->flags & RP_EVENT_REFUSED) return *before;
+    if (level == RP_LEVEL_IP) {
+        obs->campaigns = e->campaigns;
+        rp_campaigns_observe(e->campaigns, ev, obs->route->hash, obs->ua_hash, created,
+                             &obs->campaign);
+    }
 
     bool aggregate = level != RP_LEVEL_IP && level != RP_LEVEL_TOKEN && level != RP_LEVEL_SESSION;
     /* Only the client address is charged with its swarm's score: a key or

@@ -15,13 +15,14 @@ extern const rp_detector rp_detector_scan;
 extern const rp_detector rp_detector_signature;
 extern const rp_detector rp_detector_consumption;
 extern const rp_detector rp_detector_sharing;
+extern const rp_detector rp_detector_campaign;
 extern const rp_detector rp_detector_anomaly;
 
 const rp_detector *const rp_detectors[] = {
     &rp_detector_rate,       &rp_detector_interval, &rp_detector_uniqueness,
     &rp_detector_enumeration, &rp_detector_auth,    &rp_detector_scan,
     &rp_detector_signature,  &rp_detector_consumption, &rp_detector_sharing,
-    &rp_detector_anomaly,
+    &rp_detector_campaign,   &rp_detector_anomaly,
 };
 
 const unsigned rp_detector_count = sizeof rp_detectors / sizeof rp_detectors[0];

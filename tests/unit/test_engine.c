@@ -457,6 +457,103 @@ static void test_engine_stops_a_leaked_keys_newcomers_but_not_its_owner(void **s
     rp_engine_free(e);
 }
 
+/* Campaigns: addresses that each send the same few writes with one user
+ * agent and nothing else. 60 addresses, each POSTing to /, /index.php,
+ * /admin and /api over three hours, among people, an app whose users
+ * begin with the same kind of write, and a GraphQL client that only
+ * writes: the members after the first 20 or so are stopped, nobody else. */
+static rp_action campaign_feed(rp_engine *e, const char *ip, int64_t t, const char *method,
+                               const char *path, int status, const char *ua) {
+    rp_event ev;
+    make_event(&ev, ip, t, method, path, status);
+    ev.user_agent.ptr = ua;
+    ev.user_agent.len = (uint32_t)strlen(ua);
+    return rp_engine_feed(e, &ev);
+}
+
+static void test_engine_stops_a_campaign_of_the_same_four_posts(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    static const char bot[] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0)";
+    static const char app[] = "okhttp/4.12.0";
+    static const char browser[] = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)";
+    static const char *const posts[] = {"/", "/index.php", "/admin", "/api"};
+    char ip[32];
+    int stopped = 0, late = 0;
+    rp_action others = RP_ACTION_NONE;
+    int64_t t = T0;
+    for (int m = 0; m < 60; m++) {
+        snprintf(ip, sizeof ip, "%d.%d.33.%d", 30 + m * 3, 7 + m, 1 + m);
+        rp_action worst = RP_ACTION_NONE;
+        for (int k = 0; k < 4; k++) {
+            rp_action a = campaign_feed(e, ip, t + k * SEC, "POST", posts[k], 200, bot);
+            if (a > worst) worst = a;
+        }
+        if (worst >= RP_ACTION_THROTTLE) stopped++;
+        if (m >= 40 && worst >= RP_ACTION_THROTTLE) late++;
+        /* between members: 5 app users (a token, then reads), a person,
+         * a GraphQL client that only writes */
+        for (int u = 0; u < 5; u++) {
+            snprintf(ip, sizeof ip, "100.70.%d.%d", m, u + 1);
+            rp_action a = campaign_feed(e, ip, t, "POST", "/v2/auth/token", 200, app);
+            if (a > others) others = a;
+            a = campaign_feed(e, ip, t + SEC, "GET", "/v2/catalog/items", 200, app);
+            if (a > others) others = a;
+        }
+        snprintf(ip, sizeof ip, "81.2.%d.9", m);
+        rp_action a = campaign_feed(e, ip, t, "GET", "/", 200, browser);
+        if (a > others) others = a;
+        a = campaign_feed(e, ip, t + 2 * SEC, "POST", "/api", 200, browser);
+        if (a > others) others = a;
+        snprintf(ip, sizeof ip, "90.1.%d.4", m % 8);
+        for (int q = 0; q < 3; q++) {
+            a = campaign_feed(e, ip, t + q * SEC, "POST", "/graphql", 200, app);
+            if (a > others) others = a;
+        }
+        t += 180 * SEC;
+    }
+    assert_int_equal(others, RP_ACTION_NONE);
+    /* judged once 20 members have had 5-10 min to go on: from about the
+     * 25th member on */
+    assert_true(stopped >= 30);
+    assert_int_equal(late, 20); /* every member once the crowd is visible */
+    assert_true(c.last.n_findings > 0);
+    rp_engine_free(e);
+}
+
+/* An attacker that copies the app's first request (same UA, same token
+ * route) and stops after two attempts: its members are charged on their
+ * terminal sequence; the app's hundreds of users, who begin the same way
+ * and go on, never. */
+static void test_engine_campaign_copying_an_apps_first_request_spares_the_app(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    static const char app[] = "okhttp/4.12.0";
+    char ip[32];
+    int stopped = 0;
+    rp_action users = RP_ACTION_NONE;
+    int64_t t = T0;
+    for (int m = 0; m < 60; m++, t += 30 * SEC) {
+        for (int u = 0; u < 10; u++) {
+            snprintf(ip, sizeof ip, "100.64.%d.%d", m, u + 1);
+            rp_action a = campaign_feed(e, ip, t, "POST", "/v2/auth/token", 200, app);
+            if (a > users) users = a;
+            a = campaign_feed(e, ip, t + SEC, "GET", "/v2/orders", 200, app);
+            if (a > users) users = a;
+        }
+        snprintf(ip, sizeof ip, "%d.%d.9.9", 40 + m * 2, 11 + m);
+        campaign_feed(e, ip, t + 2 * SEC, "POST", "/v2/auth/token", 400, app);
+        if (campaign_feed(e, ip, t + 5 * SEC, "POST", "/v2/auth/token", 400, app) >=
+            RP_ACTION_THROTTLE)
+            stopped++;
+    }
+    assert_int_equal(users, RP_ACTION_NONE);
+    assert_true(stopped >= 30);
+    rp_engine_free(e);
+}
+
 static void fingerprinted(rp_event *ev, const char *ua, uint64_t header_hash) {
     ev->user_agent.ptr = ua;
     ev->user_agent.len = (uint32_t)strlen(ua);
@@ -701,6 +798,8 @@ int main(void) {
         cmocka_unit_test(test_engine_never_charges_a_nat_person_with_the_subnets_swarm),
         cmocka_unit_test(test_engine_groups_a_spray_by_its_user_agent_on_the_login_route),
         cmocka_unit_test(test_engine_stops_a_leaked_keys_newcomers_but_not_its_owner),
+        cmocka_unit_test(test_engine_stops_a_campaign_of_the_same_four_posts),
+        cmocka_unit_test(test_engine_campaign_copying_an_apps_first_request_spares_the_app),
         cmocka_unit_test(test_engine_incident_carries_evidence_and_samples),
         cmocka_unit_test(test_engine_reconfigure_keeps_state_and_rejects_capacity_change),
     };
