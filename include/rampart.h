@@ -423,6 +423,56 @@ void rp_engine_routes(const rp_engine *engine, bool (*fn)(void *user, const rp_r
 size_t rp_engine_route_template(rp_engine *engine, rp_method method, const char *path, size_t len,
                                 char *buf, size_t size);
 
+/* What the engine has learned about one route, to carry it over a
+ * restart (the daemon keeps it in its store). A new engine otherwise
+ * relearns templates, classes and how a form's successes look from
+ * traffic alone: a form login that answers its failures with one 200
+ * page is unprotected until someone logs in successfully again. */
+typedef struct rp_route_knowledge {
+    uint8_t method;       /* rp_method; RP_METHOD_OTHER = every method */
+    bool declared;        /* declared (config, OpenAPI) when it was exported */
+    rp_route_class cls;   /* the route's own class, declared or learned, before the
+                             config's `routes:` rules (which apply again on restore) */
+    char template_[256];  /* NUL-terminated, "/users/{id}" */
+    uint64_t requests;
+    uint64_t errors;      /* 4xx and 5xx */
+    uint64_t not_found;   /* 404 */
+    uint64_t successes;   /* 2xx and 3xx */
+    uint64_t flagged;     /* requests from keys with an active decision */
+    /* The route has answered a POST with a redirect (a form login's
+     * post/redirect/get on success): the last such answer, status << 20 |
+     * response size bucket, and how many there were (0 = never). While it
+     * is set, a repeated identical 200 to a POST is a failure page. */
+    uint32_t common_answer;
+    uint32_t common_answer_votes;
+} rp_route_knowledge;
+
+/* Visit what the engine knows about each route (not the shared overflow
+ * route); stop when fn returns false. */
+void rp_engine_routes_export(const rp_engine *engine,
+                             bool (*fn)(void *user, const rp_route_knowledge *route), void *user);
+
+/* Bring one exported route back, best before the first event. The input
+ * is checked whole and may be hostile; nothing is changed unless RP_OK:
+ *   - a route the config declares (same method and template, or the
+ *     declared template the stored one falls under) keeps the config's
+ *     class; it gets the counters and the redirect mark;
+ *   - otherwise the template must be one learning makes (the stored route
+ *     was learned, or its declaration is gone) and it becomes a learned
+ *     route, within the inventory's cap (engine.max_routes). Its stored
+ *     class is used only where its name says nothing (the guess is
+ *     `other`), and only if it was learned, not declared; the config's
+ *     `routes:` rules apply on top as for any route;
+ *   - counters are added (saturating); the redirect mark is kept when the
+ *     route has one already, its votes added.
+ * Returns RP_OK; RP_EINVAL for what is not a route (bad method, class,
+ * template, redirect mark, or counters that contradict each other);
+ * RP_ENOENT when the template is not declared and learning would not make
+ * it, or learning is off; RP_ENOMEM when the cap of learned routes is
+ * reached. */
+rp_status rp_engine_route_restore(rp_engine *engine, const rp_route_knowledge *route,
+                                  rp_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -317,10 +317,12 @@ static void on_incident(void *user, const rp_incident *inc) {
 /* ------------------------------------------------------------ engine thread */
 
 static void snapshot_routes(rp_daemon *d);
+static size_t marked_routes(rp_daemon *d);
 
 typedef struct housekeeping_clock {
-    int64_t compact, prune, routes;
+    int64_t compact, prune, routes, marks;
     uint64_t table_writes; /* puts + removes at the last compaction */
+    size_t marked;         /* routes with a redirect mark at the last look */
 } housekeeping_clock;
 
 static void housekeeping(rp_daemon *d, int64_t now, housekeeping_clock *hk) {
@@ -339,6 +341,18 @@ static void housekeeping(rp_daemon *d, int64_t now, housekeeping_clock *hk) {
             hk->table_writes = ts.puts + ts.removes;
         }
         pthread_mutex_unlock(&d->table_lock);
+    }
+    /* The inventory is written once a minute; a route that has just got
+     * its first redirect mark (a form login's first success) is written
+     * within 5 s, so that a crash soon after does not lose it -- without
+     * the mark, the form is unprotected until the next success. */
+    if (now - hk->marks > 5 * 1000000LL) {
+        hk->marks = now;
+        size_t marked = marked_routes(d);
+        if (marked != hk->marked) {
+            hk->marked = marked;
+            hk->routes = 0;
+        }
     }
     if (now - hk->routes > 60 * 1000000LL) {
         hk->routes = now;
@@ -400,7 +414,8 @@ static void *engine_main(void *arg) {
         rp_log(d, "error", "engine thread: out of memory");
         return NULL;
     }
-    housekeeping_clock hk = {.compact = rp_wall_us(), .prune = 0, .routes = rp_wall_us()};
+    housekeeping_clock hk = {.compact = rp_wall_us(), .prune = 0, .routes = rp_wall_us(),
+                             .marks = rp_wall_us(), .marked = marked_routes(d)};
     for (;;) {
         size_t n = rp_queue_pop_records(d->queue, evs, records, RP_BATCH, 100);
         if (n) {
@@ -458,15 +473,88 @@ static bool collect_route(void *user, const rp_route_info *r) {
     return true;
 }
 
+typedef struct knowledge_list {
+    rp_route_knowledge *items;
+    size_t n, cap;
+} knowledge_list;
+
+static bool collect_knowledge(void *user, const rp_route_knowledge *k) {
+    knowledge_list *l = user;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 256;
+        rp_route_knowledge *ni = realloc(l->items, ncap * sizeof *ni);
+        if (!ni) return false;
+        l->items = ni;
+        l->cap = ncap;
+    }
+    l->items[l->n++] = *k;
+    return true;
+}
+
+/* The inventory as shown and what the engine learned about it, copied
+ * under the engine lock in one go and written in one transaction. */
 static void snapshot_routes(rp_daemon *d) {
     route_list l = {0};
+    knowledge_list kl = {0};
     pthread_mutex_lock(&d->engine_lock);
     rp_engine_routes(d->engine, collect_route, &l);
+    rp_engine_routes_export(d->engine, collect_knowledge, &kl);
     pthread_mutex_unlock(&d->engine_lock);
     rp_error err = {0};
-    if (l.n && rp_store_put_routes(d->store, l.items, l.n, &err) != RP_OK)
+    if ((l.n || kl.n) && rp_store_put_routes(d->store, l.items, l.n, kl.items, kl.n, &err) != RP_OK)
         rp_log(d, "error", "store routes: %s", err.message);
     free(l.items);
+    free(kl.items);
+}
+
+static bool count_marked(void *user, const rp_route_knowledge *k) {
+    if (k->common_answer_votes) ++*(size_t *)user;
+    return true;
+}
+
+static size_t marked_routes(rp_daemon *d) {
+    size_t n = 0;
+    pthread_mutex_lock(&d->engine_lock);
+    rp_engine_routes_export(d->engine, count_marked, &n);
+    pthread_mutex_unlock(&d->engine_lock);
+    return n;
+}
+
+/* At start, before any input: what the engine had learned about its
+ * routes (templates, classes, form logins' redirect marks), so that a
+ * form answering failures with a 200 page is protected at once. */
+typedef struct restore_count {
+    rp_daemon *d;
+    size_t restored, rejected, full;
+    char first_error[sizeof ((rp_error *)0)->message];
+} restore_count;
+
+static bool restore_route(void *user, const rp_route_knowledge *k) {
+    restore_count *c = user;
+    rp_error err = {0};
+    rp_status st = rp_engine_route_restore(c->d->engine, k, &err);
+    if (st == RP_OK) c->restored++;
+    else if (st == RP_ENOMEM) c->full++;
+    else {
+        if (!c->rejected) snprintf(c->first_error, sizeof c->first_error, "%s", err.message);
+        c->rejected++;
+    }
+    return true;
+}
+
+static rp_status routes_restore(rp_daemon *d, rp_error *err) {
+    restore_count c = {.d = d};
+    size_t unreadable = 0;
+    rp_status st = rp_store_route_knowledge(d->store, restore_route, &c, &unreadable, err);
+    if (st != RP_OK) return st;
+    rp_log(d, "info", "restored %zu routes from the store", c.restored);
+    if (c.full)
+        rp_log(d, "warn", "%zu stored routes not restored: the inventory is full (engine.max_routes)",
+               c.full);
+    if (c.rejected + unreadable)
+        rp_log(d, "warn", "%zu stored routes not restored (%zu unreadable)%s%s",
+               c.rejected + unreadable, unreadable, c.rejected ? "; first: " : "", c.first_error);
+    return RP_OK;
 }
 
 /* ----------------------------------------------------------------- token */
@@ -659,6 +747,8 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     if (st != RP_OK) goto fail;
 
     model_restore(d);
+    st = routes_restore(d, err);
+    if (st != RP_OK) goto fail;
     /* Incident ids go on from the store's: ids are keys there. */
     uint64_t max_id = 0;
     st = rp_store_max_incident_id(d->store, &max_id, err);

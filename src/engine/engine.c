@@ -1300,3 +1300,13 @@ size_t rp_engine_route_template(rp_engine *e, rp_method method, const char *path
     int n = snprintf(buf, size, "%s", r->template_);
     return n < 0 ? 0 : (size_t)n;
 }
+
+/* Route knowledge across restarts: route.c does the work (rampart.h). */
+void rp_engine_routes_export(const rp_engine *e,
+                             bool (*fn)(void *user, const rp_route_knowledge *route), void *user) {
+    rp_inventory_export(e->inventory, fn, user);
+}
+
+rp_status rp_engine_route_restore(rp_engine *e, const rp_route_knowledge *route, rp_error *err) {
+    return rp_inventory_restore(e->inventory, route, err);
+}

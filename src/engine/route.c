@@ -763,3 +763,146 @@ const rp_route_rule *rp_inventory_client_rule(const rp_inventory *inv, const rp_
     }
     return NULL;
 }
+
+/* ---------------------------------------------------------- knowledge */
+
+/*
+ * What the inventory has learned survives a restart through these two
+ * (the daemon writes the export to its store and restores it at start).
+ * The restore reads a file that may be old, hand-edited or hostile, so it
+ * checks each route whole before it changes anything, and it can neither
+ * grow the inventory past its cap nor change what the config says: a
+ * declared route keeps its class, the config's rules apply on top of any
+ * restored route, and a stored class fills in only where the template's
+ * words say nothing (so no stored row can take `auth` away from a route
+ * whose name says login, and a newer rampart's better guess wins over an
+ * older one's stored `other`).
+ */
+
+void rp_inventory_export(const rp_inventory *inv,
+                         bool (*fn)(void *user, const rp_route_knowledge *route), void *user) {
+    for (uint32_t i = 0; i < inv->count; i++) {
+        const rp_route *r = &inv->routes[i];
+        if (r->overflow) continue; /* "(other)" is the cap, not a route */
+        rp_route_knowledge k;
+        memset(&k, 0, sizeof k);
+        k.method = r->method;
+        k.declared = r->declared;
+        k.cls = (rp_route_class)inv->base_cls[i];
+        memcpy(k.template_, r->template_, sizeof k.template_);
+        k.requests = r->requests;
+        k.errors = r->errors;
+        k.not_found = r->not_found;
+        k.successes = r->successes;
+        k.flagged = r->flagged;
+        k.common_answer = r->common_answer;
+        k.common_answer_votes = r->common_answer_votes;
+        if (!fn(user, &k)) return;
+    }
+}
+
+static uint64_t add_sat64(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint32_t add_sat32(uint32_t a, uint32_t b) { return a > UINT32_MAX - b ? UINT32_MAX : a + b; }
+
+/* The redirect mark as auth.c writes it: a 3xx status over a size bucket
+ * of rp_norm_bucket (RP_NORM_BUCKETS of them). */
+static bool mark_valid(uint32_t answer, uint32_t votes) {
+    if (votes == 0) return answer == 0;
+    unsigned status = answer >> 20;
+    return status >= 300 && status < 400 && (answer & 0xfffffu) < RP_NORM_BUCKETS;
+}
+
+/* Everything a route's knowledge must be before it may touch the
+ * inventory; *len gets the template's length. */
+static rp_status knowledge_check(const rp_route_knowledge *k, size_t *len, rp_error *err) {
+    if (k->method >= RP_METHOD_COUNT)
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "route: method %u is not a method",
+                            (unsigned)k->method);
+    if ((unsigned)k->cls >= RP_ROUTE_CLASS_COUNT)
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "route: class %u is not a class",
+                            (unsigned)k->cls);
+    const char *end = memchr(k->template_, 0, sizeof k->template_);
+    if (!end) return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "route: template not terminated");
+    size_t n = (size_t)(end - k->template_);
+    if (n == 0 || k->template_[0] != '/')
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "route: template \"%.64s\" is not a path",
+                            k->template_);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k->template_[i];
+        if (c < 0x20 || c == 0x7f)
+            return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                                "route: template holds control byte 0x%02x at %zu", c, i);
+    }
+    if (k->errors > k->requests || k->successes > k->requests - k->errors ||
+        k->not_found > k->errors || k->flagged > k->requests)
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "route %.64s: counters contradict each other", k->template_);
+    if (!mark_valid(k->common_answer, k->common_answer_votes))
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "route %.64s: redirect mark 0x%08x x%u is not a 3xx answer",
+                            k->template_, k->common_answer, k->common_answer_votes);
+    *len = n;
+    return RP_OK;
+}
+
+/* The own class of a learned route: the guess from its words, or the
+ * stored class where the guess is `other` and the stored class was
+ * learned (a declaration the config has dropped is not kept). */
+static uint8_t restored_class(const rp_route_knowledge *k, const char *template_) {
+    rp_route_class guess = rp_route_guess_class((rp_method)k->method, template_);
+    if (guess != RP_ROUTE_OTHER || k->declared) return (uint8_t)guess;
+    return (uint8_t)k->cls;
+}
+
+/* The declared route a stored template now falls under (its requests
+ * would land there): the template walks the trie as a path, "{id}"
+ * matching any parameter. NULL when there is none. */
+static rp_route *declared_home(rp_inventory *inv, uint8_t method, const char *t, size_t n) {
+    if (!inv->n_declared) return NULL;
+    uint16_t off[RP_SEG_MAX], seg_len[RP_SEG_MAX];
+    int k = split_segments(t, n, off, seg_len);
+    if (k <= 0) return NULL;
+    uint32_t r = trie_walk(inv, 0, t, off, seg_len, 0, k, method);
+    return r == NONE ? NULL : &inv->routes[r];
+}
+
+rp_status rp_inventory_restore(rp_inventory *inv, const rp_route_knowledge *k, rp_error *err) {
+    size_t n = 0;
+    rp_status st = knowledge_check(k, &n, err);
+    if (st != RP_OK) return st;
+    uint8_t method = k->method;
+    uint64_t h = route_key(method, k->template_, n);
+    rp_route *r = table_find(inv, method, k->template_, n, h);
+    if (!r) r = declared_home(inv, method, k->template_, n);
+    if (!r) {
+        char learned[RP_ROUTE_TEMPLATE_MAX];
+        size_t ln = rp_route_learn_template(k->template_, n, learned, sizeof learned);
+        if (ln != n || memcmp(learned, k->template_, n) != 0)
+            return rp_error_set(err, RP_ENOENT, NULL, 0, 0,
+                                "route %.64s: not declared, and not a template learning makes",
+                                k->template_);
+        if (!inv->learn)
+            return rp_error_set(err, RP_ENOENT, NULL, 0, 0,
+                                "route %.64s: not declared, and learning is off", k->template_);
+        if (inv->n_learned >= inv->max_learned)
+            return rp_error_set(err, RP_ENOMEM, NULL, 0, 0,
+                                "route %.64s: the inventory holds its %u learned routes already",
+                                k->template_, inv->max_learned);
+        inv->n_learned++;
+        r = route_create(inv, method, k->template_, n, h, restored_class(k, k->template_), false);
+        table_insert(inv, r);
+    } else if (!r->declared && !r->overflow) {
+        inv->base_cls[r->id] = restored_class(k, r->template_);
+        apply_rules(inv, r);
+    }
+    r->requests = add_sat64(r->requests, k->requests);
+    r->errors = add_sat64(r->errors, k->errors);
+    r->not_found = add_sat64(r->not_found, k->not_found);
+    r->successes = add_sat64(r->successes, k->successes);
+    r->flagged = add_sat64(r->flagged, k->flagged);
+    if (k->common_answer_votes) {
+        if (!r->common_answer_votes) r->common_answer = k->common_answer;
+        r->common_answer_votes = add_sat32(r->common_answer_votes, k->common_answer_votes);
+    }
+    return RP_OK;
+}

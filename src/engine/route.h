@@ -93,6 +93,13 @@ bool rp_route_template_match(const char *template_, const char *path, size_t len
 rp_route_class rp_route_guess_class(rp_method method, const char *template_);
 rp_status rp_route_class_parse(const char *text, size_t len, rp_route_class *out);
 
+/* Route knowledge across restarts (rampart.h, rp_engine_routes_export and
+ * rp_engine_route_restore, which engine.c forwards here). */
+void rp_inventory_export(const rp_inventory *inv,
+                         bool (*fn)(void *user, const rp_route_knowledge *route), void *user);
+rp_status rp_inventory_restore(rp_inventory *inv, const rp_route_knowledge *route,
+                               rp_error *err);
+
 /* The scope of a route for fingerprint-on-a-route decisions (engine.c):
  * false when the template is neither literal nor "/prefix/{param}". */
 bool rp_route_scope(const char *template_, uint64_t *scope);

@@ -31,10 +31,18 @@
  *     The API returns that JSON as stored, so a restart or a schema
  *     change of the C struct does not change what old incidents say.
  *
- *   - Schema versioned with PRAGMA user_version (1). A newer version is
+ *   - Schema versioned with PRAGMA user_version (2). A newer version is
  *     refused, as is a database holding someone else's tables; a file
  *     that is not SQLite at all fails on the first statement with
- *     SQLite's own "file is not a database".
+ *     SQLite's own "file is not a database". An older one is migrated in
+ *     place, one step per version, in the transaction that opens it
+ *     (version 2 added what a restart restores of the route inventory).
+ *
+ *   - The routes table is two things: the inventory as the dashboard
+ *     shows it (class in force, profile, clients), and what the engine
+ *     learned about each route (own class, counters, the redirect mark of
+ *     form logins), which `rampart serve` restores at start so that it
+ *     does not start blind.
  *
  * Decisions that simply expire are not written when they expire (the
  * decision table stops applying them by itself); rp_store_prune marks
@@ -50,7 +58,7 @@
 
 #include "store.h"
 
-#define RP_STORE_SCHEMA 1
+#define RP_STORE_SCHEMA 2
 #define RP_STORE_BUSY_MS 5000
 #define RP_STORE_PATH_MAX 256
 #define RP_STORE_PAGE_MAX 1000
@@ -109,8 +117,24 @@ static const char schema_sql[] =
     "  errors INTEGER NOT NULL,"
     "  flagged INTEGER NOT NULL,"
     "  clients INTEGER NOT NULL,"
+    /* version 2: what a restart restores (rp_route_knowledge) */
+    "  not_found INTEGER NOT NULL DEFAULT 0,"
+    "  successes INTEGER NOT NULL DEFAULT 0,"
+    "  own_class TEXT,"          /* declared or learned, before rules; NULL = class */
+    "  common_answer INTEGER NOT NULL DEFAULT 0," /* the redirect mark of a form login */
+    "  common_answer_votes INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (method, template)) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
+
+/* One step per version, from the version it starts at. */
+static const char *const migrate_sql[RP_STORE_SCHEMA] = {
+    [1] = "ALTER TABLE routes ADD COLUMN not_found INTEGER NOT NULL DEFAULT 0;"
+          "ALTER TABLE routes ADD COLUMN successes INTEGER NOT NULL DEFAULT 0;"
+          "ALTER TABLE routes ADD COLUMN own_class TEXT;"
+          "ALTER TABLE routes ADD COLUMN common_answer INTEGER NOT NULL DEFAULT 0;"
+          "ALTER TABLE routes ADD COLUMN common_answer_votes INTEGER NOT NULL DEFAULT 0;"
+          "PRAGMA user_version = 2;",
+};
 
 /* ------------------------------------------------------ cached statements */
 
@@ -124,6 +148,8 @@ enum {
     ST_ACTIVE,
     ST_ROUTES_CLEAR,
     ST_PUT_ROUTE,
+    ST_PUT_KNOWLEDGE,
+    ST_KNOWLEDGE,
     ST_PRUNE_INCIDENTS,
     ST_PRUNE_DECISIONS,
     ST_MARK_EXPIRED,
@@ -155,6 +181,26 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROUTES_CLEAR] = "DELETE FROM routes",
     [ST_PUT_ROUTE] = "INSERT OR REPLACE INTO routes(method, template, class, declared, requests,"
                      " errors, flagged, clients) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* After the inventory rows of the same snapshot: fills in their
+     * knowledge columns (a route that has none yet gets a row); the class
+     * in force and the client estimate stay the inventory row's. */
+    [ST_PUT_KNOWLEDGE] =
+        "INSERT INTO routes(method, template, class, declared, requests, errors, flagged,"
+        " clients, not_found, successes, own_class, common_answer, common_answer_votes)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?3, ?10, ?11)"
+        " ON CONFLICT(method, template) DO UPDATE SET declared = excluded.declared,"
+        " requests = excluded.requests, errors = excluded.errors, flagged = excluded.flagged,"
+        " not_found = excluded.not_found,"
+        " successes = excluded.successes, own_class = excluded.own_class,"
+        " common_answer = excluded.common_answer,"
+        " common_answer_votes = excluded.common_answer_votes",
+    /* Paths only ("(other)" is the cap, not a route); the routes a
+     * restart must not lose come first, in case the cap is lower now. */
+    [ST_KNOWLEDGE] =
+        "SELECT method, template, COALESCE(own_class, class), declared, requests, errors,"
+        " not_found, successes, flagged, common_answer, common_answer_votes FROM routes"
+        " WHERE substr(template, 1, 1) = '/'"
+        " ORDER BY common_answer_votes > 0 DESC, declared DESC, requests DESC, template",
     [ST_PRUNE_INCIDENTS] = "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents"
                            " WHERE decided_at < ?1 LIMIT ?2)",
     [ST_PRUNE_DECISIONS] = "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions"
@@ -409,13 +455,19 @@ static rp_status writer_setup(rp_store *s, rp_error *err) {
         return rp_error_set(err, RP_EINVAL, s->path, 0, 0,
                             "cannot open store: the database has tables but is not a rampart "
                             "store (user_version 0)");
-    /* Version 0 and empty: a new store. (Migrations from older versions
-     * go here, one step per version, inside the same transaction.) */
+    /* Version 0 and empty: a new store. An older version: each step from
+     * it on, all in one transaction (a failed migration leaves the file
+     * as it was). */
     rc = exec(db, "BEGIN IMMEDIATE");
-    if (rc == SQLITE_OK) rc = exec(db, schema_sql);
+    if (version == 0) {
+        if (rc == SQLITE_OK) rc = exec(db, schema_sql);
+    } else {
+        for (int64_t v = version; v < RP_STORE_SCHEMA && rc == SQLITE_OK; v++)
+            rc = exec(db, migrate_sql[v]);
+    }
     if (rc == SQLITE_OK) rc = exec(db, "COMMIT");
     if (rc != SQLITE_OK) {
-        rp_status r = open_error(s, err, db, rc, "create schema");
+        rp_status r = open_error(s, err, db, rc, version == 0 ? "create schema" : "migrate schema");
         if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
         return r;
     }
@@ -619,12 +671,33 @@ rp_status rp_store_active_decisions(rp_store *s, int64_t now_us,
 
 /* ----------------------------------------------------------------- routes */
 
-rp_status rp_store_put_routes(rp_store *s, const rp_route_info *routes, size_t n, rp_error *err) {
+static int put_knowledge(sqlite3_stmt *put, const rp_route_knowledge *k) {
+    char template_[sizeof k->template_];
+    memcpy(template_, k->template_, sizeof template_);
+    template_[sizeof template_ - 1] = 0;
+    bind_text(put, 1, k->method ? rp_method_name((rp_method)k->method) : "");
+    bind_text(put, 2, template_);
+    bind_text(put, 3, rp_route_class_name(k->cls));
+    sqlite3_bind_int(put, 4, k->declared);
+    bind_u64(put, 5, k->requests);
+    bind_u64(put, 6, k->errors);
+    bind_u64(put, 7, k->flagged);
+    bind_u64(put, 8, k->not_found);
+    bind_u64(put, 9, k->successes);
+    sqlite3_bind_int64(put, 10, k->common_answer);
+    sqlite3_bind_int64(put, 11, k->common_answer_votes);
+    return run(put);
+}
+
+rp_status rp_store_put_routes(rp_store *s, const rp_route_info *routes, size_t n,
+                              const rp_route_knowledge *knowledge, size_t n_knowledge,
+                              rp_error *err) {
     rp_status status = tx_begin(s, err);
     if (status != RP_OK) return status;
     sqlite3_stmt *clear = stmt(&s->w, ST_ROUTES_CLEAR);
     sqlite3_stmt *put = stmt(&s->w, ST_PUT_ROUTE);
-    int rc = clear && put ? run(clear) : sqlite3_errcode(s->w.db);
+    sqlite3_stmt *put_k = stmt(&s->w, ST_PUT_KNOWLEDGE);
+    int rc = clear && put && put_k ? run(clear) : sqlite3_errcode(s->w.db);
     for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
         const rp_route_info *r = &routes[i];
         bind_field(put, 1, r->method, sizeof r->method);
@@ -637,8 +710,80 @@ rp_status rp_store_put_routes(rp_store *s, const rp_route_info *routes, size_t n
         bind_u64(put, 8, r->clients);
         rc = run(put);
     }
+    for (size_t i = 0; i < n_knowledge && rc == SQLITE_DONE; i++)
+        rc = put_knowledge(put_k, &knowledge[i]);
     if (rc != SQLITE_DONE) status = db_error(err, s->w.db, rc, "put routes");
     return tx_end(s, status, err);
+}
+
+static bool column_u64(sqlite3_stmt *st, int i, uint64_t *out) {
+    if (sqlite3_column_type(st, i) != SQLITE_INTEGER) return false;
+    int64_t v = sqlite3_column_int64(st, i);
+    *out = (uint64_t)v;
+    return v >= 0;
+}
+
+/* One stored row as route knowledge; false when it cannot be read back
+ * (edited by hand, or written by something else). The engine checks the
+ * values themselves (rp_engine_route_restore). */
+static bool read_knowledge(sqlite3_stmt *st, rp_route_knowledge *k) {
+    memset(k, 0, sizeof *k);
+    const char *method = (const char *)sqlite3_column_text(st, 0);
+    const char *template_ = (const char *)sqlite3_column_text(st, 1);
+    const char *cls = (const char *)sqlite3_column_text(st, 2);
+    if (!method || !template_ || !cls) return false;
+    size_t mlen = strlen(method), tlen = strlen(template_);
+    if (mlen) {
+        k->method = (uint8_t)rp_method_parse(method, mlen);
+        if (k->method == RP_METHOD_OTHER) return false;
+    }
+    if (tlen >= sizeof k->template_) return false;
+    memcpy(k->template_, template_, tlen + 1);
+    int c = 0;
+    while (c < RP_ROUTE_CLASS_COUNT && strcmp(cls, rp_route_class_name((rp_route_class)c)) != 0)
+        c++;
+    if (c == RP_ROUTE_CLASS_COUNT) return false;
+    k->cls = (rp_route_class)c;
+    k->declared = sqlite3_column_int64(st, 3) != 0;
+    uint64_t answer = 0, votes = 0;
+    bool ok = column_u64(st, 4, &k->requests) && column_u64(st, 5, &k->errors) &&
+              column_u64(st, 6, &k->not_found) && column_u64(st, 7, &k->successes) &&
+              column_u64(st, 8, &k->flagged) && column_u64(st, 9, &answer) &&
+              column_u64(st, 10, &votes);
+    if (!ok || answer > UINT32_MAX || votes > UINT32_MAX) return false;
+    k->common_answer = (uint32_t)answer;
+    k->common_answer_votes = (uint32_t)votes;
+    return true;
+}
+
+rp_status rp_store_route_knowledge(rp_store *s,
+                                   bool (*fn)(void *user, const rp_route_knowledge *route),
+                                   void *user, size_t *skipped, rp_error *err) {
+    if (skipped) *skipped = 0;
+    pthread_mutex_lock(&s->r.mu);
+    sqlite3_stmt *st = stmt(&s->r, ST_KNOWLEDGE);
+    if (!st) {
+        rp_status r = db_error(err, s->r.db, sqlite3_errcode(s->r.db), "route knowledge");
+        pthread_mutex_unlock(&s->r.mu);
+        return r;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rp_route_knowledge k;
+        if (!read_knowledge(st, &k)) {
+            if (skipped) (*skipped)++;
+            continue;
+        }
+        if (!fn(user, &k)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    finish(st);
+    rp_status status = RP_OK;
+    if (rc != SQLITE_DONE) status = db_error(err, s->r.db, rc, "route knowledge");
+    pthread_mutex_unlock(&s->r.mu);
+    return status;
 }
 
 /* ---------------------------------------------------------------- queries */

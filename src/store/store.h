@@ -47,8 +47,22 @@ rp_status rp_store_remove_decision(rp_store *s, const rp_key *key, int64_t now_u
 rp_status rp_store_active_decisions(rp_store *s, int64_t now_us,
                                     void (*fn)(void *user, const rp_decision *d), void *user,
                                     rp_error *err);
-/* Replace the stored inventory. */
-rp_status rp_store_put_routes(rp_store *s, const rp_route_info *routes, size_t n, rp_error *err);
+/* Replace the stored inventory: the routes as shown (routes[n]), and what
+ * the engine knows about them (knowledge[n_knowledge], matched to them by
+ * method and template; may be NULL), in one transaction. */
+rp_status rp_store_put_routes(rp_store *s, const rp_route_info *routes, size_t n,
+                              const rp_route_knowledge *knowledge, size_t n_knowledge,
+                              rp_error *err);
+/* Visit the stored route knowledge for a restart to restore: routes with
+ * a form login's redirect mark first, then declared ones, then the
+ * busiest (so that the ones that matter fit a smaller cap); stop when fn
+ * returns false. A file from before version 2 gives its class in force
+ * and counters, no mark. Rows that cannot be read back (unknown method or
+ * class, template too long, negative numbers) are skipped and counted in
+ * *skipped (may be NULL); the engine checks the rest. */
+rp_status rp_store_route_knowledge(rp_store *s,
+                                   bool (*fn)(void *user, const rp_route_knowledge *route),
+                                   void *user, size_t *skipped, rp_error *err);
 
 typedef struct rp_incident_query {
     int64_t since_us, until_us; /* 0 = unbounded */

@@ -348,6 +348,363 @@ static void test_route_scope_is_the_literal_path_or_the_object_prefix(void **s) 
     assert_int_equal(rp_path_scopes("*", 1, sc), 0);
 }
 
+/* ------------------------------------------------------ route knowledge */
+
+typedef struct exported {
+    rp_route_knowledge k[16];
+    int n;
+} exported;
+
+static bool keep_knowledge(void *user, const rp_route_knowledge *k) {
+    exported *x = user;
+    assert_true(x->n < 16);
+    x->k[x->n++] = *k;
+    return true;
+}
+
+static exported export_all(const rp_inventory *inv) {
+    exported x;
+    memset(&x, 0, sizeof x);
+    rp_inventory_export(inv, keep_knowledge, &x);
+    return x;
+}
+
+static rp_route_knowledge knowledge_of(rp_method m, const char *t, rp_route_class cls) {
+    rp_route_knowledge k;
+    memset(&k, 0, sizeof k);
+    k.method = (uint8_t)m;
+    snprintf(k.template_, sizeof k.template_, "%s", t);
+    k.cls = cls;
+    return k;
+}
+
+static void add_rule(rp_config *c, rp_method m, const char *glob, int cls) {
+    rp_route_rule *r = &c->rules[c->n_rules++];
+    memset(r, 0, sizeof *r);
+    r->method = (uint8_t)m;
+    snprintf(r->glob, sizeof r->glob, "%s", glob);
+    r->profile = -1;
+    r->cls = cls;
+}
+
+static void test_knowledge_round_trip_restores_templates_counters_and_mark(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    c->max_routes = 4;
+    rp_inventory *inv = new_inventory(c);
+    rp_route *users = lookup(inv, RP_METHOD_GET, "/users/42");
+    users->requests = 100;
+    users->errors = 10;
+    users->not_found = 4;
+    users->successes = 90;
+    users->flagged = 3;
+    rp_route *form = lookup(inv, RP_METHOD_POST, "/account/session2");
+    form->requests = 5;
+    form->successes = 5;
+    form->common_answer = 302u << 20 | 9;
+    form->common_answer_votes = 1;
+    for (int i = 0; i < 4; i++) { /* fill the cap: the overflow route appears */
+        char p[16];
+        snprintf(p, sizeof p, "/p%d", i);
+        lookup(inv, RP_METHOD_GET, p);
+    }
+    assert_int_equal(rp_inventory_count(inv), 5);
+    exported x = export_all(inv);
+    assert_int_equal(x.n, 4); /* "(other)" is the cap, not knowledge */
+    for (int i = 0; i < x.n; i++) assert_int_equal(x.k[i].template_[0], '/');
+    assert_int_equal(x.k[1].cls, RP_ROUTE_OTHER); /* "session2" says nothing */
+    x.k[1].cls = RP_ROUTE_AUTH; /* as if the engine had learned it was a login */
+
+    rp_inventory *back = new_inventory(c);
+    rp_error err;
+    for (int i = 0; i < x.n; i++) assert_int_equal(rp_inventory_restore(back, &x.k[i], &err), RP_OK);
+    assert_int_equal(rp_inventory_count(back), 4);
+    rp_route *u = lookup(back, RP_METHOD_GET, "/users/7");
+    assert_string_equal(u->template_, "/users/{id}");
+    assert_int_equal(u->cls, RP_ROUTE_OBJECT);
+    assert_int_equal(u->declared, 0);
+    assert_int_equal(u->requests, 100);
+    assert_int_equal(u->errors, 10);
+    assert_int_equal(u->not_found, 4);
+    assert_int_equal(u->successes, 90);
+    assert_int_equal(u->flagged, 3);
+    rp_route *f = lookup(back, RP_METHOD_POST, "/account/session2");
+    assert_int_equal(f->cls, RP_ROUTE_AUTH); /* the stored class fills in where the name is silent */
+    assert_int_equal(f->common_answer, 302u << 20 | 9);
+    assert_int_equal(f->common_answer_votes, 1);
+    assert_int_equal(rp_inventory_count(back), 4); /* found, not learned again */
+    /* a second restore of the same route adds up (saturating) */
+    x.k[1].common_answer = 303u << 20;
+    x.k[1].common_answer_votes = UINT32_MAX;
+    assert_int_equal(rp_inventory_restore(back, &x.k[1], &err), RP_OK);
+    assert_int_equal(f->requests, 10);
+    assert_int_equal(f->common_answer, 302u << 20 | 9); /* the mark it had stays */
+    assert_int_equal(f->common_answer_votes, UINT32_MAX);
+    /* the export of the restored inventory is the same knowledge again */
+    exported y = export_all(back);
+    assert_int_equal(y.n, 4);
+    assert_memory_equal(&y.k[0], &x.k[0], sizeof x.k[0]);
+    rp_inventory_free(back);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void expect_rejected(rp_inventory *inv, const rp_route_knowledge *k, rp_status want) {
+    size_t before = rp_inventory_count(inv);
+    rp_error err;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(rp_inventory_restore(inv, k, &err), want);
+    assert_true(err.message[0] != 0);
+    assert_int_equal(rp_inventory_count(inv), before);
+}
+
+static void test_knowledge_restore_rejects_garbage_and_changes_nothing(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    rp_inventory *inv = new_inventory(c);
+    rp_route *known = lookup(inv, RP_METHOD_POST, "/api/login");
+    known->requests = 1;
+    rp_route_knowledge ok = knowledge_of(RP_METHOD_POST, "/api/login", RP_ROUTE_AUTH);
+    ok.requests = 10;
+    ok.errors = 6;
+    ok.not_found = 1;
+    ok.successes = 4;
+    ok.flagged = 2;
+    rp_route_knowledge k;
+
+    k = ok, k.method = RP_METHOD_COUNT;
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.cls = (rp_route_class)99;
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, memset(k.template_, 'a', sizeof k.template_); /* no NUL */
+    k.template_[0] = '/';
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = knowledge_of(RP_METHOD_GET, "", RP_ROUTE_OTHER);
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = knowledge_of(RP_METHOD_GET, "users", RP_ROUTE_OTHER);
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = knowledge_of(RP_METHOD_OTHER, "(other)", RP_ROUTE_OTHER);
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = knowledge_of(RP_METHOD_GET, "/a\nb", RP_ROUTE_OTHER);
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.errors = 11; /* more errors than requests */
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.successes = 5; /* successes + errors > requests */
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.not_found = 7; /* more 404s than errors */
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.flagged = 11;
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.common_answer = 302u << 20; /* a mark without votes */
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.common_answer = 200u << 20, k.common_answer_votes = 1; /* not a redirect */
+    expect_rejected(inv, &k, RP_EINVAL);
+    k = ok, k.common_answer = 302u << 20 | 64, k.common_answer_votes = 1; /* no such bucket */
+    expect_rejected(inv, &k, RP_EINVAL);
+    /* Well formed, but learning would never make it: "/users/123" is "/users/{id}". */
+    k = knowledge_of(RP_METHOD_GET, "/users/123", RP_ROUTE_OBJECT);
+    expect_rejected(inv, &k, RP_ENOENT);
+    assert_int_equal(known->requests, 1); /* nothing was added by any of them */
+    assert_int_equal(known->common_answer_votes, 0);
+    assert_int_equal(rp_inventory_restore(inv, &ok, NULL), RP_OK);
+    assert_int_equal(known->requests, 11);
+
+    /* Random bytes: never a crash, never past the cap. */
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t *b = (uint8_t *)&k;
+        for (size_t j = 0; j < sizeof k; j++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            b[j] = (uint8_t)seed;
+        }
+        if (i & 1) k.template_[0] = '/', k.template_[1 + (seed & 15)] = 0;
+        rp_inventory_restore(inv, &k, NULL);
+    }
+    assert_true(rp_inventory_count(inv) <= (size_t)c->max_routes + 1);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void test_knowledge_restore_never_overrides_the_config(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    add_rule(c, RP_METHOD_POST, "/account/session2", RP_ROUTE_AUTH); /* declares it */
+    assert_int_equal(rp_config_declare(c, RP_METHOD_GET, "/users/{name}", 13, -1), RP_OK);
+    add_rule(c, RP_METHOD_OTHER, "/static/*", RP_ROUTE_STATIC); /* a glob: declares nothing */
+    rp_inventory *inv = new_inventory(c);
+    size_t declared = rp_inventory_count(inv);
+    rp_error err;
+
+    /* A stored "other" does not undo the declared class; the mark comes back. */
+    rp_route_knowledge k = knowledge_of(RP_METHOD_POST, "/account/session2", RP_ROUTE_OTHER);
+    k.requests = 3;
+    k.successes = 1;
+    k.common_answer = 302u << 20 | 5;
+    k.common_answer_votes = 1;
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_OK);
+    rp_route *form = lookup(inv, RP_METHOD_POST, "/account/session2");
+    assert_int_equal(form->declared, 1);
+    assert_int_equal(form->cls, RP_ROUTE_AUTH);
+    assert_int_equal(form->common_answer_votes, 1);
+    assert_int_equal(form->requests, 3);
+
+    /* A learned template that a declared one now covers lands on it. */
+    k = knowledge_of(RP_METHOD_GET, "/users/{id}", RP_ROUTE_SEARCH);
+    k.requests = 50;
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_OK);
+    rp_route *user = lookup(inv, RP_METHOD_GET, "/users/alice");
+    assert_int_equal(user->declared, 1);
+    assert_int_equal(user->cls, RP_ROUTE_OBJECT);
+    assert_int_equal(user->requests, 50);
+    assert_int_equal(rp_inventory_count(inv), declared);
+
+    /* The words of the name win over a stored class ("login" stays auth)... */
+    k = knowledge_of(RP_METHOD_POST, "/api/login", RP_ROUTE_STATIC);
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_OK);
+    assert_int_equal(lookup(inv, RP_METHOD_POST, "/api/login")->cls, RP_ROUTE_AUTH);
+    /* ...a class the config declared once and no longer does is not kept... */
+    k = knowledge_of(RP_METHOD_POST, "/index.php", RP_ROUTE_AUTH);
+    k.declared = true;
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_OK);
+    assert_int_equal(lookup(inv, RP_METHOD_POST, "/index.php")->cls, RP_ROUTE_OTHER);
+    /* ...and the rules apply on top of a restored route, as on any. */
+    k = knowledge_of(RP_METHOD_GET, "/static/app", RP_ROUTE_AUTH);
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_OK);
+    assert_int_equal(lookup(inv, RP_METHOD_GET, "/static/app")->cls, RP_ROUTE_STATIC);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void test_knowledge_restore_stays_within_the_cap(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    c->max_routes = 3;
+    add_rule(c, RP_METHOD_POST, "/index.php", RP_ROUTE_AUTH);
+    rp_inventory *inv = new_inventory(c);
+    rp_error err;
+    char t[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(t, sizeof t, "/r%d", i);
+        rp_route_knowledge k = knowledge_of(RP_METHOD_GET, t, RP_ROUTE_OTHER);
+        assert_int_equal(rp_inventory_restore(inv, &k, &err), i < 3 ? RP_OK : RP_ENOMEM);
+    }
+    /* a declared route is not a learned one: it still takes its knowledge */
+    rp_route_knowledge k = knowledge_of(RP_METHOD_POST, "/index.php", RP_ROUTE_AUTH);
+    k.common_answer = 302u << 20;
+    k.common_answer_votes = 2;
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_OK);
+    assert_int_equal(rp_inventory_count(inv), 4);
+    assert_int_equal(lookup(inv, RP_METHOD_GET, "/new")->overflow, 1);
+    rp_inventory_free(inv);
+
+    c->learn_routes = false;
+    inv = new_inventory(c);
+    k = knowledge_of(RP_METHOD_GET, "/r0", RP_ROUTE_OTHER);
+    assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_ENOENT);
+    assert_int_equal(rp_inventory_count(inv), 1);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+/* --------------------------------------------- the engine, end to end */
+
+typedef struct auth_seen {
+    int auth_incidents;
+} auth_seen;
+
+static void on_incident(void *user, const rp_incident *inc) {
+    auth_seen *seen = user;
+    for (int i = 0; i < inc->n_findings; i++)
+        if (strcmp(inc->findings[i].detector, "auth") == 0 && inc->findings[i].score > 0 &&
+            inc->key.level == RP_LEVEL_IP)
+            seen->auth_incidents++;
+}
+
+static rp_engine *engine_with(const char *yaml, auth_seen *seen) {
+    rp_config *c = NULL;
+    rp_error err;
+    assert_int_equal(rp_config_parse(yaml, strlen(yaml), "test.yaml", &c, &err), RP_OK);
+    rp_engine_callbacks cb = {.user = seen, .on_incident = on_incident};
+    rp_engine *e = NULL;
+    assert_int_equal(rp_engine_new(c, &cb, &e, &err), RP_OK);
+    rp_config_free(c);
+    return e;
+}
+
+#define SEC 1000000LL
+#define T0 (1764064800LL * SEC)
+
+static void post(rp_engine *e, const char *ip, int64_t ts, const char *path, int status,
+                 uint64_t bytes) {
+    rp_event ev;
+    memset(&ev, 0, sizeof ev);
+    assert_int_equal(rp_addr_parse(ip, strlen(ip), &ev.client), RP_OK);
+    ev.ts_us = ts;
+    ev.method = RP_METHOD_POST;
+    ev.path.ptr = path;
+    ev.path.len = (uint32_t)strlen(path);
+    ev.status = (uint16_t)status;
+    ev.response_bytes = bytes;
+    ev.upstream_us = -1;
+    ev.user_agent.ptr = "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0";
+    ev.user_agent.len = (uint32_t)strlen(ev.user_agent.ptr);
+    rp_engine_feed(e, &ev);
+}
+
+/* The same 200 page every 2 s (30 a minute, under the 60 a minute at
+ * which repeated form answers are judged by their pace alone) for 3
+ * minutes. */
+static void same_page_at_30_per_min(rp_engine *e, int64_t start, const char *path) {
+    for (int i = 0; i < 90; i++) post(e, "198.51.100.7", start + i * 2 * SEC, path, 200, 3400);
+}
+
+static bool restore_into(void *user, const rp_route_knowledge *k) {
+    rp_error err;
+    assert_int_equal(rp_engine_route_restore(user, k, &err), RP_OK);
+    return true;
+}
+
+static const char form_config[] = "routes:\n"
+                                  "  - { match: \"POST /account/session2\", class: auth }\n";
+
+static void test_engine_restored_redirect_mark_makes_200_pages_failures(void **state) {
+    (void)state;
+    auth_seen before = {0}, after = {0}, blind = {0};
+    rp_engine *old = engine_with(form_config, &before);
+    post(old, "192.0.2.10", T0, "/account/session2", 302, 0); /* a person logs in */
+    rp_engine *restarted = engine_with(form_config, &after);
+    rp_engine_routes_export(old, restore_into, restarted);
+    same_page_at_30_per_min(restarted, T0 + 3600 * SEC, "/account/session2");
+    assert_true(after.auth_incidents > 0);
+    /* without the mark the same traffic is not judged a brute force */
+    rp_engine *fresh = engine_with(form_config, &blind);
+    same_page_at_30_per_min(fresh, T0 + 3600 * SEC, "/account/session2");
+    assert_int_equal(blind.auth_incidents, 0);
+    rp_engine_free(old);
+    rp_engine_free(restarted);
+    rp_engine_free(fresh);
+}
+
+static void test_engine_declared_auth_class_is_used_from_the_first_request(void **state) {
+    (void)state;
+    static const char *const paths[] = {"/account/session2", "/index.php"};
+    for (int p = 0; p < 2; p++) {
+        char yaml[160];
+        snprintf(yaml, sizeof yaml, "routes:\n  - { match: \"POST %s\", class: auth }\n", paths[p]);
+        auth_seen seen = {0}, undeclared = {0};
+        rp_engine *e = engine_with(yaml, &seen);
+        rp_engine *plain = engine_with("{}", &undeclared);
+        for (int i = 0; i < 45; i++) { /* 15 failed logins a minute */
+            post(e, "198.51.100.7", T0 + i * 4 * SEC, paths[p], 401, 1200);
+            post(plain, "198.51.100.7", T0 + i * 4 * SEC, paths[p], 401, 1200);
+        }
+        assert_true(seen.auth_incidents > 0);
+        assert_int_equal(undeclared.auth_incidents, 0);
+        rp_engine_free(e);
+        rp_engine_free(plain);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_scope_is_the_literal_path_or_the_object_prefix),
@@ -366,6 +723,12 @@ int main(void) {
         cmocka_unit_test(test_inventory_rules_attach_profile_class_and_skips),
         cmocka_unit_test(test_inventory_client_scoped_rule_applies_to_its_cidrs_only),
         cmocka_unit_test(test_inventory_site_route_is_separate),
+        cmocka_unit_test(test_knowledge_round_trip_restores_templates_counters_and_mark),
+        cmocka_unit_test(test_knowledge_restore_rejects_garbage_and_changes_nothing),
+        cmocka_unit_test(test_knowledge_restore_never_overrides_the_config),
+        cmocka_unit_test(test_knowledge_restore_stays_within_the_cap),
+        cmocka_unit_test(test_engine_restored_redirect_mark_makes_200_pages_failures),
+        cmocka_unit_test(test_engine_declared_auth_class_is_used_from_the_first_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -398,8 +398,8 @@ static void test_store_put_routes_replaces_the_inventory(void **state) {
     r[1].cls = RP_ROUTE_HEALTH;
     r[1].declared = true;
     rp_error err;
-    assert_int_equal(rp_store_put_routes(s, r, 2, &err), RP_OK);
-    assert_int_equal(rp_store_put_routes(s, r, 1, &err), RP_OK);
+    assert_int_equal(rp_store_put_routes(s, r, 2, NULL, 0, &err), RP_OK);
+    assert_int_equal(rp_store_put_routes(s, r, 1, NULL, 0, &err), RP_OK);
     rp_store_close(s);
 
     sqlite3 *db;
@@ -561,12 +561,12 @@ static void make_foreign_db(const char *sql) {
 }
 
 static void test_store_refuses_a_newer_schema(void **state) {
-    make_foreign_db("CREATE TABLE incidents(id INTEGER); PRAGMA user_version = 2;");
+    make_foreign_db("CREATE TABLE incidents(id INTEGER); PRAGMA user_version = 3;");
     rp_store *s = NULL;
     rp_error err;
     assert_int_equal(rp_store_open(db_path, &s, &err), RP_EINVAL);
     assert_null(s);
-    assert_non_null(strstr(err.message, "schema version 2 is newer"));
+    assert_non_null(strstr(err.message, "schema version 3 is newer"));
 }
 
 static void test_store_refuses_someone_elses_database(void **state) {
@@ -599,9 +599,155 @@ static void test_store_is_in_wal_mode(void **state) {
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* ------------------------------------------------------ route knowledge */
+
+typedef struct knowledge_seen {
+    rp_route_knowledge k[8];
+    int n;
+} knowledge_seen;
+
+static bool see_knowledge(void *user, const rp_route_knowledge *k) {
+    knowledge_seen *seen = user;
+    if (seen->n < 8) seen->k[seen->n++] = *k;
+    return true;
+}
+
+static void knowledge(rp_route_knowledge *k, uint8_t method, const char *t, rp_route_class cls,
+                      uint64_t requests) {
+    memset(k, 0, sizeof *k);
+    k->method = method;
+    snprintf(k->template_, sizeof k->template_, "%s", t);
+    k->cls = cls;
+    k->requests = requests;
+}
+
+static void test_store_route_knowledge_round_trips_marked_routes_first(void **state) {
+    rp_store *s = open_store();
+    rp_route_info shown[1];
+    memset(shown, 0, sizeof shown);
+    snprintf(shown[0].method, sizeof shown[0].method, "GET");
+    snprintf(shown[0].template_, sizeof shown[0].template_, "/users/{id}");
+    shown[0].cls = RP_ROUTE_OBJECT;
+    shown[0].requests = 900;
+    shown[0].clients = 12;
+    rp_route_knowledge k[2];
+    knowledge(&k[0], RP_METHOD_GET, "/users/{id}", RP_ROUTE_OBJECT, 900);
+    k[0].errors = 40;
+    k[0].not_found = 30;
+    k[0].successes = 860;
+    k[0].flagged = 5;
+    knowledge(&k[1], RP_METHOD_POST, "/account/session2", RP_ROUTE_AUTH, 3);
+    k[1].declared = true;
+    k[1].successes = 3;
+    k[1].common_answer = 302u << 20 | 7;
+    k[1].common_answer_votes = 2;
+    rp_error err;
+    assert_int_equal(rp_store_put_routes(s, shown, 1, k, 2, &err), RP_OK);
+    rp_store_close(s);
+
+    s = open_store();
+    knowledge_seen seen = {0};
+    size_t skipped = 99;
+    assert_int_equal(rp_store_route_knowledge(s, see_knowledge, &seen, &skipped, &err), RP_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(seen.n, 2);
+    /* the form login with its redirect mark comes first, whole */
+    assert_memory_equal(&seen.k[0], &k[1], sizeof k[1]);
+    assert_memory_equal(&seen.k[1], &k[0], sizeof k[0]);
+    rp_store_close(s);
+}
+
+/* The schema of version 1, as rampart wrote it before route knowledge. */
+static const char schema_v1[] =
+    "CREATE TABLE incidents (id INTEGER PRIMARY KEY, key TEXT NOT NULL, level TEXT NOT NULL,"
+    " action TEXT NOT NULL, score REAL NOT NULL, threats TEXT NOT NULL, detectors TEXT NOT NULL,"
+    " route TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    " decided_at INTEGER NOT NULL, expires INTEGER, requests INTEGER NOT NULL,"
+    " json TEXT NOT NULL);"
+    "CREATE INDEX incidents_decided_at ON incidents(decided_at);"
+    "CREATE INDEX incidents_key ON incidents(key, decided_at);"
+    "CREATE INDEX incidents_action ON incidents(action, decided_at);"
+    "CREATE TABLE decisions (id INTEGER PRIMARY KEY, key TEXT NOT NULL, level TEXT NOT NULL,"
+    " action TEXT NOT NULL, start INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " incident_id INTEGER, score REAL NOT NULL DEFAULT 0, source TEXT NOT NULL, reason TEXT,"
+    " ended_at INTEGER, ended_by TEXT);"
+    "CREATE INDEX decisions_active ON decisions(key) WHERE ended_at IS NULL;"
+    "CREATE INDEX decisions_key ON decisions(key, start);"
+    "CREATE INDEX decisions_start ON decisions(start);"
+    "CREATE TABLE routes (method TEXT NOT NULL, template TEXT NOT NULL, class TEXT NOT NULL,"
+    " declared INTEGER NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,"
+    " flagged INTEGER NOT NULL, clients INTEGER NOT NULL,"
+    " PRIMARY KEY (method, template)) WITHOUT ROWID;"
+    "PRAGMA user_version = 1;";
+
+static void test_store_migrates_a_version_1_file_keeping_its_rows(void **state) {
+    make_foreign_db(schema_v1);
+    make_foreign_db(
+        "INSERT INTO routes VALUES('POST', '/api/session', 'auth', 0, 50, 20, 0, 4);"
+        "INSERT INTO routes VALUES('', '(other)', 'other', 0, 7, 7, 0, 3);"
+        "INSERT INTO decisions(key, level, action, start, expires, source)"
+        " VALUES('ip:192.0.2.1', 'ip', 'block', 1764064800000000, 9999999999000000, 'manual');");
+    rp_store *s = open_store();
+    rp_error err;
+    knowledge_seen seen = {0};
+    assert_int_equal(rp_store_route_knowledge(s, see_knowledge, &seen, NULL, &err), RP_OK);
+    assert_int_equal(seen.n, 1); /* "(other)" is the cap, not a route */
+    assert_int_equal(seen.k[0].method, RP_METHOD_POST);
+    assert_string_equal(seen.k[0].template_, "/api/session");
+    assert_int_equal(seen.k[0].cls, RP_ROUTE_AUTH);
+    assert_int_equal(seen.k[0].requests, 50);
+    assert_int_equal(seen.k[0].errors, 20);
+    assert_int_equal(seen.k[0].common_answer_votes, 0);
+    assert_int_equal(active_at(s, T0).n, 1); /* the decisions are still there */
+    /* and it is a version 2 store now: knowledge can be written */
+    rp_route_knowledge k;
+    knowledge(&k, RP_METHOD_POST, "/api/session", RP_ROUTE_AUTH, 60);
+    k.common_answer = 303u << 20;
+    k.common_answer_votes = 1;
+    assert_int_equal(rp_store_put_routes(s, NULL, 0, &k, 1, &err), RP_OK);
+    rp_store_close(s);
+    s = open_store();
+    seen.n = 0;
+    assert_int_equal(rp_store_route_knowledge(s, see_knowledge, &seen, NULL, &err), RP_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.k[0].common_answer, 303u << 20);
+    rp_store_close(s);
+
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_store_route_knowledge_skips_rows_it_cannot_read(void **state) {
+    rp_store *s = open_store();
+    rp_store_close(s);
+    make_foreign_db(
+        "INSERT INTO routes(method, template, class, declared, requests, errors, flagged, clients)"
+        " VALUES('POST', '/ok', 'auth', 0, 1, 0, 0, 1),"
+        "       ('FETCH', '/bad-method', 'auth', 0, 1, 0, 0, 1),"
+        "       ('GET', '/bad-class', 'wizard', 0, 1, 0, 0, 1),"
+        "       ('GET', '/negative', 'other', 0, -5, 0, 0, 1),"
+        "       ('GET', '/text-count', 'other', 0, 'many', 0, 0, 1),"
+        "       ('GET', '/' || hex(randomblob(200)), 'other', 0, 1, 0, 0, 1);"
+        "UPDATE routes SET common_answer = 8589934592 WHERE template = '/ok';");
+    s = open_store();
+    rp_error err;
+    knowledge_seen seen = {0};
+    size_t skipped = 0;
+    assert_int_equal(rp_store_route_knowledge(s, see_knowledge, &seen, &skipped, &err), RP_OK);
+    assert_int_equal(seen.n, 0); /* "/ok" too: its mark does not fit 32 bits */
+    assert_int_equal(skipped, 6);
+    rp_store_close(s);
 }
 
 /* ----------------------------------------------------------- concurrency */
@@ -669,6 +815,9 @@ int main(void) {
         T(test_store_active_decisions_are_those_unexpired_at_the_time),
         T(test_store_batch_commits_every_write_at_once),
         T(test_store_put_routes_replaces_the_inventory),
+        T(test_store_route_knowledge_round_trips_marked_routes_first),
+        T(test_store_migrates_a_version_1_file_keeping_its_rows),
+        T(test_store_route_knowledge_skips_rows_it_cannot_read),
         T(test_store_prune_deletes_by_retention_only),
         T(test_store_reopen_finds_everything),
         T(test_store_kill9_loses_no_committed_decision),
