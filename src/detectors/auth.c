@@ -506,7 +506,16 @@ static void observe(void *state, const rp_event *ev, const rp_observation *obs,
     auth_state *st = state;
     bool ip = ctx->level == RP_LEVEL_IP;
     if (ev->session_id && ip) note_session(&st->d.ip.rot, ev->session_id, ev->ts_us);
-    if (ev->method != RP_METHOD_POST && ev->method != RP_METHOD_PUT) return;
+    bool attempt_method = ev->method == RP_METHOD_POST || ev->method == RP_METHOD_PUT;
+    /* HTTP authentication (basic, digest, a bearer token): a 401 is a
+     * refused credential on any route and any method -- hundreds of them
+     * on a protected area is a brute force whatever the route is called.
+     * An address only: a person's browser meets one challenge per area. */
+    if (ip && ev->status == 401 && (!attempt_method || obs->route_class != RP_ROUTE_AUTH)) {
+        count_failures(st, ev, ctx, 1);
+        return;
+    }
+    if (!attempt_method) return;
     uint16_t status = ev->status;
     if (status < 200 || status == 429 || status >= 500) return; /* told us nothing */
     uint32_t size = ev->response_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)ev->response_bytes;
@@ -820,7 +829,9 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
                     rp_finding *finding) {
     (void)obs;
     const auth_state *st = state;
-    if (st->last_status == 0 && st->ato_s == 0) { /* never saw an attempt */
+    /* never saw an attempt (at an address: nor a 401 elsewhere) */
+    if (st->last_status == 0 && st->ato_s == 0 &&
+        (ctx->level != RP_LEVEL_IP || st->d.ip.fails_total == 0)) {
         if (ctx->level != RP_LEVEL_IP) return 0.0;
         /* only session ids: score rotation once the sample is big enough */
         const auth_rotation *r = &st->d.ip.rot;

@@ -181,17 +181,18 @@ static void test_auth_office_nat_30_humans_with_typos_over_an_hour_is_not_flagge
 
 static void test_auth_get_of_login_page_and_other_routes_are_not_attempts(void **s) {
     fixture *f = *s;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 100; i++) { /* the login page, loaded again and again */
         f->ev.ts_us = T0 + i * 100000LL;
         f->ev.method = RP_METHOD_GET;
-        f->ev.status = 401;
+        f->ev.status = 200;
+        f->ev.response_bytes = 4400;
         f->ctx.now_us = f->ev.ts_us;
         f->d->observe(f->state, &f->ev, &f->obs, &f->ctx);
     }
     assert_float_equal(score_at(f, T0 + 10 * SEC), 0.0, 1e-9);
     f->obs.route_class = RP_ROUTE_OTHER;
-    double sc = 0;
-    for (int i = 0; i < 100; i++) sc = attempt(f, T0 + i * 100000LL, 401, 100, 0);
+    double sc = 0; /* posts elsewhere refused as invalid input: not logins */
+    for (int i = 0; i < 100; i++) sc = attempt(f, T0 + i * 100000LL, 400, 100, 0);
     assert_float_equal(sc, 0.0, 1e-9);
 }
 
@@ -603,6 +604,40 @@ static void test_auth_swarm_takeover_is_never_charged_to_a_member(void **s) {
     assert_false(fin.threats & RP_THREAT_ACCOUNT_TAKEOVER);
 }
 
+/* HTTP authentication: 401s on GET count as refused credentials on any route. */
+static double get_answered(fixture *f, int64_t ts, uint16_t status) {
+    f->route->cls = RP_ROUTE_OTHER;
+    f->obs.route_class = RP_ROUTE_OTHER;
+    f->ev.method = RP_METHOD_GET;
+    f->ev.status = status;
+    f->ev.response_bytes = 381;
+    return fixture_feed(f, ts);
+}
+
+static void test_auth_basic_auth_guessing_on_get_blocks(void **s) {
+    fixture *f = *s;
+    double sc = 0;
+    for (int i = 0; i < 100; i++) sc = get_answered(f, T0 + i * 200000LL, 401); /* 5 a second */
+    assert_true(sc >= 0.8);
+    rp_finding fin = fixture_finding(f);
+    assert_non_null(strstr(fin.summary, "failed logins in 60 s"));
+}
+
+static void test_auth_person_meeting_a_basic_auth_challenge_is_fine(void **s) {
+    fixture *f = *s;
+    double most = 0;
+    for (int visit = 0; visit < 6; visit++) { /* the challenge, then the pages */
+        int64_t t = T0 + visit * 600 * SEC;
+        double sc = get_answered(f, t, 401);
+        if (sc > most) most = sc;
+        for (int k = 1; k <= 10; k++) {
+            sc = get_answered(f, t + k * 3 * SEC, 200);
+            if (sc > most) most = sc;
+        }
+    }
+    assert_float_equal(most, 0.0, 1e-9);
+}
+
 static void test_auth_state_fits_budget(void **s) {
     (void)s;
     assert_true(rp_detector_auth.state_size <= 88);
@@ -643,6 +678,8 @@ int main(void) {
         T(test_auth_member_that_logged_in_itself_is_not_charged_for_its_typo),
         T(test_auth_member_that_mostly_browses_is_not_charged),
         T(test_auth_swarm_takeover_is_never_charged_to_a_member),
+        T(test_auth_basic_auth_guessing_on_get_blocks),
+        T(test_auth_person_meeting_a_basic_auth_challenge_is_fine),
         T(test_auth_partner_polling_every_10s_with_one_session_is_not_rotation),
         T(test_auth_new_cookie_on_every_request_for_an_hour_blocks),
         T(test_auth_stuffing_with_out_of_order_timestamps_is_still_caught),
