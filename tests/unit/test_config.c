@@ -452,6 +452,58 @@ static void test_error_duplicate_key_points_at_second(void **state) {
     assert_int_equal(err.line, 3);
 }
 
+/* libyaml takes time quadratic in the nesting depth (200,000 levels did not
+ * finish in a minute): the reader stops at 64 levels, where the 65th
+ * opens, whatever the document holds after it. */
+static void test_error_nesting_deeper_than_64_levels_stops_early(void **state) {
+    (void)state;
+    const size_t levels = 100000;
+    char *text = malloc(2 * levels + 16);
+    assert_non_null(text);
+    const char *kinds[] = {"[]", "{}"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t o = (size_t)sprintf(text, "engine: ");
+        for (size_t i = 0; i < levels; i++) text[o++] = kinds[k][0];
+        for (size_t i = 0; i < levels; i++) text[o++] = kinds[k][1];
+        text[o] = 0;
+        rp_config *c = NULL;
+        rp_error err;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(rp_config_parse(text, o, "t.yaml", &c, &err), RP_EINVAL);
+        assert_null(c);
+        assert_string_equal(err.message,
+                            "nesting deeper than 64 levels; a configuration needs a handful");
+        assert_string_equal(err.file, "t.yaml");
+        assert_int_equal(err.line, 1);
+        /* The top-level mapping is level 1, so the 64th bracket opens level 65. */
+        assert_int_equal(err.col, 9 + 63);
+    }
+    free(text);
+    /* Block style counts the same: 64 levels parse (and are then judged as
+     * a config), 65 do not. */
+    char block[8192];
+    for (int depth = 63; depth <= 64; depth++) {
+        size_t o = 0;
+        for (int i = 0; i < depth; i++)
+            o += (size_t)snprintf(block + o, sizeof block - o, "%*sk%d:\n", i * 2, "", i);
+        snprintf(block + o, sizeof block - o, "%*sleaf: 1\n", depth * 2, "");
+        rp_config *c = NULL;
+        rp_error err;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(rp_config_parse(block, strlen(block), "t.yaml", &c, &err), RP_EINVAL);
+        if (depth == 63) { /* 64 levels: read, then judged as a config */
+            assert_string_equal(err.message, "unknown key 'k0' in the top level; known: engine, "
+                                             "inventory, allow, trusted_proxies, session, auth, "
+                                             "profiles, routes, serve");
+        } else { /* the 65th level is the mapping that holds leaf */
+            assert_string_equal(err.message,
+                                "nesting deeper than 64 levels; a configuration needs a handful");
+            assert_int_equal(err.line, 65);
+            assert_int_equal(err.col, 129);
+        }
+    }
+}
+
 typedef struct collected {
     int n;
     rp_error errors[8];
@@ -785,6 +837,7 @@ int main(void) {
         cmocka_unit_test(test_error_too_many_profiles),
         cmocka_unit_test(test_error_yaml_syntax_has_location),
         cmocka_unit_test(test_error_duplicate_key_points_at_second),
+        cmocka_unit_test(test_error_nesting_deeper_than_64_levels_stops_early),
         cmocka_unit_test(test_check_reports_every_mistake),
         cmocka_unit_test(test_cidr_parse_masks_and_maps_ipv4),
         cmocka_unit_test(test_clone_copies_declared_routes),
