@@ -158,6 +158,19 @@ static bool parse_hex64(const char *val, size_t vlen, uint64_t *out) {
     return true;
 }
 
+/* The only prefix a key of this level can hold: /32 or /128 for an
+ * address, /24 or /64 for a subnet (rp_key_from_addr masks to it). */
+static bool prefix_fits(const char *digits, size_t n, rp_key_level level, int family) {
+    if (n == 0 || n > 3) return false;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (digits[i] < '0' || digits[i] > '9') return false;
+        bits = bits * 10 + (digits[i] - '0');
+    }
+    if (level == RP_LEVEL_IP) return bits == (family == 4 ? 32 : 128);
+    return bits == (family == 4 ? 24 : 64);
+}
+
 rp_status rp_key_parse(const char *text, size_t len, rp_key *out) {
     rp_addr a;
     if (rp_addr_parse(text, len, &a) == RP_OK) { /* a bare address is an IP key */
@@ -176,6 +189,11 @@ rp_status rp_key_parse(const char *text, size_t len, rp_key *out) {
             const char *slash = memchr(val, '/', vlen);
             size_t alen = slash ? (size_t)(slash - val) : vlen;
             if (rp_addr_parse(val, alen, &a) != RP_OK) return RP_EPARSE;
+            /* A key covers one address or one /24 (/64): any other prefix
+             * would be silently taken as that one, and a DELETE of
+             * "subnet:10.0.0.0/8" would lift the /24. */
+            if (slash && !prefix_fits(slash + 1, vlen - alen - 1, (rp_key_level)l, a.family))
+                return RP_EPARSE;
             rp_key_from_addr(out, (rp_key_level)l, &a);
             return RP_OK;
         }

@@ -97,12 +97,44 @@ static void test_scopes_of_literal_and_object_paths(void **state) {
     assert_int_equal(rp_event_scopes(&ev, sc), 0);
 }
 
+static bool parses(const char *text, rp_key *k) { return rp_key_parse(text, strlen(text), k) == RP_OK; }
+
+static void test_key_parse_refuses_prefixes_a_key_cannot_hold(void **state) {
+    (void)state;
+    rp_key k, want;
+    char buf[128];
+    /* A subnet key is a /24 (IPv4) or a /64 (IPv6); nothing wider or narrower. */
+    assert_false(parses("subnet:10.0.0.0/8", &k));
+    assert_false(parses("subnet:10.0.0.0/16", &k));
+    assert_false(parses("subnet:10.0.0.0/25", &k));
+    assert_false(parses("subnet:2001:db8::/48", &k));
+    assert_false(parses("subnet:10.0.0.0/", &k));
+    assert_false(parses("subnet:10.0.0.0/+24", &k));
+    assert_false(parses("subnet:10.0.0.0/0024", &k));
+    assert_false(parses("ip:192.0.2.1/24", &k));
+    assert_false(parses("ip:2001:db8::1/64", &k));
+    assert_true(parses("subnet:10.0.0.7/24", &k));
+    assert_true(parses("subnet:10.0.0.0", &want));
+    assert_true(rp_key_equal(&k, &want));
+    rp_key_format(&k, buf, sizeof buf);
+    assert_string_equal(buf, "subnet:10.0.0.0/24");
+    assert_true(parses("subnet:2001:db8:1:2::/64", &k));
+    rp_key_format(&k, buf, sizeof buf);
+    assert_true(parses(buf, &want)); /* what we print parses back */
+    assert_true(rp_key_equal(&k, &want));
+    assert_true(parses("ip:192.0.2.1/32", &k));
+    assert_true(parses("ip:192.0.2.1", &want));
+    assert_true(rp_key_equal(&k, &want));
+    assert_true(parses("ip:2001:db8::1/128", &k));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fingerprint_needs_a_known_header_set),
         cmocka_unit_test(test_two_addresses_with_one_fingerprint_share_the_key),
         cmocka_unit_test(test_engine_tracks_the_keys_of_the_event),
         cmocka_unit_test(test_scopes_of_literal_and_object_paths),
+        cmocka_unit_test(test_key_parse_refuses_prefixes_a_key_cannot_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
