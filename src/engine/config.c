@@ -69,6 +69,15 @@ static void serve_defaults(rp_serve_config *sv) {
     sv->queue_bytes = UINT64_C(64) << 20;
     sv->keep_incidents_us = INT64_C(30) * 86400 * SECOND_US;
     sv->keep_decisions_us = INT64_C(90) * 86400 * SECOND_US;
+    /* Enough for a busy nginx's auth_request subrequests; a flood past it
+     * pushes out the oldest connections that have not sent a request. */
+    sv->admin_connections = 1024;
+    sv->admin_per_address = 256;
+    sv->admin_request_timeout_us = 10 * SECOND_US;
+    /* nginx on the same machine: its X-Forwarded-For's last hop is the client. */
+    rp_cidr_parse("127.0.0.0/8", 11, &sv->check_proxies[0]);
+    rp_cidr_parse("::1/128", 7, &sv->check_proxies[1]);
+    sv->n_check_proxies = 2;
 }
 
 rp_config *rp_config_default(void) {

@@ -79,6 +79,16 @@ typedef struct rp_serve_config {
     int64_t keep_incidents_us; /* retention; 0 = forever */
     int64_t keep_decisions_us;
     bool log_json;           /* daemon log lines as JSON */
+    /* The admin API's defences (docs/security.md). */
+    int n_admin_hosts;
+    char admin_hosts[8][128];  /* Host: names answered besides the bind address, localhost */
+    uint32_t admin_connections;      /* open connections per listener */
+    uint32_t admin_per_address;      /* of which one client address may hold */
+    int64_t admin_request_timeout_us; /* a request's headers and body arrive within it */
+    char check_listen[64];     /* a listener of its own for /v1/check; "" = off */
+    int n_check_proxies;
+    rp_cidr check_proxies[16]; /* peers whose client header /v1/check believes */
+    bool check_real_ip;        /* that header is X-Real-IP, not X-Forwarded-For */
 } rp_serve_config;
 
 struct rp_config {

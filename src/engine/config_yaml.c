@@ -18,6 +18,7 @@
  * not stop at the first mistake: rp_config_check() hands every one to its
  * callback (for `rampart check-config`), rp_config_parse() keeps the first.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1007,11 +1008,81 @@ static void walk_retention(walker *w, ynode *n, rp_serve_config *sv) {
         get_duration(w, v, "retention.decisions (0 = keep forever)", 0, &sv->keep_decisions_us);
 }
 
+#define ADMIN_CONNECTIONS_MIN 16u
+#define ADMIN_CONNECTIONS_MAX 16384u
+
+/* Host names for serve.admin_hosts: letters, digits, '-', '.', ':' (an
+ * IPv6 literal), no port. */
+static void walk_admin_hosts(walker *w, ynode *n, rp_serve_config *sv) {
+    if (is_null(n)) {
+        sv->n_admin_hosts = 0;
+        return;
+    }
+    const int max = (int)COUNT(sv->admin_hosts);
+    if (!want_type(w, n, YAML_SEQUENCE_NODE, "admin_hosts")) return;
+    if (seq_len(n) > max) {
+        report(w, n, "too many entries in admin_hosts: %d, at most %d", seq_len(n), max);
+        return;
+    }
+    int k = 0;
+    ynode *item;
+    SEQ_EACH(w, n, item) {
+        char host[128];
+        if (!get_string(w, item, "an admin host", host, sizeof host)) continue;
+        bool ok = host[0] != 0;
+        for (const char *p = host; *p; p++)
+            if (!isalnum((unsigned char)*p) && !strchr("-.:[]", *p)) ok = false;
+        if (!ok) {
+            report(w, item, "admin_hosts holds host names without a port, like "
+                            "rampart.internal, got '%s'", host);
+            continue;
+        }
+        memcpy(sv->admin_hosts[k++], host, strlen(host) + 1);
+    }
+    sv->n_admin_hosts = k;
+}
+
+static void walk_admin_limits(walker *w, ynode *n, rp_serve_config *sv) {
+    static const char *const keys[] = {"connections", "per_address", "request_timeout"};
+    if (!check_keys(w, n, keys, COUNT(keys), "serve.admin_limits", "serve.admin_limits")) return;
+    ynode *v;
+    if ((v = map_get(w, n, "connections")))
+        get_uint(w, v, "admin_limits.connections", ADMIN_CONNECTIONS_MIN, ADMIN_CONNECTIONS_MAX,
+                 &sv->admin_connections);
+    if ((v = map_get(w, n, "per_address")))
+        get_uint(w, v, "admin_limits.per_address", 1, ADMIN_CONNECTIONS_MAX,
+                 &sv->admin_per_address);
+    int64_t t;
+    if ((v = map_get(w, n, "request_timeout")) &&
+        get_duration(w, v, "admin_limits.request_timeout", 100000, &t)) {
+        if (t > INT64_C(300000000))
+            report(w, v, "admin_limits.request_timeout must be at most 300s");
+        else
+            sv->admin_request_timeout_us = t;
+    }
+}
+
+static void walk_check(walker *w, ynode *n, rp_serve_config *sv) {
+    static const char *const keys[] = {"listen", "trusted_proxies", "client_header"};
+    static const char *const headers[] = {"x-forwarded-for", "x-real-ip"};
+    if (!check_keys(w, n, keys, COUNT(keys), "serve.check", "serve.check")) return;
+    ynode *v;
+    if ((v = map_get(w, n, "listen")))
+        get_listen(w, v, "check.listen", true, sv->check_listen, sizeof sv->check_listen);
+    if ((v = map_get(w, n, "trusted_proxies")))
+        get_cidr_list(w, v, "check.trusted_proxies", sv->check_proxies,
+                      (int)COUNT(sv->check_proxies), &sv->n_check_proxies);
+    if ((v = map_get(w, n, "client_header"))) {
+        int h = get_choice(w, v, "check.client_header", headers, COUNT(headers));
+        if (h >= 0) sv->check_real_ip = h == 1;
+    }
+}
+
 static void walk_serve(walker *w, ynode *n) {
     static const char *const keys[] = {"socket", "syslog",         "tail",  "tail_from_start",
                                        "tail_format", "table",     "table_capacity", "store",
                                        "admin",  "token_file",     "queue", "retention",
-                                       "log"};
+                                       "log",    "admin_hosts",    "admin_limits", "check"};
     static const char *const formats[] = {"auto", "combined", "json"};
     static const char *const logs[] = {"text", "json"};
     if (!check_keys(w, n, keys, COUNT(keys), "serve", "serve")) return;
@@ -1047,6 +1118,9 @@ static void walk_serve(walker *w, ynode *n) {
         get_path(w, v, "token_file", true, sv->token_file, sizeof sv->token_file);
     if ((v = map_get(w, n, "queue"))) get_size(w, v, "queue", QUEUE_MIN, QUEUE_MAX, &sv->queue_bytes);
     if ((v = map_get(w, n, "retention")) && !is_null(v)) walk_retention(w, v, sv);
+    if ((v = map_get(w, n, "admin_hosts"))) walk_admin_hosts(w, v, sv);
+    if ((v = map_get(w, n, "admin_limits")) && !is_null(v)) walk_admin_limits(w, v, sv);
+    if ((v = map_get(w, n, "check")) && !is_null(v)) walk_check(w, v, sv);
     if ((v = map_get(w, n, "log"))) {
         int f = get_choice(w, v, "log format", logs, COUNT(logs));
         if (f >= 0) sv->log_json = f == 1;

@@ -73,6 +73,14 @@ static void assert_serve_equal(const rp_serve_config *a, const rp_serve_config *
     for (int i = 0; i < a->n_tail && i < 4; i++) assert_string_equal(a->tail[i], b->tail[i]);
     assert_int_equal(a->tail_from_start, b->tail_from_start);
     assert_string_equal(a->tail_format, b->tail_format);
+    assert_int_equal(a->n_admin_hosts, b->n_admin_hosts);
+    assert_int_equal(a->admin_connections, b->admin_connections);
+    assert_int_equal(a->admin_per_address, b->admin_per_address);
+    assert_int_equal(a->admin_request_timeout_us, b->admin_request_timeout_us);
+    assert_string_equal(a->check_listen, b->check_listen);
+    assert_int_equal(a->n_check_proxies, b->n_check_proxies);
+    assert_memory_equal(a->check_proxies, b->check_proxies, sizeof a->check_proxies);
+    assert_int_equal(a->check_real_ip, b->check_real_ip);
     assert_string_equal(a->table_path, b->table_path);
     assert_int_equal(a->table_capacity, b->table_capacity);
     assert_string_equal(a->store_path, b->store_path);
@@ -742,6 +750,39 @@ static void test_serve_section_sets_every_option_and_resolves_paths(void **state
     rp_config_free(c);
 }
 
+static void test_serve_admin_defences(void **state) {
+    (void)state;
+    rp_config *d = rp_config_default();
+    assert_int_equal(d->serve.admin_connections, 1024);
+    assert_int_equal(d->serve.admin_per_address, 256);
+    assert_int_equal(d->serve.admin_request_timeout_us, 10 * INT64_C(1000000));
+    assert_int_equal(d->serve.n_check_proxies, 2);
+    assert_string_equal(d->serve.check_listen, "");
+    assert_false(d->serve.check_real_ip);
+    rp_config_free(d);
+    rp_config *c = parse_ok("serve:\n"
+                            "  admin_hosts: [rampart.internal, \"[::1]\"]\n"
+                            "  admin_limits: { connections: 64, per_address: 8, request_timeout: 2s }\n"
+                            "  check: { listen: 127.0.0.1:9091, trusted_proxies: [10.0.0.0/8],"
+                            " client_header: x-real-ip }\n");
+    assert_int_equal(c->serve.n_admin_hosts, 2);
+    assert_string_equal(c->serve.admin_hosts[0], "rampart.internal");
+    assert_int_equal(c->serve.admin_connections, 64);
+    assert_int_equal(c->serve.admin_per_address, 8);
+    assert_int_equal(c->serve.admin_request_timeout_us, 2 * INT64_C(1000000));
+    assert_string_equal(c->serve.check_listen, "127.0.0.1:9091");
+    assert_int_equal(c->serve.n_check_proxies, 1);
+    assert_true(c->serve.check_real_ip);
+    rp_config_free(c);
+    expect_error("serve:\n  admin_hosts: [\"evil.com:80/x\"]\n", "\"evil",
+                 "admin_hosts holds host names without a port, like rampart.internal, got "
+                 "'evil.com:80/x'");
+    expect_error("serve:\n  admin_limits: { connections: 1 }\n", "1",
+                 "admin_limits.connections must be a whole number between 16 and 16384, got '1'");
+    expect_error("serve:\n  check: { client_header: forwarded }\n", "forwarded",
+                 "unknown check.client_header 'forwarded'; known: x-forwarded-for, x-real-ip");
+}
+
 static void test_serve_off_values_and_single_tail_file(void **state) {
     (void)state;
     rp_config *c = parse_ok("serve:\n"
@@ -847,6 +888,7 @@ int main(void) {
         cmocka_unit_test(test_serve_defaults_are_documented),
         cmocka_unit_test(test_serve_section_sets_every_option_and_resolves_paths),
         cmocka_unit_test(test_serve_off_values_and_single_tail_file),
+        cmocka_unit_test(test_serve_admin_defences),
         cmocka_unit_test(test_serve_error_bad_listen_addresses),
         cmocka_unit_test(test_serve_error_sizes_out_of_range),
         cmocka_unit_test(test_serve_error_paths_choices_and_lists),
