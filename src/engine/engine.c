@@ -554,6 +554,25 @@ static void charge_witnesses(const score_pass *sp, const rp_observation *obs,
     }
 }
 
+/* The member's own part of an aggregate's evidence: its strongest
+ * feature against its own threshold ("failed_logins_10m 4"); "" when its
+ * own requests show nothing measured. */
+static void own_share(const rp_finding *own, char *buf, size_t size) {
+    const rp_feature *best = NULL;
+    double best_ratio = 0;
+    for (unsigned i = 0; i < own->n_features && i < RP_MAX_FEATURES; i++) {
+        const rp_feature *ft = &own->features[i];
+        if (!(ft->value > 0) || !ft->name) continue;
+        double ratio = ft->threshold > 0 ? ft->value / ft->threshold : 0;
+        if (!best || ratio > best_ratio) {
+            best = ft;
+            best_ratio = ratio;
+        }
+    }
+    buf[0] = 0;
+    if (best) snprintf(buf, size, "%s %.0f", best->name, best->value);
+}
+
 static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
                           const rp_observation *obs, rp_detect_ctx *ctx, rp_incident *inc) {
     (void)e;
@@ -586,12 +605,18 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
                 rp_key agk;
                 rp_client_key(ag->client, &agk);
                 rp_key_format(&agk, key, sizeof key);
+                char share[64];
+                own_share(&f, share, sizeof share);
                 f = af;
                 s = as;
-                /* "... (via fingerprint:9d70...)", cut to the summary's size */
+                /* "... (via subnet:203.0.113.0/24; this address: failed_logins_10m 4)",
+                 * cut to the summary's size: the witness, then the member's own part */
                 size_t n = strnlen(af.summary, sizeof af.summary);
                 int room = (int)(sizeof f.summary - 1) - (int)n;
-                if (room > 8)
+                if (share[0] && room > (int)(strlen(key) + strlen(share) + 10))
+                    snprintf(f.summary + n, sizeof f.summary - n, " (via %s; this address: %s)",
+                             key, share);
+                else if (room > 8)
                     snprintf(f.summary + n, sizeof f.summary - n, " (via %.*s)", room - 7, key);
             }
         }

@@ -892,7 +892,8 @@ static rp_status end_page(rp_store *s, int rc, sqlite3_stmt *count, sqlite3_stmt
 }
 
 /* A finding charged with its swarm's score ends its summary with
- * "(via fingerprint:9d70...)" (engine.c). Name that key in the finding as
+ * "(via fingerprint:9d70...)" or "(via KEY; this address: failed_logins_10m 4)"
+ * (engine.c). Name that key in the finding as
  * "via" so that readers link to the swarm without parsing prose. Done at
  * query time: incidents stored before this existed get it too. */
 static void annotate_via(json_t *inc) {
@@ -905,8 +906,9 @@ static void annotate_via(json_t *inc) {
         const char *at = strstr(sum, " (via ");
         if (!at) continue;
         const char *k = at + 6;
-        const char *end = strchr(k, ')');
-        if (!end || end == k || end - k > 100 || end[1] != 0) continue;
+        /* "(via KEY)" or "(via KEY; this address: ...)" at the end */
+        const char *end = k + strcspn(k, ";)");
+        if (!*end || end == k || end - k > 100 || sum[strlen(sum) - 1] != ')') continue;
         rp_key key;
         if (rp_key_parse(k, (size_t)(end - k), &key) != RP_OK) continue;
         json_object_set_new(f, "via", json_stringn(k, (size_t)(end - k)));

@@ -29,7 +29,7 @@ function featureBar(f) {
 // incidents API, or the "(via KEY)" the engine ends the summary with.
 function viaOf(f) {
   if (f.via) return f.via;
-  const m = /\(via ((?:fingerprint|subnet|username|token|session):[0-9a-fA-F.:/]+)\)$/.exec(f.summary || '');
+  const m = /\(via ((?:fingerprint|subnet|username|token|session):[0-9a-fA-F.:/@]+)(?:;[^()]*)?\)$/.exec(f.summary || '');
   return m ? m[1] : null;
 }
 function viaLink(f) {
