@@ -12,7 +12,33 @@
 
 #include "detector.h"
 
-int main(void) {
+/* The "Detector parameters" tables of docs/configuration.md. */
+static void print_markdown(void) {
+    for (unsigned i = 0; i < rp_detector_count; i++) {
+        const rp_detector *d = rp_detectors[i];
+        printf("### `%s` (weight %g)\n\n%s.\n\n", d->name, d->default_weight,
+               d->description ? d->description : "");
+        if (!d->n_params) {
+            printf("No parameters.\n\n");
+            continue;
+        }
+        printf("| parameter | unit | low | normal | high | range | meaning |\n");
+        printf("|---|---|---|---|---|---|---|\n");
+        for (unsigned k = 0; k < d->n_params; k++) {
+            const rp_param *p = &d->params[k];
+            printf("| `%s` | %s | %g | %g | %g | %g..%g | %s |\n", p->name, p->unit ? p->unit : "",
+                   p->preset[RP_TOLERANCE_LOW], p->preset[RP_TOLERANCE_NORMAL],
+                   p->preset[RP_TOLERANCE_HIGH], p->min, p->max, p->help ? p->help : "");
+        }
+        printf("\n");
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--markdown") == 0) {
+        print_markdown();
+        return 0;
+    }
     for (unsigned i = 0; i < rp_detector_count; i++) {
         const rp_detector *d = rp_detectors[i];
         char head[64];
