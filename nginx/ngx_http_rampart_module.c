@@ -56,6 +56,7 @@
 
 #include "rampart.h"
 #include "protocol.h"
+#include "login_field.h"
 #include "dtable.h"
 
 #define RP_DEFAULT_TABLE "/run/rampart/decisions.tbl"
@@ -742,72 +743,10 @@ static int64_t rp_upstream_us(ngx_http_request_t *r) {
 }
 
 /*
- * The login username from a body already read into memory: a JSON
- * member "NAME": "value" or a form field NAME=value (URL-decoded, so that
- * both spellings of a name hash alike). Returns its length in out, 0 when
- * absent. A deliberately small scanner: it finds the first occurrence of
- * the member name anywhere in the body, which is what login forms send.
+ * The login username from a body already read into memory: the top-level
+ * JSON member or form field (or a JSON pointer), by the rule of
+ * src/ingest/login_field.c, which the unit tests prove against decoys.
  */
-static size_t rp_field_json(const u_char *p, const u_char *end, const ngx_str_t *name,
-                            u_char *out) {
-    while (p < end) {
-        const u_char *q = ngx_strlchr((u_char *)p, (u_char *)end, '"');
-        if (q == NULL) return 0;
-        p = q + 1;
-        if ((size_t)(end - p) < name->len + 1 || ngx_memcmp(p, name->data, name->len) != 0 ||
-            p[name->len] != '"')
-            continue;
-        const u_char *v = p + name->len + 1;
-        while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
-        if (v >= end || *v != ':') continue;
-        v++;
-        while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
-        if (v >= end || *v != '"') return 0;
-        v++;
-        size_t n = 0;
-        while (v < end && *v != '"' && n < RP_USERNAME_MAX) {
-            if (*v == '\\' && v + 1 < end) v++; /* \" \\ \/: the escaped byte */
-            out[n++] = *v++;
-        }
-        return n;
-    }
-    return 0;
-}
-
-static int rp_hexval(u_char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-static size_t rp_field_form(const u_char *p, const u_char *end, const ngx_str_t *name,
-                            u_char *out) {
-    const u_char *start = p;
-    while (p < end) {
-        if ((p == start || p[-1] == '&') && (size_t)(end - p) > name->len &&
-            ngx_memcmp(p, name->data, name->len) == 0 && p[name->len] == '=') {
-            const u_char *v = p + name->len + 1;
-            size_t n = 0;
-            while (v < end && *v != '&' && n < RP_USERNAME_MAX) {
-                if (*v == '+') {
-                    out[n++] = ' ';
-                    v++;
-                } else if (*v == '%' && end - v >= 3 && rp_hexval(v[1]) >= 0 &&
-                           rp_hexval(v[2]) >= 0) {
-                    out[n++] = (u_char)(rp_hexval(v[1]) << 4 | rp_hexval(v[2]));
-                    v += 3;
-                } else {
-                    out[n++] = *v++;
-                }
-            }
-            return n;
-        }
-        p++;
-    }
-    return 0;
-}
-
 static uint64_t rp_username_id(ngx_http_request_t *r, const rp_loc_conf_t *lc) {
     if (lc->username_field.len == 0 || r->request_body == NULL || r->request_body->bufs == NULL)
         return 0;
@@ -829,11 +768,9 @@ static uint64_t rp_username_id(ngx_http_request_t *r, const rp_loc_conf_t *lc) {
         p = gathered;
         end = gathered + used;
     }
-    const u_char *s = p;
-    while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) s++;
     u_char value[RP_USERNAME_MAX];
-    size_t n = (s < end && *s == '{') ? rp_field_json(s, end, &lc->username_field, value)
-                                      : rp_field_form(s, end, &lc->username_field, value);
+    size_t n = rp_login_field(p, (size_t)(end - p), (const char *)lc->username_field.data,
+                              lc->username_field.len, value, sizeof value);
     return n ? rp_hash64(value, n, 0) : 0;
 }
 

@@ -5,7 +5,8 @@
 # replaced by a daemon restart is picked up without reload; hostile input
 # (huge header, garbage X-Forwarded-For, a table overwritten and truncated
 # in place) kills no worker; a scanner burst is blocked by nginx itself;
-# the login username is extracted from a JSON body.
+# the login username is extracted from a JSON body (the top-level member,
+# not a decoy nested before it).
 source "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || fail "curl is required"
 bash "$ROOT/tools/install-deps.sh" nginx nginx-dev curl || fail "cannot install nginx and nginx-dev"
@@ -196,6 +197,14 @@ check "the same token as X-API-Key is the same key" test "$(code "$BASE/index.ht
 code "$BASE/login" -H "X-Forwarded-For: 192.0.2.51" -H 'Content-Type: application/json' -d '{"username":"dave","password":"p"}' >/dev/null
 for _ in $(seq 1 40); do [ "$(code "$ADMIN/v1/clients/$UN")" = 200 ] && break; sleep 0.05; done
 check "username hashed in nginx is the daemon's $UN" test "$(code "$ADMIN/v1/clients/$UN")" = 200
+# a decoy nested before the top-level member hides nobody (issue 11)
+read -r _ _ UE < <("$TMP/keys" "$line\"username\":\"erin\"}")
+read -r _ _ UD < <("$TMP/keys" "$line\"username\":\"decoy\"}")
+code "$BASE/login" -H "X-Forwarded-For: 192.0.2.52" -H 'Content-Type: application/json' \
+  -d '{"meta":{"username":"decoy"},"user\u006eame":"erin","password":"p"}' >/dev/null
+for _ in $(seq 1 40); do [ "$(code "$ADMIN/v1/clients/$UE")" = 200 ] && break; sleep 0.05; done
+check "decoy body: the top-level username erin is the key ($UE)" test "$(code "$ADMIN/v1/clients/$UE")" = 200
+check "decoy body: the nested decoy is not ($UD)" test "$(code "$ADMIN/v1/clients/$UD")" = 404
 
 # (3) monitor mode only logs ------------------------------------------------
 admin -X POST "$ADMIN/v1/decisions" -d '{"key":"ip:198.51.100.7","action":"block","duration":"10m"}' >/dev/null
