@@ -628,7 +628,7 @@ static rp_status start_inputs(rp_daemon *d, rp_error *err) {
     rp_status st;
     rp_input *in;
     if (s->socket_path[0]) {
-        st = rp_input_datagram_start(s->socket_path, d->queue, &in, err);
+        st = rp_input_datagram_start(s, d->queue, &in, err);
         if (st != RP_OK) return st;
         d->inputs[d->n_inputs++] = in;
         rp_log(d, "info", "listening for events on unix datagram socket %s", s->socket_path);
@@ -649,7 +649,8 @@ static rp_status start_inputs(rp_daemon *d, rp_error *err) {
             if (close) *close = 0;
         }
         st = rp_input_syslog_start(h, port, d->queue, d->config->trusted_proxies,
-                                   d->config->n_trusted_proxies, &in, err);
+                                   d->config->n_trusted_proxies, s->syslog_allow,
+                                   s->n_syslog_allow, &in, err);
         if (st != RP_OK) return st;
         d->inputs[d->n_inputs++] = in;
         rp_log(d, "info", "listening for syslog on udp %s:%d", h, rp_input_port(in));
@@ -926,6 +927,7 @@ json_t *rp_daemon_stats_json(rp_daemon *d) {
         rp_input_stats is;
         rp_input_get_stats(d->inputs[i], &is);
         uint64_t bad = is.bad_syslog;
+        for (int r = 1; r < RP_REFUSE_REASON_COUNT; r++) bad += is.refused[r];
         for (int r = 0; r < RP_DECODE_REASON_COUNT; r++) bad += is.bad_decode[r];
         for (int r = 0; r < RP_SKIP_REASON_COUNT; r++) bad += is.bad_line[r];
         json_array_append_new(inputs, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "input",
@@ -1027,6 +1029,11 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
         if (is.bad_syslog)
             fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"bad_syslog\"} %llu\n", name,
                     (unsigned long long)is.bad_syslog);
+        for (int r = 1; r < RP_REFUSE_REASON_COUNT; r++)
+            if (is.refused[r])
+                fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"refused_%s\"} %llu\n",
+                        name, rp_refuse_reason_name((rp_refuse_reason)r),
+                        (unsigned long long)is.refused[r]);
     }
     metric_head(f, "rampart_engine_events_total", "counter", "Events fed to the engine.");
     fprintf(f, "rampart_engine_events_total %llu\n", (unsigned long long)es.events);

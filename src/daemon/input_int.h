@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "inputs.h"
 
@@ -26,6 +27,7 @@ typedef struct rp_input_counters {
     _Atomic uint64_t bad_line[RP_SKIP_REASON_COUNT];
     _Atomic uint64_t bad_syslog;
     _Atomic uint64_t rotations;
+    _Atomic uint64_t refused[RP_REFUSE_REASON_COUNT];
 } rp_input_counters;
 
 struct rp_input {
@@ -63,10 +65,14 @@ void rp_input_feed_line(rp_input *in, rp_log_parser *parser, const char *line, s
 
 /* Receive datagrams in batches with recvmmsg until the input stops: poll
  * (100 ms, or the stop pipe), then drain a batch at a time, calling handle
- * for each. buffers holds batch slots of size bytes. Shared by the unix
+ * for each with its header: msg_flags, the sender's address (msg_name)
+ * and its ancillary data (msg_control: the credentials when SO_PASSCRED is
+ * on). buffers holds batch slots of size bytes. Shared by the unix
  * datagram and the syslog inputs. */
 #define RP_INPUT_MAX_BATCH 64
+typedef void rp_input_handler(rp_input *in, const uint8_t *data, size_t len,
+                              const struct msghdr *msg);
 void rp_input_recv_loop(rp_input *in, uint8_t *buffers, size_t size, unsigned batch,
-                        void (*handle)(rp_input *in, const uint8_t *data, size_t len, int flags));
+                        rp_input_handler *handle);
 
 #endif

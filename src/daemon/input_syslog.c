@@ -15,7 +15,13 @@
  * configured trusted proxies, exactly like a line of a JSON log file.
  *
  * UDP is bound only to the address asked for (127.0.0.1 by default): a
- * syslog port open to the network would let anyone inject events.
+ * syslog port open to the network would let anyone inject events. And
+ * since a port on loopback is open to every local user (and to any
+ * address on lo: 127.0.0.2 is as local as 127.0.0.1), each packet's source
+ * address is checked against serve.syslog_allow (127.0.0.1 and ::1 by
+ * default; nginx sends from the address it reaches us on); others are
+ * counted as refused and dropped unread. UDP sources can be forged by
+ * whoever may send raw packets (root), not by other local users.
  *
  * Memory: BATCH receive buffers of 64 KiB (a UDP payload is at most
  * 65507 bytes; larger lines cannot arrive this way) and one parser.
@@ -37,6 +43,8 @@
 typedef struct syslog_state {
     rp_log_parser *parser;
     uint8_t *buffers; /* BATCH * PACKET_MAX */
+    int n_allow;
+    rp_cidr allow[RP_MAX_SENDERS]; /* source addresses we read */
 } syslog_state;
 
 static void syslog_cleanup(rp_input *in) {
@@ -75,9 +83,42 @@ static bool blank(const char *s, size_t len) {
     return true;
 }
 
-static void handle_packet(rp_input *in, const char *data, size_t len, int msg_flags) {
+/* The packet's source as an rp_addr (IPv4 in its mapped form). */
+static bool source_addr(const struct msghdr *msg, rp_addr *out) {
+    memset(out, 0, sizeof *out);
+    const struct sockaddr *sa = msg->msg_name;
+    if (sa && sa->sa_family == AF_INET && msg->msg_namelen >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *v4 = msg->msg_name;
+        out->bytes[10] = out->bytes[11] = 0xff;
+        memcpy(out->bytes + 12, &v4->sin_addr, 4);
+        out->family = 4;
+        return true;
+    }
+    if (sa && sa->sa_family == AF_INET6 && msg->msg_namelen >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *v6 = msg->msg_name;
+        memcpy(out->bytes, &v6->sin6_addr, 16);
+        out->family = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) ? 4 : 6;
+        return true;
+    }
+    return false;
+}
+
+static bool source_allowed(const syslog_state *st, const struct msghdr *msg) {
+    rp_addr from;
+    if (!source_addr(msg, &from)) return false;
+    for (int i = 0; i < st->n_allow; i++)
+        if (rp_cidr_contains(&st->allow[i], &from)) return true;
+    return false;
+}
+
+static void handle_packet(rp_input *in, const char *data, size_t len, const struct msghdr *hdr) {
     syslog_state *st = in->state;
+    int msg_flags = hdr->msg_flags;
     rp_input_count(&in->counters.received);
+    if (!source_allowed(st, hdr)) {
+        rp_input_count(&in->counters.refused[RP_REFUSE_SOURCE]);
+        return;
+    }
     if (msg_flags & MSG_TRUNC) {
         rp_input_count(&in->counters.bad_line[RP_SKIP_TOO_LONG]);
         return;
@@ -91,8 +132,8 @@ static void handle_packet(rp_input *in, const char *data, size_t len, int msg_fl
     rp_input_feed_line(in, st->parser, msg, msg_len);
 }
 
-static void on_packet(rp_input *in, const uint8_t *data, size_t len, int flags) {
-    handle_packet(in, (const char *)data, len, flags);
+static void on_packet(rp_input *in, const uint8_t *data, size_t len, const struct msghdr *msg) {
+    handle_packet(in, (const char *)data, len, msg);
 }
 
 static void *syslog_run(void *arg) {
@@ -143,10 +184,14 @@ static rp_status bind_udp(rp_input *in, const char *host, int port, rp_error *er
 }
 
 rp_status rp_input_syslog_start(const char *host, int port, rp_queue *q,
-                                const struct rp_cidr *trusted, int n_trusted, rp_input **out,
+                                const struct rp_cidr *trusted, int n_trusted,
+                                const struct rp_cidr *allow, int n_allow, rp_input **out,
                                 rp_error *err) {
     *out = NULL;
     if (!host || !*host) host = "127.0.0.1";
+    if (n_allow < 0 || n_allow > RP_MAX_SENDERS || (n_allow > 0 && !allow))
+        return rp_error_set(err, RP_EINVAL, "", 0, 0,
+                            "syslog input: 0 to %d allowed sources", RP_MAX_SENDERS);
     rp_input *in = rp_input_alloc("syslog", q, err);
     if (!in) return RP_ENOMEM;
     syslog_state *st = calloc(1, sizeof *st);
@@ -162,6 +207,8 @@ rp_status rp_input_syslog_start(const char *host, int port, rp_queue *q,
         return rp_error_set(err, RP_ENOMEM, "", 0, 0, "syslog input: out of memory");
     }
     if (trusted && n_trusted > 0) rp_log_parser_set_trusted_proxies(st->parser, trusted, n_trusted);
+    if (n_allow > 0) memcpy(st->allow, allow, (size_t)n_allow * sizeof *allow);
+    st->n_allow = n_allow;
     rp_status rc = bind_udp(in, host, port, err);
     if (rc != RP_OK) {
         rp_input_stop(in);

@@ -14,11 +14,24 @@
 #ifndef RP_INPUTS_H
 #define RP_INPUTS_H
 
+#include "config.h"
 #include "ingest.h"
 #include "protocol.h"
 #include "queue.h"
 
 typedef struct rp_input rp_input;
+
+/* Why a datagram or packet was refused before it was read: who sent it. */
+typedef enum rp_refuse_reason {
+    RP_REFUSE_NONE = 0,
+    RP_REFUSE_SENDER,         /* datagram: a uid and primary gid not allowed to send */
+    RP_REFUSE_NO_CREDENTIALS, /* datagram: arrived without the sender's credentials */
+    RP_REFUSE_SOURCE,         /* syslog: a source address not in serve.syslog_allow */
+    RP_REFUSE_REASON_COUNT
+} rp_refuse_reason;
+
+/* "sender", "no_credentials", "source" (metrics: reason="refused_NAME"). */
+const char *rp_refuse_reason_name(rp_refuse_reason reason);
 
 typedef struct rp_input_stats {
     uint64_t received;  /* datagrams or lines */
@@ -28,15 +41,22 @@ typedef struct rp_input_stats {
     uint64_t bad_line[RP_SKIP_REASON_COUNT];     /* syslog and tail inputs */
     uint64_t bad_syslog; /* a syslog packet without a usable message */
     uint64_t rotations;  /* tail: file replaced or truncated */
+    uint64_t refused[RP_REFUSE_REASON_COUNT]; /* by who sent them */
 } rp_input_stats;
 
-/* Datagram socket at path (created with mode 0666 so nginx workers can
- * send; an existing socket file is replaced). */
-rp_status rp_input_datagram_start(const char *path, rp_queue *q, rp_input **out, rp_error *err);
-/* Syslog UDP on host:port (port 0 = pick a free one; see
- * rp_input_port). */
+/* Datagram socket at sv->socket_path (an existing socket file is
+ * replaced), given to sv->socket_group with sv->socket_mode; datagrams
+ * are accepted from root, the daemon's own user, the socket's group and
+ * sv->socket_users / socket_groups, by the credentials the kernel attaches
+ * to each (SCM_CREDENTIALS). Names are resolved here: an unknown one, or a
+ * group the daemon cannot give the socket to, is an error. */
+rp_status rp_input_datagram_start(const rp_serve_config *sv, rp_queue *q, rp_input **out,
+                                  rp_error *err);
+/* Syslog UDP on host:port (port 0 = pick a free one; see rp_input_port),
+ * accepting packets only from the n_allow source CIDRs. */
 rp_status rp_input_syslog_start(const char *host, int port, rp_queue *q,
-                                const struct rp_cidr *trusted, int n_trusted, rp_input **out,
+                                const struct rp_cidr *trusted, int n_trusted,
+                                const struct rp_cidr *allow, int n_allow, rp_input **out,
                                 rp_error *err);
 /* Tail a file. from_start: read what is already there first. format:
  * RP_FORMAT_AUTO, combined or json. */

@@ -78,6 +78,13 @@ static void serve_defaults(rp_serve_config *sv) {
     rp_cidr_parse("127.0.0.0/8", 11, &sv->check_proxies[0]);
     rp_cidr_parse("::1/128", 7, &sv->check_proxies[1]);
     sv->n_check_proxies = 2;
+    /* Events decide who is blocked: only nginx (the socket's group), root
+     * and the daemon's own user may send them, and syslog only from this
+     * machine's loopback. */
+    sv->socket_mode = 0660;
+    rp_cidr_parse("127.0.0.1", 9, &sv->syslog_allow[0]);
+    rp_cidr_parse("::1", 3, &sv->syslog_allow[1]);
+    sv->n_syslog_allow = 2;
 }
 
 rp_config *rp_config_default(void) {

@@ -19,6 +19,7 @@
 #define RP_MAX_TOKENS 1024
 #define RP_MAX_DECLARED 4096
 #define RP_NAME_MAX 32
+#define RP_MAX_SENDERS 16 /* users, groups or syslog sources allowed to send events */
 
 typedef struct rp_detector_settings {
     bool enabled;
@@ -89,6 +90,19 @@ typedef struct rp_serve_config {
     int n_check_proxies;
     rp_cidr check_proxies[16]; /* peers whose client header /v1/check believes */
     bool check_real_ip;        /* that header is X-Real-IP, not X-Forwarded-For */
+    /* Who may send events (docs/deployment.md, "The event socket and its
+     * senders"). Names are resolved by the daemon when it starts. */
+    char socket_group[32];     /* group of the socket file; "" = the group of the
+                                  nginx worker user (www-data, else nginx) */
+    uint32_t socket_mode;      /* permission bits of the socket file: 0660 */
+    int n_socket_users;
+    char socket_users[RP_MAX_SENDERS][32];  /* user names or uids that may send,
+                                               besides root and the daemon's user */
+    int n_socket_groups;
+    char socket_groups[RP_MAX_SENDERS][32]; /* groups (a sender's primary group) that
+                                               may send, besides the socket's */
+    int n_syslog_allow;
+    rp_cidr syslog_allow[RP_MAX_SENDERS];   /* syslog source addresses accepted */
 } rp_serve_config;
 
 struct rp_config {

@@ -1078,11 +1078,93 @@ static void walk_check(walker *w, ynode *n, rp_serve_config *sv) {
     }
 }
 
+/* A user or group: a name as useradd accepts it, or a number. The daemon
+ * resolves names when it starts (the engine does no I/O). */
+static bool valid_principal(const char *s) {
+    if (!*s || *s == '-') return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
+static bool get_principal(walker *w, ynode *n, const char *what, char *buf, size_t size) {
+    char tmp[32];
+    if (!get_string(w, n, what, tmp, sizeof tmp < size ? sizeof tmp : size)) return false;
+    if (!valid_principal(tmp)) {
+        report(w, n, "%s must be a user or group name (letters, digits, _ . -) or a number, "
+                     "got '%s'", what, tmp);
+        return false;
+    }
+    memcpy(buf, tmp, strlen(tmp) + 1);
+    return true;
+}
+
+static void get_principal_list(walker *w, ynode *n, const char *what, char (*out)[32],
+                               int *count) {
+    if (is_null(n)) {
+        *count = 0;
+        return;
+    }
+    if (!want_type(w, n, YAML_SEQUENCE_NODE, what)) return;
+    if (seq_len(n) > RP_MAX_SENDERS) {
+        report(w, n, "too many entries in %s: %d, at most %d", what, seq_len(n), RP_MAX_SENDERS);
+        return;
+    }
+    int k = 0;
+    ynode *item;
+    SEQ_EACH(w, n, item) {
+        if (get_principal(w, item, what, out[k], sizeof out[k])) k++;
+    }
+    *count = k;
+}
+
+/* "0660": octal permission bits, as chmod takes them. */
+static void get_mode(walker *w, ynode *n, const char *what, uint32_t *out) {
+    bool ok = is_scalar(n) && scalar_len(n) >= 3 && scalar_len(n) <= 4;
+    uint32_t v = 0;
+    for (size_t i = 0; ok && i < scalar_len(n); i++) {
+        char c = scalar_text(n)[i];
+        if (c < '0' || c > '7') ok = false;
+        v = v << 3 | (uint32_t)(c - '0');
+    }
+    if (!ok || v > 0777 || (v & 0600) != 0600) {
+        char got[64];
+        report(w, n, "%s must be octal permission bits like \"0660\" that let the owner read "
+                     "and write, got %s", what, describe(n, got, sizeof got));
+        return;
+    }
+    *out = v;
+}
+
+/* Who may send events: the socket file's group and mode, the senders the
+ * datagram input accepts, the sources the syslog input accepts. */
+static void walk_senders(walker *w, ynode *n, rp_serve_config *sv) {
+    ynode *v;
+    if ((v = map_get(w, n, "socket_group"))) {
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+            sv->socket_group[0] = 0;
+        else
+            get_principal(w, v, "socket_group", sv->socket_group, sizeof sv->socket_group);
+    }
+    if ((v = map_get(w, n, "socket_mode"))) get_mode(w, v, "socket_mode", &sv->socket_mode);
+    if ((v = map_get(w, n, "socket_users")))
+        get_principal_list(w, v, "socket_users", sv->socket_users, &sv->n_socket_users);
+    if ((v = map_get(w, n, "socket_groups")))
+        get_principal_list(w, v, "socket_groups", sv->socket_groups, &sv->n_socket_groups);
+    if ((v = map_get(w, n, "syslog_allow")))
+        get_cidr_list(w, v, "syslog_allow", sv->syslog_allow, RP_MAX_SENDERS,
+                      &sv->n_syslog_allow);
+}
+
 static void walk_serve(walker *w, ynode *n) {
     static const char *const keys[] = {"socket", "syslog",         "tail",  "tail_from_start",
                                        "tail_format", "table",     "table_capacity", "store",
                                        "admin",  "token_file",     "queue", "retention",
-                                       "log",    "admin_hosts",    "admin_limits", "check"};
+                                       "log",    "admin_hosts",    "admin_limits", "check",
+                                       "socket_group", "socket_mode", "socket_users",
+                                       "socket_groups", "syslog_allow"};
     static const char *const formats[] = {"auto", "combined", "json"};
     static const char *const logs[] = {"text", "json"};
     if (!check_keys(w, n, keys, COUNT(keys), "serve", "serve")) return;
@@ -1121,6 +1203,7 @@ static void walk_serve(walker *w, ynode *n) {
     if ((v = map_get(w, n, "admin_hosts"))) walk_admin_hosts(w, v, sv);
     if ((v = map_get(w, n, "admin_limits")) && !is_null(v)) walk_admin_limits(w, v, sv);
     if ((v = map_get(w, n, "check")) && !is_null(v)) walk_check(w, v, sv);
+    walk_senders(w, n, sv);
     if ((v = map_get(w, n, "log"))) {
         int f = get_choice(w, v, "log format", logs, COUNT(logs));
         if (f >= 0) sv->log_json = f == 1;

@@ -90,6 +90,15 @@ static void assert_serve_equal(const rp_serve_config *a, const rp_serve_config *
     assert_int_equal(a->keep_incidents_us, b->keep_incidents_us);
     assert_int_equal(a->keep_decisions_us, b->keep_decisions_us);
     assert_int_equal(a->log_json, b->log_json);
+    assert_string_equal(a->socket_group, b->socket_group);
+    assert_int_equal(a->socket_mode, b->socket_mode);
+    assert_int_equal(a->n_socket_users, b->n_socket_users);
+    assert_memory_equal(a->socket_users, b->socket_users, sizeof a->socket_users);
+    assert_int_equal(a->n_socket_groups, b->n_socket_groups);
+    assert_memory_equal(a->socket_groups, b->socket_groups, sizeof a->socket_groups);
+    assert_int_equal(a->n_syslog_allow, b->n_syslog_allow);
+    assert_memory_equal(a->syslog_allow, b->syslog_allow,
+                        (size_t)a->n_syslog_allow * sizeof a->syslog_allow[0]);
 }
 
 /* Every field but the source name and the declared list pointer. */
@@ -856,6 +865,63 @@ static void test_serve_error_paths_choices_and_lists(void **state) {
     expect_error(text, "/0", "socket path must be at most 107 characters (a unix socket limit)");
 }
 
+/* Who may send events: the socket's group and mode, allowed users and
+ * groups, syslog sources; defaults keep other local users out. */
+static void test_serve_senders_defaults_values_and_errors(void **state) {
+    (void)state;
+    rp_config *d = rp_config_default();
+    assert_string_equal(d->serve.socket_group, "");
+    assert_int_equal(d->serve.socket_mode, 0660);
+    assert_int_equal(d->serve.n_socket_users, 0);
+    assert_int_equal(d->serve.n_syslog_allow, 2);
+    rp_addr lo4, lo6, other;
+    rp_addr_parse("127.0.0.1", 9, &lo4);
+    rp_addr_parse("::1", 3, &lo6);
+    rp_addr_parse("127.0.0.2", 9, &other);
+    assert_true(rp_cidr_contains(&d->serve.syslog_allow[0], &lo4));
+    assert_true(rp_cidr_contains(&d->serve.syslog_allow[1], &lo6));
+    assert_false(rp_cidr_contains(&d->serve.syslog_allow[0], &other));
+    assert_false(rp_cidr_contains(&d->serve.syslog_allow[1], &other));
+    rp_config_free(d);
+
+    rp_config *c = parse_ok("serve:\n"
+                            "  socket_group: www-data\n"
+                            "  socket_mode: \"0640\"\n"
+                            "  socket_users: [nginx, 101]\n"
+                            "  socket_groups: [adm]\n"
+                            "  syslog_allow: [10.0.0.0/8]\n");
+    assert_string_equal(c->serve.socket_group, "www-data");
+    assert_int_equal(c->serve.socket_mode, 0640);
+    assert_int_equal(c->serve.n_socket_users, 2);
+    assert_string_equal(c->serve.socket_users[1], "101");
+    assert_int_equal(c->serve.n_socket_groups, 1);
+    assert_string_equal(c->serve.socket_groups[0], "adm");
+    assert_int_equal(c->serve.n_syslog_allow, 1);
+    assert_int_equal(c->serve.syslog_allow[0].prefix, 96 + 8);
+    rp_config_free(c);
+    c = parse_ok("serve:\n  socket_group: \"\"\n  socket_mode: 0660\n  syslog_allow: []\n");
+    assert_int_equal(c->serve.socket_mode, 0660);
+    assert_int_equal(c->serve.n_syslog_allow, 0);
+    rp_config_free(c);
+
+    expect_error("serve:\n  socket_mode: \"0999\"\n", "\"0999",
+                 "socket_mode must be octal permission bits like \"0660\" that let the owner "
+                 "read and write, got '0999'");
+    expect_error("serve:\n  socket_mode: \"0060\"\n", "\"0060",
+                 "socket_mode must be octal permission bits like \"0660\" that let the owner "
+                 "read and write, got '0060'");
+    expect_error("serve:\n  socket_group: \"www data\"\n", "\"www",
+                 "socket_group must be a user or group name (letters, digits, _ . -) or a "
+                 "number, got 'www data'");
+    expect_error("serve:\n  socket_users: [ok, \"-x\"]\n", "\"-x",
+                 "socket_users must be a user or group name (letters, digits, _ . -) or a "
+                 "number, got '-x'");
+    expect_error("serve:\n  syslog_allow: [localhost]\n", "localhost",
+                 "expected an address or a CIDR like 10.0.0.0/8 or 2001:db8::/32, got 'localhost'");
+    expect_error("serve:\n  socket_groups: [a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q]\n", "[",
+                 "too many entries in socket_groups: 17, at most 16");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -892,6 +958,7 @@ int main(void) {
         cmocka_unit_test(test_serve_error_bad_listen_addresses),
         cmocka_unit_test(test_serve_error_sizes_out_of_range),
         cmocka_unit_test(test_serve_error_paths_choices_and_lists),
+        cmocka_unit_test(test_serve_senders_defaults_values_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

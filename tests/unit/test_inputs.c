@@ -15,6 +15,8 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +62,32 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* The datagram input as the daemon starts it, with the default senders
+ * (root, this user, the socket's group) unless the test changes them. */
+static rp_status start_datagram_as(const rp_serve_config *sv, const char *path, rp_queue *q,
+                                   rp_input **in, rp_error *err) {
+    rp_serve_config copy = *sv;
+    snprintf(copy.socket_path, sizeof copy.socket_path, "%s", path);
+    return rp_input_datagram_start(&copy, q, in, err);
+}
+
+static rp_status start_datagram(const char *path, rp_queue *q, rp_input **in, rp_error *err) {
+    rp_config *c = rp_config_default();
+    rp_status st = start_datagram_as(&c->serve, path, q, in, err);
+    rp_config_free(c);
+    return st;
+}
+
+/* The syslog input with the default sources (127.0.0.1, ::1). */
+static rp_status start_syslog(const char *host, int port, rp_queue *q, const rp_cidr *trusted,
+                              int n_trusted, rp_input **in, rp_error *err) {
+    rp_config *c = rp_config_default();
+    rp_status st = rp_input_syslog_start(host, port, q, trusted, n_trusted, c->serve.syslog_allow,
+                                         c->serve.n_syslog_allow, in, err);
+    rp_config_free(c);
+    return st;
+}
+
 static rp_queue *new_queue(void) {
     rp_queue *q;
     assert_int_equal(rp_queue_new(4 << 20, &q), RP_OK);
@@ -69,6 +98,7 @@ static rp_queue *new_queue(void) {
 static uint64_t accounted(const rp_input_stats *s) {
     uint64_t n = s->events + s->dropped_queue_full + s->bad_syslog;
     for (int i = 0; i < RP_DECODE_REASON_COUNT; i++) n += s->bad_decode[i];
+    for (int i = 0; i < RP_REFUSE_REASON_COUNT; i++) n += s->refused[i];
     for (int i = 0; i < RP_SKIP_REASON_COUNT; i++) n += s->bad_line[i];
     return n;
 }
@@ -124,11 +154,11 @@ static void test_inputs_datagram_1000_events_arrive_identical(void **state) {
     rp_queue *q = new_queue();
     rp_input *in = NULL;
     rp_error err;
-    assert_int_equal(rp_input_datagram_start(path, q, &in, &err), RP_OK);
+    assert_int_equal(start_datagram(path, q, &in, &err), RP_OK);
     assert_string_equal(rp_input_name(in), "datagram");
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0666);
+    assert_int_equal(sb.st_mode & 0777, 0660);
 
     int fd = unix_sender();
     for (int i = 0; i < 1000; i++) {
@@ -169,12 +199,125 @@ static void test_inputs_datagram_1000_events_arrive_identical(void **state) {
     rp_queue_free(q);
 }
 
+/* Send one event to path as uid/gid (a child process that drops root);
+ * errno is EACCES when the socket file's mode refused it, else 0. */
+static void send_as(uid_t uid, gid_t gid, const char *path, const void *data, size_t len) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
+            setresuid(uid, uid, uid) != 0)
+            _exit(2);
+        int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+        struct sockaddr_un addr;
+        memset(&addr, 0, sizeof addr);
+        addr.sun_family = AF_UNIX;
+        strcpy(addr.sun_path, path);
+        _exit(sendto(fd, data, len, 0, (struct sockaddr *)&addr, sizeof addr) == (ssize_t)len
+                  ? 0
+                  : errno == EACCES ? 3 : 4);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    errno = WEXITSTATUS(status) == 3 ? EACCES : 0;
+    assert_true(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3);
+}
+
+/* A forged event from a local user who is not nginx would get any
+ * address blocked: the file's mode keeps such users out, and if an
+ * operator opens the mode anyway, each datagram's credentials still do. */
+static void test_inputs_datagram_from_another_uid_is_refused_and_counted(void **state) {
+    if (geteuid() != 0) skip(); /* needs to send as another user */
+    char path[128];
+    in_dir(path, sizeof path, "creds.sock");
+    rp_queue *q = new_queue();
+    char p[32];
+    rp_event ev = numbered_event(3, p, sizeof p);
+    uint8_t good[RP_PROTO_MAX_DATAGRAM];
+    size_t n = rp_event_encode(&ev, good, sizeof good);
+    const uid_t nobody = 65534;
+    const gid_t nogroup = 65534;
+    assert_int_equal(chmod(dir, 0711), 0); /* others may reach the socket file */
+
+    /* Default: 0660, and the nginx worker's group when there is one. */
+    rp_input *in = NULL;
+    assert_int_equal(start_datagram(path, q, &in, NULL), RP_OK);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0660);
+    struct passwd *www = getpwnam("www-data");
+    if (www) assert_int_equal(sb.st_gid, www->pw_gid);
+    send_as(nobody, nogroup, path, good, n);
+    assert_int_equal(errno, EACCES); /* the file's mode: not even delivered */
+    rp_input_stop(in);
+
+    /* Mode opened to everyone: the credentials refuse what the mode let in. */
+    rp_config *c = rp_config_default();
+    c->serve.socket_mode = 0666;
+    snprintf(c->serve.socket_group, sizeof c->serve.socket_group, "0");
+    assert_int_equal(start_datagram_as(&c->serve, path, q, &in, NULL), RP_OK);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0666);
+    assert_int_equal(sb.st_gid, 0);
+    for (int i = 0; i < 3; i++) {
+        send_as(nobody, nogroup, path, good, n);
+        assert_int_equal(errno, 0); /* delivered, then refused */
+    }
+    int fd = unix_sender();
+    send_to_path(fd, path, good, n); /* root: read */
+    close(fd);
+    wait_accounted(in, 4);
+    rp_input_stats s;
+    rp_input_get_stats(in, &s);
+    assert_int_equal(s.received, 4);
+    assert_int_equal(s.refused[RP_REFUSE_SENDER], 3);
+    assert_int_equal(s.events, 1);
+    rp_input_stop(in);
+
+    /* Named as a sender, by user or by primary group: read. */
+    snprintf(c->serve.socket_users[0], sizeof c->serve.socket_users[0], "nobody");
+    c->serve.n_socket_users = 1;
+    assert_int_equal(start_datagram_as(&c->serve, path, q, &in, NULL), RP_OK);
+    send_as(nobody, nogroup, path, good, n);
+    send_as(nobody + 1, 12345, path, good, n); /* neither: refused */
+    wait_accounted(in, 2);
+    rp_input_get_stats(in, &s);
+    assert_int_equal(s.events, 1);
+    assert_int_equal(s.refused[RP_REFUSE_SENDER], 1);
+    rp_input_stop(in);
+    c->serve.n_socket_users = 0;
+    snprintf(c->serve.socket_groups[0], sizeof c->serve.socket_groups[0], "12345");
+    c->serve.n_socket_groups = 1;
+    assert_int_equal(start_datagram_as(&c->serve, path, q, &in, NULL), RP_OK);
+    send_as(nobody + 1, 12345, path, good, n);
+    wait_accounted(in, 1);
+    rp_input_get_stats(in, &s);
+    assert_int_equal(s.events, 1);
+    rp_input_stop(in);
+
+    /* Names that do not exist are start-up errors, not silent. */
+    rp_error err;
+    snprintf(c->serve.socket_groups[0], sizeof c->serve.socket_groups[0], "no-such-group-x");
+    assert_int_equal(start_datagram_as(&c->serve, path, q, &in, &err), RP_EINVAL);
+    assert_string_equal(err.message,
+                        "datagram input: serve.socket_groups: no group 'no-such-group-x'");
+    c->serve.n_socket_groups = 0;
+    snprintf(c->serve.socket_group, sizeof c->serve.socket_group, "no-such-group-x");
+    assert_int_equal(start_datagram_as(&c->serve, path, q, &in, &err), RP_EINVAL);
+    assert_string_equal(err.message, "datagram input: serve.socket_group: no group 'no-such-group-x'");
+    rp_config_free(c);
+    rp_event out[8];
+    while (rp_queue_pop(q, out, 8, 10) > 0) {}
+    rp_queue_free(q);
+}
+
 static void test_inputs_datagram_garbage_is_counted_by_reason(void **state) {
     char path[128];
     in_dir(path, sizeof path, "garbage.sock");
     rp_queue *q = new_queue();
     rp_input *in = NULL;
-    assert_int_equal(rp_input_datagram_start(path, q, &in, NULL), RP_OK);
+    assert_int_equal(start_datagram(path, q, &in, NULL), RP_OK);
 
     char p[32];
     rp_event ev = numbered_event(1, p, sizeof p);
@@ -221,7 +364,7 @@ static void test_inputs_datagram_refuses_path_that_is_not_a_socket(void **state)
     rp_queue *q = new_queue();
     rp_input *in = (rp_input *)1;
     rp_error err;
-    assert_int_equal(rp_input_datagram_start(path, q, &in, &err), RP_EINVAL);
+    assert_int_equal(start_datagram(path, q, &in, &err), RP_EINVAL);
     assert_null(in);
     assert_non_null(strstr(err.message, "not a socket"));
     struct stat sb;
@@ -243,7 +386,7 @@ static void test_inputs_datagram_replaces_stale_socket_file(void **state) {
     close(fd);
     rp_queue *q = new_queue();
     rp_input *in = NULL;
-    assert_int_equal(rp_input_datagram_start(path, q, &in, NULL), RP_OK);
+    assert_int_equal(start_datagram(path, q, &in, NULL), RP_OK);
     rp_input_stop(in);
     rp_queue_free(q);
 }
@@ -263,12 +406,66 @@ static void send_udp(int port, const char *text) {
     close(fd);
 }
 
+/* A UDP packet to 127.0.0.1:port sent from the address from. */
+static void send_udp_from(const char *from, int port, const char *text) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, from, &addr.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ssize_t n = sendto(fd, text, strlen(text), 0, (struct sockaddr *)&addr, sizeof addr);
+    assert_int_equal(n, (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* Any address on lo is local, and any local user may send to a UDP port:
+ * only the configured sources are read (127.0.0.1 and ::1 by default). */
+static void test_inputs_syslog_refuses_sources_not_allowed(void **state) {
+    rp_queue *q = new_queue();
+    rp_input *in = NULL;
+    assert_int_equal(start_syslog("127.0.0.1", 0, q, NULL, 0, &in, NULL), RP_OK);
+    int port = rp_input_port(in);
+    const char *line = "<190>Nov 25 10:00:00 web1 rampart: {\"time_iso8601\":"
+                       "\"2024-11-25T10:00:00Z\",\"remote_addr\":\"192.0.2.1\",\"request\":"
+                       "\"GET / HTTP/1.1\",\"status\":\"200\"}";
+    send_udp_from("127.0.0.2", port, line);
+    send_udp_from("127.0.0.2", port, line);
+    send_udp_from("127.0.0.1", port, line);
+    wait_accounted(in, 3);
+    rp_input_stats s;
+    rp_input_get_stats(in, &s);
+    assert_int_equal(s.received, 3);
+    assert_int_equal(s.refused[RP_REFUSE_SOURCE], 2);
+    assert_int_equal(s.events, 1);
+    rp_input_stop(in);
+
+    /* A configured list replaces the default. */
+    rp_cidr only;
+    assert_int_equal(rp_cidr_parse("127.0.0.2/32", 12, &only), RP_OK);
+    assert_int_equal(rp_input_syslog_start("127.0.0.1", 0, q, NULL, 0, &only, 1, &in, NULL), RP_OK);
+    port = rp_input_port(in);
+    send_udp_from("127.0.0.2", port, line);
+    send_udp_from("127.0.0.1", port, line);
+    wait_accounted(in, 2);
+    rp_input_get_stats(in, &s);
+    assert_int_equal(s.refused[RP_REFUSE_SOURCE], 1);
+    assert_int_equal(s.events, 1);
+    rp_input_stop(in);
+    rp_event out[4];
+    while (rp_queue_pop(q, out, 4, 10) > 0) {}
+    rp_queue_free(q);
+}
+
 static void test_inputs_syslog_json_lines_and_garbage(void **state) {
     rp_queue *q = new_queue();
     rp_input *in = NULL;
     rp_cidr proxy;
     assert_int_equal(rp_cidr_parse("10.0.0.0/8", 10, &proxy), RP_OK);
-    assert_int_equal(rp_input_syslog_start("127.0.0.1", 0, q, &proxy, 1, &in, NULL), RP_OK);
+    assert_int_equal(start_syslog("127.0.0.1", 0, q, &proxy, 1, &in, NULL), RP_OK);
     int port = rp_input_port(in);
     assert_true(port > 0);
     assert_string_equal(rp_input_name(in), "syslog");
@@ -315,10 +512,10 @@ static void test_inputs_syslog_bind_failure_is_reported(void **state) {
     rp_queue *q = new_queue();
     rp_input *in = NULL;
     rp_error err;
-    assert_int_equal(rp_input_syslog_start("127.0.0.1", 0, q, NULL, 0, &in, NULL), RP_OK);
+    assert_int_equal(start_syslog("127.0.0.1", 0, q, NULL, 0, &in, NULL), RP_OK);
     rp_input *second = NULL;
     assert_int_not_equal(
-        rp_input_syslog_start("127.0.0.1", rp_input_port(in), q, NULL, 0, &second, &err), RP_OK);
+        start_syslog("127.0.0.1", rp_input_port(in), q, NULL, 0, &second, &err), RP_OK);
     assert_null(second);
     assert_non_null(strstr(err.message, "bind"));
     rp_input_stop(in);
@@ -577,7 +774,7 @@ static void test_inputs_datagram_with_several_records(void **state) {
     rp_queue *q = new_queue();
     rp_input *in = NULL;
     rp_error err;
-    assert_int_equal(rp_input_datagram_start(path, q, &in, &err), RP_OK);
+    assert_int_equal(start_datagram(path, q, &in, &err), RP_OK);
     static uint8_t buf[RP_PROTO_MAX_DATAGRAM];
     size_t used = 0;
     for (int i = 0; i < 50; i++) {
@@ -619,9 +816,11 @@ int main(void) {
         cmocka_unit_test(test_inputs_datagram_1000_events_arrive_identical),
         cmocka_unit_test(test_inputs_datagram_with_several_records),
         cmocka_unit_test(test_inputs_datagram_garbage_is_counted_by_reason),
+        cmocka_unit_test(test_inputs_datagram_from_another_uid_is_refused_and_counted),
         cmocka_unit_test(test_inputs_datagram_refuses_path_that_is_not_a_socket),
         cmocka_unit_test(test_inputs_datagram_replaces_stale_socket_file),
         cmocka_unit_test(test_inputs_syslog_json_lines_and_garbage),
+        cmocka_unit_test(test_inputs_syslog_refuses_sources_not_allowed),
         cmocka_unit_test(test_inputs_syslog_bind_failure_is_reported),
         cmocka_unit_test(test_inputs_tail_starts_at_end_and_follows_appends),
         cmocka_unit_test(test_inputs_tail_from_start_reads_existing_lines),
