@@ -30,17 +30,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "admin_config.h"
+#include "admin_guard.h"
 #include "daemon.h"
 #include "store.h"
 #include "ui.h"
 
 #define RP_MAX_BODY (64 * 1024)
+/* Request line and headers of one request: plenty for a browser or a proxy,
+ * and a bound on what 1,024 connections can hold. */
+#define RP_CONNECTION_MEMORY (32 * 1024)
+/* Connections libmicrohttpd may hold beyond the guard's limit while pushed-out
+ * ones close. */
+#define RP_HEADROOM 64
+/* Dashboard queries can take a while (what-if, top lists): more threads keep
+ * one slow query from delaying the connections that share its thread. */
+#define RP_ADMIN_THREADS 4u
+#define RP_CHECK_THREADS 2u
+
+typedef struct listener {
+    struct MHD_Daemon *mhd;
+    rp_admin_guard *guard;
+    rp_admin *admin;
+    bool check_only; /* serve.check.listen: /v1/check and /healthz only */
+    char host[64];   /* the bind host as configured, for Host: checks */
+    bool wildcard, loopback;
+} listener;
 
 struct rp_admin {
-    struct MHD_Daemon *mhd;
     rp_daemon *d;
+    rp_serve_config serve; /* as started (serve: changes need a restart) */
+    listener main, check;
 };
 
 typedef struct request_ctx {
@@ -99,6 +122,91 @@ static const char *arg(struct MHD_Connection *c, const char *name) {
 
 static const char *header(struct MHD_Connection *c, const char *name) {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* The last of a repeated header: a proxy appends, a client prepends. */
+typedef struct last_header {
+    const char *name, *value;
+} last_header;
+
+static enum MHD_Result keep_last(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value) {
+    (void)kind;
+    last_header *h = cls;
+    if (key && strcasecmp(key, h->name) == 0) h->value = value;
+    return MHD_YES;
+}
+
+static const char *header_last(struct MHD_Connection *c, const char *name) {
+    last_header h = {name, NULL};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, keep_last, &h);
+    return h.value;
+}
+
+static bool sockaddr_to_addr(const struct sockaddr *sa, rp_addr *out) {
+    char text[INET6_ADDRSTRLEN] = "";
+    if (!sa) return false;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, text, sizeof text);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, text,
+                  sizeof text);
+    return text[0] && rp_addr_parse(text, strlen(text), out) == RP_OK;
+}
+
+static bool peer_addr(struct MHD_Connection *c, rp_addr *out) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && sockaddr_to_addr(ci->client_addr, out);
+}
+
+static bool is_loopback(const rp_addr *a) {
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+    return (a->family == 4 && a->bytes[12] == 127) ||
+           (a->family == 6 && memcmp(a->bytes, v6_loopback, 16) == 0);
+}
+
+/*
+ * DNS rebinding: a page on evil.example whose name is made to resolve to
+ * 127.0.0.1 can read the admin API from a browser on this machine; its
+ * requests say "Host: evil.example". Names are answered only when they are
+ * localhost or listed in serve.admin_hosts; an address is answered when it
+ * is the bind address (any loopback address for a loopback bind, any
+ * address for a wildcard bind: a rebinding page never has a literal
+ * address in its Host). No Host at all (HTTP/1.0) is no browser.
+ */
+static bool host_allowed(const rp_admin *a, const listener *l, const char *host) {
+    if (!host) return true;
+    char name[160];
+    size_t n = strlen(host);
+    if (n >= sizeof name) return false;
+    memcpy(name, host, n + 1);
+    for (char *p = name; *p; p++) *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    char *bare = name;
+    if (name[0] == '[') { /* [v6]:port */
+        char *close = strchr(name, ']');
+        if (!close || (close[1] && close[1] != ':')) return false;
+        *close = 0;
+        bare = name + 1;
+    } else {
+        char *colon = strchr(name, ':');
+        if (colon && strchr(colon + 1, ':')) return false; /* a bare v6 is not a Host */
+        if (colon) *colon = 0;
+    }
+    if (n && bare[strlen(bare) - 1] == '.') bare[strlen(bare) - 1] = 0; /* "localhost." */
+    if (strcmp(bare, "localhost") == 0) return true;
+    rp_addr addr;
+    if (rp_addr_parse(bare, strlen(bare), &addr) == RP_OK) {
+        if (l->wildcard) return true;
+        if (l->loopback && is_loopback(&addr)) return true;
+        rp_addr bound;
+        return rp_addr_parse(l->host, strlen(l->host), &bound) == RP_OK &&
+               memcmp(bound.bytes, addr.bytes, 16) == 0;
+    }
+    for (int i = 0; i < a->serve.n_admin_hosts; i++) {
+        const char *h = a->serve.admin_hosts[i];
+        if (strcasecmp(h, bare) == 0) return true;
+    }
+    return false;
 }
 
 /* Parse "30s", "15m", "2h", "1d" or plain seconds. */
@@ -228,13 +336,50 @@ static enum MHD_Result post_decision(struct MHD_Connection *c, rp_daemon *d, req
     return r;
 }
 
-/* {"config": "YAML"} bodies of /v1/whatif and /v1/config. */
-static const char *config_body(request_ctx *rc, json_t **holder, size_t *len) {
-    *holder = json_loadb(rc->body ? rc->body : "", rc->len, 0, NULL);
-    json_t *y = json_object_get(*holder, "config");
-    if (!json_is_string(y)) return NULL;
-    *len = json_string_length(y);
-    return json_string_value(y);
+/* GET /v1/config: the YAML whole with the token, its secrets redacted
+ * without (allowlisted partner keys are credentials of other people). */
+static enum MHD_Result get_config(struct MHD_Connection *c, rp_daemon *d) {
+    json_t *o = rp_daemon_config_json(d);
+    if (!o) return send_error(c, 500, "out of memory");
+    bool whole = rp_daemon_token_ok(d, header(c, "Authorization"));
+    if (!whole) {
+        json_t *y = json_object_get(o, "yaml");
+        char *red = NULL;
+        size_t len = 0;
+        if (rp_config_redact(json_is_string(y) ? json_string_value(y) : "",
+                             json_is_string(y) ? json_string_length(y) : 0, &red, &len) != RP_OK) {
+            json_decref(o);
+            return send_error(c, 500, "out of memory");
+        }
+        json_object_set_new(o, "yaml", json_stringn(red, len));
+        free(red);
+    }
+    json_object_set_new(o, "redacted", json_boolean(!whole));
+    return send_json(c, 200, o);
+}
+
+/* {"config": "YAML"} bodies of /v1/whatif and /v1/config, with the
+ * placeholders of a redacted GET put back (malloc'd into *yaml). */
+static enum MHD_Result config_body(struct MHD_Connection *c, rp_daemon *d, request_ctx *rc,
+                                   char **yaml, size_t *len) {
+    *yaml = NULL;
+    json_t *holder = json_loadb(rc->body ? rc->body : "", rc->len, 0, NULL);
+    json_t *y = json_object_get(holder, "config");
+    if (!json_is_string(y)) {
+        json_decref(holder);
+        return send_error(c, 400, "the body must be {\"config\": \"YAML text\"}");
+    }
+    json_t *cur = rp_daemon_config_json(d);
+    json_t *cy = json_object_get(cur, "yaml");
+    rp_error err = {0};
+    rp_status st = rp_config_unredact(json_is_string(cy) ? json_string_value(cy) : "",
+                                      json_is_string(cy) ? json_string_length(cy) : 0,
+                                      json_string_value(y), json_string_length(y), yaml, len, &err);
+    json_decref(cur);
+    json_decref(holder);
+    if (st != RP_OK) return send_json(c, 422, json_pack("{s:s,s:s}", "error", "configuration rejected",
+                                                     "detail", err.message));
+    return MHD_YES;
 }
 
 static enum MHD_Result config_error(struct MHD_Connection *c, const rp_error *err) {
@@ -244,32 +389,26 @@ static enum MHD_Result config_error(struct MHD_Connection *c, const rp_error *er
 }
 
 static enum MHD_Result whatif(struct MHD_Connection *c, rp_daemon *d, request_ctx *rc) {
-    json_t *holder;
+    char *yaml;
     size_t len;
-    const char *yaml = config_body(rc, &holder, &len);
-    if (!yaml) {
-        json_decref(holder);
-        return send_error(c, 400, "the body must be {\"config\": \"YAML text\"}");
-    }
+    enum MHD_Result r = config_body(c, d, rc, &yaml, &len);
+    if (!yaml) return r;
     json_t *out = NULL;
     rp_error err = {0};
     rp_status st = rp_daemon_whatif(d, yaml, len, &out, &err);
-    json_decref(holder);
+    free(yaml);
     if (st != RP_OK) return config_error(c, &err);
     return send_json(c, 200, out);
 }
 
 static enum MHD_Result put_config(struct MHD_Connection *c, rp_daemon *d, request_ctx *rc) {
-    json_t *holder;
+    char *yaml;
     size_t len;
-    const char *yaml = config_body(rc, &holder, &len);
-    if (!yaml) {
-        json_decref(holder);
-        return send_error(c, 400, "the body must be {\"config\": \"YAML text\"}");
-    }
+    enum MHD_Result r = config_body(c, d, rc, &yaml, &len);
+    if (!yaml) return r;
     rp_error err = {0};
     rp_status st = rp_daemon_write_config(d, yaml, len, &err);
-    json_decref(holder);
+    free(yaml);
     if (st != RP_OK) return config_error(c, &err);
     return send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
 }
@@ -307,38 +446,92 @@ static enum MHD_Result ui_file(struct MHD_Connection *c, const char *url) {
     return send_error(c, 404, "no such file in the dashboard");
 }
 
-static enum MHD_Result check(struct MHD_Connection *c, rp_daemon *d) {
-    /* The client: ?ip= (tests), X-Real-IP (nginx auth_request, Traefik),
-     * else the last X-Forwarded-For hop (Envoy appends the peer). */
-    const char *ip = arg(c, "ip");
-    if (!ip) ip = header(c, "X-Real-IP");
-    char last[64] = "";
-    if (!ip) {
-        const char *xff = header(c, "X-Forwarded-For");
-        if (xff) {
-            const char *comma = strrchr(xff, ',');
-            const char *p = comma ? comma + 1 : xff;
-            while (*p == ' ') p++;
-            snprintf(last, sizeof last, "%s", p);
-            size_t n = strlen(last);
-            while (n && last[n - 1] == ' ') last[--n] = 0;
-            ip = last;
-        }
+static bool trusted_proxy(const rp_admin *a, const rp_addr *x) {
+    for (int i = 0; i < a->serve.n_check_proxies; i++)
+        if (rp_cidr_contains(&a->serve.check_proxies[i], x)) return true;
+    return false;
+}
+
+/*
+ * Who is asking, as nginx's realip module decides it. The connecting peer
+ * is the client unless it is a trusted proxy (serve.check.trusted_proxies,
+ * loopback by default: nginx on this machine). A trusted proxy names the
+ * client with ?ip=, or with serve.check.client_header: X-Forwarded-For
+ * (the default) is read right to left and the first hop that is not a
+ * trusted proxy is the client -- the hop the proxy appended, never what
+ * the client wrote before it; X-Real-IP is taken as the proxy set it.
+ * A client's own X-Real-IP (auth_request passes the request's headers on)
+ * is never believed under the default.
+ * Returns 0 with *have = whether an address was named, or 400.
+ */
+static unsigned check_client(struct MHD_Connection *c, const rp_admin *a, rp_addr *client,
+                             bool *have) {
+    *have = false;
+    rp_addr peer;
+    if (!peer_addr(c, &peer)) return 400;
+    if (!trusted_proxy(a, &peer)) {
+        *client = peer;
+        *have = true;
+        return 0;
     }
+    const char *ip = arg(c, "ip");
+    if (!ip && a->serve.check_real_ip) ip = header_last(c, "X-Real-IP");
+    if (ip) {
+        if (rp_addr_parse(ip, strlen(ip), client) != RP_OK) return 400;
+        *have = true;
+        return 0;
+    }
+    const char *xff = header_last(c, "X-Forwarded-For");
+    if (!xff) return 0;
+    const char *end = xff + strlen(xff);
+    while (end > xff) {
+        const char *comma = end;
+        while (comma > xff && comma[-1] != ',') comma--;
+        const char *p = comma, *q = end;
+        while (p < q && (*p == ' ' || *p == '\t')) p++;
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t')) q--;
+        if (rp_addr_parse(p, (size_t)(q - p), client) != RP_OK) return 400;
+        *have = true;
+        if (!trusted_proxy(a, client)) return 0;
+        end = comma > xff ? comma - 1 : xff;
+    }
+    return 0; /* every hop a proxy of ours: the leftmost, as nginx */
+}
+
+/* The API key of a request as the nginx module derives it: an
+ * Authorization "Bearer" (any case) is the text after the run of spaces
+ * that follows it; otherwise X-API-Key whole. */
+static const char *request_token(struct MHD_Connection *c, size_t *len) {
+    const char *auth = header(c, "Authorization");
+    const char *t = NULL;
+    if (auth && strlen(auth) > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
+        t = auth + 6;
+        while (*t == ' ') t++;
+    }
+    if (!t || !*t) t = header(c, "X-API-Key");
+    *len = t ? strlen(t) : 0;
+    return t && *t ? t : NULL;
+}
+
+static enum MHD_Result check(struct MHD_Connection *c, const rp_admin *a) {
+    rp_daemon *d = a->d;
+    rp_addr addr;
+    bool have = false;
+    if (check_client(c, a, &addr, &have) != 0)
+        return send_error(c, 400, "the client address is not an IP address");
     rp_key keys[4];
     int n = 0;
-    rp_addr addr;
-    if (ip && rp_addr_parse(ip, strlen(ip), &addr) == RP_OK) {
+    if (have) {
         rp_key_from_addr(&keys[n++], RP_LEVEL_IP, &addr);
         rp_key_from_addr(&keys[n++], RP_LEVEL_SUBNET, &addr);
-    } else if (ip) {
-        return send_error(c, 400, "the client address is not an IP address");
     }
-    const char *auth = header(c, "Authorization");
-    const char *apikey = header(c, "X-API-Key");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) apikey = auth + 7;
-    if (apikey && *apikey) rp_key_from_id(&keys[n++], RP_LEVEL_TOKEN, rp_hash64(apikey, strlen(apikey), 0));
-    if (n == 0) return send_error(c, 400, "no client: send X-Real-IP, X-Forwarded-For or ?ip=");
+    size_t tlen;
+    const char *token = request_token(c, &tlen);
+    if (token) rp_key_from_id(&keys[n++], RP_LEVEL_TOKEN, rp_hash64(token, tlen, 0));
+    if (n == 0)
+        return send_error(c, 400, a->serve.check_real_ip
+                                      ? "no client: the proxy must send X-Real-IP (or ?ip=)"
+                                      : "no client: the proxy must send X-Forwarded-For (or ?ip=)");
     rp_dtable_hit hit;
     if (!rp_daemon_check(d, keys, n, &hit) || hit.action == RP_ACTION_ALLOW ||
         hit.action == RP_ACTION_MONITOR)
@@ -379,8 +572,9 @@ static enum MHD_Result metrics(struct MHD_Connection *c, rp_daemon *d) {
     return r;
 }
 
-static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char *method,
+static enum MHD_Result route(struct MHD_Connection *c, const rp_admin *a, const char *method,
                              const char *url, request_ctx *rc) {
+    rp_daemon *d = a->d;
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
     bool del = strcmp(method, "DELETE") == 0;
@@ -391,7 +585,7 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
     if (strcmp(url, "/v1/incidents") == 0 && get) return get_incidents(c, d);
     if (strcmp(url, "/v1/inventory") == 0 && get)
         return send_json(c, 200, rp_daemon_inventory_json(d));
-    if (strcmp(url, "/v1/check") == 0 && get) return check(c, d);
+    if (strcmp(url, "/v1/check") == 0 && get) return check(c, a);
     if ((strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0) && get) return ui_file(c, url);
     if (strcmp(url, "/v1/timeseries") == 0 && get) {
         int minutes = 60;
@@ -406,7 +600,7 @@ static enum MHD_Result route(struct MHD_Connection *c, rp_daemon *d, const char 
             return send_error(c, 400, "minutes must be >= 1 and limit 1..100");
         return send_json(c, 200, rp_daemon_top_json(d, minutes, limit));
     }
-    if (strcmp(url, "/v1/config") == 0 && get) return send_json(c, 200, rp_daemon_config_json(d));
+    if (strcmp(url, "/v1/config") == 0 && get) return get_config(c, d);
     if (strcmp(url, "/v1/swarms") == 0 && get) {
         int limit = 50, top = 5;
         if (!parse_int_arg(arg(c, "limit"), 1, 100, &limit) ||
@@ -521,7 +715,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls) {
     (void)version;
-    rp_admin *a = cls;
+    listener *l = cls;
+    rp_admin *a = l->admin;
     request_ctx *rc = *con_cls;
     if (!rc) {
         rc = calloc(1, sizeof *rc);
@@ -543,26 +738,42 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *upload_size = 0;
         return MHD_YES;
     }
+    rp_admin_guard_answering(l->guard, c);
     if (rc->too_large) return send_error(c, 413, "request body over 64 KiB");
-    return route(c, a->d, method, url, rc);
+    /* /v1/check answers the proxies, which may pass the site's own Host on. */
+    bool is_check = strcmp(url, "/v1/check") == 0;
+    if (!is_check && !host_allowed(a, l, header(c, "Host")))
+        return send_error(c, 421, "this Host is not the admin API's: use its address, localhost "
+                                  "or a name in serve.admin_hosts");
+    if (l->check_only && !is_check && strcmp(url, "/healthz") != 0)
+        return send_error(c, 404, "this listener serves GET /v1/check and /healthz only");
+    return route(c, a, method, url, rc);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
     (void)toe;
+    listener *l = cls;
     request_ctx *rc = *con_cls;
     if (rc) {
         free(rc->body);
         free(rc);
     }
     *con_cls = NULL;
+    rp_admin_guard_done(l->guard, c);
 }
 
-rp_status rp_admin_start(rp_daemon *d, const char *listen, rp_admin **out, int *port,
-                         rp_error *err) {
-    *out = NULL;
+/* Each listener holds up to connections + RP_HEADROOM sockets: make sure
+ * the process may open them (systemd's default soft limit is 1,024). */
+static void raise_fd_limit(rlim_t want) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static rp_status start_listener(rp_admin *a, listener *l, const char *listen, unsigned threads,
+                                int *port, rp_error *err) {
     char host[64];
     snprintf(host, sizeof host, "%s", listen);
     char *colon = strrchr(host, ':');
@@ -576,9 +787,11 @@ rp_status rp_admin_start(rp_daemon *d, const char *listen, rp_admin **out, int *
         if (close) *close = 0;
     }
     if (strcmp(h, "localhost") == 0) h = "127.0.0.1";
+    snprintf(l->host, sizeof l->host, "%s", h);
+    l->admin = a;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, h, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         sin->sin_family = AF_INET;
@@ -591,25 +804,80 @@ rp_status rp_admin_start(rp_daemon *d, const char *listen, rp_admin **out, int *
     } else {
         return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "admin: '%s' is not an IP address", h);
     }
+    rp_addr bound;
+    if (rp_addr_parse(h, strlen(h), &bound) == RP_OK) {
+        static const uint8_t zero[16];
+        static const uint8_t v4_any[16] = {[10] = 0xff, [11] = 0xff};
+        l->wildcard = memcmp(bound.bytes, zero, 16) == 0 || memcmp(bound.bytes, v4_any, 16) == 0;
+        l->loopback = is_loopback(&bound);
+    }
+    const rp_serve_config *sv = &a->serve;
+    unsigned slots = sv->admin_connections + RP_HEADROOM;
+    if (rp_admin_guard_new(sv->admin_connections, sv->admin_per_address,
+                           sv->admin_request_timeout_us, slots, &l->guard) != RP_OK)
+        return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    /* libmicrohttpd's idle timeout, in whole seconds: the guard's deadline
+     * is the one that counts; this one closes a kept-alive connection
+     * that went quiet. */
+    unsigned idle_s = (unsigned)((sv->admin_request_timeout_us + 999999) / 1000000);
+    l->mhd = MHD_start_daemon(
+        flags, (uint16_t)p, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, slots,
+        /* a backstop only: the guard pushes out an address's oldest idle
+         * connection before this refuses its newest */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, sv->admin_per_address + RP_HEADROOM,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)RP_CONNECTION_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_CONNECTION, rp_admin_guard_notify, l->guard,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_END);
+    if (!l->mhd)
+        return rp_error_set(err, RP_EIO, NULL, 0, 0, "admin: cannot listen on %s (in use?)", listen);
+    if (rp_admin_guard_start(l->guard) != RP_OK)
+        return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "admin: cannot start the connection guard");
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : p;
+    return RP_OK;
+}
+
+static void stop_listener(listener *l) {
+    if (l->mhd) MHD_stop_daemon(l->mhd); /* before the guard: its callbacks end here */
+    rp_admin_guard_free(l->guard);
+    l->mhd = NULL;
+    l->guard = NULL;
+}
+
+rp_status rp_admin_start(rp_daemon *d, const rp_serve_config *serve, rp_admin **out, int *port,
+                         rp_error *err) {
+    *out = NULL;
     rp_admin *a = calloc(1, sizeof *a);
     if (!a) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
     a->d = d;
-    a->mhd = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, handler, a, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-                              MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                              MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_END);
-    if (!a->mhd) {
-        free(a);
-        return rp_error_set(err, RP_EIO, NULL, 0, 0, "admin: cannot listen on %s (in use?)", listen);
+    a->serve = *serve;
+    raise_fd_limit((rlim_t)(serve->admin_connections + RP_HEADROOM) * 2 + 1024);
+    rp_status st = start_listener(a, &a->main, serve->admin_listen, RP_ADMIN_THREADS, port, err);
+    if (st == RP_OK && serve->check_listen[0]) {
+        int check_port = 0;
+        a->check.check_only = true;
+        st = start_listener(a, &a->check, serve->check_listen, RP_CHECK_THREADS, &check_port, err);
+        if (st == RP_OK) {
+            char host[64];
+            snprintf(host, sizeof host, "%s", serve->check_listen);
+            char *colon = strrchr(host, ':');
+            if (colon) *colon = 0;
+            rp_log(d, "info", "check API on http://%s:%d/v1/check", host, check_port);
+        }
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    *port = info ? info->port : p;
+    if (st != RP_OK) {
+        rp_admin_stop(a);
+        return st;
+    }
     *out = a;
     return RP_OK;
 }
 
 void rp_admin_stop(rp_admin *a) {
     if (!a) return;
-    MHD_stop_daemon(a->mhd);
+    stop_listener(&a->check);
+    stop_listener(&a->main);
     free(a);
 }

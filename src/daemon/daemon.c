@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin_config.h"
 #include "daemon.h"
 #include "load.h"
 #include "inputs.h"
@@ -794,7 +795,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     d->trainer_started = true;
     if (d->serve.admin_listen[0]) {
         int port = 0;
-        st = rp_admin_start(d, d->serve.admin_listen, &d->admin, &port, err);
+        st = rp_admin_start(d, &d->serve, &d->admin, &port, err);
         if (st != RP_OK) goto fail;
         char host[64];
         snprintf(host, sizeof host, "%s", d->serve.admin_listen);
@@ -1735,18 +1736,9 @@ rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_
     rp_status st = rp_load_config_text(yaml, len, d->config_path, &check, err);
     if (st != RP_OK) return st;
     rp_config_free(check);
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", d->config_path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return rp_error_set(err, RP_EIO, tmp, 0, 0, "%s", strerror(errno));
-    bool ok = fwrite(yaml, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, d->config_path) != 0) {
-        unlink(tmp);
-        return rp_error_set(err, RP_EIO, d->config_path, 0, 0, "cannot write: %s", strerror(errno));
-    }
+    /* mode, owner and a symbolic link kept (admin_config.h) */
+    st = rp_config_file_write(d->config_path, yaml, len, err);
+    if (st != RP_OK) return st;
     rp_log(d, "info", "configuration written through the API");
     return rp_daemon_reload(d, err);
 }

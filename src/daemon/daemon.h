@@ -111,7 +111,9 @@ void rp_log(rp_daemon *d, const char *level, const char *fmt, ...)
 
 /* The admin HTTP server (admin.c). */
 typedef struct rp_admin rp_admin;
-rp_status rp_admin_start(rp_daemon *d, const char *listen, rp_admin **out, int *port,
+/* Listens on serve->admin_listen (and serve->check_listen when set);
+ * *port: the admin port bound. */
+rp_status rp_admin_start(rp_daemon *d, const rp_serve_config *serve, rp_admin **out, int *port,
                          rp_error *err);
 void rp_admin_stop(rp_admin *a);
 

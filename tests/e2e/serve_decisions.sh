@@ -24,7 +24,7 @@ for _ in $(seq 1 100); do
 done
 check "scanner blocked by /v1/check (403)" test "${r%% *}" = 403
 check "block answer names the incident" grep -q '"incident_id":[1-9]' <<<"$r"
-r=$(http GET "$ADMIN/v1/check" -H "X-Real-IP: 192.0.2.10")
+r=$(http GET "$ADMIN/v1/check" -H "X-Forwarded-For: 192.0.2.10")
 check "the human is allowed (204)" test "${r%% *}" = 204
 r=$(http GET "$ADMIN/v1/check" -H "X-Forwarded-For: 10.0.0.1, 198.51.100.66")
 check "X-Forwarded-For last hop is the client (403)" test "${r%% *}" = 403
