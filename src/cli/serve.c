@@ -13,6 +13,10 @@
 #include "cli.h"
 #include "daemon.h"
 
+/* Beyond cli.h's: why serve could not start (docs/deployment.md). */
+#define RP_EXIT_SERVE_BUSY 3  /* another daemon holds the store/table/socket */
+#define RP_EXIT_SERVE_STORE 4 /* the store is damaged */
+
 static void usage(FILE *out) {
     fputs("usage: rampart serve [OPTIONS]\n"
           "\n"
@@ -39,7 +43,9 @@ static void usage(FILE *out) {
           "one stays); SIGTERM and SIGINT drain the queue, flush and exit.\n"
           "\n"
           "Exit status: 0 after a clean stop; 1 when it cannot start (the reason is\n"
-          "printed).\n",
+          "printed); 3 when another rampart serve runs on the same store, table or\n"
+          "socket (its pid is printed; nothing was touched); 4 when the store is\n"
+          "damaged (SQLite's quick_check failed; nothing was touched).\n",
           out);
 }
 
@@ -89,11 +95,14 @@ int rp_cmd_serve(int argc, char **argv) {
 
     rp_error err = {0};
     rp_daemon *d;
-    if (rp_daemon_start(&o, &d, &err) != RP_OK) {
+    rp_status st = rp_daemon_start(&o, &d, &err);
+    if (st != RP_OK) {
         char msg[700];
         rp_error_format(&err, msg, sizeof msg);
         fprintf(stderr, "rampart serve: cannot start: %s\n", msg);
-        return RP_EXIT_USAGE;
+        return st == RP_DAEMON_EBUSY ? RP_EXIT_SERVE_BUSY
+               : st == RP_DAEMON_ESTORE ? RP_EXIT_SERVE_STORE
+                                        : RP_EXIT_USAGE;
     }
     if (ready) {
         char tmp[600];

@@ -4,6 +4,7 @@
  * threads, the locks and the clock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +44,24 @@ typedef struct ts_slot {
 /* Jobs waiting for the store thread; past this they are dropped and
  * counted (the table already holds the decision; only history suffers). */
 #define RP_STORE_MAX_PENDING 100000
+/* After a batch the store refused (a full disk), its decisions are
+ * retried this much later, not in a tight loop. */
+#define RP_STORE_RETRY_MS 1000
+/* Event times are bounded by the daemon's clock (the engine never reads
+ * one). Ahead of it by more than this, an event is clamped to now and
+ * counted: a forged datagram or a misclocked sender would otherwise move
+ * the engine's clock (and every window) years ahead, and the engine lag
+ * to -4.6e12 s. Not less than an hour, because nginx's own events are
+ * never ahead but a replay shifted to now (`rampart send --now`) sent
+ * faster than real time is ahead by up to its duration, and its timing
+ * must be kept. */
+#define RP_EVENT_FUTURE_SLACK_US (3600 * 1000000LL)
+/* Older than this, an event is a backfill (a replayed or late log): fed
+ * to the engine as it is -- a replay must keep its own timing -- counted,
+ * and left out of the engine lag, which measures live delay. */
+#define RP_EVENT_LIVE_HORIZON_US (3600 * 1000000LL)
+/* Lock files: one beside each of the store, the table and the socket. */
+#define RP_MAX_LOCKS 3
 
 typedef enum job_kind { JOB_INCIDENT, JOB_DECISION, JOB_REMOVE } job_kind;
 
@@ -76,6 +97,11 @@ struct rp_daemon {
     pthread_cond_t store_cond;
     store_job *jobs_head, *jobs_tail;
     size_t jobs_pending;
+    /* Serialises manual changes (API add/delete): each goes store first,
+     * then table, and two of them must not interleave. */
+    pthread_mutex_t manual_lock;
+    int lock_fds[RP_MAX_LOCKS];
+    int n_locks;
 
     pthread_t engine_thread, store_thread, trainer_thread;
     atomic_bool stopping;
@@ -96,7 +122,8 @@ struct rp_daemon {
     atomic_uint_fast64_t decisions_by_detector[RP_MAX_DETECTORS]; /* throttle/block incidents */
     atomic_uint_fast64_t decisions_engine[5], decisions_manual[5];
     atomic_uint_fast64_t store_dropped, store_errors, store_commits;
-    atomic_uint_fast64_t table_full;
+    atomic_uint_fast64_t table_full, table_rebuilds, store_retries;
+    atomic_uint_fast64_t events_clamped_future, events_backfill;
     atomic_int_fast64_t newest_event_us;
     atomic_int_fast64_t last_feed_wall_us;
     int64_t started_us;
@@ -178,7 +205,7 @@ static store_job *new_job(job_kind kind) {
     return j;
 }
 
-static void run_job(rp_daemon *d, store_job *j) {
+static rp_status run_job(rp_daemon *d, store_job *j) {
     rp_error err = {0};
     rp_status st = RP_OK;
     switch (j->kind) {
@@ -195,6 +222,69 @@ static void run_job(rp_daemon *d, store_job *j) {
     if (st != RP_OK) {
         atomic_fetch_add(&d->store_errors, 1);
         rp_log(d, "error", "store: %s", err.message);
+    }
+    return st;
+}
+
+/* Put a list of jobs back at the head of the queue, in their order (they
+ * are older than anything queued since). */
+static void requeue_front(rp_daemon *d, store_job *head, store_job *tail, size_t n) {
+    if (!head) return;
+    pthread_mutex_lock(&d->store_lock);
+    tail->next = d->jobs_head;
+    d->jobs_head = head;
+    if (!d->jobs_tail) d->jobs_tail = tail;
+    d->jobs_pending += n;
+    pthread_mutex_unlock(&d->store_lock);
+}
+
+/*
+ * Take the queued decision and removal jobs for key out of the queue. A
+ * manual change calls this before it writes the store itself: an engine
+ * decision for the key still waiting here would otherwise be written
+ * after it and win at the next restart. On success the caller frees
+ * them (the manual change supersedes them); on failure it puts them back
+ * with requeue_front, so nothing is lost. A batch the store thread has
+ * already taken is no concern: it holds the store's writer until its
+ * commit, so the manual write lands after it.
+ */
+typedef struct job_list {
+    store_job *head, *tail;
+    size_t n;
+} job_list;
+
+static job_list take_pending_for(rp_daemon *d, const rp_key *key) {
+    job_list out = {0};
+    pthread_mutex_lock(&d->store_lock);
+    store_job **link = &d->jobs_head, *prev = NULL;
+    while (*link) {
+        store_job *j = *link;
+        bool mine = (j->kind == JOB_DECISION || j->kind == JOB_REMOVE) &&
+                    j->decision.key.level == key->level &&
+                    memcmp(j->decision.key.bytes, key->bytes, sizeof key->bytes) == 0;
+        if (!mine) {
+            prev = j;
+            link = &j->next;
+            continue;
+        }
+        *link = j->next;
+        if (d->jobs_tail == j) d->jobs_tail = prev;
+        d->jobs_pending--;
+        j->next = NULL;
+        if (out.tail) out.tail->next = j;
+        else out.head = j;
+        out.tail = j;
+        out.n++;
+    }
+    pthread_mutex_unlock(&d->store_lock);
+    return out;
+}
+
+static void free_jobs(store_job *j) {
+    while (j) {
+        store_job *next = j->next;
+        free(j);
+        j = next;
     }
 }
 
@@ -220,17 +310,45 @@ static void *store_main(void *arg) {
         if (batch) {
             rp_error err = {0};
             bool in_tx = rp_store_begin(d->store, &err) == RP_OK;
-            while (batch) {
-                store_job *next = batch->next;
-                run_job(d, batch);
-                free(batch);
-                batch = next;
-            }
+            bool failed = !in_tx;
+            for (store_job *j = batch; j; j = j->next)
+                if (run_job(d, j) != RP_OK) failed = true;
             if (in_tx && rp_store_commit(d->store, &err) != RP_OK) {
                 atomic_fetch_add(&d->store_errors, 1);
                 rp_log(d, "error", "store commit: %s", err.message);
+                failed = true;
             }
-            atomic_fetch_add(&d->store_commits, 1);
+            /* Decisions the store refused (a full disk: SQLite may have
+             * rolled the whole batch back) stay enforced in the table and
+             * are retried until the store takes them; incidents are
+             * history and are written again as they change. */
+            job_list retry = {0};
+            while (batch) {
+                store_job *next = batch->next;
+                if (failed && (batch->kind == JOB_DECISION || batch->kind == JOB_REMOVE)) {
+                    batch->next = NULL;
+                    if (retry.tail) retry.tail->next = batch;
+                    else retry.head = batch;
+                    retry.tail = batch;
+                    retry.n++;
+                } else {
+                    free(batch);
+                }
+                batch = next;
+            }
+            if (!failed) atomic_fetch_add(&d->store_commits, 1);
+            if (retry.n && !stop) {
+                atomic_fetch_add(&d->store_retries, retry.n);
+                requeue_front(d, retry.head, retry.tail, retry.n);
+                struct timespec pause = {RP_STORE_RETRY_MS / 1000, (RP_STORE_RETRY_MS % 1000) * 1000000L};
+                nanosleep(&pause, NULL);
+            } else {
+                if (retry.n)
+                    rp_log(d, "error", "store: %zu decisions never written (stopping while the store "
+                                       "refuses writes): they will not be restored",
+                           retry.n);
+                free_jobs(retry.head);
+            }
         } else if (stop) {
             break;
         }
@@ -238,10 +356,83 @@ static void *store_main(void *arg) {
     return NULL;
 }
 
+/* ------------------------------------------------------- decision table */
+
+static void refill_one(void *user, const rp_decision *dec) {
+    rp_daemon *d = user;
+    if (rp_dtable_put(d->table, dec, rp_wall_us()) != RP_OK) atomic_fetch_add(&d->table_full, 1);
+}
+
+/*
+ * Table lock held. The table file is shared with nginx, so someone else
+ * can truncate or replace it under the daemon; reading the mapping then
+ * would die of SIGBUS (GET /v1/decisions did). Before any use, one fstat
+ * (deep: one stat of the path too, from housekeeping once a second) says
+ * whether the file is whole; when it is not, a new file is built from
+ * what is still readable, refilled from the store's active decisions and
+ * the decisions still queued for the store, and the daemon's reader
+ * follows. Logged and counted (rampart_decision_table_rebuilds_total).
+ */
+static void table_heal_locked(rp_daemon *d, bool deep) {
+    if (!d->table) return;
+    rp_error err = {0};
+    if (rp_dtable_writer_check(d->table, deep, &err) == RP_OK) return;
+    rp_log(d, "error", "decision table %s: %s; rebuilding it", d->serve.table_path, err.message);
+    uint64_t kept = 0;
+    int64_t now = rp_wall_us();
+    if (rp_dtable_writer_rebuild(d->table, now, &kept, &err) != RP_OK) {
+        rp_log(d, "error", "decision table not rebuilt: %s", err.message);
+        return;
+    }
+    atomic_fetch_add(&d->table_rebuilds, 1);
+    if (rp_store_active_decisions(d->store, now, refill_one, d, &err) != RP_OK)
+        rp_log(d, "error", "decision table refill from the store: %s", err.message);
+    pthread_mutex_lock(&d->store_lock); /* order: table, then store queue */
+    for (store_job *j = d->jobs_head; j; j = j->next) {
+        if (j->kind == JOB_DECISION) refill_one(d, &j->decision);
+        else if (j->kind == JOB_REMOVE) rp_dtable_remove(d->table, &j->decision.key);
+    }
+    pthread_mutex_unlock(&d->store_lock);
+    if (d->reader && rp_dtable_reader_refresh(d->reader, &err) != RP_OK)
+        rp_log(d, "error", "decision table reader: %s", err.message);
+    rp_dtable_stats ts;
+    rp_dtable_writer_stats(d->table, now, &ts);
+    rp_log(d, "warn", "decision table %s rebuilt: %llu entries were still readable, %u active now",
+           d->serve.table_path, (unsigned long long)kept, ts.live);
+}
+
+/* Every user of the table takes it through here. */
+static void lock_table(rp_daemon *d) {
+    pthread_mutex_lock(&d->table_lock);
+    table_heal_locked(d, false);
+}
+
+typedef struct lookup_call {
+    const rp_dtable_reader *reader;
+    const rp_key *key;
+    int64_t now_us;
+    rp_dtable_hit *hit;
+    int found;
+} lookup_call;
+
+static void lookup_guarded(void *arg) {
+    lookup_call *c = arg;
+    c->found = rp_dtable_lookup(c->reader, c->key, c->now_us, c->hit);
+}
+
+/* The daemon's own reader maps the same file: its lookups run under the
+ * SIGBUS guard too (a truncation racing with the fstat of lock_table);
+ * a fault is "no decision" and the next lock_table rebuilds. */
+static int table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_dtable_hit *hit) {
+    lookup_call c = {.reader = d->reader, .key = key, .now_us = now_us, .hit = hit};
+    if (!d->reader || !rp_dtable_guarded(lookup_guarded, &c)) return 0;
+    return c.found;
+}
+
 /* ------------------------------------------------------ engine callbacks */
 
 static void table_put(rp_daemon *d, const rp_decision *wall) {
-    pthread_mutex_lock(&d->table_lock);
+    lock_table(d);
     rp_status st = rp_dtable_put(d->table, wall, rp_wall_us());
     pthread_mutex_unlock(&d->table_lock);
     if (st != RP_OK) {
@@ -321,16 +512,23 @@ static void snapshot_routes(rp_daemon *d);
 static size_t marked_routes(rp_daemon *d);
 
 typedef struct housekeeping_clock {
-    int64_t compact, prune, routes, marks;
+    int64_t compact, prune, routes, marks, table_check;
     uint64_t table_writes; /* puts + removes at the last compaction */
     size_t marked;         /* routes with a redirect mark at the last look */
 } housekeeping_clock;
 
 static void housekeeping(rp_daemon *d, int64_t now, housekeeping_clock *hk) {
+    if (now - hk->table_check > 1000000LL) {
+        /* A replaced or removed file is found here, not on the hot path. */
+        hk->table_check = now;
+        pthread_mutex_lock(&d->table_lock);
+        table_heal_locked(d, true);
+        pthread_mutex_unlock(&d->table_lock);
+    }
     if (now - hk->compact > 60 * 1000000LL) {
         hk->compact = now;
         rp_dtable_stats ts;
-        pthread_mutex_lock(&d->table_lock);
+        lock_table(d);
         rp_dtable_writer_stats(d->table, now, &ts);
         /* Rebuild once a minute when anything was written: expired entries
          * and tombstones go, probes stay short, puts keep finding room.
@@ -405,6 +603,28 @@ static void *trainer_main(void *arg) {
     return NULL;
 }
 
+/* Bound each event's time by the daemon's clock (see
+ * RP_EVENT_FUTURE_SLACK_US and RP_EVENT_LIVE_HORIZON_US): from the far
+ * future, clamped to now and counted; from the far past, kept and
+ * counted. *newest moves with the live events only, so the engine lag
+ * (now - newest) stays within [-slack, horizon]. */
+static void bound_event_times(rp_daemon *d, rp_event *evs, size_t n, int64_t *newest) {
+    int64_t now = rp_wall_us();
+    uint64_t future = 0, past = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].ts_us > now + RP_EVENT_FUTURE_SLACK_US) {
+            evs[i].ts_us = now;
+            future++;
+        } else if (evs[i].ts_us < now - RP_EVENT_LIVE_HORIZON_US) {
+            past++;
+            continue;
+        }
+        if (evs[i].ts_us > *newest) *newest = evs[i].ts_us;
+    }
+    if (future) atomic_fetch_add(&d->events_clamped_future, future);
+    if (past) atomic_fetch_add(&d->events_backfill, past);
+}
+
 static void *engine_main(void *arg) {
     rp_daemon *d = arg;
     rp_event *evs = calloc(RP_BATCH, sizeof *evs);
@@ -420,6 +640,8 @@ static void *engine_main(void *arg) {
     for (;;) {
         size_t n = rp_queue_pop_records(d->queue, evs, records, RP_BATCH, 100);
         if (n) {
+            int64_t newest = atomic_load(&d->newest_event_us);
+            bound_event_times(d, evs, n, &newest);
             pthread_mutex_lock(&d->engine_lock);
             ts_slot *slot = ts_now(d);
             for (size_t i = 0; i < n; i++) {
@@ -434,9 +656,6 @@ static void *engine_main(void *arg) {
             }
             pthread_mutex_unlock(&d->engine_lock);
             atomic_fetch_add(&d->events_fed, n);
-            int64_t newest = atomic_load(&d->newest_event_us);
-            for (size_t i = 0; i < n; i++)
-                if (evs[i].ts_us > newest) newest = evs[i].ts_us;
             atomic_store(&d->newest_event_us, newest);
             atomic_store(&d->last_feed_wall_us, rp_wall_us());
         } else if (atomic_load(&d->stopping)) {
@@ -616,6 +835,93 @@ static void apply_overrides(rp_serve_config *s, const rp_daemon_options *o) {
     if (o->log_json >= 0) s->log_json = o->log_json;
 }
 
+/* ---------------------------------------------------------- one instance */
+
+/*
+ * One daemon per store, table and event socket. A second `rampart serve`
+ * on the same config must not touch what the running one uses (it used
+ * to replace the table -- nginx followed the new inode while the running
+ * daemon kept writing the old one -- and unlink its socket), so the
+ * first thing start does is flock a lock file beside each of them,
+ * "<path>.lock", and write its pid in it. The kernel drops a flock with
+ * its process (kill -9 included), so a stale file never blocks a
+ * restart; the files are never removed (removing one would let two
+ * daemons lock two different files of the same name).
+ */
+static rp_status lock_beside(rp_daemon *d, const char *what, const char *path, rp_error *err) {
+    if (!path || !path[0] || d->n_locks >= RP_MAX_LOCKS) return RP_OK;
+    char lock[600];
+    if ((size_t)snprintf(lock, sizeof lock, "%s.lock", path) >= sizeof lock)
+        return rp_error_set(err, RP_EINVAL, path, 0, 0, "path too long for its lock file");
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return rp_error_set(err, RP_EIO, lock, 0, 0, "cannot open the lock file of the %s: %s",
+                            what, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return rp_error_set(err, RP_EIO, lock, 0, 0, "cannot lock the %s: %s", what,
+                                strerror(e));
+        pid[n > 0 ? n : 0] = 0;
+        long holder = strtol(pid, NULL, 10);
+        char who[48] = "";
+        if (holder > 0) snprintf(who, sizeof who, " (pid %ld)", holder);
+        return rp_error_set(err, RP_DAEMON_EBUSY, lock, 0, 0,
+                            "another rampart serve%s is running on the %s %s; nothing was "
+                            "touched (stop it first, or give this one other paths)",
+                            who, what, path);
+    }
+    if (ftruncate(fd, 0) == 0) {
+        char pid[24];
+        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (pwrite(fd, pid, (size_t)len, 0) != len) { /* the pid is a courtesy */
+        }
+    }
+    d->lock_fds[d->n_locks++] = fd;
+    return RP_OK;
+}
+
+/*
+ * Open the store and check it before anything depends on it. A file
+ * damaged mid-way opens fine and would start silently with whatever
+ * SQLite can still read: PRAGMA quick_check refuses it instead
+ * (RP_DAEMON_ESTORE, exit status 4). A 0-byte file is a valid empty
+ * database to SQLite, but the operator must hear that the history and
+ * the decisions it should hold are gone.
+ */
+static rp_status store_open_checked(rp_daemon *d, rp_error *err) {
+    const char *path = d->serve.store_path;
+    struct stat st_file;
+    if (stat(path, &st_file) == 0 && S_ISREG(st_file.st_mode) && st_file.st_size == 0)
+        rp_log(d, "warn", "store %s is an empty file (0 bytes): starting with no decisions, "
+                          "incidents or learned routes; if it held any, it was truncated -- "
+                          "restore a backup", path);
+    rp_status st = rp_store_open(path, &d->store, err);
+    if (st == RP_EPARSE) {
+        char msg[sizeof err->message];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        return rp_error_set(err, RP_DAEMON_ESTORE, path, 0, 0,
+                            "%s; refusing to start (move it aside with its -wal and -shm, or "
+                            "recover it: sqlite3 %s .recover)", msg, path);
+    }
+    if (st != RP_OK) return st;
+    int64_t t0 = rp_wall_us();
+    st = rp_store_quick_check(d->store, err);
+    if (st != RP_OK) {
+        char msg[sizeof err->message];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        return rp_error_set(err, RP_DAEMON_ESTORE, path, 0, 0,
+                            "%s; refusing to start, nothing was touched (move it aside with its "
+                            "-wal and -shm, or recover it: sqlite3 %s .recover)", msg, path);
+    }
+    rp_log(d, "info", "store %s: quick_check ok (%lld ms)", path,
+           (long long)((rp_wall_us() - t0) / 1000));
+    return RP_OK;
+}
+
 static void restore_one(void *user, const rp_decision *dec) {
     rp_daemon *d = user;
     table_put(d, dec);
@@ -729,6 +1035,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     pthread_mutex_init(&d->store_lock, NULL);
     pthread_mutex_init(&d->log_lock, NULL);
     pthread_mutex_init(&d->trainer_lock, NULL);
+    pthread_mutex_init(&d->manual_lock, NULL);
     pthread_cond_init(&d->store_cond, NULL);
     pthread_cond_init(&d->trainer_cond, NULL);
     d->started_us = rp_wall_us();
@@ -740,9 +1047,16 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     st = read_token(d->serve.token_file, d->token, sizeof d->token, err);
     if (st != RP_OK) goto fail;
 
-    st = rp_store_open(d->serve.store_path, &d->store, err);
+    /* Nothing the running system uses is touched before these locks. */
+    st = lock_beside(d, "store", d->serve.store_path, err);
+    if (st == RP_OK) st = lock_beside(d, "decision table", d->serve.table_path, err);
+    if (st == RP_OK) st = lock_beside(d, "event socket", d->serve.socket_path, err);
     if (st != RP_OK) goto fail;
-    st = rp_dtable_writer_create(d->serve.table_path, d->serve.table_capacity, &d->table, err);
+    st = store_open_checked(d, err);
+    if (st != RP_OK) goto fail;
+    /* Built beside the live table, published only once start-up has
+     * succeeded: until then nginx keeps the old file. */
+    st = rp_dtable_writer_prepare(d->serve.table_path, d->serve.table_capacity, &d->table, err);
     if (st != RP_OK) goto fail;
     rp_engine_callbacks cb = {.user = d, .on_incident = on_incident, .on_decision = on_decision};
     st = rp_engine_new(d->config, &cb, &d->engine, err);
@@ -763,9 +1077,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     if (st != RP_OK) goto fail;
     rp_dtable_stats ts;
     rp_dtable_writer_stats(d->table, now, &ts);
-    rp_log(d, "info", "restored %u active decisions into %s", ts.live, d->serve.table_path);
-    st = rp_dtable_reader_open(d->serve.table_path, &d->reader, err);
-    if (st != RP_OK) goto fail;
+    rp_log(d, "info", "restored %u active decisions from the store", ts.live);
 
     st = rp_recent_new(RP_RECENT_BYTES, &d->recent);
     if (st != RP_OK) {
@@ -807,6 +1119,14 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     }
     st = start_inputs(d, err);
     if (st != RP_OK) goto fail;
+    /* Every listener is bound and the decisions are restored: only now
+     * does the new table replace the one nginx reads. */
+    pthread_mutex_lock(&d->table_lock);
+    st = rp_dtable_writer_publish(d->table, err);
+    if (st == RP_OK) st = rp_dtable_reader_open(d->serve.table_path, &d->reader, err);
+    pthread_mutex_unlock(&d->table_lock);
+    if (st != RP_OK) goto fail;
+    rp_log(d, "info", "decision table %s published", d->serve.table_path);
     *out = d;
     return RP_OK;
 fail:
@@ -856,7 +1176,10 @@ void rp_daemon_stop(rp_daemon *d) {
     pthread_mutex_destroy(&d->log_lock);
     pthread_cond_destroy(&d->store_cond);
     pthread_mutex_destroy(&d->trainer_lock);
+    pthread_mutex_destroy(&d->manual_lock);
     pthread_cond_destroy(&d->trainer_cond);
+    /* Last: the files they guard are closed. */
+    for (int i = 0; i < d->n_locks; i++) close(d->lock_fds[i]);
     free(d);
 }
 
@@ -916,7 +1239,7 @@ json_t *rp_daemon_stats_json(rp_daemon *d) {
     rp_queue_get_stats(d->queue, &qs);
     int64_t now = rp_wall_us();
     rp_dtable_stats ts;
-    pthread_mutex_lock(&d->table_lock);
+    lock_table(d);
     rp_dtable_writer_stats(d->table, now, &ts);
     pthread_mutex_unlock(&d->table_lock);
 
@@ -1046,6 +1369,14 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
                 "Wall clock minus the time of the newest event seen by the engine.");
     int64_t newest = atomic_load(&d->newest_event_us);
     fprintf(f, "rampart_engine_lag_seconds %.3f\n", newest ? (double)(now - newest) / 1e6 : 0.0);
+    metric_head(f, "rampart_events_time_bounded_total", "counter",
+                "Events whose time was out of the daemon's bounds, by reason: future (more than "
+                "1 h ahead: clamped to now), backfill (more than 1 h old: fed as they are, left "
+                "out of the lag).");
+    fprintf(f, "rampart_events_time_bounded_total{reason=\"future\"} %llu\n",
+            (unsigned long long)atomic_load(&d->events_clamped_future));
+    fprintf(f, "rampart_events_time_bounded_total{reason=\"backfill\"} %llu\n",
+            (unsigned long long)atomic_load(&d->events_backfill));
     metric_head(f, "rampart_queue_bytes", "gauge", "Bytes waiting in the ingest queue.");
     fprintf(f, "rampart_queue_bytes %zu\n", qs.bytes_used);
     metric_head(f, "rampart_queue_capacity_bytes", "gauge", "Capacity of the ingest queue.");
@@ -1072,7 +1403,7 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
                 rp_action_name((rp_action)a), (unsigned long long)atomic_load(&d->decisions_manual[a]));
     }
     rp_dtable_stats ts;
-    pthread_mutex_lock(&d->table_lock);
+    lock_table(d);
     rp_dtable_writer_stats(d->table, now, &ts);
     pthread_mutex_unlock(&d->table_lock);
     metric_head(f, "rampart_decision_table_active", "gauge", "Unexpired entries in the decision table.");
@@ -1096,6 +1427,13 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
                     (unsigned long long)es.clients_evicted[l]);
     metric_head(f, "rampart_store_errors_total", "counter", "Failed writes to the store.");
     fprintf(f, "rampart_store_errors_total %llu\n", (unsigned long long)atomic_load(&d->store_errors));
+    metric_head(f, "rampart_store_retries_total", "counter",
+                "Decision writes the store refused (a full disk) and the store thread retried.");
+    fprintf(f, "rampart_store_retries_total %llu\n", (unsigned long long)atomic_load(&d->store_retries));
+    metric_head(f, "rampart_decision_table_rebuilds_total", "counter",
+                "Decision table files found truncated or replaced under the daemon and rebuilt.");
+    fprintf(f, "rampart_decision_table_rebuilds_total %llu\n",
+            (unsigned long long)atomic_load(&d->table_rebuilds));
     metric_head(f, "rampart_store_dropped_total", "counter",
                 "Store writes dropped because the store queue was full.");
     fprintf(f, "rampart_store_dropped_total %llu\n", (unsigned long long)atomic_load(&d->store_dropped));
@@ -1132,7 +1470,7 @@ static void collect_decision(void *user, const rp_decision *dec) {
 
 json_t *rp_daemon_decisions_json(rp_daemon *d) {
     json_t *arr = json_array();
-    pthread_mutex_lock(&d->table_lock);
+    lock_table(d);
     rp_dtable_writer_each(d->table, rp_wall_us(), collect_decision, arr);
     pthread_mutex_unlock(&d->table_lock);
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "decisions", arr);
@@ -1165,8 +1503,8 @@ json_t *rp_daemon_client_json(rp_daemon *d, const rp_key *key) {
     pthread_mutex_unlock(&d->engine_lock);
     rp_dtable_hit hit;
     int64_t now = rp_wall_us();
-    pthread_mutex_lock(&d->table_lock);
-    int found = rp_dtable_lookup(d->reader, key, now, &hit);
+    lock_table(d);
+    int found = table_lookup(d, key, now, &hit);
     pthread_mutex_unlock(&d->table_lock);
     if (!tracked && found != 1) {
         free(live);
@@ -1205,68 +1543,128 @@ json_t *rp_daemon_client_json(rp_daemon *d, const rp_key *key) {
     return o;
 }
 
+/*
+ * Manual decisions go store first, then table, so that what the API
+ * answers is what nginx enforces, now and after a restart:
+ *   - no room in the table: 503, nothing recorded;
+ *   - the store refuses the write (a full disk): 503, the table is not
+ *     touched -- nothing is enforced, and nothing comes back at restart;
+ *   - then the table: an existing entry for the key is overwritten in
+ *     place, and a new one found room a moment ago; should the engine
+ *     have taken that room since, the store write is undone and 503.
+ * A 201 means committed to the store and visible to nginx. The manual
+ * lock keeps two API changes from interleaving between store and table.
+ */
 rp_status rp_daemon_decide(rp_daemon *d, const rp_key *key, rp_action action, int64_t duration_us,
                            const char *reason, rp_decision *out, rp_error *err) {
     if (action != RP_ACTION_BLOCK && action != RP_ACTION_THROTTLE && action != RP_ACTION_ALLOW)
         return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "action must be block, throttle or allow");
     if (duration_us <= 0 || duration_us > 3650LL * 86400 * 1000000)
         return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "duration must be between 1 s and 10 years");
+    char keytext[128];
+    rp_key_format(key, keytext, sizeof keytext);
+    pthread_mutex_lock(&d->manual_lock);
     int64_t now = rp_wall_us();
     rp_decision dec = {.key = *key, .action = action, .start_us = now, .expires_us = now + duration_us};
+    lock_table(d);
+    rp_status st = rp_dtable_can_put(d->table, key, now);
+    pthread_mutex_unlock(&d->table_lock);
+    if (st != RP_OK) {
+        pthread_mutex_unlock(&d->manual_lock);
+        if (st == RP_ENOMEM)
+            return rp_error_set(err, st, NULL, 0, 0,
+                                "the decision table is full (serve.table_capacity): %s not "
+                                "decided, nothing recorded", keytext);
+        return rp_error_set(err, st, NULL, 0, 0,
+                            "the decision table is damaged: %s not decided, nothing recorded",
+                            keytext);
+    }
+    job_list queued = take_pending_for(d, key);
+    st = rp_store_put_decision(d->store, &dec, "manual", reason, err);
+    if (st != RP_OK) {
+        requeue_front(d, queued.head, queued.tail, queued.n);
+        pthread_mutex_unlock(&d->manual_lock);
+        atomic_fetch_add(&d->store_errors, 1);
+        rp_log(d, "error", "manual decision %s %s refused, not enforced: %s", rp_action_name(action),
+               keytext, err->message);
+        return st;
+    }
+    free_jobs(queued.head);
+    lock_table(d);
+    st = rp_dtable_put(d->table, &dec, now);
+    pthread_mutex_unlock(&d->table_lock);
+    if (st != RP_OK) {
+        rp_error undo = {0};
+        if (rp_store_remove_decision(d->store, key, now, "not-enforced", &undo) != RP_OK)
+            rp_log(d, "error", "manual decision on %s: the table refused it and the store kept it "
+                               "(%s): it comes back at restart", keytext, undo.message);
+        pthread_mutex_unlock(&d->manual_lock);
+        return rp_error_set(err, st, NULL, 0, 0, "the decision table %s: %s not decided",
+                            st == RP_ENOMEM ? "is full (serve.table_capacity)" : "is damaged",
+                            keytext);
+    }
     pthread_mutex_lock(&d->engine_lock);
     d->decide_source = "manual";
     rp_engine_decide(d->engine, &dec);
     d->decide_source = NULL;
     pthread_mutex_unlock(&d->engine_lock);
-    pthread_mutex_lock(&d->table_lock);
-    rp_status st = rp_dtable_put(d->table, &dec, now);
-    pthread_mutex_unlock(&d->table_lock);
-    if (st != RP_OK)
-        return rp_error_set(err, st, NULL, 0, 0, "the decision table is full (serve.table_capacity)");
+    pthread_mutex_unlock(&d->manual_lock);
     atomic_fetch_add(&d->decisions_manual[action], 1);
-    /* Manual decisions are committed before the answer: the operator's
-     * action survives a crash the moment the API says it was taken. */
-    st = rp_store_put_decision(d->store, &dec, "manual", reason, err);
-    if (st != RP_OK) return st;
-    char keytext[128];
-    rp_key_format(key, keytext, sizeof keytext);
     rp_log(d, "info", "manual decision %s %s for %llds%s%s", rp_action_name(action), keytext,
            (long long)(duration_us / 1000000), reason ? ": " : "", reason ? reason : "");
     if (out) *out = dec;
     return RP_OK;
 }
 
+/* Store first, then table, as for rp_daemon_decide: when the store
+ * refuses, the decision stays enforced and recorded (5xx); when it takes
+ * the removal, the table entry goes. RP_ENOENT when neither the table
+ * nor the store (nor the store's queue) has an active decision. */
 rp_status rp_daemon_undecide(rp_daemon *d, const rp_key *key, rp_error *err) {
+    char keytext[128];
+    rp_key_format(key, keytext, sizeof keytext);
+    pthread_mutex_lock(&d->manual_lock);
     int64_t now = rp_wall_us();
     rp_dtable_hit hit;
-    pthread_mutex_lock(&d->table_lock);
-    int found = rp_dtable_lookup(d->reader, key, now, &hit);
-    if (found == 1) rp_dtable_remove(d->table, key);
+    lock_table(d);
+    int found = table_lookup(d, key, now, &hit);
     pthread_mutex_unlock(&d->table_lock);
-    if (found != 1) {
-        char keytext[128];
-        rp_key_format(key, keytext, sizeof keytext);
-        return rp_error_set(err, RP_ENOENT, NULL, 0, 0, "no active decision for %s", keytext);
+    job_list queued = take_pending_for(d, key);
+    rp_status st = rp_store_remove_decision(d->store, key, now, "manual", err);
+    if (st == RP_ENOENT && (found == 1 || queued.n)) st = RP_OK;
+    if (st != RP_OK) {
+        requeue_front(d, queued.head, queued.tail, queued.n);
+        pthread_mutex_unlock(&d->manual_lock);
+        if (st == RP_ENOENT)
+            return rp_error_set(err, RP_ENOENT, NULL, 0, 0, "no active decision for %s", keytext);
+        atomic_fetch_add(&d->store_errors, 1);
+        rp_log(d, "error", "removal of the decision on %s refused, it stays enforced: %s", keytext,
+               err->message);
+        return st;
     }
+    free_jobs(queued.head);
+    lock_table(d);
+    rp_status removed = rp_dtable_remove(d->table, key);
+    pthread_mutex_unlock(&d->table_lock);
     rp_decision clear = {.key = *key, .action = RP_ACTION_NONE, .start_us = now, .expires_us = now};
     pthread_mutex_lock(&d->engine_lock);
     d->decide_source = "manual";
     rp_engine_decide(d->engine, &clear);
     d->decide_source = NULL;
     pthread_mutex_unlock(&d->engine_lock);
-    rp_status st = rp_store_remove_decision(d->store, key, now, "manual", err);
-    if (st == RP_ENOENT) st = RP_OK;
-    char keytext[128];
-    rp_key_format(key, keytext, sizeof keytext);
+    pthread_mutex_unlock(&d->manual_lock);
+    if (removed == RP_EIO)
+        rp_log(d, "error", "decision on %s removed from the store; the damaged table is rebuilt "
+                           "from the store", keytext);
     rp_log(d, "info", "decision on %s removed", keytext);
-    return st;
+    return RP_OK;
 }
 
 bool rp_daemon_check(rp_daemon *d, const rp_key *keys, int n, rp_dtable_hit *hit) {
     int64_t now = rp_wall_us();
     /* Pick up a compacted table (a rename) at most every second, like nginx. */
-    pthread_mutex_lock(&d->table_lock);
-    if (now - d->reader_checked_us > 1000000) {
+    lock_table(d);
+    if (d->reader && now - d->reader_checked_us > 1000000) {
         d->reader_checked_us = now;
         rp_error err;
         rp_dtable_reader_refresh(d->reader, &err);
@@ -1275,7 +1673,7 @@ bool rp_daemon_check(rp_daemon *d, const rp_key *keys, int n, rp_dtable_hit *hit
     rp_dtable_hit best = {0};
     for (int i = 0; i < n; i++) {
         rp_dtable_hit h;
-        if (rp_dtable_lookup(d->reader, &keys[i], now, &h) != 1) continue;
+        if (table_lookup(d, &keys[i], now, &h) != 1) continue;
         if (h.action == RP_ACTION_ALLOW) { /* an allow on any key wins */
             best = h;
             any = true;
@@ -1917,14 +2315,14 @@ static size_t swarm_members(rp_daemon *d, const swarm_walk *w, int s, member_vie
     for (size_t i = 0; i < RP_SWARM_MEMBER_SLOTS && k < n; i++)
         if (w->slots[i].swarm == s + 1) v[k++].m = &w->slots[i];
     int64_t now = rp_wall_us();
-    pthread_mutex_lock(&d->table_lock);
+    lock_table(d);
     for (size_t i = 0; i < k; i++) {
         rp_key keys[2];
         rp_key_from_addr(&keys[0], RP_LEVEL_IP, &v[i].m->ip);
         rp_key_from_addr(&keys[1], RP_LEVEL_SUBNET, &v[i].m->ip);
         for (int j = 0; j < 2; j++) {
             rp_dtable_hit hit;
-            if (rp_dtable_lookup(d->reader, &keys[j], now, &hit) != 1) continue;
+            if (table_lookup(d, &keys[j], now, &hit) != 1) continue;
             if (hit.action == RP_ACTION_ALLOW) { /* an allow wins */
                 v[i].action = RP_ACTION_ALLOW;
                 v[i].incident_id = 0;

@@ -48,8 +48,18 @@ typedef struct rp_daemon_options {
     int log_json; /* -1 keep */
 } rp_daemon_options;
 
-/* Load the config, open the store, restore active decisions into a fresh
- * table, start the engine and store threads, the inputs and the admin API.
+/* Start-up failures a caller may want to tell apart (errno-style, as
+ * rp_status): another daemon holds the lock beside the store, table or
+ * socket (EBUSY); the store is damaged (EUCLEAN: quick_check failed or
+ * SQLite calls it corrupt). `rampart serve` exits 3 and 4 for them. */
+#define RP_DAEMON_EBUSY (-16)
+#define RP_DAEMON_ESTORE (-117)
+
+/* Lock the store, table and socket (one daemon each), open and check the
+ * store, restore active decisions into a table built beside the live
+ * one, start the engine and store threads, the admin API and the inputs,
+ * and only then rename the new table over the live one: a start that
+ * fails leaves what a running daemon and nginx use as it was.
  * Errors name what failed ("store /var/lib/...: unable to open"). */
 rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_error *err);
 /* Stop inputs, drain the queue through the engine, flush incidents,

@@ -89,10 +89,40 @@ typedef struct rp_dtable_writer rp_dtable_writer;
  * there). capacity is rounded up to a power of two. */
 rp_status rp_dtable_writer_create(const char *path, uint32_t capacity, rp_dtable_writer **out,
                                   rp_error *err);
+/* The two halves of create: prepare builds the table beside path
+ * ("path.tmp.PID") without touching path; publish renames it over path.
+ * Between them the writer works as usual on a file nobody reads, so a
+ * daemon fills it and publishes only once its start-up has succeeded.
+ * Closing an unpublished writer removes its file. */
+rp_status rp_dtable_writer_prepare(const char *path, uint32_t capacity, rp_dtable_writer **out,
+                                   rp_error *err);
+rp_status rp_dtable_writer_publish(rp_dtable_writer *w, rp_error *err);
 void rp_dtable_writer_close(rp_dtable_writer *w);
+/* RP_OK when the mapped file still has the mapping's size (one fstat)
+ * and no access faulted; with deep, also that path still names the file
+ * (one stat: a file replaced or removed by someone else is no longer what
+ * nginx reads). RP_EIO with the reason otherwise: the writer then refuses
+ * puts and removes until rp_dtable_writer_rebuild. */
+rp_status rp_dtable_writer_check(rp_dtable_writer *w, bool deep, rp_error *err);
+/* A new file at path (generation + 1) holding the live entries still
+ * readable in the damaged one (none after a truncation to zero); *kept
+ * (may be NULL) says how many. The caller refills the rest (the daemon:
+ * from its store). */
+rp_status rp_dtable_writer_rebuild(rp_dtable_writer *w, int64_t now_us, uint64_t *kept,
+                                   rp_error *err);
+/* Run fn(arg) with SIGBUS from a truncated mapping turned into a false
+ * return instead of the death of the process (thread-safe; the handler
+ * is installed on first use and passes other faults on). The daemon runs
+ * its own reader's lookups under it; fn must not allocate or lock. */
+bool rp_dtable_guarded(void (*fn)(void *arg), void *arg);
 /* Insert or replace the decision for d->key. RP_ENOMEM when no slot is
  * free within max_probe even after dropping expired entries. */
 rp_status rp_dtable_put(rp_dtable_writer *w, const rp_decision *d, int64_t now_us);
+/* RP_OK when a put of key would find a slot now (RP_ENOMEM when not):
+ * the daemon asks before it commits a manual decision to its store. */
+rp_status rp_dtable_can_put(rp_dtable_writer *w, const rp_key *key, int64_t now_us);
+/* RP_ENOENT when key has no entry. Put and remove answer RP_EIO when the
+ * file is damaged (rp_dtable_writer_check). */
 rp_status rp_dtable_remove(rp_dtable_writer *w, const rp_key *key);
 /* Rebuild without expired entries and tombstones; readers move over by
  * inode. */
@@ -104,11 +134,13 @@ typedef struct rp_dtable_stats {
     uint32_t tombstones;
     uint64_t generation;
     uint64_t puts, removes, full; /* full: puts refused for lack of room */
+    bool damaged;        /* the file was truncated: live/tombstones unknown */
 } rp_dtable_stats;
 
 void rp_dtable_writer_stats(rp_dtable_writer *w, int64_t now_us, rp_dtable_stats *s);
-/* Visit unexpired entries (for GET /v1/decisions). */
-void rp_dtable_writer_each(rp_dtable_writer *w, int64_t now_us,
+/* Visit unexpired entries (for GET /v1/decisions). RP_EIO (possibly after
+ * some visits) when the file is damaged. */
+rp_status rp_dtable_writer_each(rp_dtable_writer *w, int64_t now_us,
                            void (*fn)(void *user, const rp_decision *d), void *user);
 
 #endif

@@ -502,6 +502,34 @@ rp_status rp_store_open(const char *path, rp_store **out, rp_error *err) {
     return RP_OK;
 }
 
+rp_status rp_store_quick_check(rp_store *s, rp_error *err) {
+    pthread_mutex_lock(&s->w.mu);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->w.db, "PRAGMA quick_check(5)", -1, &st, NULL);
+    char report[400] = "";
+    size_t used = 0;
+    int problems = 0;
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *line = (const char *)sqlite3_column_text(st, 0);
+            if (!line || strcmp(line, "ok") == 0) continue;
+            problems++;
+            int n = snprintf(report + used, sizeof report - used, "%s%s", used ? "; " : "", line);
+            if (n > 0) used = used + (size_t)n < sizeof report ? used + (size_t)n : sizeof report - 1;
+        }
+        sqlite3_finalize(st);
+    }
+    rp_status status = RP_OK;
+    if (problems)
+        status = rp_error_set(err, RP_EPARSE, s->path, 0, 0, "store is damaged (quick_check): %s",
+                              report);
+    else if (rc != SQLITE_DONE)
+        status = rp_error_set(err, map_rc(rc) == RP_EPARSE ? RP_EPARSE : RP_EIO, s->path, 0, 0,
+                              "store quick_check could not run: %s", sqlite3_errmsg(s->w.db));
+    pthread_mutex_unlock(&s->w.mu);
+    return status;
+}
+
 /* -------------------------------------------------------------- incidents */
 
 /* "a,b,c" of names, for the filterable columns. */

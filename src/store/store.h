@@ -26,6 +26,11 @@ char *rp_incident_to_json(const rp_incident *inc);          /* malloc'd, one lin
 
 rp_status rp_store_open(const char *path, rp_store **out, rp_error *err);
 void rp_store_close(rp_store *s);
+/* SQLite's PRAGMA quick_check (O(pages), no index cross-check): RP_OK
+ * when it says "ok"; RP_EPARSE with its first problems in err when the
+ * file is damaged (a page overwritten mid-file opens fine and fails
+ * here); another code when the check itself could not run. */
+rp_status rp_store_quick_check(rp_store *s, rp_error *err);
 
 /* Batching: begin/commit around several writes from one thread. Writes
  * outside a batch commit on their own. */
