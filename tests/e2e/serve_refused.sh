@@ -211,6 +211,10 @@ for _ in $(seq 1 100); do [ "$(key_incidents "ip:$Y")" -ge 1 ] && break; sleep 0
 check "control: 60 failed logins (401 from the upstream) give an incident on ip:$Y" test "$(key_incidents "ip:$Y")" -ge 1
 echo "    control incident: $(curl -s "$ADMIN/v1/incidents?key=ip:$Y&limit=1" | jq -r '.incidents[0] | "\(.action): \([.findings[].summary] | join("; "))"' | head -c 300)"
 
+# A blocked client that names another address itself (auth_request passes
+# its headers on to /v1/check): the hop nginx appended still counts.
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $X2" -H "X-Real-IP: 1.1.1.1" "$CHECKED/api/products/1")
+check "auth_request: the blocked client's own X-Real-IP: 1.1.1.1 changes nothing ($code)" test "$code" = 403
 check "no worker died" test "$(grep -c 'exited on signal' "$TMP/ng/logs/error.log")" = 0
 cleanup_nginx
 stop_serve "$SERVE_PID"
