@@ -1047,6 +1047,8 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     st = read_token(d->serve.token_file, d->token, sizeof d->token, err);
     if (st != RP_OK) goto fail;
 
+    /* A table truncated under the daemon must not kill it (SIGBUS). */
+    rp_dtable_guard_install();
     /* Nothing the running system uses is touched before these locks. */
     st = lock_beside(d, "store", d->serve.store_path, err);
     if (st == RP_OK) st = lock_beside(d, "decision table", d->serve.table_path, err);

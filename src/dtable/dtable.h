@@ -115,6 +115,10 @@ rp_status rp_dtable_writer_rebuild(rp_dtable_writer *w, int64_t now_us, uint64_t
  * is installed on first use and passes other faults on). The daemon runs
  * its own reader's lookups under it; fn must not allocate or lock. */
 bool rp_dtable_guarded(void (*fn)(void *arg), void *arg);
+/* Install the guard's SIGBUS handler now (rp_dtable_guarded does it on
+ * first use). Whoever installs a SIGBUS handler after that replaces the
+ * guard and must call this again; the daemon calls it once at start. */
+void rp_dtable_guard_install(void);
 /* Insert or replace the decision for d->key. RP_ENOMEM when no slot is
  * free within max_probe even after dropping expired entries. */
 rp_status rp_dtable_put(rp_dtable_writer *w, const rp_decision *d, int64_t now_us);

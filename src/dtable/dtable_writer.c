@@ -114,8 +114,10 @@ static void bus_handler(int sig, siginfo_t *si, void *uc) {
     sigaction(SIGBUS, &bus_old, NULL);
 }
 
-static void bus_install(void) {
-    struct sigaction sa;
+static pthread_mutex_t bus_install_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void rp_dtable_guard_install(void) {
+    struct sigaction sa, current;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = bus_handler;
     /* NODEFER: the jump leaves the handler without sigreturn, so SIGBUS
@@ -123,8 +125,18 @@ static void bus_install(void) {
      * (no syscall per access). */
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, &bus_old);
+    pthread_mutex_lock(&bus_install_lock);
+    /* Keep the disposition we replace, but never our own: passing a
+     * foreign fault on to ourselves would loop. */
+    if (sigaction(SIGBUS, NULL, &current) == 0 &&
+        !((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == bus_handler)) {
+        bus_old = current;
+        sigaction(SIGBUS, &sa, NULL);
+    }
+    pthread_mutex_unlock(&bus_install_lock);
 }
+
+static void bus_install(void) { rp_dtable_guard_install(); }
 
 bool rp_dtable_guarded(void (*fn)(void *arg), void *arg) {
     pthread_once(&bus_once, bus_install);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -769,6 +770,181 @@ static void test_dtable_forked_reader_sees_updates_untorn(void **state) {
     rp_dtable_writer_close(w);
 }
 
+/* ------------------------------------------- prepare, publish, damage */
+
+static ino_t inode_of(const char *path) {
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+static void test_dtable_prepared_table_is_unseen_until_published(void **state) {
+    fixture *f = *state;
+    int64_t now = 1000000;
+    rp_dtable_writer *live = make_writer(f, 64);
+    put_ok(live, ip_key("198.51.100.1"), RP_ACTION_BLOCK, now + 60000000, 1, now);
+    ino_t ino = inode_of(f->path);
+    rp_dtable_writer *next = NULL;
+    rp_error err;
+    assert_int_equal(rp_dtable_writer_prepare(f->path, 64, &next, &err), RP_OK);
+    put_ok(next, ip_key("198.51.100.2"), RP_ACTION_BLOCK, now + 60000000, 2, now);
+    /* the live file is untouched: same inode, the old entry, not the new one */
+    assert_int_equal(inode_of(f->path), ino);
+    rp_dtable_reader *r = make_reader(f);
+    rp_dtable_hit hit;
+    rp_key k1 = ip_key("198.51.100.1"), k2 = ip_key("198.51.100.2");
+    assert_int_equal(rp_dtable_lookup(r, &k1, now, &hit), 1);
+    assert_int_equal(rp_dtable_lookup(r, &k2, now, &hit), 0);
+    /* a failed start closes it unpublished: its file goes, the live one stays */
+    rp_dtable_writer_close(next);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", f->path, (long)getpid());
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(inode_of(f->path), ino);
+    /* a successful one publishes: readers follow to the new entries */
+    assert_int_equal(rp_dtable_writer_prepare(f->path, 64, &next, &err), RP_OK);
+    put_ok(next, ip_key("198.51.100.2"), RP_ACTION_BLOCK, now + 60000000, 2, now);
+    assert_int_equal(rp_dtable_writer_publish(next, &err), RP_OK);
+    assert_int_not_equal(inode_of(f->path), ino);
+    assert_int_equal(rp_dtable_reader_refresh(r, &err), RP_OK);
+    assert_int_equal(rp_dtable_lookup(r, &k2, now, &hit), 1);
+    assert_int_equal(hit.incident_id, 2);
+    rp_dtable_reader_close(r);
+    rp_dtable_writer_close(next);
+    rp_dtable_writer_close(live);
+}
+
+static void count_each(void *user, const rp_decision *d) {
+    (void)d;
+    ++*(int *)user;
+}
+
+static void test_dtable_truncated_file_is_refused_without_sigbus_then_rebuilt(void **state) {
+    fixture *f = *state;
+    int64_t now = 1000000;
+    rp_dtable_writer *w = make_writer(f, 1024);
+    for (int i = 0; i < 20; i++)
+        put_ok(w, id_key(RP_LEVEL_TOKEN, 100 + (uint64_t)i), RP_ACTION_BLOCK, now + 60000000,
+               (uint64_t)i + 1, now);
+    assert_int_equal(truncate(f->path, 0), 0);
+    /* every operation reports the damage instead of faulting */
+    rp_error err;
+    assert_int_equal(rp_dtable_writer_check(w, false, &err), RP_EIO);
+    assert_non_null(strstr(err.message, "0 bytes"));
+    rp_decision d = decision(id_key(RP_LEVEL_TOKEN, 7), RP_ACTION_BLOCK, now + 60000000, 9);
+    assert_int_equal(rp_dtable_put(w, &d, now), RP_EIO);
+    rp_key k = id_key(RP_LEVEL_TOKEN, 100);
+    assert_int_equal(rp_dtable_remove(w, &k), RP_EIO);
+    assert_int_equal(rp_dtable_can_put(w, &k, now), RP_EIO);
+    int visited = 0;
+    assert_int_equal(rp_dtable_writer_each(w, now, count_each, &visited), RP_EIO);
+    assert_int_equal(visited, 0);
+    rp_dtable_stats st;
+    rp_dtable_writer_stats(w, now, &st);
+    assert_true(st.damaged);
+    assert_int_equal(rp_dtable_compact(w, now, &err), RP_EIO);
+    /* rebuilt: nothing was readable; a whole, empty, writable file again */
+    uint64_t kept = 99;
+    assert_int_equal(rp_dtable_writer_rebuild(w, now, &kept, &err), RP_OK);
+    assert_int_equal(kept, 0);
+    assert_int_equal(rp_dtable_writer_check(w, true, &err), RP_OK);
+    assert_int_equal(rp_dtable_put(w, &d, now), RP_OK);
+    rp_dtable_reader *r = make_reader(f);
+    rp_dtable_hit hit;
+    assert_int_equal(rp_dtable_lookup(r, &d.key, now, &hit), 1);
+    assert_int_equal(hit.incident_id, 9);
+    rp_dtable_reader_close(r);
+    rp_dtable_writer_close(w);
+}
+
+static void test_dtable_rebuild_keeps_the_entries_still_in_the_file(void **state) {
+    fixture *f = *state;
+    int64_t now = 1000000;
+    rp_dtable_writer *w = make_writer(f, 1024);
+    for (int i = 0; i < 200; i++)
+        put_ok(w, id_key(RP_LEVEL_TOKEN, 1000 + (uint64_t)i), RP_ACTION_THROTTLE, now + 60000000,
+               (uint64_t)i + 1, now);
+    /* cut the file in half: the entries of the first half are still there */
+    uint64_t half = rp_dtable_file_size(1024) / 2;
+    assert_int_equal(truncate(f->path, (off_t)half), 0);
+    rp_error err;
+    uint64_t kept = 0;
+    assert_int_equal(rp_dtable_writer_rebuild(w, now, &kept, &err), RP_OK);
+    assert_true(kept > 50 && kept < 200);
+    int visited = 0;
+    assert_int_equal(rp_dtable_writer_each(w, now, count_each, &visited), RP_OK);
+    assert_int_equal((uint64_t)visited, kept);
+    rp_dtable_stats st;
+    rp_dtable_writer_stats(w, now, &st);
+    assert_false(st.damaged);
+    assert_int_equal(st.generation, 2);
+    rp_dtable_writer_close(w);
+}
+
+static void test_dtable_deep_check_finds_a_replaced_file(void **state) {
+    fixture *f = *state;
+    rp_dtable_writer *w = make_writer(f, 64);
+    rp_error err;
+    assert_int_equal(rp_dtable_writer_check(w, true, &err), RP_OK);
+    /* someone else puts another file at the path (same size) */
+    char other[160];
+    snprintf(other, sizeof other, "%s.other", f->path);
+    rp_dtable_writer *x = NULL;
+    assert_int_equal(rp_dtable_writer_create(other, 64, &x, &err), RP_OK);
+    assert_int_equal(rename(other, f->path), 0);
+    assert_int_equal(rp_dtable_writer_check(w, false, &err), RP_OK); /* fstat alone cannot tell */
+    assert_int_equal(rp_dtable_writer_check(w, true, &err), RP_EIO);
+    assert_non_null(strstr(err.message, "replaced"));
+    assert_int_equal(rp_dtable_writer_rebuild(w, 1000000, NULL, &err), RP_OK);
+    assert_int_equal(rp_dtable_writer_check(w, true, &err), RP_OK);
+    rp_dtable_writer_close(x);
+    rp_dtable_writer_close(w);
+}
+
+typedef struct touch_call {
+    const volatile unsigned char *p;
+    unsigned char seen;
+} touch_call;
+
+static void touch(void *arg) {
+    touch_call *c = arg;
+    c->seen = c->p[0];
+}
+
+static void test_dtable_guard_turns_sigbus_into_false(void **state) {
+    fixture *f = *state;
+    int fd = open(f->path, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 8192), 0);
+    unsigned char *m = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    touch_call c = {.p = m + 4096};
+    /* cmocka installs its own SIGBUS handler around each test: ours
+     * goes back on top, as a daemon's would be */
+    rp_dtable_guard_install();
+    assert_true(rp_dtable_guarded(touch, &c));
+    assert_int_equal(ftruncate(fd, 0), 0);
+    /* the page is gone: a plain read would kill the process */
+    assert_false(rp_dtable_guarded(touch, &c));
+    /* and the guard works again afterwards */
+    assert_false(rp_dtable_guarded(touch, &c));
+    munmap(m, 8192);
+    close(fd);
+}
+
+static void test_dtable_can_put_says_enomem_when_the_probe_range_is_full(void **state) {
+    fixture *f = *state;
+    int64_t now = 1000000;
+    rp_dtable_writer *w = make_writer(f, 1); /* one slot, probe range 1 */
+    rp_key a = id_key(RP_LEVEL_TOKEN, 1), b = id_key(RP_LEVEL_TOKEN, 2);
+    assert_int_equal(rp_dtable_can_put(w, &a, now), RP_OK);
+    put_ok(w, a, RP_ACTION_BLOCK, now + 60000000, 1, now);
+    assert_int_equal(rp_dtable_can_put(w, &a, now), RP_OK); /* its own slot */
+    assert_int_equal(rp_dtable_can_put(w, &b, now), RP_ENOMEM);
+    assert_int_equal(rp_dtable_can_put(w, &b, now + 60000000), RP_OK); /* a expired */
+    rp_dtable_writer_close(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dtable_put_then_lookup_returns_action_expiry_incident,
@@ -801,6 +977,18 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dtable_forked_reader_sees_updates_untorn, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_dtable_prepared_table_is_unseen_until_published,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dtable_truncated_file_is_refused_without_sigbus_then_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dtable_rebuild_keeps_the_entries_still_in_the_file,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dtable_deep_check_finds_a_replaced_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dtable_guard_turns_sigbus_into_false, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dtable_can_put_says_enomem_when_the_probe_range_is_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -802,6 +802,51 @@ static void test_store_reader_queries_while_writer_writes(void **state) {
     rp_store_close(s);
 }
 
+static void test_store_quick_check_passes_on_a_healthy_store(void **state) {
+    rp_store *s = open_store();
+    rp_decision d;
+    make_decision(&d, "198.51.100.7", RP_ACTION_BLOCK, T0, 3600 * SEC, 1);
+    put_decision(s, &d, "manual");
+    rp_error err;
+    assert_int_equal(rp_store_quick_check(s, &err), RP_OK);
+    rp_store_close(s);
+}
+
+/* Garbage over pages in the middle of the file: SQLite still opens it
+ * (the header and schema are intact), quick_check is what finds it. */
+static void test_store_quick_check_finds_garbage_written_mid_file(void **state) {
+    rp_store *s = open_store();
+    char reason[401];
+    memset(reason, 'r', sizeof reason - 1);
+    reason[sizeof reason - 1] = 0;
+    rp_error err;
+    for (int i = 0; i < 150; i++) {
+        rp_decision d;
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.9.%d.%d", i / 200, i % 200);
+        make_decision(&d, ip, RP_ACTION_BLOCK, T0, 3600 * SEC, 0);
+        assert_int_equal(rp_store_put_decision(s, &d, "manual", reason, &err), RP_OK);
+    }
+    rp_store_close(s); /* checkpoints the WAL into the file */
+    FILE *f = fopen(db_path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long pages = ftell(f) / 4096;
+    assert_true(pages >= 10);
+    unsigned char junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 131 + 7);
+    fseek(f, (pages / 2) * 4096, SEEK_SET);
+    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+    fclose(f);
+    rp_status st = rp_store_open(db_path, &s, &err);
+    if (st == RP_OK) {
+        st = rp_store_quick_check(s, &err);
+        rp_store_close(s);
+    }
+    assert_int_equal(st, RP_EPARSE);
+    assert_string_equal(err.file, db_path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -827,6 +872,8 @@ int main(void) {
         T(test_store_open_in_missing_directory_fails_cleanly),
         T(test_store_is_in_wal_mode),
         T(test_store_reader_queries_while_writer_writes),
+        T(test_store_quick_check_passes_on_a_healthy_store),
+        T(test_store_quick_check_finds_garbage_written_mid_file),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
