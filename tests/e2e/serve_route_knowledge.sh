@@ -18,8 +18,8 @@ export TZ=UTC
 line 0 192.0.2.10 /account/session2 302 0 > "$TMP/redirect.log"
 : > "$TMP/pages.log"
 for i in $(seq 0 89); do line $((i * 2)) 198.51.100.7 /account/session2 200 3400 >> "$TMP/pages.log"; done
-: > "$TMP/failures.log"
-for i in $(seq 0 44); do line $((i * 4)) 198.51.100.8 /index.php 401 1200 >> "$TMP/failures.log"; done
+: > "$TMP/failures.log" # 403: a 401 is a refused credential on any route (auth.c)
+for i in $(seq 0 44); do line $((i * 4)) 198.51.100.8 /index.php 403 1200 >> "$TMP/failures.log"; done
 
 cat > "$TMP/form.yaml" <<'YAML'
 routes:
