@@ -61,6 +61,23 @@ static void test_recent_keeps_the_newest_events_in_order_within_its_bytes(void *
     rp_recent_free(r);
 }
 
+/* A flood of 146,145 requests once showed as 65535 (issue 11): the ring
+ * holds and counts them all when its bytes allow, no 16-bit limit. */
+static void test_recent_holds_a_flood_past_65535_events(void **s) {
+    (void)s;
+    rp_recent *r;
+    assert_int_equal(rp_recent_new(32u << 20, &r), RP_OK);
+    for (int64_t ts = 1; ts <= 146145; ts++) push(r, ts, 0);
+    walk w = {.ordered = true, .intact = true};
+    rp_recent_each(r, visit, &w);
+    assert_int_equal(rp_recent_count(r), 146145);
+    assert_int_equal(w.n, 146145);
+    assert_true(w.ordered);
+    assert_true(w.intact);
+    assert_int_equal(rp_recent_oldest_us(r), 1);
+    rp_recent_free(r);
+}
+
 static void test_recent_empty_ring_visits_nothing(void **s) {
     (void)s;
     rp_recent *r;
@@ -79,6 +96,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recent_keeps_the_newest_events_in_order_within_its_bytes),
         cmocka_unit_test(test_recent_empty_ring_visits_nothing),
+        cmocka_unit_test(test_recent_holds_a_flood_past_65535_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
