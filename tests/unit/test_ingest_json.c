@@ -434,6 +434,20 @@ static void test_json_xff_garbage_keeps_the_last_good_address(void **state) {
     rp_log_parser_set_trusted_proxies(parser, NULL, 0);
 }
 
+/* The daemon's side of the decoy-username finding (issue 11): a log line's
+ * username is its top-level member; one nested in another member is not. */
+static void test_json_username_is_the_top_level_member_not_a_nested_decoy(void **state) {
+    rp_event ev;
+    parse_ok("{" BASE ",\"request\":\"POST /login HTTP/1.1\",\"status\":\"401\","
+             "\"meta\":{\"username\":\"decoy\"},\"username\":\"bob\"}",
+             &ev);
+    assert_int_equal(ev.credential_id, rp_hash64("bob", 3, 0));
+    parse_ok("{" BASE ",\"request\":\"POST /login HTTP/1.1\",\"status\":\"401\","
+             "\"meta\":{\"username\":\"decoy\"}}",
+             &ev);
+    assert_int_equal(ev.credential_id, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_reads_the_documented_nginx_format),
@@ -464,6 +478,7 @@ int main(void) {
         cmocka_unit_test(test_json_xff_is_used_through_a_trusted_proxy),
         cmocka_unit_test(test_json_xff_is_ignored_from_an_untrusted_peer),
         cmocka_unit_test(test_json_xff_garbage_keeps_the_last_good_address),
+        cmocka_unit_test(test_json_username_is_the_top_level_member_not_a_nested_decoy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
