@@ -5,6 +5,7 @@
 #     still enforces new blocks;
 #  2. a store damaged mid-file is refused at start (exit 4) and the live
 #     table is left as it was (same inode, same bytes);
+#     a start that fails later (admin port taken) does not touch it either;
 #  3. the table truncated under a running daemon: GET /v1/decisions
 #     answers, the daemon lives, the table is rebuilt from the store;
 #  4. a full disk under the store: a block answered 5xx is not enforced
@@ -80,6 +81,21 @@ check "the live table keeps its bytes" test "$(sha256sum < "$TMP/a.tbl")" = "$su
 echo "3. the table truncated under a running daemon"
 start_serve t --config "$TMP/rampart.yaml"
 T_PID=$SERVE_PID
+# a start that fails late (its admin port is taken, after the store was
+# restored and the table built) leaves the live table a.tbl as it was
+set +e
+"$RAMPART" serve --config "$TMP/rampart.yaml" --socket "$TMP/x.sock" --table "$TMP/a.tbl" \
+  --store "$TMP/x.db" --admin "${ADMIN#http://}" --token-file "$TMP/token" 2> "$TMP/x.log" &
+X_PID=$!
+cleanup_pid "$X_PID"
+wait "$X_PID"
+x_rc=$?
+set -e
+echo "    start on a taken admin port: exit $x_rc: $(tail -1 "$TMP/x.log" | cut -c1-160)"
+check "a start failing at its admin port exits 1" test "$x_rc" -eq 1
+check "and leaves the live table's inode" test "$(inode "$TMP/a.tbl")" = "$ino_live"
+check "and its bytes" test "$(sha256sum < "$TMP/a.tbl")" = "$sum_live"
+check "and no file beside it" test -z "$(ls "$TMP" | grep 'a.tbl.tmp' || true)"
 for i in 1 2 3; do
   r=$(http POST "$ADMIN/v1/decisions" -H "$T" -d "{\"key\":\"ip:192.0.2.$i\",\"action\":\"block\",\"duration\":\"1h\"}")
   [ "$(code "$r")" = 201 ] || fail "block $i: $r"
@@ -152,10 +168,30 @@ else
   else
     check "a delete answered $del_code lifts the block ($(code "$r"))" test "$(code "$r")" != 403
   fi
-  stop_serve "$F_PID"
+  # an engine decision while the store refuses writes: enforced at once,
+  # retried, and durable once the disk has room again
+  for i in $(seq 1 150); do
+    printf '198.51.100.66 - - [25/Nov/2026:10:00:%02d +0000] "GET /admin/backup-%d.php HTTP/1.1" 404 162 "-" "Mozilla/5.0 (compatible; scanner)"\n' $((i % 60)) "$i"
+  done > "$TMP/scan.log"
+  "$RAMPART" send --quiet --socket "$TMP/f.sock" --now "$TMP/scan.log"
+  for _ in $(seq 1 100); do
+    r=$(http GET "$ADMIN/v1/check?ip=198.51.100.66"); [ "$(code "$r")" = 403 ] && break; sleep 0.1
+  done
+  check "the engine's block of the scanner is enforced on the full disk ($(code "$r"))" test "$(code "$r")" = 403
+  sleep 2.5
+  retries=$(curl -s "$ADMIN/metrics" | awk '/^rampart_store_retries_total/ {print $2}')
+  check "its store write was refused and retried ($retries retries)" test "$retries" -gt 0
   rm -f "$TMP/small/filler"
+  for _ in $(seq 1 50); do
+    n=$(curl -s "$ADMIN/v1/decisions?history=1&key=ip:198.51.100.66" | grep -o '"total":[0-9]*' | grep -o '[0-9]*$')
+    [ "${n:-0}" -ge 1 ] && break; sleep 0.1
+  done
+  check "once the disk has room the retry commits it (history: ${n:-0})" test "${n:-0}" -ge 1
+  stop_serve "$F_PID"
   start_serve f --config "$TMP/rampart.yaml" --store "$TMP/small/f.db"
   F_PID=$SERVE_PID
+  r=$(http GET "$ADMIN/v1/check?ip=198.51.100.66")
+  check "after a restart the engine's block is still enforced ($(code "$r"))" test "$(code "$r")" = 403
   r=$(http GET "$ADMIN/v1/check?ip=203.0.113.$refused_add")
   check "after a restart the refused block is still not enforced ($(code "$r"))" test "$(code "$r")" != 403
   r=$(http GET "$ADMIN/v1/check?ip=203.0.113.2")
