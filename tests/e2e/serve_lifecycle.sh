@@ -6,6 +6,7 @@
 #  2. a store damaged mid-file is refused at start (exit 4) and the live
 #     table is left as it was (same inode, same bytes);
 #     a start that fails later (admin port taken) does not touch it either;
+#     a 0-byte store starts with a warning;
 #  3. the table truncated under a running daemon: GET /v1/decisions
 #     answers, the daemon lives, the table is rebuilt from the store;
 #  4. a full disk under the store: a block answered 5xx is not enforced
@@ -77,6 +78,12 @@ check "a damaged store is refused at start (exit 4)" test "$c_rc" -eq 4
 check "the reason says the store is damaged" grep -Eq 'damaged|malformed|not a database' "$TMP/c.log"
 check "the live table keeps its inode" test "$(inode "$TMP/a.tbl")" = "$ino_live"
 check "the live table keeps its bytes" test "$(sha256sum < "$TMP/a.tbl")" = "$sum_live"
+
+: > "$TMP/z.db"
+start_serve z --config "$TMP/rampart.yaml"
+check "a 0-byte store starts with a warning in the log" \
+  grep -q 'warn .*store .*z.db is an empty file (0 bytes)' "$TMP/z.log"
+stop_serve "$SERVE_PID"
 
 echo "3. the table truncated under a running daemon"
 start_serve t --config "$TMP/rampart.yaml"
