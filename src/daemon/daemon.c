@@ -874,12 +874,12 @@ static rp_status lock_beside(rp_daemon *d, const char *what, const char *path, r
                             "touched (stop it first, or give this one other paths)",
                             who, what, path);
     }
-    if (ftruncate(fd, 0) == 0) {
-        char pid[24];
-        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if (pwrite(fd, pid, (size_t)len, 0) != len) { /* the pid is a courtesy */
-        }
-    }
+    /* The pid is a courtesy to the next one's message: a failure to
+     * write it changes nothing. */
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        rp_log(d, "warn", "%s: cannot record the pid (%s)", lock, strerror(errno));
     d->lock_fds[d->n_locks++] = fd;
     return RP_OK;
 }

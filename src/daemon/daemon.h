@@ -12,7 +12,8 @@
  *   - libmicrohttpd's threads: the admin API. They read through the
  *     rp_daemon_* functions below, which take the locks they need.
  *
- * Locks, always taken in this order: engine, table, store-queue. The
+ * Locks, always taken in this order: manual (one API change at a time,
+ * never held by the engine thread), engine, table, store-queue. The
  * engine lock is held by the engine thread for one batch (at most 256
  * events, microseconds) so an admin request waits little.
  *
