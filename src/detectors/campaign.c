@@ -27,9 +27,10 @@
  *             before it has finished.
  *
  * Who is never charged: people (their first request is a page), apps (a
- * token request followed by reads: their sequence goes on), GraphQL or
- * webhook clients that only write (they write again and again: every
- * prefix goes on), a handful of addresses doing the same thing (below
+ * token request followed by reads: their sequence goes on), GraphQL
+ * clients that only write (they write again and again: every prefix goes
+ * on), webhook senders (one POST per address: a campaign needs two writes
+ * or more), a handful of addresses doing the same thing (below
  * min_addresses). An attacker who copies an app's first request shares
  * its head with the app's users: the members' share stays small, so
  * only the terminal rule charges them.
@@ -47,9 +48,15 @@ typedef struct campaign_view {
     double terminal, head; /* sub-scores */
 } campaign_view;
 
-/* Judged on the addresses that have had time to go on (5-10 min). */
+/* Judged on the addresses that have had time to go on (5-10 min), and on
+ * sequences of two writes or more: a single POST from many addresses that
+ * never come back is what a webhook provider's pool of senders looks like
+ * (each delivery from another address of its range, the client table long
+ * forgotten by the next one). */
+#define MIN_LENGTH 2
+
 static bool terminal(const rp_campaign_view *v, const double *p) {
-    return v->length > 0 && v->settled >= p[P_MIN_ADDRESSES] &&
+    return v->length >= MIN_LENGTH && v->settled >= p[P_MIN_ADDRESSES] &&
            v->went_on <= p[P_MAX_WENT_ON] * v->settled;
 }
 

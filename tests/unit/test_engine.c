@@ -506,6 +506,11 @@ static void test_engine_stops_a_campaign_of_the_same_four_posts(void **s) {
         if (a > others) others = a;
         a = campaign_feed(e, ip, t + 2 * SEC, "POST", "/api", 200, browser);
         if (a > others) others = a;
+        /* a webhook provider: every delivery from another address of its
+         * range, one POST each, never anything else */
+        snprintf(ip, sizeof ip, "140.82.%d.%d", 112 + m % 16, m);
+        a = campaign_feed(e, ip, t + 3 * SEC, "POST", "/hooks/github", 200, "GitHub-Hookshot/8e0f2a1");
+        if (a > others) others = a;
         snprintf(ip, sizeof ip, "90.1.%d.4", m % 8);
         for (int q = 0; q < 3; q++) {
             a = campaign_feed(e, ip, t + q * SEC, "POST", "/graphql", 200, app);
