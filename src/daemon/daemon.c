@@ -1,7 +1,12 @@
 /*
- * daemon.c -- `rampart serve`: threads, the engine's callbacks, the store
- * queue, restore on start and clean shutdown. See daemon.h for the
- * threads, the locks and the clock.
+ * daemon.c -- `rampart serve` as a service: start (one instance per store,
+ * table and socket; nothing the running system uses is touched until
+ * start-up has succeeded), stop, reload; the engine, store and model
+ * trainer threads; the engine's callbacks, which write the decision table
+ * at once and queue the store's writes; the table's guard against a file
+ * cut or replaced under the daemon. What the admin API reads lives in the
+ * siblings (daemon_int.h lists them). See daemon.h for the threads, the
+ * locks and the clock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +23,7 @@
 #include <unistd.h>
 
 #include "admin_config.h"
-#include "daemon.h"
+#include "daemon_int.h"
 #include "load.h"
 #include "inputs.h"
 #include "keys.h"
@@ -29,18 +34,6 @@
 #define RP_BATCH 256
 /* Memory of recent events for timelines, related keys and what-if. */
 #define RP_RECENT_BYTES (32u << 20)
-/* Live counters: 10-second steps over the last hour. */
-#define RP_TS_STEP_S 10
-#define RP_TS_SLOTS 360
-
-typedef struct ts_slot {
-    int64_t t; /* start of the step, seconds; 0 = unused */
-    uint32_t requests, throttled, blocked;
-    uint32_t incidents[5];
-    uint32_t by_detector[RP_MAX_DETECTORS];
-    uint32_t by_threat[RP_THREAT_COUNT];
-} ts_slot;
-#define RP_MAX_INPUTS 8
 /* Jobs waiting for the store thread; past this they are dropped and
  * counted (the table already holds the decision; only history suffers). */
 #define RP_STORE_MAX_PENDING 100000
@@ -60,83 +53,7 @@ typedef struct ts_slot {
  * to the engine as it is -- a replay must keep its own timing -- counted,
  * and left out of the engine lag, which measures live delay. */
 #define RP_EVENT_LIVE_HORIZON_US (3600 * 1000000LL)
-/* Lock files: one beside each of the store, the table and the socket. */
-#define RP_MAX_LOCKS 3
 
-typedef enum job_kind { JOB_INCIDENT, JOB_DECISION, JOB_REMOVE } job_kind;
-
-typedef struct store_job {
-    struct store_job *next;
-    job_kind kind;
-    rp_decision decision; /* JOB_DECISION; key for JOB_REMOVE */
-    char source[8];
-    char reason[128];
-    int64_t at_us; /* JOB_REMOVE: when */
-    rp_incident incident; /* JOB_INCIDENT (allocated only for that kind) */
-} store_job;
-
-struct rp_daemon {
-    rp_daemon_options opts;
-    char config_path[512];
-    rp_config *config;
-    rp_serve_config serve; /* in force (serve: changes need a restart) */
-
-    pthread_mutex_t engine_lock;
-    rp_engine *engine;
-    rp_queue *queue;
-    rp_input *inputs[RP_MAX_INPUTS];
-    int n_inputs;
-
-    pthread_mutex_t table_lock;
-    rp_dtable_writer *table;
-    rp_dtable_reader *reader; /* lock-free reads for /v1/check, like nginx */
-    int64_t reader_checked_us;
-
-    rp_store *store;
-    pthread_mutex_t store_lock;
-    pthread_cond_t store_cond;
-    store_job *jobs_head, *jobs_tail;
-    size_t jobs_pending;
-    /* Serialises manual changes (API add/delete): each goes store first,
-     * then table, and two of them must not interleave. */
-    pthread_mutex_t manual_lock;
-    int lock_fds[RP_MAX_LOCKS];
-    int n_locks;
-
-    pthread_t engine_thread, store_thread, trainer_thread;
-    atomic_bool stopping;
-    atomic_bool store_stopping;
-    bool engine_started, store_started, trainer_started;
-    pthread_mutex_t trainer_lock; /* with trainer_cond: the trainer's sleep */
-    pthread_cond_t trainer_cond;
-    atomic_uint_fast64_t model_trainings, model_training_us;
-
-    rp_admin *admin;
-    char admin_url[96];
-    char token[256];
-
-    /* counters */
-    atomic_uint_fast64_t events_fed;
-    atomic_uint_fast64_t incidents_by_action[5];
-    atomic_uint_fast64_t incidents_by_detector[RP_MAX_DETECTORS];
-    atomic_uint_fast64_t decisions_by_detector[RP_MAX_DETECTORS]; /* throttle/block incidents */
-    atomic_uint_fast64_t decisions_engine[5], decisions_manual[5];
-    atomic_uint_fast64_t store_dropped, store_errors, store_commits;
-    atomic_uint_fast64_t table_full, table_rebuilds, store_retries;
-    atomic_uint_fast64_t events_clamped_future, events_backfill;
-    atomic_int_fast64_t newest_event_us;
-    atomic_int_fast64_t last_feed_wall_us;
-    int64_t started_us;
-    atomic_uint_fast64_t reloads, reload_failures;
-    pthread_mutex_t log_lock;
-    /* Set under the engine lock around rp_engine_decide so that on_decision
-     * knows a decision is manual (or a restore, which is not re-recorded). */
-    const char *decide_source; /* NULL = engine */
-    const char *decide_reason;
-    /* Under the engine lock: */
-    rp_recent *recent;
-    ts_slot ts[RP_TS_SLOTS];
-};
 
 /* The live step for now (engine lock held). */
 static ts_slot *ts_now(rp_daemon *d) {
@@ -228,7 +145,7 @@ static rp_status run_job(rp_daemon *d, store_job *j) {
 
 /* Put a list of jobs back at the head of the queue, in their order (they
  * are older than anything queued since). */
-static void requeue_front(rp_daemon *d, store_job *head, store_job *tail, size_t n) {
+void rp_daemon_requeue_front(rp_daemon *d, store_job *head, store_job *tail, size_t n) {
     if (!head) return;
     pthread_mutex_lock(&d->store_lock);
     tail->next = d->jobs_head;
@@ -248,12 +165,7 @@ static void requeue_front(rp_daemon *d, store_job *head, store_job *tail, size_t
  * already taken is no concern: it holds the store's writer until its
  * commit, so the manual write lands after it.
  */
-typedef struct job_list {
-    store_job *head, *tail;
-    size_t n;
-} job_list;
-
-static job_list take_pending_for(rp_daemon *d, const rp_key *key) {
+job_list rp_daemon_take_pending(rp_daemon *d, const rp_key *key) {
     job_list out = {0};
     pthread_mutex_lock(&d->store_lock);
     store_job **link = &d->jobs_head, *prev = NULL;
@@ -280,7 +192,7 @@ static job_list take_pending_for(rp_daemon *d, const rp_key *key) {
     return out;
 }
 
-static void free_jobs(store_job *j) {
+void rp_daemon_free_jobs(store_job *j) {
     while (j) {
         store_job *next = j->next;
         free(j);
@@ -339,7 +251,7 @@ static void *store_main(void *arg) {
             if (!failed) atomic_fetch_add(&d->store_commits, 1);
             if (retry.n && !stop) {
                 atomic_fetch_add(&d->store_retries, retry.n);
-                requeue_front(d, retry.head, retry.tail, retry.n);
+                rp_daemon_requeue_front(d, retry.head, retry.tail, retry.n);
                 struct timespec pause = {RP_STORE_RETRY_MS / 1000, (RP_STORE_RETRY_MS % 1000) * 1000000L};
                 nanosleep(&pause, NULL);
             } else {
@@ -347,7 +259,7 @@ static void *store_main(void *arg) {
                     rp_log(d, "error", "store: %zu decisions never written (stopping while the store "
                                        "refuses writes): they will not be restored",
                            retry.n);
-                free_jobs(retry.head);
+                rp_daemon_free_jobs(retry.head);
             }
         } else if (stop) {
             break;
@@ -402,7 +314,7 @@ static void table_heal_locked(rp_daemon *d, bool deep) {
 }
 
 /* Every user of the table takes it through here. */
-static void lock_table(rp_daemon *d) {
+void rp_daemon_lock_table(rp_daemon *d) {
     pthread_mutex_lock(&d->table_lock);
     table_heal_locked(d, false);
 }
@@ -423,7 +335,7 @@ static void lookup_guarded(void *arg) {
 /* The daemon's own reader maps the same file: its lookups run under the
  * SIGBUS guard too (a truncation racing with the fstat of lock_table);
  * a fault is "no decision" and the next lock_table rebuilds. */
-static int table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_dtable_hit *hit) {
+int rp_daemon_table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_dtable_hit *hit) {
     lookup_call c = {.reader = d->reader, .key = key, .now_us = now_us, .hit = hit};
     if (!d->reader || !rp_dtable_guarded(lookup_guarded, &c)) return 0;
     return c.found;
@@ -432,7 +344,7 @@ static int table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_dtab
 /* ------------------------------------------------------ engine callbacks */
 
 static void table_put(rp_daemon *d, const rp_decision *wall) {
-    lock_table(d);
+    rp_daemon_lock_table(d);
     rp_status st = rp_dtable_put(d->table, wall, rp_wall_us());
     pthread_mutex_unlock(&d->table_lock);
     if (st != RP_OK) {
@@ -528,7 +440,7 @@ static void housekeeping(rp_daemon *d, int64_t now, housekeeping_clock *hk) {
     if (now - hk->compact > 60 * 1000000LL) {
         hk->compact = now;
         rp_dtable_stats ts;
-        lock_table(d);
+        rp_daemon_lock_table(d);
         rp_dtable_writer_stats(d->table, now, &ts);
         /* Rebuild once a minute when anything was written: expired entries
          * and tombstones go, probes stay short, puts keep finding room.
@@ -675,12 +587,7 @@ static void *engine_main(void *arg) {
 
 /* ---------------------------------------------------------------- routes */
 
-typedef struct route_list {
-    rp_route_info *items;
-    size_t n, cap;
-} route_list;
-
-static bool collect_route(void *user, const rp_route_info *r) {
+bool rp_daemon_collect_route(void *user, const rp_route_info *r) {
     route_list *l = user;
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 256;
@@ -717,7 +624,7 @@ static void snapshot_routes(rp_daemon *d) {
     route_list l = {0};
     knowledge_list kl = {0};
     pthread_mutex_lock(&d->engine_lock);
-    rp_engine_routes(d->engine, collect_route, &l);
+    rp_engine_routes(d->engine, rp_daemon_collect_route, &l);
     rp_engine_routes_export(d->engine, collect_knowledge, &kl);
     pthread_mutex_unlock(&d->engine_lock);
     rp_error err = {0};
@@ -1219,239 +1126,27 @@ rp_status rp_daemon_reload(rp_daemon *d, rp_error *err) {
     return st;
 }
 
+rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_error *err) {
+    if (!d->config_path[0])
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "the daemon was started without --config: nothing to write");
+    rp_config *check;
+    rp_status st = rp_load_config_text(yaml, len, d->config_path, &check, err);
+    if (st != RP_OK) return st;
+    rp_config_free(check);
+    /* mode, owner and a symbolic link kept (admin_config.h) */
+    st = rp_config_file_write(d->config_path, yaml, len, err);
+    if (st != RP_OK) return st;
+    rp_log(d, "info", "configuration written through the API");
+    return rp_daemon_reload(d, err);
+}
+
 const char *rp_daemon_admin_url(rp_daemon *d) { return d->admin_url; }
 
 int rp_daemon_syslog_port(rp_daemon *d) {
     for (int i = 0; i < d->n_inputs; i++)
         if (strcmp(rp_input_name(d->inputs[i]), "syslog") == 0) return rp_input_port(d->inputs[i]);
     return 0;
-}
-
-/* ------------------------------------------------------- admin operations */
-
-static const char *const level_labels[RP_LEVEL_COUNT] = {"ip",      "subnet",  "fingerprint",
-                                                          "token",   "session", "username"};
-
-json_t *rp_daemon_stats_json(rp_daemon *d) {
-    rp_engine_stats es;
-    pthread_mutex_lock(&d->engine_lock);
-    rp_engine_get_stats(d->engine, &es);
-    pthread_mutex_unlock(&d->engine_lock);
-    rp_queue_stats qs;
-    rp_queue_get_stats(d->queue, &qs);
-    int64_t now = rp_wall_us();
-    rp_dtable_stats ts;
-    lock_table(d);
-    rp_dtable_writer_stats(d->table, now, &ts);
-    pthread_mutex_unlock(&d->table_lock);
-
-    json_t *o = json_object();
-    json_object_set_new(o, "version", json_string(RP_VERSION));
-    json_object_set_new(o, "uptime_s", json_integer((now - d->started_us) / 1000000));
-    json_t *inputs = json_array();
-    for (int i = 0; i < d->n_inputs; i++) {
-        rp_input_stats is;
-        rp_input_get_stats(d->inputs[i], &is);
-        uint64_t bad = is.bad_syslog;
-        for (int r = 1; r < RP_REFUSE_REASON_COUNT; r++) bad += is.refused[r];
-        for (int r = 0; r < RP_DECODE_REASON_COUNT; r++) bad += is.bad_decode[r];
-        for (int r = 0; r < RP_SKIP_REASON_COUNT; r++) bad += is.bad_line[r];
-        json_array_append_new(inputs, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "input",
-                                                rp_input_name(d->inputs[i]), "received",
-                                                (json_int_t)is.received, "events",
-                                                (json_int_t)is.events, "dropped_queue_full",
-                                                (json_int_t)is.dropped_queue_full, "bad",
-                                                (json_int_t)bad, "rotations",
-                                                (json_int_t)is.rotations));
-    }
-    json_object_set_new(o, "inputs", inputs);
-    json_object_set_new(o, "queue", json_pack("{s:I,s:I,s:I,s:I}", "bytes_used",
-                                              (json_int_t)qs.bytes_used, "bytes_capacity",
-                                              (json_int_t)qs.bytes_capacity, "pushed",
-                                              (json_int_t)qs.pushed, "dropped_full",
-                                              (json_int_t)qs.dropped_full));
-    json_t *eng = json_object();
-    json_object_set_new(eng, "events", json_integer((json_int_t)es.events));
-    json_object_set_new(eng, "events_out_of_order", json_integer((json_int_t)es.events_out_of_order));
-    json_object_set_new(eng, "allowlisted", json_integer((json_int_t)es.allowlisted));
-    json_object_set_new(eng, "incidents", json_integer((json_int_t)es.incidents));
-    json_object_set_new(eng, "decisions", json_integer((json_int_t)es.decisions));
-    json_object_set_new(eng, "routes", json_integer((json_int_t)es.routes));
-    json_t *clients = json_object();
-    for (int l = 0; l < RP_LEVEL_COUNT; l++)
-        if (es.clients_capacity[l])
-            json_object_set_new(clients, level_labels[l],
-                                json_pack("{s:I,s:I,s:I}", "tracked",
-                                          (json_int_t)es.clients_tracked[l], "capacity",
-                                          (json_int_t)es.clients_capacity[l], "evicted",
-                                          (json_int_t)es.clients_evicted[l]));
-    json_object_set_new(eng, "clients", clients);
-    int64_t newest = atomic_load(&d->newest_event_us);
-    json_object_set_new(eng, "lag_s", newest ? json_real((double)(now - newest) / 1e6) : json_null());
-    json_object_set_new(o, "engine", eng);
-    json_t *inc = json_object();
-    for (int a = RP_ACTION_MONITOR; a <= RP_ACTION_BLOCK; a++)
-        json_object_set_new(inc, rp_action_name((rp_action)a),
-                            json_integer((json_int_t)atomic_load(&d->incidents_by_action[a])));
-    json_object_set_new(o, "incidents", inc);
-    json_t *det = json_object();
-    for (unsigned i = 0; i < rp_detector_count; i++)
-        json_object_set_new(det, rp_detectors[i]->name,
-                            json_integer((json_int_t)atomic_load(&d->incidents_by_detector[i])));
-    json_object_set_new(o, "incidents_by_detector", det);
-    json_object_set_new(o, "table", json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", d->serve.table_path,
-                                              "capacity", (json_int_t)ts.capacity, "active",
-                                              (json_int_t)ts.live, "tombstones",
-                                              (json_int_t)ts.tombstones, "generation",
-                                              (json_int_t)ts.generation));
-    pthread_mutex_lock(&d->store_lock);
-    size_t pending = d->jobs_pending;
-    pthread_mutex_unlock(&d->store_lock);
-    json_object_set_new(o, "store", json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", d->serve.store_path,
-                                              "pending", (json_int_t)pending, "commits",
-                                              (json_int_t)atomic_load(&d->store_commits), "errors",
-                                              (json_int_t)atomic_load(&d->store_errors), "dropped",
-                                              (json_int_t)atomic_load(&d->store_dropped)));
-    return o;
-}
-
-static void metric_head(FILE *f, const char *name, const char *type, const char *help) {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-void rp_daemon_metrics(rp_daemon *d, FILE *f) {
-    rp_engine_stats es;
-    pthread_mutex_lock(&d->engine_lock);
-    rp_engine_get_stats(d->engine, &es);
-    pthread_mutex_unlock(&d->engine_lock);
-    rp_queue_stats qs;
-    rp_queue_get_stats(d->queue, &qs);
-    int64_t now = rp_wall_us();
-
-    metric_head(f, "rampart_events_received_total", "counter", "Datagrams or lines received, by input.");
-    for (int i = 0; i < d->n_inputs; i++) {
-        rp_input_stats is;
-        rp_input_get_stats(d->inputs[i], &is);
-        fprintf(f, "rampart_events_received_total{input=\"%s\"} %llu\n", rp_input_name(d->inputs[i]),
-                (unsigned long long)is.received);
-    }
-    metric_head(f, "rampart_events_dropped_total", "counter",
-                "Events dropped before the engine, by input and reason.");
-    for (int i = 0; i < d->n_inputs; i++) {
-        rp_input_stats is;
-        rp_input_get_stats(d->inputs[i], &is);
-        const char *name = rp_input_name(d->inputs[i]);
-        fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"queue_full\"} %llu\n", name,
-                (unsigned long long)is.dropped_queue_full);
-        for (int r = 1; r < RP_DECODE_REASON_COUNT; r++)
-            if (is.bad_decode[r])
-                fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"decode_%s\"} %llu\n",
-                        name, rp_decode_reason_name((rp_decode_reason)r),
-                        (unsigned long long)is.bad_decode[r]);
-        for (int r = 1; r < RP_SKIP_REASON_COUNT; r++)
-            if (is.bad_line[r])
-                fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"%s\"} %llu\n", name,
-                        rp_skip_reason_name((rp_skip_reason)r), (unsigned long long)is.bad_line[r]);
-        if (is.bad_syslog)
-            fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"bad_syslog\"} %llu\n", name,
-                    (unsigned long long)is.bad_syslog);
-        for (int r = 1; r < RP_REFUSE_REASON_COUNT; r++)
-            if (is.refused[r])
-                fprintf(f, "rampart_events_dropped_total{input=\"%s\",reason=\"refused_%s\"} %llu\n",
-                        name, rp_refuse_reason_name((rp_refuse_reason)r),
-                        (unsigned long long)is.refused[r]);
-    }
-    metric_head(f, "rampart_engine_events_total", "counter", "Events fed to the engine.");
-    fprintf(f, "rampart_engine_events_total %llu\n", (unsigned long long)es.events);
-    metric_head(f, "rampart_events_refused_total", "counter",
-                "Events whose answer Rampart made itself (the module's or /v1/check's 403/429): "
-                "counted as requests, judged by no detector.");
-    fprintf(f, "rampart_events_refused_total %llu\n", (unsigned long long)es.refused);
-    metric_head(f, "rampart_engine_lag_seconds", "gauge",
-                "Wall clock minus the time of the newest event seen by the engine.");
-    int64_t newest = atomic_load(&d->newest_event_us);
-    fprintf(f, "rampart_engine_lag_seconds %.3f\n", newest ? (double)(now - newest) / 1e6 : 0.0);
-    metric_head(f, "rampart_events_time_bounded_total", "counter",
-                "Events whose time was out of the daemon's bounds, by reason: future (more than "
-                "1 h ahead: clamped to now), backfill (more than 1 h old: fed as they are, left "
-                "out of the lag).");
-    fprintf(f, "rampart_events_time_bounded_total{reason=\"future\"} %llu\n",
-            (unsigned long long)atomic_load(&d->events_clamped_future));
-    fprintf(f, "rampart_events_time_bounded_total{reason=\"backfill\"} %llu\n",
-            (unsigned long long)atomic_load(&d->events_backfill));
-    metric_head(f, "rampart_queue_bytes", "gauge", "Bytes waiting in the ingest queue.");
-    fprintf(f, "rampart_queue_bytes %zu\n", qs.bytes_used);
-    metric_head(f, "rampart_queue_capacity_bytes", "gauge", "Capacity of the ingest queue.");
-    fprintf(f, "rampart_queue_capacity_bytes %zu\n", qs.bytes_capacity);
-    metric_head(f, "rampart_incidents_total", "counter", "Incidents opened, by action.");
-    for (int a = RP_ACTION_MONITOR; a <= RP_ACTION_BLOCK; a++)
-        fprintf(f, "rampart_incidents_total{action=\"%s\"} %llu\n", rp_action_name((rp_action)a),
-                (unsigned long long)atomic_load(&d->incidents_by_action[a]));
-    metric_head(f, "rampart_incident_findings_total", "counter",
-                "Detectors that contributed to incidents, by detector.");
-    for (unsigned i = 0; i < rp_detector_count; i++)
-        fprintf(f, "rampart_incident_findings_total{detector=\"%s\"} %llu\n", rp_detectors[i]->name,
-                (unsigned long long)atomic_load(&d->incidents_by_detector[i]));
-    metric_head(f, "rampart_decision_findings_total", "counter",
-                "Detectors that contributed to throttle and block decisions, by detector.");
-    for (unsigned i = 0; i < rp_detector_count; i++)
-        fprintf(f, "rampart_decision_findings_total{detector=\"%s\"} %llu\n", rp_detectors[i]->name,
-                (unsigned long long)atomic_load(&d->decisions_by_detector[i]));
-    metric_head(f, "rampart_decisions_total", "counter", "Decisions made, by action and source.");
-    for (int a = RP_ACTION_THROTTLE; a <= RP_ACTION_ALLOW; a++) {
-        fprintf(f, "rampart_decisions_total{action=\"%s\",source=\"engine\"} %llu\n",
-                rp_action_name((rp_action)a), (unsigned long long)atomic_load(&d->decisions_engine[a]));
-        fprintf(f, "rampart_decisions_total{action=\"%s\",source=\"manual\"} %llu\n",
-                rp_action_name((rp_action)a), (unsigned long long)atomic_load(&d->decisions_manual[a]));
-    }
-    rp_dtable_stats ts;
-    lock_table(d);
-    rp_dtable_writer_stats(d->table, now, &ts);
-    pthread_mutex_unlock(&d->table_lock);
-    metric_head(f, "rampart_decision_table_active", "gauge", "Unexpired entries in the decision table.");
-    fprintf(f, "rampart_decision_table_active %u\n", ts.live);
-    metric_head(f, "rampart_decision_table_capacity", "gauge", "Entries the decision table holds.");
-    fprintf(f, "rampart_decision_table_capacity %u\n", ts.capacity);
-    metric_head(f, "rampart_decision_table_fill_ratio", "gauge", "Active entries over capacity.");
-    fprintf(f, "rampart_decision_table_fill_ratio %.6f\n", ts.capacity ? (double)ts.live / ts.capacity : 0.0);
-    metric_head(f, "rampart_decision_table_full_total", "counter",
-                "Decisions that found no room in the table.");
-    fprintf(f, "rampart_decision_table_full_total %llu\n", (unsigned long long)atomic_load(&d->table_full));
-    metric_head(f, "rampart_clients_tracked", "gauge", "Keys in the engine's tables, by level.");
-    for (int l = 0; l < RP_LEVEL_COUNT; l++)
-        if (es.clients_capacity[l])
-            fprintf(f, "rampart_clients_tracked{level=\"%s\"} %llu\n", level_labels[l],
-                    (unsigned long long)es.clients_tracked[l]);
-    metric_head(f, "rampart_clients_evicted_total", "counter", "Keys evicted at the table cap, by level.");
-    for (int l = 0; l < RP_LEVEL_COUNT; l++)
-        if (es.clients_capacity[l])
-            fprintf(f, "rampart_clients_evicted_total{level=\"%s\"} %llu\n", level_labels[l],
-                    (unsigned long long)es.clients_evicted[l]);
-    metric_head(f, "rampart_store_errors_total", "counter", "Failed writes to the store.");
-    fprintf(f, "rampart_store_errors_total %llu\n", (unsigned long long)atomic_load(&d->store_errors));
-    metric_head(f, "rampart_store_retries_total", "counter",
-                "Decision writes the store refused (a full disk) and the store thread retried.");
-    fprintf(f, "rampart_store_retries_total %llu\n", (unsigned long long)atomic_load(&d->store_retries));
-    metric_head(f, "rampart_decision_table_rebuilds_total", "counter",
-                "Decision table files found truncated or replaced under the daemon and rebuilt.");
-    fprintf(f, "rampart_decision_table_rebuilds_total %llu\n",
-            (unsigned long long)atomic_load(&d->table_rebuilds));
-    metric_head(f, "rampart_store_dropped_total", "counter",
-                "Store writes dropped because the store queue was full.");
-    fprintf(f, "rampart_store_dropped_total %llu\n", (unsigned long long)atomic_load(&d->store_dropped));
-    metric_head(f, "rampart_reloads_total", "counter", "Configuration reloads, by result.");
-    fprintf(f, "rampart_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)atomic_load(&d->reloads));
-    fprintf(f, "rampart_reloads_total{result=\"rejected\"} %llu\n",
-            (unsigned long long)atomic_load(&d->reload_failures));
-    metric_head(f, "rampart_model_trainings_total", "counter",
-                "Feature models of the anomaly detector trained off the engine thread and "
-                "swapped in.");
-    fprintf(f, "rampart_model_trainings_total %llu\n",
-            (unsigned long long)atomic_load(&d->model_trainings));
-    metric_head(f, "rampart_model_training_seconds_total", "counter",
-                "Time spent training them (not on the engine thread).");
-    fprintf(f, "rampart_model_training_seconds_total %.6f\n",
-            (double)atomic_load(&d->model_training_us) / 1e6);
 }
 
 static json_t *decision_json(const rp_decision *dec) {
@@ -1472,10 +1167,159 @@ static void collect_decision(void *user, const rp_decision *dec) {
 
 json_t *rp_daemon_decisions_json(rp_daemon *d) {
     json_t *arr = json_array();
-    lock_table(d);
+    rp_daemon_lock_table(d);
     rp_dtable_writer_each(d->table, rp_wall_us(), collect_decision, arr);
     pthread_mutex_unlock(&d->table_lock);
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "decisions", arr);
+}
+
+rp_status rp_daemon_decision_history(rp_daemon *d, const char *key, int limit, int offset,
+                                     char **json, rp_error *err) {
+    return rp_store_query_decisions(d->store, key, false, rp_wall_us(), limit, offset, json, err);
+}
+
+/*
+ * Manual decisions go store first, then table, so that what the API
+ * answers is what nginx enforces, now and after a restart:
+ *   - no room in the table: 503, nothing recorded;
+ *   - the store refuses the write (a full disk): 503, the table is not
+ *     touched -- nothing is enforced, and nothing comes back at restart;
+ *   - then the table: an existing entry for the key is overwritten in
+ *     place, and a new one found room a moment ago; should the engine
+ *     have taken that room since, the store write is undone and 503.
+ * A 201 means committed to the store and visible to nginx. The manual
+ * lock keeps two API changes from interleaving between store and table.
+ */
+rp_status rp_daemon_decide(rp_daemon *d, const rp_key *key, rp_action action, int64_t duration_us,
+                           const char *reason, rp_decision *out, rp_error *err) {
+    if (action != RP_ACTION_BLOCK && action != RP_ACTION_THROTTLE && action != RP_ACTION_ALLOW)
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "action must be block, throttle or allow");
+    if (duration_us <= 0 || duration_us > 3650LL * 86400 * 1000000)
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "duration must be between 1 s and 10 years");
+    char keytext[128];
+    rp_key_format(key, keytext, sizeof keytext);
+    pthread_mutex_lock(&d->manual_lock);
+    int64_t now = rp_wall_us();
+    rp_decision dec = {.key = *key, .action = action, .start_us = now, .expires_us = now + duration_us};
+    rp_daemon_lock_table(d);
+    rp_status st = rp_dtable_can_put(d->table, key, now);
+    pthread_mutex_unlock(&d->table_lock);
+    if (st != RP_OK) {
+        pthread_mutex_unlock(&d->manual_lock);
+        if (st == RP_ENOMEM)
+            return rp_error_set(err, st, NULL, 0, 0,
+                                "the decision table is full (serve.table_capacity): %s not "
+                                "decided, nothing recorded", keytext);
+        return rp_error_set(err, st, NULL, 0, 0,
+                            "the decision table is damaged: %s not decided, nothing recorded",
+                            keytext);
+    }
+    job_list queued = rp_daemon_take_pending(d, key);
+    st = rp_store_put_decision(d->store, &dec, "manual", reason, err);
+    if (st != RP_OK) {
+        rp_daemon_requeue_front(d, queued.head, queued.tail, queued.n);
+        pthread_mutex_unlock(&d->manual_lock);
+        atomic_fetch_add(&d->store_errors, 1);
+        rp_log(d, "error", "manual decision %s %s refused, not enforced: %s", rp_action_name(action),
+               keytext, err->message);
+        return st;
+    }
+    rp_daemon_free_jobs(queued.head);
+    rp_daemon_lock_table(d);
+    st = rp_dtable_put(d->table, &dec, now);
+    pthread_mutex_unlock(&d->table_lock);
+    if (st != RP_OK) {
+        rp_error undo = {0};
+        if (rp_store_remove_decision(d->store, key, now, "not-enforced", &undo) != RP_OK)
+            rp_log(d, "error", "manual decision on %s: the table refused it and the store kept it "
+                               "(%s): it comes back at restart", keytext, undo.message);
+        pthread_mutex_unlock(&d->manual_lock);
+        return rp_error_set(err, st, NULL, 0, 0, "the decision table %s: %s not decided",
+                            st == RP_ENOMEM ? "is full (serve.table_capacity)" : "is damaged",
+                            keytext);
+    }
+    pthread_mutex_lock(&d->engine_lock);
+    d->decide_source = "manual";
+    rp_engine_decide(d->engine, &dec);
+    d->decide_source = NULL;
+    pthread_mutex_unlock(&d->engine_lock);
+    pthread_mutex_unlock(&d->manual_lock);
+    atomic_fetch_add(&d->decisions_manual[action], 1);
+    rp_log(d, "info", "manual decision %s %s for %llds%s%s", rp_action_name(action), keytext,
+           (long long)(duration_us / 1000000), reason ? ": " : "", reason ? reason : "");
+    if (out) *out = dec;
+    return RP_OK;
+}
+
+/* Store first, then table, as for rp_daemon_decide: when the store
+ * refuses, the decision stays enforced and recorded (5xx); when it takes
+ * the removal, the table entry goes. RP_ENOENT when neither the table
+ * nor the store (nor the store's queue) has an active decision. */
+rp_status rp_daemon_undecide(rp_daemon *d, const rp_key *key, rp_error *err) {
+    char keytext[128];
+    rp_key_format(key, keytext, sizeof keytext);
+    pthread_mutex_lock(&d->manual_lock);
+    int64_t now = rp_wall_us();
+    rp_dtable_hit hit;
+    rp_daemon_lock_table(d);
+    int found = rp_daemon_table_lookup(d, key, now, &hit);
+    pthread_mutex_unlock(&d->table_lock);
+    job_list queued = rp_daemon_take_pending(d, key);
+    rp_status st = rp_store_remove_decision(d->store, key, now, "manual", err);
+    if (st == RP_ENOENT && (found == 1 || queued.n)) st = RP_OK;
+    if (st != RP_OK) {
+        rp_daemon_requeue_front(d, queued.head, queued.tail, queued.n);
+        pthread_mutex_unlock(&d->manual_lock);
+        if (st == RP_ENOENT)
+            return rp_error_set(err, RP_ENOENT, NULL, 0, 0, "no active decision for %s", keytext);
+        atomic_fetch_add(&d->store_errors, 1);
+        rp_log(d, "error", "removal of the decision on %s refused, it stays enforced: %s", keytext,
+               err->message);
+        return st;
+    }
+    rp_daemon_free_jobs(queued.head);
+    rp_daemon_lock_table(d);
+    rp_status removed = rp_dtable_remove(d->table, key);
+    pthread_mutex_unlock(&d->table_lock);
+    rp_decision clear = {.key = *key, .action = RP_ACTION_NONE, .start_us = now, .expires_us = now};
+    pthread_mutex_lock(&d->engine_lock);
+    d->decide_source = "manual";
+    rp_engine_decide(d->engine, &clear);
+    d->decide_source = NULL;
+    pthread_mutex_unlock(&d->engine_lock);
+    pthread_mutex_unlock(&d->manual_lock);
+    if (removed == RP_EIO)
+        rp_log(d, "error", "decision on %s removed from the store; the damaged table is rebuilt "
+                           "from the store", keytext);
+    rp_log(d, "info", "decision on %s removed", keytext);
+    return RP_OK;
+}
+
+bool rp_daemon_check(rp_daemon *d, const rp_key *keys, int n, rp_dtable_hit *hit) {
+    int64_t now = rp_wall_us();
+    /* Pick up a compacted table (a rename) at most every second, like nginx. */
+    rp_daemon_lock_table(d);
+    if (d->reader && now - d->reader_checked_us > 1000000) {
+        d->reader_checked_us = now;
+        rp_error err;
+        rp_dtable_reader_refresh(d->reader, &err);
+    }
+    bool any = false;
+    rp_dtable_hit best = {0};
+    for (int i = 0; i < n; i++) {
+        rp_dtable_hit h;
+        if (rp_daemon_table_lookup(d, &keys[i], now, &h) != 1) continue;
+        if (h.action == RP_ACTION_ALLOW) { /* an allow on any key wins */
+            best = h;
+            any = true;
+            break;
+        }
+        if (!any || h.action > best.action) best = h;
+        any = true;
+    }
+    pthread_mutex_unlock(&d->table_lock);
+    if (any) *hit = best;
+    return any;
 }
 
 static bool route_json(void *user, const rp_route_info *r) {
@@ -1505,8 +1349,8 @@ json_t *rp_daemon_client_json(rp_daemon *d, const rp_key *key) {
     pthread_mutex_unlock(&d->engine_lock);
     rp_dtable_hit hit;
     int64_t now = rp_wall_us();
-    lock_table(d);
-    int found = table_lookup(d, key, now, &hit);
+    rp_daemon_lock_table(d);
+    int found = rp_daemon_table_lookup(d, key, now, &hit);
     pthread_mutex_unlock(&d->table_lock);
     if (!tracked && found != 1) {
         free(live);
@@ -1545,157 +1389,8 @@ json_t *rp_daemon_client_json(rp_daemon *d, const rp_key *key) {
     return o;
 }
 
-/*
- * Manual decisions go store first, then table, so that what the API
- * answers is what nginx enforces, now and after a restart:
- *   - no room in the table: 503, nothing recorded;
- *   - the store refuses the write (a full disk): 503, the table is not
- *     touched -- nothing is enforced, and nothing comes back at restart;
- *   - then the table: an existing entry for the key is overwritten in
- *     place, and a new one found room a moment ago; should the engine
- *     have taken that room since, the store write is undone and 503.
- * A 201 means committed to the store and visible to nginx. The manual
- * lock keeps two API changes from interleaving between store and table.
- */
-rp_status rp_daemon_decide(rp_daemon *d, const rp_key *key, rp_action action, int64_t duration_us,
-                           const char *reason, rp_decision *out, rp_error *err) {
-    if (action != RP_ACTION_BLOCK && action != RP_ACTION_THROTTLE && action != RP_ACTION_ALLOW)
-        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "action must be block, throttle or allow");
-    if (duration_us <= 0 || duration_us > 3650LL * 86400 * 1000000)
-        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "duration must be between 1 s and 10 years");
-    char keytext[128];
-    rp_key_format(key, keytext, sizeof keytext);
-    pthread_mutex_lock(&d->manual_lock);
-    int64_t now = rp_wall_us();
-    rp_decision dec = {.key = *key, .action = action, .start_us = now, .expires_us = now + duration_us};
-    lock_table(d);
-    rp_status st = rp_dtable_can_put(d->table, key, now);
-    pthread_mutex_unlock(&d->table_lock);
-    if (st != RP_OK) {
-        pthread_mutex_unlock(&d->manual_lock);
-        if (st == RP_ENOMEM)
-            return rp_error_set(err, st, NULL, 0, 0,
-                                "the decision table is full (serve.table_capacity): %s not "
-                                "decided, nothing recorded", keytext);
-        return rp_error_set(err, st, NULL, 0, 0,
-                            "the decision table is damaged: %s not decided, nothing recorded",
-                            keytext);
-    }
-    job_list queued = take_pending_for(d, key);
-    st = rp_store_put_decision(d->store, &dec, "manual", reason, err);
-    if (st != RP_OK) {
-        requeue_front(d, queued.head, queued.tail, queued.n);
-        pthread_mutex_unlock(&d->manual_lock);
-        atomic_fetch_add(&d->store_errors, 1);
-        rp_log(d, "error", "manual decision %s %s refused, not enforced: %s", rp_action_name(action),
-               keytext, err->message);
-        return st;
-    }
-    free_jobs(queued.head);
-    lock_table(d);
-    st = rp_dtable_put(d->table, &dec, now);
-    pthread_mutex_unlock(&d->table_lock);
-    if (st != RP_OK) {
-        rp_error undo = {0};
-        if (rp_store_remove_decision(d->store, key, now, "not-enforced", &undo) != RP_OK)
-            rp_log(d, "error", "manual decision on %s: the table refused it and the store kept it "
-                               "(%s): it comes back at restart", keytext, undo.message);
-        pthread_mutex_unlock(&d->manual_lock);
-        return rp_error_set(err, st, NULL, 0, 0, "the decision table %s: %s not decided",
-                            st == RP_ENOMEM ? "is full (serve.table_capacity)" : "is damaged",
-                            keytext);
-    }
-    pthread_mutex_lock(&d->engine_lock);
-    d->decide_source = "manual";
-    rp_engine_decide(d->engine, &dec);
-    d->decide_source = NULL;
-    pthread_mutex_unlock(&d->engine_lock);
-    pthread_mutex_unlock(&d->manual_lock);
-    atomic_fetch_add(&d->decisions_manual[action], 1);
-    rp_log(d, "info", "manual decision %s %s for %llds%s%s", rp_action_name(action), keytext,
-           (long long)(duration_us / 1000000), reason ? ": " : "", reason ? reason : "");
-    if (out) *out = dec;
-    return RP_OK;
-}
-
-/* Store first, then table, as for rp_daemon_decide: when the store
- * refuses, the decision stays enforced and recorded (5xx); when it takes
- * the removal, the table entry goes. RP_ENOENT when neither the table
- * nor the store (nor the store's queue) has an active decision. */
-rp_status rp_daemon_undecide(rp_daemon *d, const rp_key *key, rp_error *err) {
-    char keytext[128];
-    rp_key_format(key, keytext, sizeof keytext);
-    pthread_mutex_lock(&d->manual_lock);
-    int64_t now = rp_wall_us();
-    rp_dtable_hit hit;
-    lock_table(d);
-    int found = table_lookup(d, key, now, &hit);
-    pthread_mutex_unlock(&d->table_lock);
-    job_list queued = take_pending_for(d, key);
-    rp_status st = rp_store_remove_decision(d->store, key, now, "manual", err);
-    if (st == RP_ENOENT && (found == 1 || queued.n)) st = RP_OK;
-    if (st != RP_OK) {
-        requeue_front(d, queued.head, queued.tail, queued.n);
-        pthread_mutex_unlock(&d->manual_lock);
-        if (st == RP_ENOENT)
-            return rp_error_set(err, RP_ENOENT, NULL, 0, 0, "no active decision for %s", keytext);
-        atomic_fetch_add(&d->store_errors, 1);
-        rp_log(d, "error", "removal of the decision on %s refused, it stays enforced: %s", keytext,
-               err->message);
-        return st;
-    }
-    free_jobs(queued.head);
-    lock_table(d);
-    rp_status removed = rp_dtable_remove(d->table, key);
-    pthread_mutex_unlock(&d->table_lock);
-    rp_decision clear = {.key = *key, .action = RP_ACTION_NONE, .start_us = now, .expires_us = now};
-    pthread_mutex_lock(&d->engine_lock);
-    d->decide_source = "manual";
-    rp_engine_decide(d->engine, &clear);
-    d->decide_source = NULL;
-    pthread_mutex_unlock(&d->engine_lock);
-    pthread_mutex_unlock(&d->manual_lock);
-    if (removed == RP_EIO)
-        rp_log(d, "error", "decision on %s removed from the store; the damaged table is rebuilt "
-                           "from the store", keytext);
-    rp_log(d, "info", "decision on %s removed", keytext);
-    return RP_OK;
-}
-
-bool rp_daemon_check(rp_daemon *d, const rp_key *keys, int n, rp_dtable_hit *hit) {
-    int64_t now = rp_wall_us();
-    /* Pick up a compacted table (a rename) at most every second, like nginx. */
-    lock_table(d);
-    if (d->reader && now - d->reader_checked_us > 1000000) {
-        d->reader_checked_us = now;
-        rp_error err;
-        rp_dtable_reader_refresh(d->reader, &err);
-    }
-    bool any = false;
-    rp_dtable_hit best = {0};
-    for (int i = 0; i < n; i++) {
-        rp_dtable_hit h;
-        if (table_lookup(d, &keys[i], now, &h) != 1) continue;
-        if (h.action == RP_ACTION_ALLOW) { /* an allow on any key wins */
-            best = h;
-            any = true;
-            break;
-        }
-        if (!any || h.action > best.action) best = h;
-        any = true;
-    }
-    pthread_mutex_unlock(&d->table_lock);
-    if (any) *hit = best;
-    return any;
-}
-
 rp_status rp_daemon_incidents(rp_daemon *d, const rp_incident_query *q, char **json, rp_error *err) {
     return rp_store_query_incidents(d->store, q, json, err);
-}
-
-rp_status rp_daemon_decision_history(rp_daemon *d, const char *key, int limit, int offset,
-                                     char **json, rp_error *err) {
-    return rp_store_query_decisions(d->store, key, false, rp_wall_us(), limit, offset, json, err);
 }
 
 /* ------------------------------------------------------- dashboard support */
@@ -1744,7 +1439,7 @@ json_t *rp_daemon_timeseries_json(rp_daemon *d, int minutes) {
 
 static bool route_by_flagged(void *user, const rp_route_info *r) {
     route_list *l = user;
-    return collect_route(l, r);
+    return rp_daemon_collect_route(l, r);
 }
 
 static int route_cmp(const void *a, const void *b) {
@@ -2128,23 +1823,6 @@ rp_status rp_daemon_whatif(rp_daemon *d, const char *yaml, size_t len, json_t **
     return RP_OK;
 }
 
-rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_error *err) {
-    if (!d->config_path[0])
-        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
-                            "the daemon was started without --config: nothing to write");
-    rp_config *check;
-    rp_status st = rp_load_config_text(yaml, len, d->config_path, &check, err);
-    if (st != RP_OK) return st;
-    rp_config_free(check);
-    /* mode, owner and a symbolic link kept (admin_config.h) */
-    st = rp_config_file_write(d->config_path, yaml, len, err);
-    if (st != RP_OK) return st;
-    rp_log(d, "info", "configuration written through the API");
-    return rp_daemon_reload(d, err);
-}
-
-/* ------------------------------------------------------------------ swarms */
-
 /*
  * A swarm is an aggregate key (fingerprint, subnet, username; token and
  * session when many addresses use them) with an incident. Its members are
@@ -2317,14 +1995,14 @@ static size_t swarm_members(rp_daemon *d, const swarm_walk *w, int s, member_vie
     for (size_t i = 0; i < RP_SWARM_MEMBER_SLOTS && k < n; i++)
         if (w->slots[i].swarm == s + 1) v[k++].m = &w->slots[i];
     int64_t now = rp_wall_us();
-    lock_table(d);
+    rp_daemon_lock_table(d);
     for (size_t i = 0; i < k; i++) {
         rp_key keys[2];
         rp_key_from_addr(&keys[0], RP_LEVEL_IP, &v[i].m->ip);
         rp_key_from_addr(&keys[1], RP_LEVEL_SUBNET, &v[i].m->ip);
         for (int j = 0; j < 2; j++) {
             rp_dtable_hit hit;
-            if (table_lookup(d, &keys[j], now, &hit) != 1) continue;
+            if (rp_daemon_table_lookup(d, &keys[j], now, &hit) != 1) continue;
             if (hit.action == RP_ACTION_ALLOW) { /* an allow wins */
                 v[i].action = RP_ACTION_ALLOW;
                 v[i].incident_id = 0;
