@@ -182,7 +182,7 @@ int main(int argc, char **argv) {
     return 0;
 }
 C
-${CC:-cc} -std=c11 -I"$ROOT/include" -I"$ROOT/src/ingest" -I"$ROOT/src/engine" -o "$TMP/keys" "$TMP/keys.c" \
+${CC:-cc} -std=c11 -I"$ROOT/include" -I"$ROOT/src/common" -I"$ROOT/src/ingest" -I"$ROOT/src/engine" -o "$TMP/keys" "$TMP/keys.c" \
   "$BUILD_DIR/librampart.a" -lyaml -ljansson -lz -lm -lpthread || fail "cannot build the key helper"
 line='{"msec":"1700000000.000","remote_addr":"192.0.2.1","request":"GET / HTTP/1.1","status":200,'
 read -r FP TK UN < <("$TMP/keys" "$line\"http_user_agent\":\"parity-agent/1.0\",\"header_names\":\"Host,User-Agent,Accept,X-Forwarded-For,Authorization\",\"http_authorization\":\"Bearer tok-123\",\"username\":\"dave\"}")

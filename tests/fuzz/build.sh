@@ -15,12 +15,12 @@ fi
 OUT=build-fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter"
-INC="-Iinclude -Isrc/engine -Isrc/ingest -Isrc/detectors"
+INC="-Iinclude -Isrc/common -Isrc/engine -Isrc/ingest -Isrc/detectors"
 LIBS="-lyaml -ljansson -lz -lm"
 mkdir -p "$OUT/obj"
 
 objs=()
-for src in src/engine/*.c src/detectors/*.c src/ingest/*.c; do
+for src in src/common/*.c src/engine/*.c src/detectors/*.c src/ingest/*.c; do
   obj="$OUT/obj/$(echo "${src%.c}" | tr / _).o"
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find src include -name '*.h' -newer "$obj" -print -quit)" ]; then
     clang $CFLAGS $INC $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
@@ -33,7 +33,7 @@ for target in tests/fuzz/fuzz_*.c; do
   link=("${objs[@]}")
   # The event protocol is linked alone: the nginx module compiles
   # protocol.c on its own, so it must need nothing but rampart.h.
-  [ "$name" = fuzz_protocol ] && link=("$OUT/obj/src_ingest_protocol.o")
+  [ "$name" = fuzz_protocol ] && link=("$OUT/obj/src_common_protocol.o")
   clang $CFLAGS $INC $SAN -fsanitize=fuzzer "$target" "${link[@]}" $LIBS -o "$OUT/$name"
   echo "fuzz: built $OUT/$name"
 done

@@ -1,5 +1,6 @@
 /*
- * util.c -- errors, names of enums, and the project's one hash function.
+ * util.c -- errors and the names of enums (status, method, level, action,
+ * threat, route class): the vocabulary every part prints and parses.
  */
 #include <stdarg.h>
 #include <stdio.h>
