@@ -145,60 +145,17 @@ static int route_cmp(const void *a, const void *b) {
 json_t *rp_daemon_top_json(rp_daemon *d, int minutes, int limit) {
     if (limit < 1) limit = 10;
     if (limit > 100) limit = 100;
-    /* Clients: the window's incidents, worst first, one row per key. */
-    rp_incident_query q;
-    memset(&q, 0, sizeof q);
-    q.since_us = rp_wall_us() - (int64_t)minutes * 60 * 1000000;
-    q.limit = 1000;
+    /* Clients: the window's incidents, worst first, one row per key (the
+     * store's query ranks and limits them). */
     char *text = NULL;
     rp_error err = {0};
     json_t *clients = json_array();
-    if (rp_store_query_incidents(d->store, &q, &text, &err) == RP_OK) {
+    if (rp_store_top_clients(d->store, rp_wall_us() - (int64_t)minutes * 60 * 1000000, limit,
+                             &text, &err) == RP_OK) {
         json_t *res = json_loads(text, 0, NULL);
-        json_t *incs = json_object_get(res, "incidents");
-        json_t *best = json_object(); /* key -> incident */
         size_t i;
-        json_t *inc;
-        json_array_foreach(incs, i, inc) {
-            const char *key = json_string_value(json_object_get(inc, "key"));
-            if (!key) continue;
-            json_t *old = json_object_get(best, key);
-            rp_action a = RP_ACTION_NONE, oa = RP_ACTION_NONE;
-            const char *as = json_string_value(json_object_get(inc, "action"));
-            if (as) rp_action_parse(as, strlen(as), &a);
-            if (old) {
-                const char *os = json_string_value(json_object_get(old, "action"));
-                if (os) rp_action_parse(os, strlen(os), &oa);
-            }
-            if (!old || a > oa ||
-                (a == oa && json_number_value(json_object_get(inc, "score")) >
-                                json_number_value(json_object_get(old, "score"))))
-                json_object_set(best, key, inc);
-        }
-        /* sort by action then score */
-        size_t n = json_object_size(best);
-        json_t **rows = calloc(n ? n : 1, sizeof *rows);
-        size_t k = 0;
-        const char *key;
-        json_t *v;
-        json_object_foreach(best, key, v) rows[k++] = v;
-        for (size_t a = 0; a < k; a++)
-            for (size_t b = a + 1; b < k; b++) {
-                rp_action x = RP_ACTION_NONE, y = RP_ACTION_NONE;
-                const char *xs = json_string_value(json_object_get(rows[a], "action"));
-                const char *ys = json_string_value(json_object_get(rows[b], "action"));
-                if (xs) rp_action_parse(xs, strlen(xs), &x);
-                if (ys) rp_action_parse(ys, strlen(ys), &y);
-                double sx = json_number_value(json_object_get(rows[a], "score"));
-                double sy = json_number_value(json_object_get(rows[b], "score"));
-                if (y > x || (y == x && sy > sx)) {
-                    json_t *tmp = rows[a];
-                    rows[a] = rows[b];
-                    rows[b] = tmp;
-                }
-            }
-        for (size_t r = 0; r < k && (int)r < limit; r++) {
-            json_t *row = rows[r];
+        json_t *row;
+        json_array_foreach(json_object_get(res, "incidents"), i, row) {
             json_array_append_new(
                 clients, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "key",
                                    json_object_get(row, "key"), "action",
@@ -209,8 +166,6 @@ json_t *rp_daemon_top_json(rp_daemon *d, int minutes, int limit) {
                                    json_object_get(row, "id"), "last_seen",
                                    json_object_get(row, "last_seen")));
         }
-        free(rows);
-        json_decref(best);
         json_decref(res);
     }
     free(text);

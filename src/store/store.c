@@ -1186,6 +1186,50 @@ rp_status rp_store_get_incident(rp_store *s, uint64_t id, char **json, rp_error 
     return *json ? RP_OK : rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
 }
 
+/*
+ * The top list of clients in one query: the newest RP_STORE_TOP_SCAN
+ * incidents decided since since_us (a bound on the work of a dashboard
+ * refresh, whatever the window), the worst of each key (action, then
+ * score, then the newest), the keys in that order, at most limit. Actions
+ * rank as rp_action does: monitor < throttle < block < allow.
+ */
+#define RP_STORE_TOP_SCAN 10000
+static const char top_clients_sql[] =
+    "WITH recent AS ("
+    "  SELECT id, key, score, decided_at, json,"
+    "    CASE action WHEN 'monitor' THEN 1 WHEN 'throttle' THEN 2 WHEN 'block' THEN 3"
+    "      WHEN 'allow' THEN 4 ELSE 0 END AS rank"
+    "  FROM incidents WHERE decided_at >= ?1 ORDER BY decided_at DESC, id DESC LIMIT ?3),"
+    " worst AS ("
+    "  SELECT json, rank, score, decided_at, id, row_number() OVER"
+    "    (PARTITION BY key ORDER BY rank DESC, score DESC, decided_at DESC, id DESC) AS n"
+    "  FROM recent)"
+    " SELECT json FROM worst WHERE n = 1"
+    " ORDER BY rank DESC, score DESC, decided_at DESC, id DESC LIMIT ?2";
+
+rp_status rp_store_top_clients(rp_store *s, int64_t since_us, int limit, char **json,
+                               rp_error *err) {
+    *json = NULL;
+    json_t *root, *items;
+    if (begin_page(s, &root, &items) != RP_OK)
+        return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->r.db, top_clients_sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, since_us);
+        sqlite3_bind_int(st, 2, page_limit(limit));
+        sqlite3_bind_int(st, 3, RP_STORE_TOP_SCAN);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 0);
+            json_t *inc = text ? json_loads(text, 0, NULL) : NULL;
+            if (inc) json_array_append_new(items, inc);
+        }
+        sqlite3_finalize(st);
+    }
+    json_int_t total = (json_int_t)json_array_size(items);
+    return end_page(s, rc, st, st, root, items, total, "incidents", json, err);
+}
+
 rp_status rp_store_query_swarm_incidents(rp_store *s, int limit, char **json, rp_error *err) {
     return json_rows(s,
                      "SELECT json FROM incidents WHERE level <> 'ip'"

@@ -94,6 +94,11 @@ rp_status rp_store_get_incident(rp_store *s, uint64_t id, char **json, rp_error 
 /* Incidents of aggregate keys (every level but ip: the swarms), newest
  * first, at most limit (capped at 1000): {"total": N, "incidents": [...]}. */
 rp_status rp_store_query_swarm_incidents(rp_store *s, int limit, char **json, rp_error *err);
+/* The worst incident of each key decided since since_us, worst first
+ * (action, then score), at most limit keys (capped at 1000):
+ * {"total": N, "incidents": [...]}. The dashboard's top clients. */
+rp_status rp_store_top_clients(rp_store *s, int64_t since_us, int limit, char **json,
+                               rp_error *err);
 /* The highest incident id stored (0 when none). Engine ids restart at 1
  * with the process: the daemon offsets them by this so that a restart
  * does not overwrite older incidents. */

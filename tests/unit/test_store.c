@@ -271,6 +271,46 @@ static void test_store_query_incidents_pages_newest_first_with_total(void **stat
     rp_store_close(s);
 }
 
+/* The dashboard's top clients: one row per key, its worst incident
+ * (action, then score); keys ordered the same way; only the window. */
+static void test_store_top_clients_ranks_each_keys_worst_incident(void **state) {
+    rp_store *s = open_store();
+    rp_incident inc;
+    rp_error err;
+    assert_int_equal(rp_store_begin(s, &err), RP_OK);
+    make_incident(&inc, 1, "10.0.0.1", RP_ACTION_MONITOR, "rate", RP_THREAT_FLOOD, "GET /", T0 + 10 * SEC);
+    inc.score = 99;
+    put_incident(s, &inc);
+    make_incident(&inc, 2, "10.0.0.1", RP_ACTION_BLOCK, "rate", RP_THREAT_FLOOD, "GET /", T0 + 20 * SEC);
+    inc.score = 60;
+    put_incident(s, &inc);
+    make_incident(&inc, 3, "10.0.0.2", RP_ACTION_BLOCK, "scan", RP_THREAT_SCANNER, "GET /", T0 + 30 * SEC);
+    inc.score = 80;
+    put_incident(s, &inc);
+    make_incident(&inc, 4, "10.0.0.3", RP_ACTION_THROTTLE, "rate", RP_THREAT_FLOOD, "GET /", T0 + 40 * SEC);
+    inc.score = 100;
+    put_incident(s, &inc);
+    make_incident(&inc, 5, "10.0.0.4", RP_ACTION_BLOCK, "rate", RP_THREAT_FLOOD, "GET /", T0 - 600 * SEC);
+    put_incident(s, &inc); /* before the window */
+    assert_int_equal(rp_store_commit(s, &err), RP_OK);
+    char *text = NULL;
+    assert_int_equal(rp_store_top_clients(s, T0, 10, &text, &err), RP_OK);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    assert_int_equal(total_of(j), 3);
+    assert_int_equal(id_at(j, "incidents", 0), 3); /* block 80 */
+    assert_int_equal(id_at(j, "incidents", 1), 2); /* block 60: 10.0.0.1's worst, not its 99 */
+    assert_int_equal(id_at(j, "incidents", 2), 4); /* throttle 100 */
+    json_decref(j);
+    assert_int_equal(rp_store_top_clients(s, T0, 1, &text, &err), RP_OK);
+    j = json_loads(text, 0, NULL);
+    free(text);
+    assert_int_equal(total_of(j), 1);
+    assert_int_equal(id_at(j, "incidents", 0), 3);
+    json_decref(j);
+    rp_store_close(s);
+}
+
 static void test_store_max_incident_id_is_highest_stored(void **state) {
     rp_store *s = open_store();
     uint64_t max = 99;
@@ -854,6 +894,7 @@ int main(void) {
         T(test_store_put_incident_twice_updates_by_id),
         T(test_store_query_incidents_applies_each_filter),
         T(test_store_query_incidents_pages_newest_first_with_total),
+        T(test_store_top_clients_ranks_each_keys_worst_incident),
         T(test_store_max_incident_id_is_highest_stored),
         T(test_store_decision_for_same_key_replaces_active_one),
         T(test_store_remove_decision_ends_it_and_keeps_history),
