@@ -1287,7 +1287,7 @@ void rp_engine_get_stats(const rp_engine *e, rp_engine_stats *s) {
         s->clients_tracked[l] = t ? rp_table_used(t) : 0;
         s->clients_evicted[l] = t ? rp_table_evictions(t) : 0;
     }
-    s->routes = rp_inventory_count(e->inventory);
+    s->routes = rp_inventory_routes(e->inventory); /* admitted: probe paths do not count */
     s->routes_overflow = rp_inventory_overflow_hits(e->inventory);
 }
 
@@ -1296,11 +1296,18 @@ size_t rp_engine_bytes_per_client(const rp_engine *e, rp_key_level level) {
     return rp_table_bytes_per_client(e->levels[level].table);
 }
 
+/* The admitted routes, then the probe paths as one "(probes)" row. */
 void rp_engine_routes(const rp_engine *e, bool (*fn)(void *user, const rp_route_info *route),
                       void *user) {
+    rp_route probes;
     size_t n = rp_inventory_count(e->inventory);
-    for (size_t i = 0; i < n; i++) {
-        const rp_route *r = rp_inventory_at(e->inventory, i);
+    for (size_t i = 0; i <= n; i++) {
+        const rp_route *r = i < n ? rp_inventory_at(e->inventory, i) : &probes;
+        if (i < n && !rp_inventory_admitted(r)) continue;
+        if (i == n) {
+            rp_inventory_probes(e->inventory, &probes);
+            if (!probes.requests) return;
+        }
         rp_route_info info;
         memset(&info, 0, sizeof info);
         snprintf(info.method, sizeof info.method, "%s",

@@ -21,11 +21,39 @@
  *      route created when it is not there.
  *
  * Memory is fixed at creation: the route array holds the declared routes,
- * max_routes learned ones and the shared overflow route, and never moves,
- * so route ids (indices) and pointers stay valid for the inventory's life.
- * Past the cap every new template lands on the overflow route, "(other)",
- * so a spray of random paths cannot grow anything.
+ * max_routes learned ones and the shared overflow route, and never moves.
+ *
+ * Probes. One gobuster run asks 100,000 paths that do not exist, each once,
+ * each answered 404; if every new template kept its slot for good, one run
+ * would fill the cap and every real route learned after it would land on
+ * the overflow route. So a learned route is first a *candidate* and holds
+ * its slot only until it is *admitted* (rp_inventory_admitted: it served a
+ * 2xx/3xx, or RP_ROUTE_ADMIT_CLIENTS distinct clients asked for it). The
+ * candidates' slot ids sit in a ring swept by a CLOCK hand: when a new
+ * template finds no free slot, the hand passes over the ring -- an
+ * admitted route leaves the ring for good, a candidate looked up since the
+ * last pass loses its reference bit and stays, and the first candidate
+ * found without one is recycled for the new template (its counters are
+ * added to the "(probes)" tally first). Admitted and declared routes are
+ * never recycled; only when every learned slot is admitted does a new
+ * template go to the overflow route, "(other)".
+ *
+ * Costs: a lookup that hits the cache is unchanged but for a generation
+ * compare and the reference bit; each hand step either retires a ring
+ * entry (once per route), clears a bit set by an earlier lookup, or
+ * recycles, so a new template costs O(1) amortized. Nothing is allocated.
+ *
+ * What a recycled slot means for the rest of the engine: a route pointer
+ * is valid for the event it was looked up for (detectors keep none across
+ * events), and a slot's id may name another path later -- so whatever
+ * outlives the event keys routes by their hash of method + template (the
+ * markov model's rp_markov_key, campaigns, auth's route tag), which a
+ * recycled slot changes with its template. The cache keeps the slot's
+ * generation with its id, so a cached path never lands on the template
+ * that took its slot.
  */
+#include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,6 +349,7 @@ typedef struct trie_node {
 typedef struct cache_entry {
     uint64_t key;   /* hash of method + raw path */
     uint32_t route; /* id + 1; 0 = empty */
+    uint32_t gen;   /* the slot's generation when cached */
 } cache_entry;
 
 struct rp_inventory {
@@ -334,6 +363,14 @@ struct rp_inventory {
     uint32_t overflow_id; /* NONE until the cap is first hit */
     uint64_t overflow_hits;
     bool learn;
+
+    /* Probe candidates: the ids of learned routes not yet admitted (and
+     * of some admitted since, until the hand passes), max_learned room. */
+    uint32_t *ring;
+    uint32_t n_ring;
+    uint32_t hand;
+    uint64_t recycled;
+    rp_route probes; /* counters of the recycled candidates, "(probes)" */
 
     uint32_t *slots;    /* route table: id + 1, 0 = empty */
     size_t slot_mask;
@@ -391,6 +428,27 @@ static void table_insert(rp_inventory *inv, const rp_route *r) {
     inv->slots[i] = r->id + 1;
 }
 
+/* Remove r from the table by backward shift (no tombstones, so probe
+ * chains stay as short as the load factor makes them, however many
+ * candidates come and go): each entry after the hole moves into it unless
+ * its home lies cyclically after the hole. */
+static void table_remove(rp_inventory *inv, const rp_route *r) {
+    size_t mask = inv->slot_mask;
+    size_t i = r->hash & mask;
+    while (inv->slots[i] != r->id + 1) {
+        assert(inv->slots[i] != 0); /* r is in the table */
+        i = (i + 1) & mask;
+    }
+    for (size_t j = (i + 1) & mask; inv->slots[j]; j = (j + 1) & mask) {
+        size_t home = inv->routes[inv->slots[j] - 1].hash & mask;
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        inv->slots[i] = inv->slots[j];
+        i = j;
+    }
+    inv->slots[i] = 0;
+}
+
 static bool rule_fits(const rp_route_rule *rule, const rp_route *r, size_t tn) {
     if (rule->method != RP_METHOD_OTHER && rule->method != r->method) return false;
     return match_range(rule->glob, strlen(rule->glob), r->template_, tn);
@@ -419,11 +477,15 @@ static void apply_rules(rp_inventory *inv, rp_route *r) {
     }
 }
 
-static rp_route *route_create(rp_inventory *inv, uint8_t method, const char *t, size_t n,
-                              uint64_t h, int cls, bool declared) {
-    rp_route *r = &inv->routes[inv->count];
+/* Make slot r (a fresh one, or a recycled candidate's) the route of
+ * (method, t). The generation survives the wipe, one higher. */
+static rp_route *route_init(rp_inventory *inv, rp_route *r, uint8_t method, const char *t,
+                            size_t n, uint64_t h, int cls, bool declared) {
+    uint32_t id = (uint32_t)(r - inv->routes);
+    uint32_t gen = r->gen + 1;
     memset(r, 0, sizeof *r);
-    r->id = inv->count++;
+    r->id = id;
+    r->gen = gen;
     r->hash = h;
     r->method = method;
     r->declared = declared;
@@ -434,6 +496,12 @@ static rp_route *route_create(rp_inventory *inv, uint8_t method, const char *t, 
         (uint8_t)(cls >= 0 ? cls : (int)rp_route_guess_class((rp_method)method, r->template_));
     apply_rules(inv, r);
     return r;
+}
+
+static rp_route *route_create(rp_inventory *inv, uint8_t method, const char *t, size_t n,
+                              uint64_t h, int cls, bool declared) {
+    assert(inv->count < inv->cap_routes);
+    return route_init(inv, &inv->routes[inv->count++], method, t, n, h, cls, declared);
 }
 
 static rp_route *overflow_route(rp_inventory *inv) {
@@ -640,16 +708,21 @@ rp_status rp_inventory_new(const rp_config *config, rp_inventory **out, rp_error
     inv->edges = calloc(inv->edge_mask + 1, sizeof *inv->edges);
     inv->rules = calloc(RP_MAX_RULES, sizeof *inv->rules);
     inv->scoped_mask = calloc(inv->cap_routes, sizeof *inv->scoped_mask);
+    inv->ring = calloc(config->max_routes ? config->max_routes : 1, sizeof *inv->ring);
     if (!inv->routes || !inv->base_cls || !inv->route_next || !inv->slots || !inv->nodes ||
-        !inv->edges || !inv->rules || !inv->scoped_mask) {
+        !inv->edges || !inv->rules || !inv->scoped_mask || !inv->ring) {
         rp_inventory_free(inv);
         return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "inventory: out of memory");
     }
     node_new(inv, NONE, 0, 0, 0, false); /* the root */
 
-    static const char site_name[] = "(site)";
+    static const char site_name[] = "(site)", probes_name[] = "(probes)";
     memcpy(inv->site.template_, site_name, sizeof site_name);
     inv->site.id = NONE;
+    memcpy(inv->probes.template_, probes_name, sizeof probes_name);
+    inv->probes.id = NONE;
+    inv->probes.method = RP_METHOD_OTHER;
+    inv->probes.cls = RP_ROUTE_OTHER;
 
     rp_inventory_configure(inv, config);
     for (int i = 0; i < config->n_declared; i++) {
@@ -674,6 +747,7 @@ void rp_inventory_free(rp_inventory *inv) {
     free(inv->edges);
     free(inv->rules);
     free(inv->scoped_mask);
+    free(inv->ring);
     free(inv);
 }
 
@@ -692,7 +766,88 @@ void rp_inventory_configure(rp_inventory *inv, const rp_config *config) {
             ? config->default_profile
             : 0;
     inv->site.profile = inv->default_profile;
+    inv->probes.profile = inv->default_profile;
     for (uint32_t i = 0; i < inv->count; i++) apply_rules(inv, &inv->routes[i]);
+}
+
+/* ------------------------------------------------------------------ probes */
+
+bool rp_inventory_admitted(const rp_route *r) {
+    if (r->declared || r->overflow || r->successes > 0) return true;
+    return rp_hll_estimate(&r->clients) >= RP_ROUTE_ADMIT_CLIENTS - 0.5;
+}
+
+/* What a recycled candidate leaves behind: its counters, in the tally. */
+static void tally_probe(rp_route *tally, const rp_route *r) {
+    tally->requests += r->requests;
+    tally->errors += r->errors;
+    tally->not_found += r->not_found;
+    tally->successes += r->successes;
+    tally->flagged += r->flagged;
+    rp_hll_merge(&tally->clients, &r->clients);
+}
+
+/* The hand's sweep: the first candidate not looked up since the hand last
+ * passed it, recycled (out of the table, counters in the tally); NULL when
+ * every learned route is admitted. See the top for why this is O(1)
+ * amortized. */
+static rp_route *recycle_candidate(rp_inventory *inv) {
+    while (inv->n_ring) {
+        if (inv->hand >= inv->n_ring) inv->hand = 0;
+        rp_route *r = &inv->routes[inv->ring[inv->hand]];
+        assert(!r->declared && !r->overflow);
+        if (rp_inventory_admitted(r)) { /* for good: leaves the ring */
+            inv->ring[inv->hand] = inv->ring[--inv->n_ring];
+            continue;
+        }
+        if (r->referenced) { /* a second chance */
+            r->referenced = 0;
+            inv->hand++;
+            continue;
+        }
+        tally_probe(&inv->probes, r);
+        table_remove(inv, r);
+        inv->recycled++;
+        inv->hand++; /* the slot keeps its place in the ring for the new path */
+        return r;
+    }
+    return NULL;
+}
+
+/* A slot for a new learned route of (method, t): a fresh one while the
+ * cap allows, else a recycled candidate (recycle says whether that is
+ * allowed); NULL when there is none. The route is in the table and, not
+ * being admitted yet, in the ring. */
+static rp_route *learn_new(rp_inventory *inv, uint8_t method, const char *t, size_t n, uint64_t h,
+                           int cls, bool recycle) {
+    rp_route *r;
+    if (inv->n_learned < inv->max_learned) {
+        inv->n_learned++;
+        r = route_create(inv, method, t, n, h, cls, false);
+        inv->ring[inv->n_ring++] = r->id;
+    } else {
+        rp_route *slot = recycle ? recycle_candidate(inv) : NULL;
+        if (!slot) return NULL;
+        r = route_init(inv, slot, method, t, n, h, cls, false);
+    }
+    table_insert(inv, r);
+    return r;
+}
+
+size_t rp_inventory_routes(const rp_inventory *inv) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < inv->count; i++) n += rp_inventory_admitted(&inv->routes[i]);
+    return n;
+}
+
+uint64_t rp_inventory_recycled(const rp_inventory *inv) { return inv->recycled; }
+
+void rp_inventory_probes(const rp_inventory *inv, rp_route *out) {
+    *out = inv->probes;
+    for (uint32_t k = 0; k < inv->n_ring; k++) {
+        const rp_route *r = &inv->routes[inv->ring[k]];
+        if (!rp_inventory_admitted(r)) tally_probe(out, r);
+    }
 }
 
 /* Is r the route of (method, path)? Guards cache hits (see top). */
@@ -717,12 +872,12 @@ static rp_route *resolve(rp_inventory *inv, uint8_t method, const char *path, si
     size_t n = rp_route_learn_template(path, len, t, sizeof t);
     uint64_t h = route_key(method, t, n);
     rp_route *r = table_find(inv, method, t, n, h);
-    if (r) return r;
-    if (inv->n_learned >= inv->max_learned) return overflow_route(inv);
-    inv->n_learned++;
-    r = route_create(inv, method, t, n, h, -1, false);
-    table_insert(inv, r);
-    return r;
+    if (r) {
+        r->referenced = 1;
+        return r;
+    }
+    r = learn_new(inv, method, t, n, h, -1, true);
+    return r ? r : overflow_route(inv);
 }
 
 rp_route *rp_inventory_lookup(rp_inventory *inv, rp_method method, const char *path, size_t len) {
@@ -731,15 +886,21 @@ rp_route *rp_inventory_lookup(rp_inventory *inv, rp_method method, const char *p
     cache_entry *e = &inv->cache[h & (RP_ROUTE_CACHE - 1)];
     if (e->key == h && e->route) {
         rp_route *r = &inv->routes[e->route - 1];
-        if (r->overflow) {
-            inv->overflow_hits++;
-            return r;
+        if (r->gen == e->gen) { /* else the slot went to another path */
+            if (r->overflow) {
+                inv->overflow_hits++;
+                return r;
+            }
+            if (route_fits(r, m, path, len)) {
+                r->referenced = 1;
+                return r;
+            }
         }
-        if (route_fits(r, m, path, len)) return r;
     }
     rp_route *r = resolve(inv, m, path, len);
     e->key = h;
     e->route = r->id + 1;
+    e->gen = r->gen;
     return r;
 }
 
@@ -784,6 +945,7 @@ void rp_inventory_export(const rp_inventory *inv,
     for (uint32_t i = 0; i < inv->count; i++) {
         const rp_route *r = &inv->routes[i];
         if (r->overflow) continue; /* "(other)" is the cap, not a route */
+        if (!rp_inventory_admitted(r)) continue; /* a probe path, not knowledge */
         rp_route_knowledge k;
         memset(&k, 0, sizeof k);
         k.method = r->method;
@@ -884,13 +1046,13 @@ rp_status rp_inventory_restore(rp_inventory *inv, const rp_route_knowledge *k, r
         if (!inv->learn)
             return rp_error_set(err, RP_ENOENT, NULL, 0, 0,
                                 "route %.64s: not declared, and learning is off", k->template_);
-        if (inv->n_learned >= inv->max_learned)
+        /* A restore throws nothing out: past the cap it is refused, even
+         * where a probe candidate could make room. */
+        r = learn_new(inv, method, k->template_, n, h, restored_class(k, k->template_), false);
+        if (!r)
             return rp_error_set(err, RP_ENOMEM, NULL, 0, 0,
                                 "route %.64s: the inventory holds its %u learned routes already",
                                 k->template_, inv->max_learned);
-        inv->n_learned++;
-        r = route_create(inv, method, k->template_, n, h, restored_class(k, k->template_), false);
-        table_insert(inv, r);
     } else if (!r->declared && !r->overflow) {
         inv->base_cls[r->id] = restored_class(k, r->template_);
         apply_rules(inv, r);

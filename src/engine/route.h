@@ -9,6 +9,14 @@
  * learned. The inventory is bounded (config max_routes); requests past the
  * cap share one overflow route so that a scanner spraying random paths
  * cannot grow memory.
+ *
+ * A learned route is *admitted* once it has served a success (2xx/3xx) or
+ * been requested by RP_ROUTE_ADMIT_CLIENTS distinct clients; until then it
+ * is a probe candidate, and its slot may be recycled for a newer path
+ * (route.c, "probes"). Admitted and declared routes are never evicted, so
+ * a wordlist run of 404s cannot crowd real routes out. A route pointer is
+ * therefore valid for the event it was looked up for, not across events:
+ * keep the route's hash (its identity: method + template) instead.
  */
 #ifndef RP_ROUTE_H
 #define RP_ROUTE_H
@@ -39,6 +47,8 @@ typedef struct rp_route {
     uint8_t cls;                /* rp_route_class */
     uint8_t declared;
     uint8_t overflow;           /* the shared route past the cap */
+    uint8_t referenced;         /* looked up since the probe hand last passed (CLOCK bit) */
+    uint32_t gen;               /* bumped each time the slot is recycled for another path */
     char template_[RP_ROUTE_TEMPLATE_MAX];
     int profile;                /* index of the profile attached */
     uint32_t skip_detectors;    /* bit per detector index: exceptions scoped to this route */
@@ -71,9 +81,28 @@ void rp_inventory_configure(rp_inventory *inv, const struct rp_config *config);
 /* Never NULL: past the cap, the overflow route. */
 rp_route *rp_inventory_lookup(rp_inventory *inv, rp_method method, const char *path, size_t len);
 rp_route *rp_inventory_site(rp_inventory *inv); /* site-wide norms */
+/* Slots in use (declared, learned -- admitted or not -- and the overflow
+ * route): the bound for rp_inventory_at. */
 size_t rp_inventory_count(const rp_inventory *inv);
 rp_route *rp_inventory_at(rp_inventory *inv, size_t i);
 uint64_t rp_inventory_overflow_hits(const rp_inventory *inv);
+
+/* Distinct clients after which a learned route that has never succeeded
+ * is admitted all the same (a login under a distributed attack answering
+ * only 401, a favicon the site lacks): a wordlist run comes from one or a
+ * few clients, each path asked once. */
+#define RP_ROUTE_ADMIT_CLIENTS 8
+/* Is the route part of the site's real surface (declared, the overflow
+ * route, or a learned route that has been admitted)? Only grows true. */
+bool rp_inventory_admitted(const rp_route *r);
+/* The routes that count: slots holding an admitted route. O(count). */
+size_t rp_inventory_routes(const rp_inventory *inv);
+/* Learned probe paths whose slot was recycled for another path. */
+uint64_t rp_inventory_recycled(const rp_inventory *inv);
+/* The probe candidates summed into one pseudo-route "(probes)": those in
+ * their slots now and those recycled (requests, errors, not_found,
+ * flagged, clients). For listings; never a lookup result. */
+void rp_inventory_probes(const rp_inventory *inv, rp_route *out);
 /* Rules with cidrs are exceptions for some clients only, so they cannot be
  * folded into the route: the first such rule that matches the route and
  * the client, or NULL. One load when the route has none. At most

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "markov.h"
 #include "route.h"
 
 static void expect_template(const char *path, const char *want) {
@@ -186,9 +187,10 @@ static void test_inventory_past_cap_uses_overflow_route(void **state) {
     rp_config *c = rp_config_default();
     c->max_routes = 3;
     rp_inventory *inv = new_inventory(c);
-    lookup(inv, RP_METHOD_GET, "/a");
-    lookup(inv, RP_METHOD_GET, "/b");
-    lookup(inv, RP_METHOD_GET, "/c");
+    /* three routes that answered: admitted, so nothing can take their slots */
+    lookup(inv, RP_METHOD_GET, "/a")->successes = 1;
+    lookup(inv, RP_METHOD_GET, "/b")->successes = 1;
+    lookup(inv, RP_METHOD_GET, "/c")->successes = 1;
     rp_route *d = lookup(inv, RP_METHOD_GET, "/d");
     rp_route *e = lookup(inv, RP_METHOD_GET, "/e");
     rp_route *d2 = lookup(inv, RP_METHOD_GET, "/d"); /* cached: still counted */
@@ -406,7 +408,8 @@ static void test_knowledge_round_trip_restores_templates_counters_and_mark(void 
     for (int i = 0; i < 4; i++) { /* fill the cap: the overflow route appears */
         char p[16];
         snprintf(p, sizeof p, "/p%d", i);
-        lookup(inv, RP_METHOD_GET, p);
+        rp_route *r = lookup(inv, RP_METHOD_GET, p);
+        if (!r->overflow) r->requests = r->successes = 1; /* admitted */
     }
     assert_int_equal(rp_inventory_count(inv), 5);
     exported x = export_all(inv);
@@ -586,6 +589,7 @@ static void test_knowledge_restore_stays_within_the_cap(void **state) {
     for (int i = 0; i < 5; i++) {
         snprintf(t, sizeof t, "/r%d", i);
         rp_route_knowledge k = knowledge_of(RP_METHOD_GET, t, RP_ROUTE_OTHER);
+        k.requests = k.successes = 1; /* admitted routes: a new path cannot take their slots */
         assert_int_equal(rp_inventory_restore(inv, &k, &err), i < 3 ? RP_OK : RP_ENOMEM);
     }
     /* a declared route is not a learned one: it still takes its knowledge */
@@ -602,6 +606,155 @@ static void test_knowledge_restore_stays_within_the_cap(void **state) {
     k = knowledge_of(RP_METHOD_GET, "/r0", RP_ROUTE_OTHER);
     assert_int_equal(rp_inventory_restore(inv, &k, &err), RP_ENOENT);
     assert_int_equal(rp_inventory_count(inv), 1);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+/* ------------------------------------------------------------- probes */
+
+/* What the engine does with a route after its event (learn_route). */
+static rp_route *answer(rp_inventory *inv, const char *path, int status) {
+    rp_route *r = lookup(inv, RP_METHOD_GET, path);
+    r->requests++;
+    if (status >= 400) r->errors++;
+    if (status == 404) r->not_found++;
+    if (status >= 200 && status < 400) r->successes++;
+    return r;
+}
+
+static void test_probe_flood_never_evicts_routes_that_answered(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default(); /* max_routes 4096 */
+    rp_inventory *inv = new_inventory(c);
+    rp_route *real[20];
+    char path[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(path, sizeof path, "/api/v1/things%d/%d", i, 1000 + i);
+        for (int k = 0; k < 3; k++) real[i] = answer(inv, path, 200);
+    }
+    assert_int_equal(rp_inventory_routes(inv), 20);
+    /* gobuster: 100,000 distinct words, each asked once, each a 404 */
+    for (int i = 0; i < 100000; i++) {
+        snprintf(path, sizeof path, "/w%dord.bak", i);
+        rp_route *r = answer(inv, path, 404);
+        assert_int_equal(r->overflow, 0); /* probes recycle among themselves */
+    }
+    for (int i = 0; i < 20; i++) {
+        snprintf(path, sizeof path, "/api/v1/things%d/%d", i, 7); /* another id, same route */
+        rp_route *r = lookup(inv, RP_METHOD_GET, path);
+        assert_ptr_equal(r, real[i]);
+        snprintf(path, sizeof path, "/api/v1/things%d/{id}", i);
+        assert_string_equal(r->template_, path);
+        assert_int_equal(r->requests, 3);
+        assert_int_equal(r->successes, 3);
+    }
+    assert_true(rp_inventory_count(inv) <= c->max_routes);
+    assert_int_equal(rp_inventory_routes(inv), 20);
+    assert_int_equal(rp_inventory_overflow_hits(inv), 0);
+    assert_int_equal(rp_inventory_recycled(inv), 100000 - (c->max_routes - 20));
+    rp_route *probes = malloc(sizeof *probes);
+    rp_inventory_probes(inv, probes);
+    assert_string_equal(probes->template_, "(probes)");
+    assert_int_equal(probes->requests, 100000); /* every probe still counted, in one row */
+    assert_int_equal(probes->not_found, 100000);
+    free(probes);
+    /* a real route first seen after the flood still gets a slot of its own */
+    rp_route *late = answer(inv, "/api/v1/late", 200);
+    assert_int_equal(late->overflow, 0);
+    assert_string_equal(late->template_, "/api/v1/late");
+    assert_int_equal(rp_inventory_routes(inv), 21);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void test_probe_candidate_asked_again_gets_a_second_chance(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    c->max_routes = 4;
+    rp_inventory *inv = new_inventory(c);
+    rp_route *icon = answer(inv, "/favicon.ico", 404);
+    char path[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/probe%d.php", i);
+        answer(inv, path, 404);
+    }
+    /* the icon is asked again between every two new probes: never evicted */
+    for (int i = 3; i < 40; i++) {
+        assert_ptr_equal(answer(inv, "/favicon.ico", 404), icon);
+        snprintf(path, sizeof path, "/probe%d.php", i);
+        answer(inv, path, 404);
+    }
+    assert_string_equal(icon->template_, "/favicon.ico");
+    assert_int_equal(icon->requests, 38);
+    assert_int_equal(rp_inventory_routes(inv), 0); /* still not part of the site */
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void test_probe_path_asked_by_many_clients_is_admitted(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    c->max_routes = 2;
+    rp_inventory *inv = new_inventory(c);
+    /* a login answering only 401, from many addresses */
+    rp_route *login = answer(inv, "/api/signin", 401);
+    /* the count is the route's sketch (13 % error), so well below and
+     * well above the bound */
+    uint64_t k = 0;
+    for (; k < RP_ROUTE_ADMIT_CLIENTS / 2; k++)
+        rp_hll_add(&login->clients, rp_hash64(&k, sizeof k, 0xc1));
+    assert_false(rp_inventory_admitted(login));
+    for (; k < 2 * RP_ROUTE_ADMIT_CLIENTS; k++)
+        rp_hll_add(&login->clients, rp_hash64(&k, sizeof k, 0xc1));
+    assert_true(rp_inventory_admitted(login));
+    char path[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "/probe%d.php", i);
+        answer(inv, path, 404);
+    }
+    assert_ptr_equal(lookup(inv, RP_METHOD_GET, "/api/signin"), login);
+    assert_string_equal(login->template_, "/api/signin");
+    assert_int_equal(rp_inventory_routes(inv), 1);
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void test_probe_slot_recycled_is_a_new_route_to_cache_and_model(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    c->max_routes = 2;
+    rp_inventory *inv = new_inventory(c);
+    rp_route *word = answer(inv, "/x/abc", 404);
+    uint32_t id = word->id, gen = word->gen;
+    uint64_t hash = word->hash;
+    answer(inv, "/y", 404);
+    /* "/x/{id}" takes the slot of "/x/abc", the oldest candidate */
+    rp_route *param = answer(inv, "/x/42", 404);
+    assert_int_equal(param->id, id);
+    assert_int_equal(param->gen, gen + 1);
+    assert_string_equal(param->template_, "/x/{id}");
+    /* the route transition model names routes by hash: another key */
+    assert_int_not_equal(rp_markov_key(param->hash), rp_markov_key(hash));
+    /* "/x/abc" is cached on that slot, and "/x/{id}" matches it: the
+     * generation keeps it from landing there */
+    rp_route *again = lookup(inv, RP_METHOD_GET, "/x/abc");
+    assert_string_equal(again->template_, "/x/abc");
+    assert_int_equal(again->requests, 0); /* a new route: the old counters are in the tally */
+    assert_string_equal(lookup(inv, RP_METHOD_GET, "/x/42")->template_, "/x/{id}");
+    rp_inventory_free(inv);
+    rp_config_free(c);
+}
+
+static void test_probe_paths_are_not_exported_as_knowledge(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    rp_inventory *inv = new_inventory(c);
+    answer(inv, "/api/orders", 200);
+    answer(inv, "/.env", 404);
+    answer(inv, "/wp-login.php", 404);
+    exported x = export_all(inv);
+    assert_int_equal(x.n, 1);
+    assert_string_equal(x.k[0].template_, "/api/orders");
     rp_inventory_free(inv);
     rp_config_free(c);
 }
@@ -707,6 +860,68 @@ static void test_engine_declared_auth_class_is_used_from_the_first_request(void 
     }
 }
 
+static void get_from(rp_engine *e, const char *ip, int64_t ts, const char *path, int status) {
+    rp_event ev;
+    memset(&ev, 0, sizeof ev);
+    assert_int_equal(rp_addr_parse(ip, strlen(ip), &ev.client), RP_OK);
+    ev.ts_us = ts;
+    ev.method = RP_METHOD_GET;
+    ev.path.ptr = path;
+    ev.path.len = (uint32_t)strlen(path);
+    ev.status = (uint16_t)status;
+    ev.response_bytes = 900;
+    ev.upstream_us = -1;
+    ev.user_agent.ptr = "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0";
+    ev.user_agent.len = (uint32_t)strlen(ev.user_agent.ptr);
+    rp_engine_feed(e, &ev);
+}
+
+/* Ten minutes of a small site: 30 routes, 40 people, a few 404s. With
+ * scanner set, gobuster runs a 50,000-word list against it meanwhile. */
+static void site_traffic(rp_engine *e, bool scanner) {
+    char path[64], ip[32];
+    int word = 0;
+    for (int s = 0; s < 600; s++) {
+        for (int p = 0; p < 4; p++) {
+            int n = s * 4 + p;
+            snprintf(ip, sizeof ip, "192.0.2.%d", 10 + n % 40);
+            snprintf(path, sizeof path, "/api/section%d/%d", n % 30, n);
+            get_from(e, ip, T0 + s * SEC + p * 1000, path, n % 97 == 0 ? 404 : 200);
+        }
+        for (int w = 0; scanner && w < 84; w++, word++) {
+            snprintf(path, sizeof path, "/%s%d", word % 2 ? "backup" : "admin", word);
+            get_from(e, "203.0.113.66", T0 + s * SEC + 5000 + w * 100, path, 404);
+        }
+    }
+}
+
+static bool count_listed(void *user, const rp_route_info *r) {
+    int *n = user;
+    if (strcmp(r->template_, "(probes)") == 0) n[1] += (int)r->requests;
+    else n[0]++;
+    return true;
+}
+
+static void test_engine_wordlist_run_leaves_the_route_count_of_real_traffic(void **state) {
+    (void)state;
+    auth_seen unused = {0};
+    rp_engine *quiet = engine_with("{}", &unused), *scanned = engine_with("{}", &unused);
+    site_traffic(quiet, false);
+    site_traffic(scanned, true);
+    rp_engine_stats a, b;
+    rp_engine_get_stats(quiet, &a);
+    rp_engine_get_stats(scanned, &b);
+    assert_int_equal(a.routes, 30);
+    assert_int_equal(b.routes, a.routes);
+    assert_int_equal(b.routes_overflow, 0);
+    int listed[2] = {0, 0};
+    rp_engine_routes(scanned, count_listed, listed);
+    assert_int_equal(listed[0], 30);
+    assert_int_equal(listed[1], 600 * 84); /* every probe in the "(probes)" row */
+    rp_engine_free(quiet);
+    rp_engine_free(scanned);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_scope_is_the_literal_path_or_the_object_prefix),
@@ -731,6 +946,12 @@ int main(void) {
         cmocka_unit_test(test_knowledge_restore_stays_within_the_cap),
         cmocka_unit_test(test_engine_restored_redirect_mark_makes_200_pages_failures),
         cmocka_unit_test(test_engine_declared_auth_class_is_used_from_the_first_request),
+        cmocka_unit_test(test_probe_flood_never_evicts_routes_that_answered),
+        cmocka_unit_test(test_probe_candidate_asked_again_gets_a_second_chance),
+        cmocka_unit_test(test_probe_path_asked_by_many_clients_is_admitted),
+        cmocka_unit_test(test_probe_slot_recycled_is_a_new_route_to_cache_and_model),
+        cmocka_unit_test(test_probe_paths_are_not_exported_as_knowledge),
+        cmocka_unit_test(test_engine_wordlist_run_leaves_the_route_count_of_real_traffic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
