@@ -14,7 +14,7 @@
  *              incident. PREACCESS rather than ACCESS so that `satisfy
  *              any` with another access module cannot skip us.
  *   LOG        encode the request as one event datagram (the protocol of
- *              `rampart serve`, src/ingest/protocol.c) into a per-worker
+ *              `rampart serve`, src/common/protocol.c) into a per-worker
  *              batch buffer. The batch leaves with one sendmmsg() with
  *              MSG_DONTWAIT on a connected AF_UNIX datagram socket 1 ms
  *              after its first event (a timer), or at once when it holds
@@ -55,6 +55,7 @@
 #include <sys/un.h>
 
 #include "rampart.h"
+#include "keys.h"
 #include "protocol.h"
 #include "login_field.h"
 #include "dtable.h"
@@ -63,7 +64,6 @@
 #define RP_DEFAULT_SOCKET "/run/rampart/events.sock"
 #define RP_RECHECK_MS 1000       /* table re-check and reconnect period */
 #define RP_DROP_WARN_S 60        /* at most one drop warning a minute */
-#define RP_HEADER_NAMES_MAX 1024 /* as src/ingest/json.c header_names */
 #define RP_USERNAME_MAX 256      /* longer usernames are hashed cut */
 #define RP_BODY_SCAN_MAX 4096    /* bytes of a split body we gather */
 #define RP_BATCH_BYTES (128 * 1024) /* encoded events waiting for sendmmsg */
@@ -113,6 +113,7 @@ typedef struct {
     uint64_t header_hash;
     uint32_t flags;
     uint64_t token_id;
+    uint64_t fingerprint; /* 0 without a User-Agent */
 } rp_headers_t;
 
 /* Everything a worker owns. */
@@ -273,57 +274,16 @@ static void rp_client_addr(ngx_connection_t *c, rp_addr *out) {
     }
 }
 
-/* Keys in the layout of rp_key (include/rampart.h, src/engine/addr.c). */
-static void rp_key_addr(rp_key *key, rp_key_level level, const rp_addr *addr) {
-    ngx_memzero(key, sizeof *key);
-    key->level = (uint8_t)level;
-    ngx_memcpy(key->bytes, addr->bytes, 16);
-    if (level == RP_LEVEL_SUBNET) {
-        if (addr->family == 4)
-            key->bytes[15] = 0; /* /24 */
-        else
-            ngx_memzero(key->bytes + 8, 8); /* /64 */
-    }
-    key->reserved[0] = addr->family;
-}
-
-static void rp_key_id(rp_key *key, rp_key_level level, uint64_t id) {
-    ngx_memzero(key, sizeof *key);
-    key->level = (uint8_t)level;
-    ngx_memcpy(key->bytes, &id, 8);
-}
-
-/* "Bearer xyz" -> xyz (any scheme: the text after the first run of
- * spaces, as src/ingest/json.c hash_authorization); a bare value whole. */
-static uint64_t rp_hash_authorization(const ngx_str_t *v) {
-    u_char *s = v->data;
-    size_t len = v->len;
-    u_char *sp = ngx_strlchr(s, s + len, ' ');
-    if (sp) {
-        size_t skip = (size_t)(sp - s);
-        while (skip < len && s[skip] == ' ') skip++;
-        if (skip < len) {
-            s += skip;
-            len -= skip;
-        }
-    }
-    return len ? rp_hash64(s, len, 0) : 0;
-}
-
-/* Is lc (lower-case, n bytes) the literal name? */
-#define rp_name_is(lc, n, lit) ((n) == sizeof(lit) - 1 && ngx_memcmp(lc, lit, sizeof(lit) - 1) == 0)
-
 /*
- * One walk over the request headers in arrival order: the header-name
- * fingerprint (lower-cased names joined by ',' and hashed, exactly as
- * src/ingest/json.c does for a logged header_names field, including its
- * 1 KiB bound), the RP_HDR_ flags, and the API token.
+ * One walk over the request headers in arrival order, through the shared
+ * derivation (src/common/keys.c rp_request_headers, which test_keys
+ * proves equal to the engine's): the header-name fingerprint, the RP_HDR_
+ * flags, the user agent and the API token. No allocation: the walk lives
+ * on the stack and points into the request's headers.
  */
 static void rp_scan_headers(ngx_http_request_t *r, const rp_loc_conf_t *lc, rp_headers_t *out) {
-    u_char joined[RP_HEADER_NAMES_MAX];
-    size_t used = 0;
-    uint32_t flags = RP_EVENT_HEADERS_KNOWN;
-    ngx_str_t *custom = NULL, *apikey = NULL;
+    rp_request_headers rh;
+    rp_request_headers_init(&rh, (const char *)lc->token_header.data, lc->token_header.len);
     ngx_list_part_t *part = &r->headers_in.headers.part;
     ngx_table_elt_t *h = part->elts;
 
@@ -335,52 +295,14 @@ static void rp_scan_headers(ngx_http_request_t *r, const rp_loc_conf_t *lc, rp_h
             i = 0;
             if (part->nelts == 0) continue;
         }
-        size_t n = h[i].key.len;
-        u_char *name = h[i].lowcase_key;
-        if (n == 0 || name == NULL) continue;
-        switch (n) {
-        case 6:
-            if (rp_name_is(name, n, "cookie")) flags |= RP_HDR_COOKIE;
-            break;
-        case 7:
-            if (rp_name_is(name, n, "referer")) flags |= RP_HDR_REFERER;
-            break;
-        case 9:
-            if (rp_name_is(name, n, "sec-ch-ua")) flags |= RP_HDR_SEC_CH_UA;
-            else if (rp_name_is(name, n, "x-api-key")) apikey = &h[i].value;
-            break;
-        case 15:
-            if (rp_name_is(name, n, "accept-language")) flags |= RP_HDR_ACCEPT_LANGUAGE;
-            else if (rp_name_is(name, n, "accept-encoding")) flags |= RP_HDR_ACCEPT_ENCODING;
-            break;
-        }
-        if (lc->token_header.len && n == lc->token_header.len &&
-            ngx_memcmp(name, lc->token_header.data, n) == 0)
-            custom = &h[i].value;
-        if (used + n + 1 <= sizeof joined) {
-            if (used) joined[used++] = ',';
-            ngx_memcpy(joined + used, name, n);
-            used += n;
-        }
+        if (h[i].key.len == 0 || h[i].lowcase_key == NULL) continue;
+        rp_request_headers_add(&rh, (const char *)h[i].lowcase_key, h[i].key.len,
+                               (const char *)h[i].value.data, h[i].value.len);
     }
-    out->header_hash = rp_hash64(joined, used, 0);
-    out->flags = flags;
-    out->token_id = 0;
-    if (lc->token_header.len) {
-        if (custom && custom->len) {
-            if (rp_name_is(lc->token_header.data, lc->token_header.len, "authorization"))
-                out->token_id = rp_hash_authorization(custom);
-            else
-                out->token_id = rp_hash64(custom->data, custom->len, 0);
-        }
-        return;
-    }
-    ngx_table_elt_t *auth = r->headers_in.authorization;
-    if (auth && auth->value.len > 7 &&
-        ngx_strncasecmp(auth->value.data, (u_char *)"Bearer ", 7) == 0)
-        out->token_id = rp_hash_authorization(&auth->value);
-    else if (apikey && apikey->len)
-        out->token_id = rp_hash64(apikey->data, apikey->len, 0);
+    out->header_hash = rp_header_names_hash(&rh.names);
+    out->flags = RP_EVENT_HEADERS_KNOWN | rh.names.flags;
+    out->token_id = rp_request_token_id(&rh);
+    out->fingerprint = rp_request_fingerprint(&rh);
 }
 
 /* ---------------------------------------------------- decision table */
@@ -581,27 +503,6 @@ static ngx_int_t rp_respond(ngx_http_request_t *r, rp_loc_conf_t *lc, int action
     return ngx_http_output_filter(r, &out);
 }
 
-/* The fingerprint on this request's route, as the engine decides it on a
- * swarm that never reuses an address (rp_route_scope): the whole path
- * for a literal route (/api/login), and the path up to its last segment
- * for an object route (/api/products/ for /api/products/123). The module
- * does not know the route templates, so it offers both scopes; the
- * engine only ever writes one. Raw path, as sent to the daemon. */
-static int rp_route_keys(ngx_http_request_t *r, const rp_key *fingerprint, rp_key *out) {
-    u_char *u = r->unparsed_uri.data;
-    size_t len = r->unparsed_uri.len;
-    if (!u || len == 0 || u[0] != '/') return 0;
-    u_char *q = ngx_strlchr(u, u + len, '?');
-    if (q) len = (size_t)(q - u);
-    uint64_t scopes[2];
-    int n = rp_path_scopes((const char *)u, len, scopes);
-    for (int i = 0; i < n; i++) {
-        out[i] = *fingerprint;
-        ngx_memcpy(out[i].bytes + 8, &scopes[i], 8);
-    }
-    return n;
-}
-
 /*
  * The event of a request the module refused says so (RP_EVENT_REFUSED):
  * our own 403/429 is not evidence about the client, and the engine must
@@ -662,24 +563,19 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
     rp_table_tick(mcf, r->connection->log);
     if (rp_w.table == NULL) return rp_fail(r, lc);
 
-    rp_key keys[6];
-    int n = 0;
+    /* The client's keys (src/common/keys.c rp_request_keys): its address
+     * and subnet, its fingerprint, the fingerprint on this request's route
+     * -- the engine decides a swarm that never reuses an address on a
+     * literal route (/api/login) or an object route (/api/products/ for
+     * /api/products/123); the module does not know the templates, so both
+     * scopes of the raw path are looked up -- and its token. */
+    rp_key keys[RP_REQUEST_KEYS_MAX];
     rp_addr addr;
     rp_client_addr(r->connection, &addr);
-    if (addr.family) {
-        rp_key_addr(&keys[n++], RP_LEVEL_IP, &addr);
-        rp_key_addr(&keys[n++], RP_LEVEL_SUBNET, &addr);
-    }
     rp_headers_t hs;
     rp_scan_headers(r, lc, &hs);
-    ngx_table_elt_t *ua = r->headers_in.user_agent;
-    if (ua && ua->value.len) {
-        uint64_t ua_hash = rp_hash64(ua->value.data, ua->value.len, 0x9c);
-        uint64_t fp = rp_hash64(&hs.header_hash, sizeof hs.header_hash, ua_hash);
-        rp_key_id(&keys[n++], RP_LEVEL_FINGERPRINT, fp);
-        n += rp_route_keys(r, &keys[n - 1], &keys[n]);
-    }
-    if (hs.token_id) rp_key_id(&keys[n++], RP_LEVEL_TOKEN, hs.token_id);
+    int n = rp_request_keys(&addr, hs.fingerprint, (const char *)r->unparsed_uri.data,
+                            r->unparsed_uri.len, hs.token_id, keys);
 
     int64_t now_us = rp_now_us();
     rp_dtable_hit hit;
@@ -745,7 +641,7 @@ static int64_t rp_upstream_us(ngx_http_request_t *r) {
 /*
  * The login username from a body already read into memory: the top-level
  * JSON member or form field (or a JSON pointer), by the rule of
- * src/ingest/login_field.c, which the unit tests prove against decoys.
+ * src/common/login_field.c, which the unit tests prove against decoys.
  */
 static uint64_t rp_username_id(ngx_http_request_t *r, const rp_loc_conf_t *lc) {
     if (lc->username_field.len == 0 || r->request_body == NULL || r->request_body->bufs == NULL)
@@ -771,7 +667,7 @@ static uint64_t rp_username_id(ngx_http_request_t *r, const rp_loc_conf_t *lc) {
     u_char value[RP_USERNAME_MAX];
     size_t n = rp_login_field(p, (size_t)(end - p), (const char *)lc->username_field.data,
                               lc->username_field.len, value, sizeof value);
-    return n ? rp_hash64(value, n, 0) : 0;
+    return rp_text_id((const char *)value, n);
 }
 
 /* Connected and usable, or (at most once a second) try to connect. */

@@ -387,8 +387,8 @@ static void observe_event(rp_engine *e, const rp_event *ev, rp_observation *obs)
     obs->inventory_declared = e->has_declared;
     obs->path_hash = rp_hash64(ev->path.ptr, ev->path.len, 0x9a);
     obs->query_hash = ev->query.len ? rp_hash64(ev->query.ptr, ev->query.len, 0x9b) : 0;
-    obs->ua_hash = ev->user_agent.len ? rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c) : 0;
-    obs->fingerprint = rp_hash64(&ev->header_hash, sizeof ev->header_hash, obs->ua_hash);
+    obs->ua_hash = rp_user_agent_hash(ev->user_agent.ptr, ev->user_agent.len);
+    obs->fingerprint = rp_fingerprint_hash(obs->ua_hash, ev->header_hash);
     obs->markov = e->markov;
     observe_id(obs, ev);
 }
@@ -779,8 +779,7 @@ static bool scope_of(rp_route *r, uint64_t *scope) {
 }
 
 static void route_key(rp_key *key, const rp_key *fingerprint, uint64_t scope) {
-    *key = *fingerprint;
-    memcpy(key->bytes + 8, &scope, 8);
+    rp_key_on_route(key, fingerprint, scope); /* keys.c: the layout the module looks up */
 }
 
 static void decide_on_route(rp_engine *e, rp_level_table *lt, rp_client *swarm,

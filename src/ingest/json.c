@@ -26,12 +26,12 @@
  * client is the rightmost address in the list that is not itself trusted
  * (what nginx's real_ip_recursive does).
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingest_int.h"
+#include "keys.h"
 
 enum field {
     F_TIME_ISO8601,
@@ -215,40 +215,36 @@ static bool present(const jvalue *v, const char **s, size_t *len) {
     return text(v, s, len) && *len > 0 && !(*len == 1 && (*s)[0] == '-');
 }
 
+/* The ids are keys.c's (src/common/): the nginx module derives the same
+ * ones from the request itself, and test_keys proves they agree. */
 static uint64_t hash_text(const jvalue *v) {
     const char *s;
     size_t len;
-    return present(v, &s, &len) ? rp_hash64(s, len, 0) : 0;
+    return present(v, &s, &len) ? rp_text_id(s, len) : 0;
 }
 
-/* "Bearer xyz" -> hash of "xyz"; a bare value is hashed whole. */
-static uint64_t hash_authorization(const jvalue *v) {
-    const char *s;
-    size_t len;
-    if (!present(v, &s, &len)) return 0;
-    const char *sp = memchr(s, ' ', len);
-    if (sp) {
-        size_t skip = (size_t)(sp - s);
-        while (skip < len && s[skip] == ' ') skip++;
-        if (skip < len) {
-            s += skip;
-            len -= skip;
-        }
-    }
-    return rp_hash64(s, len, 0);
+/* http_authorization's bearer credentials, else api_key whole (the
+ * module's rule, rp_token_id), else a logged token whole. */
+static uint64_t token_id(const jvalue *authorization, const jvalue *api_key, const jvalue *token) {
+    const char *a = NULL, *k = NULL;
+    size_t alen = 0, klen = 0;
+    if (!present(authorization, &a, &alen)) a = NULL, alen = 0;
+    if (!present(api_key, &k, &klen)) k = NULL, klen = 0;
+    uint64_t id = rp_token_id(a, alen, k, klen);
+    return id ? id : hash_text(token);
 }
 
 /* ------------------------------------------------------------ headers */
 
 /* "Host, User-Agent,Accept" -> hash of "host,user-agent,accept" plus the
- * RP_HDR_ flags. The lower-cased list is built in a small stack buffer;
- * names past its end still set flags but are not hashed. */
+ * RP_HDR_ flags (rp_header_names: names past its bound still set flags
+ * but are not hashed). */
 static void header_names(rp_event *ev, const jvalue *v) {
     const char *s;
     size_t len;
     if (!text(v, &s, &len)) return;
-    char joined[1024];
-    size_t used = 0;
+    rp_header_names names;
+    rp_header_names_init(&names);
     size_t i = 0;
     while (i < len) {
         while (i < len && (s[i] == ' ' || s[i] == ',')) i++;
@@ -256,27 +252,10 @@ static void header_names(rp_event *ev, const jvalue *v) {
         while (i < len && s[i] != ',') i++;
         size_t stop = i;
         while (stop > start && s[stop - 1] == ' ') stop--;
-        size_t n = stop - start;
-        if (n == 0) continue;
-        char name[32];
-        size_t keep = n < sizeof name ? n : sizeof name - 1;
-        for (size_t k = 0; k < keep; k++) name[k] = (char)tolower((unsigned char)s[start + k]);
-        name[keep] = 0;
-        if (n == keep) {
-            if (strcmp(name, "accept-language") == 0) ev->flags |= RP_HDR_ACCEPT_LANGUAGE;
-            if (strcmp(name, "accept-encoding") == 0) ev->flags |= RP_HDR_ACCEPT_ENCODING;
-            if (strcmp(name, "cookie") == 0) ev->flags |= RP_HDR_COOKIE;
-            if (strcmp(name, "referer") == 0) ev->flags |= RP_HDR_REFERER;
-            if (strcmp(name, "sec-ch-ua") == 0) ev->flags |= RP_HDR_SEC_CH_UA;
-        }
-        if (used + n + 1 <= sizeof joined) {
-            if (used) joined[used++] = ',';
-            for (size_t k = 0; k < n; k++)
-                joined[used++] = (char)tolower((unsigned char)s[start + k]);
-        }
+        rp_header_names_add(&names, s + start, stop - start);
     }
-    ev->flags |= RP_EVENT_HEADERS_KNOWN;
-    ev->header_hash = rp_hash64(joined, used, 0);
+    ev->flags |= RP_EVENT_HEADERS_KNOWN | names.flags;
+    ev->header_hash = rp_header_names_hash(&names);
 }
 
 /* ------------------------------------------------------------ client */
@@ -356,9 +335,7 @@ static void optional_fields(rp_event *ev, const jvalue *const slots[F_COUNT]) {
         present(slots[F_SERVER_NAME], &s, &len))
         rp_ingest_set_str(ev, &ev->host, s, len, RP_MAX_HOST);
     ev->credential_id = hash_text(slots[F_USERNAME]);
-    ev->token_id = hash_text(slots[F_API_KEY]);
-    if (!ev->token_id) ev->token_id = hash_text(slots[F_TOKEN]);
-    if (!ev->token_id) ev->token_id = hash_authorization(slots[F_AUTHORIZATION]);
+    ev->token_id = token_id(slots[F_AUTHORIZATION], slots[F_API_KEY], slots[F_TOKEN]);
     ev->session_id = hash_text(slots[F_SESSION]);
     header_names(ev, slots[F_HEADER_NAMES]);
     /* nginx logs `auth_request_set $rampart_verdict

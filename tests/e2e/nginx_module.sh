@@ -169,14 +169,14 @@ cat > "$TMP/keys.c" <<'C'
 #include <string.h>
 #include "rampart.h"
 #include "ingest.h"
+#include "keys.h"
 int main(int argc, char **argv) {
     rp_log_parser *p = rp_log_parser_new(RP_FORMAT_JSON);
     rp_event ev;
     rp_skip_reason why;
     if (argc < 2 || rp_log_parser_parse(p, argv[1], strlen(argv[1]), &ev, &why) != RP_OK) return 1;
-    uint64_t ua = rp_hash64(ev.user_agent.ptr, ev.user_agent.len, 0x9c); /* as engine.c */
     printf("fingerprint:%016llx token:%016llx username:%016llx\n",
-           (unsigned long long)rp_hash64(&ev.header_hash, sizeof ev.header_hash, ua),
+           (unsigned long long)rp_event_fingerprint(&ev), /* src/common/keys.c */
            (unsigned long long)ev.token_id, (unsigned long long)ev.credential_id);
     rp_log_parser_free(p);
     return 0;

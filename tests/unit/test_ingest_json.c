@@ -228,8 +228,20 @@ static void test_json_bearer_authorization_hashes_only_the_credential(void **sta
     rp_event ev;
     parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"http_authorization\":\"Bearer xyz\"}", &ev);
     assert_int_equal(ev.token_id, hash("xyz"));
+    parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"http_authorization\":\"bEaReR  xyz\"}", &ev);
+    assert_int_equal(ev.token_id, hash("xyz"));
+    /* the module's rule (src/common/keys.c rp_token_id): only a bearer's
+     * credentials are a token, and before the API key */
     parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"http_authorization\":\"rawtoken\"}", &ev);
-    assert_int_equal(ev.token_id, hash("rawtoken"));
+    assert_int_equal(ev.token_id, 0);
+    parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"http_authorization\":\"Basic dXNlcg==\","
+             "\"api_key\":\"k-1\"}",
+             &ev);
+    assert_int_equal(ev.token_id, hash("k-1"));
+    parse_ok("{" BASE ",\"request\":\"GET / HTTP/1.1\",\"http_authorization\":\"Bearer xyz\","
+             "\"api_key\":\"k-1\"}",
+             &ev);
+    assert_int_equal(ev.token_id, hash("xyz"));
 }
 
 /* nginx logs /v1/check's X-Rampart-Verdict (auth_request_set) as
