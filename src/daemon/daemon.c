@@ -32,8 +32,6 @@
 #include "store.h"
 
 #define RP_BATCH 256
-/* Memory of recent events for timelines, related keys and what-if. */
-#define RP_RECENT_BYTES (32u << 20)
 /* Jobs waiting for the store thread; past this they are dropped and
  * counted (the table already holds the decision; only history suffers). */
 #define RP_STORE_MAX_PENDING 100000

@@ -31,6 +31,8 @@
 #include "recent.h"
 #include "store.h"
 
+/* Memory of recent events for timelines, related keys and what-if. */
+#define RP_RECENT_BYTES (32u << 20)
 /* Live counters: 10-second steps over the last hour. */
 #define RP_TS_STEP_S 10
 #define RP_TS_SLOTS 360

@@ -105,6 +105,24 @@ void rp_recent_each(const rp_recent *r, bool (*fn)(void *user, const rp_event *e
     }
 }
 
+rp_status rp_recent_copy(rp_recent *dst, const rp_recent *src) {
+    if (dst->size != src->size) return RP_EINVAL;
+    dst->head = src->head;
+    dst->tail = src->tail;
+    dst->count = src->count;
+    dst->wrapped_empty = src->wrapped_empty;
+    if (src->count == 0) return RP_OK;
+    if (src->tail < src->head) { /* live data is [tail, head) */
+        memcpy(dst->buf + src->tail, src->buf + src->tail, src->head - src->tail);
+    } else { /* [tail, size) with its wrap marker, then [0, head) */
+        memcpy(dst->buf + src->tail, src->buf + src->tail, src->size - src->tail);
+        memcpy(dst->buf, src->buf, src->head);
+    }
+    return RP_OK;
+}
+
+void rp_recent_prefault(rp_recent *r) { memset(r->buf, 0, r->size); }
+
 uint64_t rp_recent_count(const rp_recent *r) { return r->count; }
 
 static bool first_ts(void *user, const rp_event *ev) {

@@ -92,11 +92,43 @@ static void test_recent_empty_ring_visits_nothing(void **s) {
     rp_recent_free(NULL);
 }
 
+/* What-if replays a copy taken under the engine lock: the copy visits the
+ * same events in the same order whether the ring has wrapped or not, and
+ * what the live ring takes after the copy does not reach it. */
+static void test_recent_copy_holds_the_same_events_wrapped_or_not(void **s) {
+    (void)s;
+    rp_recent *r, *c, *small;
+    assert_int_equal(rp_recent_new(64 * 1024, &r), RP_OK);
+    assert_int_equal(rp_recent_new(64 * 1024, &c), RP_OK);
+    int64_t ts = 0;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 37 + round * 11; i++) ts++, push(r, ts, (size_t)(ts * 13 % 700));
+        assert_int_equal(rp_recent_copy(c, r), RP_OK);
+        walk a = {.ordered = true, .intact = true}, b = {.ordered = true, .intact = true};
+        rp_recent_each(r, visit, &a);
+        rp_recent_each(c, visit, &b);
+        assert_true(b.ordered && b.intact);
+        assert_int_equal(b.n, a.n);
+        assert_int_equal(b.last_ts, ts);
+        assert_int_equal(rp_recent_oldest_us(c), rp_recent_oldest_us(r));
+    }
+    push(r, ts + 1, 0);
+    walk b = {.ordered = true, .intact = true};
+    rp_recent_each(c, visit, &b);
+    assert_int_equal(b.last_ts, ts);
+    assert_int_equal(rp_recent_new(128 * 1024, &small), RP_OK);
+    assert_int_equal(rp_recent_copy(small, r), RP_EINVAL); /* sizes differ */
+    rp_recent_free(small);
+    rp_recent_free(c);
+    rp_recent_free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recent_keeps_the_newest_events_in_order_within_its_bytes),
         cmocka_unit_test(test_recent_empty_ring_visits_nothing),
         cmocka_unit_test(test_recent_holds_a_flood_past_65535_events),
+        cmocka_unit_test(test_recent_copy_holds_the_same_events_wrapped_or_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
