@@ -147,7 +147,14 @@ typedef struct rate_eval {
     double n60, minute_thr, minute_p99, s_minute;
     double n600, s_ten;
     double route_10s, route_p99, surge_thr, s_surge;
+    /* Evidence only (explain): the count is a floor, a bucket of its
+     * window stopped at RP_WINDOW_BUCKET_MAX. */
+    bool rps_floor, n60_floor, n600_floor, route_floor;
 } rate_eval;
+
+/* "≥ " before a count that is a floor: a flood of 146,145 requests must
+ * not read as 65535. */
+static const char *floor_mark(bool floor) { return floor ? "\xe2\x89\xa5 " : ""; /* U+2265 */ }
 
 static void eval_minute(const rate_state *s, const rp_observation *obs, const rp_detect_ctx *ctx,
                         rate_eval *e) {
@@ -210,9 +217,22 @@ static double evaluate(const rate_state *s, const rp_observation *obs, const rp_
     return best;
 }
 
-/* Cold path: the features and a summary led by the strongest signal. */
-static void explain(const rate_eval *e, const rp_detect_ctx *ctx, rp_finding *f) {
+/* Which counts are floors (window buckets at their bound). */
+static void mark_floors(const rate_state *s, const rp_observation *obs, const rp_detect_ctx *ctx,
+                        rate_eval *e) {
+    e->rps_floor = rp_window_saturated(&s->sec, ctx->now_us, SEC_US, 3);
+    e->n60_floor = rp_window_saturated(&s->min, ctx->now_us, 10 * SEC_US, RP_WINDOW_BUCKETS);
+    e->n600_floor = rp_window_saturated(&s->ten, ctx->now_us, 100 * SEC_US, RP_WINDOW_BUCKETS);
+    e->route_floor = rp_window_saturated(&obs->route->rate_10s, ctx->now_us, 10 * SEC_US, 2);
+}
+
+/* Cold path: the features and a summary led by the strongest signal. A
+ * count whose window saturated is written "≥ N" in the summary (the
+ * feature keeps the floor as its value). */
+static void explain(const rate_state *s, const rp_observation *obs, rate_eval *e,
+                    const rp_detect_ctx *ctx, rp_finding *f) {
     const double *p = ctx->params;
+    mark_floors(s, obs, ctx, e);
     f->threats = RP_THREAT_FLOOD;
     rp_finding_feature(f, "requests_per_s_3s", e->rps, p[P_MAX_RPS], NAN, e->s_burst > 0);
     rp_finding_feature(f, "requests_60s", e->n60, e->minute_thr, e->minute_p99, e->s_minute > 0);
@@ -225,25 +245,27 @@ static void explain(const rate_eval *e, const rp_detect_ctx *ctx, rp_finding *f)
     }
 
     if (e->s_burst >= e->s_minute && e->s_burst >= e->s_ten && e->s_burst >= e->s_surge) {
-        rp_finding_summary(f, "rate: %.0f requests/s over 3 s; threshold %.0f", e->rps,
-                           p[P_MAX_RPS]);
+        rp_finding_summary(f, "rate: %s%.0f requests/s over 3 s; threshold %.0f",
+                           floor_mark(e->rps_floor), e->rps, p[P_MAX_RPS]);
     } else if (e->s_minute >= e->s_ten && e->s_minute >= e->s_surge) {
         if (!isnan(e->minute_p99) && e->minute_p99 > 0)
             rp_finding_summary(f,
-                               "rate: %.0f requests in 60 s vs normal %.0f (p99): %.0fx; "
+                               "rate: %s%.0f requests in 60 s vs normal %.0f (p99): %s%.0fx; "
                                "threshold %.0f",
-                               e->n60, e->minute_p99, e->n60 / e->minute_p99, e->minute_thr);
+                               floor_mark(e->n60_floor), e->n60, e->minute_p99,
+                               floor_mark(e->n60_floor), e->n60 / e->minute_p99, e->minute_thr);
         else
-            rp_finding_summary(f, "rate: %.0f requests in 60 s; threshold %.0f", e->n60,
-                               e->minute_thr);
+            rp_finding_summary(f, "rate: %s%.0f requests in 60 s; threshold %.0f",
+                               floor_mark(e->n60_floor), e->n60, e->minute_thr);
     } else if (e->s_ten >= e->s_surge) {
-        rp_finding_summary(f, "rate: %.0f requests in 10 min (sustained); threshold %.0f", e->n600,
-                           p[P_MAX_10MIN]);
+        rp_finding_summary(f, "rate: %s%.0f requests in 10 min (sustained); threshold %.0f",
+                           floor_mark(e->n600_floor), e->n600, p[P_MAX_10MIN]);
     } else {
         rp_finding_summary(f,
-                           "rate: new client, %.0f requests in 60 s while the route surges "
-                           "(%.0f requests/10 s vs normal %.0f (p99)); threshold %.0f",
-                           e->n60, e->route_10s, e->route_p99, p[P_SURGE_CLIENT_MINUTE]);
+                           "rate: new client, %s%.0f requests in 60 s while the route surges "
+                           "(%s%.0f requests/10 s vs normal %.0f (p99)); threshold %.0f",
+                           floor_mark(e->n60_floor), e->n60, floor_mark(e->route_floor),
+                           e->route_10s, e->route_p99, p[P_SURGE_CLIENT_MINUTE]);
     }
 }
 
@@ -251,7 +273,7 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
                     rp_finding *finding) {
     rate_eval e;
     double s = evaluate(state, obs, ctx, &e);
-    if (finding) explain(&e, ctx, finding);
+    if (finding) explain(state, obs, &e, ctx, finding);
     return s;
 }
 

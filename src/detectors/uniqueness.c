@@ -341,7 +341,25 @@ typedef struct uniq_eval {
     double key_minutes, cycle_s, credit;
     bool steady;     /* the key's history is steady */
     bool steady_cap; /* ... and that capped the score */
+    /* Evidence only (explain): a period's count stopped at 65535, so the
+     * window's value is a floor. */
+    bool pages_floor, queries_floor, requests_floor, members_floor;
 } uniq_eval;
+
+/* "≥ " (U+2265) before a count that is a floor. */
+static const char *floor_mark(bool floor) { return floor ? "\xe2\x89\xa5 " : ""; }
+
+static bool at_bound(uint16_t v) { return v >= UINT16_MAX; }
+
+/* Which of the window's counts are floors: one of its periods saturated. */
+static void mark_floors(const uniq_state *s, uniq_eval *e) {
+    e->pages_floor = at_bound(s->cur.pages) || at_bound(s->prev.pages);
+    e->requests_floor = at_bound(s->cur.requests) || at_bound(s->prev.requests);
+    if (e->swarm)
+        e->members_floor = at_bound(s->cur.members) || at_bound(s->prev.members);
+    else
+        e->queries_floor = e->pages_floor || at_bound(s->cur.searches) || at_bound(s->prev.searches);
+}
 
 /* Requests per second over the time the window really covers: from the
  * start of the previous period (if it had traffic) or the current one,
@@ -449,8 +467,13 @@ static double evaluate(const uniq_state *s, const rp_observation *obs, const rp_
     return sc;
 }
 
-static void explain(const uniq_eval *e, const rp_detect_ctx *ctx, double sc, rp_finding *f) {
+/* Cold path. A count (and the pace drawn from one) whose period stopped at
+ * 65535 is written "≥ N" in the summary; the feature keeps the floor. */
+static void explain(const uniq_state *s, uniq_eval *e, const rp_detect_ctx *ctx, double sc,
+                    rp_finding *f) {
     const double *p = ctx->params;
+    mark_floors(s, e);
+    const char *pages_at = floor_mark(e->pages_floor), *pace_at = floor_mark(e->requests_floor);
     f->threats = RP_THREAT_SCRAPER;
     rp_finding_feature(f, "distinct_paths_10min", e->pages, e->path_thr, e->p99, e->s_paths > 0);
     if (e->swarm) {
@@ -459,10 +482,11 @@ static void explain(const uniq_eval *e, const rp_detect_ctx *ctx, double sc, rp_
         rp_finding_feature(f, "member_addresses", e->members, p[P_SWARM_MEMBERS], NAN,
                            e->members >= p[P_SWARM_MEMBERS]);
         rp_finding_summary(f,
-                           "uniqueness: %.0f addresses acting as one scraper covered %.0f "
-                           "distinct pages in 10 min (%.0f%% never revisited, %.1f req/s "
+                           "uniqueness: %s%.0f addresses acting as one scraper covered %s%.0f "
+                           "distinct pages in 10 min (%.0f%% never revisited, %s%.1f req/s "
                            "together%s); threshold %.0f",
-                           e->members, e->pages, e->ratio * 100.0, e->pace,
+                           floor_mark(e->members_floor), e->members, pages_at, e->pages,
+                           e->ratio * 100.0, pace_at, e->pace,
                            e->pace_cap ? ", polite pace: capped" : "", e->path_thr);
         return;
     }
@@ -483,28 +507,31 @@ static void explain(const uniq_eval *e, const rp_detect_ctx *ctx, double sc, rp_
                  e->key_minutes, e->cycle_s, e->credit);
     if (e->sustained) {
         rp_finding_summary(f,
-                           "uniqueness: %.0f distinct pages in 10 min (%.0f%% never revisited), "
-                           "read at %.1f/s for %.1f min without a pause%s; sustained from "
-                           "%.0f min at %.1f/s",
-                           e->pages, e->ratio * 100.0, e->run_pace, e->run_s / 60.0, steady,
+                           "uniqueness: %s%.0f distinct pages in 10 min (%.0f%% never "
+                           "revisited), read at %.1f/s for %.1f min without a pause%s; "
+                           "sustained from %.0f min at %.1f/s",
+                           pages_at, e->pages, e->ratio * 100.0, e->run_pace, e->run_s / 60.0,
+                           steady,
                            p[P_SUSTAINED_MINUTES], p[P_SUSTAINED_RPS]);
         return;
     }
     const char *what = e->s_queries > e->s_paths ? "distinct search queries" : "distinct pages";
     double n = e->s_queries > e->s_paths ? e->queries : e->pages;
+    const char *n_at = floor_mark(e->s_queries > e->s_paths ? e->queries_floor : e->pages_floor);
     double thr = e->s_queries > e->s_paths ? p[P_MIN_QUERIES] : e->path_thr;
     const char *pace_note = e->pace_cap ? ", polite pace: capped" : "";
     if (e->s_paths >= e->s_queries && !isnan(e->p99) && e->p99 > 0)
         rp_finding_summary(f,
-                           "uniqueness: %.0f %s in 10 min (%.0f%% never revisited, %.1f req/s%s) "
-                           "vs normal %.0f (p99): %.0fx; threshold %.0f%s",
-                           n, what, e->ratio * 100.0, e->pace, pace_note, e->p99, n / e->p99,
-                           thr, steady);
+                           "uniqueness: %s%.0f %s in 10 min (%.0f%% never revisited, "
+                           "%s%.1f req/s%s) vs normal %.0f (p99): %s%.0fx; threshold %.0f%s",
+                           n_at, n, what, e->ratio * 100.0, pace_at, e->pace, pace_note, e->p99,
+                           n_at, n / e->p99, thr, steady);
     else
         rp_finding_summary(f,
-                           "uniqueness: %.0f %s in 10 min (%.0f%% never revisited, %.1f req/s%s); "
-                           "threshold %.0f%s",
-                           n, what, e->ratio * 100.0, e->pace, pace_note, thr, steady);
+                           "uniqueness: %s%.0f %s in 10 min (%.0f%% never revisited, "
+                           "%s%.1f req/s%s); threshold %.0f%s",
+                           n_at, n, what, e->ratio * 100.0, pace_at, e->pace, pace_note, thr,
+                           steady);
     (void)sc;
 }
 
@@ -512,7 +539,7 @@ static double score(const void *state, const rp_observation *obs, const rp_detec
                     rp_finding *finding) {
     uniq_eval e;
     double sc = evaluate(state, obs, ctx, &e);
-    if (finding) explain(&e, ctx, sc, finding);
+    if (finding) explain(state, &e, ctx, sc, finding);
     return sc;
 }
 

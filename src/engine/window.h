@@ -14,9 +14,11 @@
 #ifndef RP_WINDOW_H
 #define RP_WINDOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define RP_WINDOW_BUCKETS 6
+#define RP_WINDOW_BUCKET_MAX 65535u /* where a bucket stops counting */
 
 typedef struct rp_window {
     uint32_t newest; /* bucket number (ts / width) of bucket[newest % 6]; 0 = empty */
@@ -45,7 +47,7 @@ static inline void rp_window_add(rp_window *w, int64_t ts_us, int64_t width_us, 
     rp_window_roll(w, idx);
     uint16_t *b = &w->bucket[idx % RP_WINDOW_BUCKETS];
     uint32_t v = (uint32_t)*b + n;
-    *b = v > 65535u ? 65535u : (uint16_t)v;
+    *b = v > RP_WINDOW_BUCKET_MAX ? RP_WINDOW_BUCKET_MAX : (uint16_t)v;
 }
 
 /* Events in the window that ends at now (the six buckets up to now's). */
@@ -72,6 +74,21 @@ static inline uint32_t rp_window_sum_last(const rp_window *w, int64_t now_us, in
         sum += w->bucket[b % RP_WINDOW_BUCKETS];
     }
     return sum;
+}
+
+/* Did one of the newest k buckets up to now (k <= 6) stop at the bound?
+ * Then their sum is a floor, not a count, and evidence must say so. For
+ * the cold path (evidence), not for scoring: a floor already passes every
+ * threshold. */
+static inline bool rp_window_saturated(const rp_window *w, int64_t now_us, int64_t width_us,
+                                       uint32_t k) {
+    uint32_t idx = rp_window_index(now_us, width_us);
+    if (w->newest == 0 || k == 0) return false;
+    for (uint32_t b = (idx >= k - 1 ? idx - (k - 1) : 0); b <= idx; b++) {
+        if (b == 0 || b > w->newest || b + RP_WINDOW_BUCKETS <= w->newest) continue;
+        if (w->bucket[b % RP_WINDOW_BUCKETS] >= RP_WINDOW_BUCKET_MAX) return true;
+    }
+    return false;
 }
 
 #endif

@@ -239,6 +239,29 @@ static void test_rate_summary_shows_multiple_of_normal(void **unused) {
     fixture_free(f);
 }
 
+/* A window bucket stops at 65535 (window.h): past it the count is a floor,
+ * and the evidence says so instead of a number that looks exact. */
+static void test_rate_summary_marks_a_saturated_count_as_a_floor(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    feed_rate(f, T0, 10.0, 70000, RP_ROUTE_OBJECT); /* one 10 s bucket: stops at 65535 */
+    feed(f, T0 + 30 * SEC, RP_ROUTE_OBJECT);        /* the burst is over */
+    rp_finding fi;
+    double s = fixture_explain(f, &fi);
+    assert_true(s == 1.0);
+    assert_string_equal(fi.summary, "rate: \xe2\x89\xa5 65536 requests in 60 s; threshold 600");
+    assert_string_equal(fi.features[1].name, "requests_60s");
+    assert_true(fi.features[1].value == 65536); /* the floor */
+    fixture_free(f);
+    /* under the bound the count is exact and unmarked */
+    f = fx_new();
+    feed_rate(f, T0, 10.0, 6000, RP_ROUTE_OBJECT);
+    feed(f, T0 + 30 * SEC, RP_ROUTE_OBJECT);
+    fixture_explain(f, &fi);
+    assert_string_equal(fi.summary, "rate: 6001 requests in 60 s; threshold 600");
+    fixture_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate_state_fits_budget),
@@ -256,6 +279,7 @@ int main(void) {
         cmocka_unit_test(test_rate_out_of_order_and_missing_fields_are_safe),
         cmocka_unit_test(test_rate_summary_mentions_rate_and_threshold),
         cmocka_unit_test(test_rate_summary_shows_multiple_of_normal),
+        cmocka_unit_test(test_rate_summary_marks_a_saturated_count_as_a_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,6 +358,28 @@ static void test_uniqueness_same_poller_without_a_key_is_not_tempered(void **unu
     fixture_free(g);
 }
 
+/* A flood of 146,145 distinct pages in one period: the period's counts stop
+ * at 65535 (16-bit, the state is at its budget), so the evidence says
+ * "at least" for the pages and for the pace drawn from the requests. */
+static void test_uniqueness_summary_marks_saturated_counts_as_floors(void **unused) {
+    (void)unused;
+    fixture *f = fx_new();
+    for (int i = 0; i < 146145; i++) feed(f, T0 + (int64_t)i * 1000, RP_ROUTE_OBJECT, 5000 + i, 0);
+    rp_finding fi;
+    double s = fixture_explain(f, &fi);
+    assert_true(s == 1.0);
+    assert_non_null(strstr(fi.summary, "uniqueness: \xe2\x89\xa5 65535 distinct pages in 10 min"));
+    assert_non_null(strstr(fi.summary, "never revisited, \xe2\x89\xa5 "));
+    assert_true(fi.features[0].value == 65535);
+    fixture_free(f);
+    /* 900 pages are counted, not floors */
+    f = fx_new();
+    for (int i = 0; i < 900; i++) feed(f, T0 + i * SEC / 3, RP_ROUTE_OBJECT, 1000 + i, 0);
+    fixture_explain(f, &fi);
+    assert_null(strstr(fi.summary, "\xe2\x89\xa5"));
+    fixture_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uniqueness_state_fits_budget),
@@ -373,6 +395,7 @@ int main(void) {
         cmocka_unit_test(test_uniqueness_ignores_static_health_and_auth),
         cmocka_unit_test(test_uniqueness_out_of_order_and_odd_times_are_safe),
         cmocka_unit_test(test_uniqueness_summary_mentions_distinct_share_and_normal),
+        cmocka_unit_test(test_uniqueness_summary_marks_saturated_counts_as_floors),
         cmocka_unit_test(test_uniqueness_pagination_pages_are_distinct_content),
         cmocka_unit_test(test_uniqueness_pagination_scraper_with_stolen_token_throttled_in_4_min),
         cmocka_unit_test(test_uniqueness_sustained_reader_at_1_per_s_throttled_whatever_its_pace),
