@@ -174,7 +174,7 @@ static bool scan_text(scan *s, const char *yaml, size_t len) {
         scan_free(s);
         return false;
     }
-    qsort(s->ranges, s->n_ranges, sizeof *s->ranges, by_start);
+    if (s->n_ranges) qsort(s->ranges, s->n_ranges, sizeof *s->ranges, by_start); /* NULL when none */
     return true;
 }
 
