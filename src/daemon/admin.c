@@ -36,6 +36,7 @@
 #include "admin_config.h"
 #include "admin_guard.h"
 #include "daemon.h"
+#include "keys.h"
 #include "store.h"
 #include "ui.h"
 
@@ -498,19 +499,11 @@ static unsigned check_client(struct MHD_Connection *c, const rp_admin *a, rp_add
     return 0; /* every hop a proxy of ours: the leftmost, as nginx */
 }
 
-/* The API key of a request as the nginx module derives it: an
- * Authorization "Bearer" (any case) is the text after the run of spaces
- * that follows it; otherwise X-API-Key whole. */
-static const char *request_token(struct MHD_Connection *c, size_t *len) {
-    const char *auth = header(c, "Authorization");
-    const char *t = NULL;
-    if (auth && strlen(auth) > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
-        t = auth + 6;
-        while (*t == ' ') t++;
-    }
-    if (!t || !*t) t = header(c, "X-API-Key");
-    *len = t ? strlen(t) : 0;
-    return t && *t ? t : NULL;
+/* The token id of a request as the nginx module derives it (keys.c
+ * rp_token_id: a bearer's credentials, else X-API-Key). */
+static uint64_t request_token_id(struct MHD_Connection *c) {
+    const char *auth = header(c, "Authorization"), *key = header(c, "X-API-Key");
+    return rp_token_id(auth, auth ? strlen(auth) : 0, key, key ? strlen(key) : 0);
 }
 
 static enum MHD_Result check(struct MHD_Connection *c, const rp_admin *a) {
@@ -525,9 +518,8 @@ static enum MHD_Result check(struct MHD_Connection *c, const rp_admin *a) {
         rp_key_from_addr(&keys[n++], RP_LEVEL_IP, &addr);
         rp_key_from_addr(&keys[n++], RP_LEVEL_SUBNET, &addr);
     }
-    size_t tlen;
-    const char *token = request_token(c, &tlen);
-    if (token) rp_key_from_id(&keys[n++], RP_LEVEL_TOKEN, rp_hash64(token, tlen, 0));
+    uint64_t token_id = request_token_id(c);
+    if (token_id) rp_key_from_id(&keys[n++], RP_LEVEL_TOKEN, token_id);
     if (n == 0)
         return send_error(c, 400, a->serve.check_real_ip
                                       ? "no client: the proxy must send X-Real-IP (or ?ip=)"
