@@ -19,7 +19,9 @@
  *                                   a refusal says X-Rampart-Verdict: block|throttle
  *                                   for the proxy's access log (RP_EVENT_REFUSED)
  *
- * Every error is JSON {"error": "..."} with a 4xx/5xx status. Requests are
+ * The routes are one table (admin_routes: method, path, token, handler);
+ * 404 and 405 (with Allow) come from it. Every error is JSON
+ * {"error": "..."} with a 4xx/5xx status. Requests are
  * bounded: bodies over 64 KiB get 413. The server listens where the config
  * says, 127.0.0.1 by default. docs/api.md documents each endpoint.
  */
@@ -564,142 +566,272 @@ static enum MHD_Result metrics(struct MHD_Connection *c, rp_daemon *d) {
     return r;
 }
 
+/* ----------------------------------------------------------- route table */
+
+/* One handler per route; the table below says which method and path reach
+ * it and whether it needs the token. */
+typedef enum MHD_Result (*route_handler)(struct MHD_Connection *c, const rp_admin *a,
+                                         const char *url, request_ctx *rc);
+
+static enum MHD_Result h_healthz(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                 request_ctx *rc) {
+    return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum MHD_Result h_metrics(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                 request_ctx *rc) {
+    return metrics(c, a->d);
+}
+
+static enum MHD_Result h_stats(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                               request_ctx *rc) {
+    return send_json(c, 200, rp_daemon_stats_json(a->d));
+}
+
+static enum MHD_Result h_incidents(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                   request_ctx *rc) {
+    return get_incidents(c, a->d);
+}
+
+static enum MHD_Result h_incident(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                  request_ctx *rc) {
+    const char *text = url + strlen("/v1/incidents/");
+    char *end;
+    unsigned long long id = strtoull(text, &end, 10);
+    if (end == text || *end || text[0] == '-' || id == 0)
+        return send_error(c, 400, "an incident id is a positive integer");
+    json_t *o = NULL;
+    rp_error err = {0};
+    rp_status st = rp_daemon_incident_json(a->d, (uint64_t)id, &o, &err);
+    if (st == RP_ENOENT) return send_error(c, 404, err.message);
+    if (st != RP_OK) return send_error(c, 500, err.message);
+    return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_inventory(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                   request_ctx *rc) {
+    return send_json(c, 200, rp_daemon_inventory_json(a->d));
+}
+
+static enum MHD_Result h_check(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                               request_ctx *rc) {
+    return check(c, a);
+}
+
+static enum MHD_Result h_ui(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                            request_ctx *rc) {
+    return ui_file(c, url);
+}
+
+static enum MHD_Result h_timeseries(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                    request_ctx *rc) {
+    int minutes = 60;
+    if (!parse_int_arg(arg(c, "minutes"), 1, 60, &minutes))
+        return send_error(c, 400, "minutes must be 1..60");
+    return send_json(c, 200, rp_daemon_timeseries_json(a->d, minutes));
+}
+
+static enum MHD_Result h_top(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                             request_ctx *rc) {
+    int minutes = 60, limit = 10;
+    if (!parse_int_arg(arg(c, "minutes"), 1, 60 * 24 * 30, &minutes) ||
+        !parse_int_arg(arg(c, "limit"), 1, 100, &limit))
+        return send_error(c, 400, "minutes must be >= 1 and limit 1..100");
+    return send_json(c, 200, rp_daemon_top_json(a->d, minutes, limit));
+}
+
+static enum MHD_Result h_config(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                request_ctx *rc) {
+    return get_config(c, a->d);
+}
+
+static enum MHD_Result h_config_write(struct MHD_Connection *c, const rp_admin *a,
+                                      const char *url, request_ctx *rc) {
+    return put_config(c, a->d, rc);
+}
+
+static enum MHD_Result h_whatif(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                request_ctx *rc) {
+    return whatif(c, a->d, rc);
+}
+
+static enum MHD_Result h_swarms(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                request_ctx *rc) {
+    int limit = 50, top = 5;
+    if (!parse_int_arg(arg(c, "limit"), 1, 100, &limit) ||
+        !parse_int_arg(arg(c, "top"), 0, 200, &top))
+        return send_error(c, 400, "limit must be 1..100 and top 0..200");
+    json_t *o = rp_daemon_swarms_json(a->d, limit, top);
+    return o ? send_json(c, 200, o) : send_error(c, 500, "the swarms could not be read");
+}
+
+/* /v1/clients/{key} and /v1/clients/{key}/requests|related|members. */
+static enum MHD_Result h_client(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                request_ctx *rc) {
+    rp_daemon *d = a->d;
+    const char *rest = url + strlen("/v1/clients/");
+    char keytext[200];
+    snprintf(keytext, sizeof keytext, "%s", rest);
+    char *sub = strchr(keytext, '/');
+    if (sub) *sub++ = 0;
+    rp_key key;
+    if (!key_from_path(keytext, &key))
+        return send_error(c, 400, "bad key: use ip:ADDR, subnet:ADDR/24, token:HEX, ...");
+    if (sub && strcmp(sub, "requests") == 0) {
+        int limit = 500;
+        if (!parse_int_arg(arg(c, "limit"), 1, 5000, &limit))
+            return send_error(c, 400, "limit must be 1..5000");
+        return send_json(c, 200, rp_daemon_client_requests_json(d, &key, limit));
+    }
+    if (sub && strcmp(sub, "related") == 0) return send_json(c, 200, rp_daemon_related_json(d, &key));
+    if (sub && strcmp(sub, "members") == 0) {
+        if (key.level == RP_LEVEL_IP)
+            return send_error(c, 400, "members are listed for aggregate keys: fingerprint, "
+                                      "subnet, username, token, session");
+        int limit = 200;
+        if (!parse_int_arg(arg(c, "limit"), 1, 1000, &limit))
+            return send_error(c, 400, "limit must be 1..1000");
+        json_t *o = rp_daemon_members_json(d, &key, limit);
+        return o ? send_json(c, 200, o) : send_error(c, 500, "out of memory");
+    }
+    if (sub) return send_error(c, 404, "no such endpoint (see docs/api.md)");
+    if (!key_from_path(rest, &key))
+        return send_error(c, 400, "bad key: use ip:ADDR, subnet:ADDR/24, token:HEX, ...");
+    json_t *o = rp_daemon_client_json(d, &key);
+    if (!o) return send_error(c, 404, "this key is not tracked and has no decision");
+    return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_decisions(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                   request_ctx *rc) {
+    const char *history = arg(c, "history");
+    if (history && strcmp(history, "1") == 0) {
+        int limit = 100, offset = 0;
+        if (!parse_int_arg(arg(c, "limit"), 1, 1000, &limit) ||
+            !parse_int_arg(arg(c, "offset"), 0, 1 << 30, &offset))
+            return send_error(c, 400, "limit must be 1..1000 and offset >= 0");
+        char *json = NULL;
+        rp_error err = {0};
+        if (rp_daemon_decision_history(a->d, arg(c, "key"), limit, offset, &json, &err) != RP_OK)
+            return send_error(c, 500, err.message);
+        enum MHD_Result r = send_text(c, 200, "application/json", json, strlen(json));
+        free(json);
+        return r;
+    }
+    return send_json(c, 200, rp_daemon_decisions_json(a->d));
+}
+
+static enum MHD_Result h_decide(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                request_ctx *rc) {
+    return post_decision(c, a->d, rc);
+}
+
+static enum MHD_Result h_undecide(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                  request_ctx *rc) {
+    const char *text = url + strlen("/v1/decisions/");
+    rp_key key;
+    if (!key_from_path(text, &key)) return send_error(c, 400, "bad key");
+    rp_error err = {0};
+    rp_status st = rp_daemon_undecide(a->d, &key, &err);
+    if (st == RP_ENOENT) return send_error(c, 404, err.message);
+    if (st != RP_OK) return send_error(c, 500, err.message);
+    return send_json(c, 200, json_pack("{s:s}", "removed", text));
+}
+
+static enum MHD_Result h_reload(struct MHD_Connection *c, const rp_admin *a, const char *url,
+                                request_ctx *rc) {
+    rp_error err = {0};
+    if (rp_daemon_reload(a->d, &err) != RP_OK) {
+        char msg[700];
+        rp_error_format(&err, msg, sizeof msg);
+        return send_json(c, 422, json_pack("{s:s,s:s}", "error", "configuration rejected; the old one stays",
+                                           "detail", msg));
+    }
+    return send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
+}
+
+/*
+ * The admin API, one row per route (docs/api.md documents each). A path
+ * ending in '/' is a prefix (the rest is a key or an id). GET also
+ * answers HEAD. A path that matches with another method is 405 with the
+ * methods it has in Allow; no match at all is 404. A route that needs the
+ * token is refused (401, or 403 without a token file) before its handler
+ * reads anything.
+ */
+typedef struct admin_route {
+    const char *method;
+    const char *path;
+    bool needs_token;
+    route_handler handler;
+} admin_route;
+
+static const admin_route admin_routes[] = {
+    {"GET", "/healthz", false, h_healthz},
+    {"GET", "/metrics", false, h_metrics},
+    {"GET", "/v1/stats", false, h_stats},
+    {"GET", "/v1/incidents", false, h_incidents},
+    {"GET", "/v1/incidents/", false, h_incident},
+    {"GET", "/v1/swarms", false, h_swarms},
+    {"GET", "/v1/clients/", false, h_client},
+    {"GET", "/v1/decisions", false, h_decisions},
+    {"POST", "/v1/decisions", true, h_decide},
+    {"DELETE", "/v1/decisions/", true, h_undecide},
+    {"GET", "/v1/inventory", false, h_inventory},
+    {"GET", "/v1/timeseries", false, h_timeseries},
+    {"GET", "/v1/top", false, h_top},
+    {"GET", "/v1/config", false, h_config}, /* secrets redacted without the token */
+    {"POST", "/v1/config", true, h_config_write},
+    {"POST", "/v1/whatif", true, h_whatif},
+    {"POST", "/v1/reload", true, h_reload},
+    {"GET", "/v1/check", false, h_check},
+    {"GET", "/ui", false, h_ui},
+    {"GET", "/ui/", false, h_ui},
+};
+
+static bool route_path_matches(const admin_route *r, const char *url) {
+    size_t n = strlen(r->path);
+    if (r->path[n - 1] == '/') return strncmp(url, r->path, n) == 0;
+    return strcmp(url, r->path) == 0;
+}
+
+static bool route_method_matches(const admin_route *r, const char *method) {
+    return strcmp(method, r->method) == 0 ||
+           (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *allow) {
+    static const char body[] = "{\"error\":\"method not allowed on this path\"}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Allow", allow);
+    enum MHD_Result ret = MHD_queue_response(c, 405, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result route(struct MHD_Connection *c, const rp_admin *a, const char *method,
                              const char *url, request_ctx *rc) {
-    rp_daemon *d = a->d;
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    bool post = strcmp(method, "POST") == 0;
-    bool del = strcmp(method, "DELETE") == 0;
-    if (strcmp(url, "/healthz") == 0 && get)
-        return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
-    if (strcmp(url, "/metrics") == 0 && get) return metrics(c, d);
-    if (strcmp(url, "/v1/stats") == 0 && get) return send_json(c, 200, rp_daemon_stats_json(d));
-    if (strcmp(url, "/v1/incidents") == 0 && get) return get_incidents(c, d);
-    if (strcmp(url, "/v1/inventory") == 0 && get)
-        return send_json(c, 200, rp_daemon_inventory_json(d));
-    if (strcmp(url, "/v1/check") == 0 && get) return check(c, a);
-    if ((strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0) && get) return ui_file(c, url);
-    if (strcmp(url, "/v1/timeseries") == 0 && get) {
-        int minutes = 60;
-        if (!parse_int_arg(arg(c, "minutes"), 1, 60, &minutes))
-            return send_error(c, 400, "minutes must be 1..60");
-        return send_json(c, 200, rp_daemon_timeseries_json(d, minutes));
-    }
-    if (strcmp(url, "/v1/top") == 0 && get) {
-        int minutes = 60, limit = 10;
-        if (!parse_int_arg(arg(c, "minutes"), 1, 60 * 24 * 30, &minutes) ||
-            !parse_int_arg(arg(c, "limit"), 1, 100, &limit))
-            return send_error(c, 400, "minutes must be >= 1 and limit 1..100");
-        return send_json(c, 200, rp_daemon_top_json(d, minutes, limit));
-    }
-    if (strcmp(url, "/v1/config") == 0 && get) return get_config(c, d);
-    if (strcmp(url, "/v1/swarms") == 0 && get) {
-        int limit = 50, top = 5;
-        if (!parse_int_arg(arg(c, "limit"), 1, 100, &limit) ||
-            !parse_int_arg(arg(c, "top"), 0, 200, &top))
-            return send_error(c, 400, "limit must be 1..100 and top 0..200");
-        json_t *o = rp_daemon_swarms_json(d, limit, top);
-        return o ? send_json(c, 200, o) : send_error(c, 500, "the swarms could not be read");
-    }
-    if (strncmp(url, "/v1/incidents/", 14) == 0 && get) {
-        char *end;
-        unsigned long long id = strtoull(url + 14, &end, 10);
-        if (end == url + 14 || *end || url[14] == '-' || id == 0)
-            return send_error(c, 400, "an incident id is a positive integer");
-        json_t *o = NULL;
-        rp_error err = {0};
-        rp_status st = rp_daemon_incident_json(d, (uint64_t)id, &o, &err);
-        if (st == RP_ENOENT) return send_error(c, 404, err.message);
-        if (st != RP_OK) return send_error(c, 500, err.message);
-        return send_json(c, 200, o);
-    }
-    if (strncmp(url, "/v1/clients/", 12) == 0 && get) {
-        char keytext[200];
-        snprintf(keytext, sizeof keytext, "%s", url + 12);
-        char *sub = strchr(keytext, '/');
-        if (sub) *sub++ = 0;
-        rp_key key;
-        if (!key_from_path(keytext, &key))
-            return send_error(c, 400, "bad key: use ip:ADDR, subnet:ADDR/24, token:HEX, ...");
-        if (sub && strcmp(sub, "requests") == 0) {
-            int limit = 500;
-            if (!parse_int_arg(arg(c, "limit"), 1, 5000, &limit))
-                return send_error(c, 400, "limit must be 1..5000");
-            return send_json(c, 200, rp_daemon_client_requests_json(d, &key, limit));
+    char allow[64] = "";
+    size_t n = sizeof admin_routes / sizeof *admin_routes;
+    for (size_t i = 0; i < n; i++) {
+        const admin_route *r = &admin_routes[i];
+        if (!route_path_matches(r, url)) continue;
+        if (route_method_matches(r, method)) {
+            if (r->needs_token && !rp_daemon_token_ok(a->d, header(c, "Authorization")))
+                return send_unauthorized(c, a->d);
+            return r->handler(c, a, url, rc);
         }
-        if (sub && strcmp(sub, "related") == 0) return send_json(c, 200, rp_daemon_related_json(d, &key));
-        if (sub && strcmp(sub, "members") == 0) {
-            if (key.level == RP_LEVEL_IP)
-                return send_error(c, 400, "members are listed for aggregate keys: fingerprint, "
-                                          "subnet, username, token, session");
-            int limit = 200;
-            if (!parse_int_arg(arg(c, "limit"), 1, 1000, &limit))
-                return send_error(c, 400, "limit must be 1..1000");
-            json_t *o = rp_daemon_members_json(d, &key, limit);
-            return o ? send_json(c, 200, o) : send_error(c, 500, "out of memory");
+        const char *m = strcmp(r->method, "GET") == 0 ? "GET, HEAD" : r->method;
+        if (!strstr(allow, m)) {
+            size_t len = strlen(allow);
+            snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", m);
         }
-        if (sub) return send_error(c, 404, "no such endpoint (see docs/api.md)");
     }
-    if (strncmp(url, "/v1/clients/", 12) == 0 && get) {
-        rp_key key;
-        if (!key_from_path(url + 12, &key))
-            return send_error(c, 400, "bad key: use ip:ADDR, subnet:ADDR/24, token:HEX, ...");
-        json_t *o = rp_daemon_client_json(d, &key);
-        if (!o) return send_error(c, 404, "this key is not tracked and has no decision");
-        return send_json(c, 200, o);
-    }
-    if (strcmp(url, "/v1/decisions") == 0 && get) {
-        const char *history = arg(c, "history");
-        if (history && strcmp(history, "1") == 0) {
-            int limit = 100, offset = 0;
-            if (!parse_int_arg(arg(c, "limit"), 1, 1000, &limit) ||
-                !parse_int_arg(arg(c, "offset"), 0, 1 << 30, &offset))
-                return send_error(c, 400, "limit must be 1..1000 and offset >= 0");
-            char *json = NULL;
-            rp_error err = {0};
-            if (rp_daemon_decision_history(d, arg(c, "key"), limit, offset, &json, &err) != RP_OK)
-                return send_error(c, 500, err.message);
-            enum MHD_Result r = send_text(c, 200, "application/json", json, strlen(json));
-            free(json);
-            return r;
-        }
-        return send_json(c, 200, rp_daemon_decisions_json(d));
-    }
-    bool mutating = (post && (strcmp(url, "/v1/decisions") == 0 || strcmp(url, "/v1/reload") == 0 ||
-                              strcmp(url, "/v1/whatif") == 0 || strcmp(url, "/v1/config") == 0)) ||
-                    (del && strncmp(url, "/v1/decisions/", 14) == 0);
-    if (mutating && !rp_daemon_token_ok(d, header(c, "Authorization")))
-        return send_unauthorized(c, d);
-    if (post && strcmp(url, "/v1/decisions") == 0) return post_decision(c, d, rc);
-    if (post && strcmp(url, "/v1/whatif") == 0) return whatif(c, d, rc);
-    if (post && strcmp(url, "/v1/config") == 0) return put_config(c, d, rc);
-    if (del && strncmp(url, "/v1/decisions/", 14) == 0) {
-        rp_key key;
-        if (!key_from_path(url + 14, &key)) return send_error(c, 400, "bad key");
-        rp_error err = {0};
-        rp_status st = rp_daemon_undecide(d, &key, &err);
-        if (st == RP_ENOENT) return send_error(c, 404, err.message);
-        if (st != RP_OK) return send_error(c, 500, err.message);
-        return send_json(c, 200, json_pack("{s:s}", "removed", url + 14));
-    }
-    if (post && strcmp(url, "/v1/reload") == 0) {
-        rp_error err = {0};
-        if (rp_daemon_reload(d, &err) != RP_OK) {
-            char msg[700];
-            rp_error_format(&err, msg, sizeof msg);
-            return send_json(c, 422, json_pack("{s:s,s:s}", "error", "configuration rejected; the old one stays",
-                                               "detail", msg));
-        }
-        return send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
-    }
-    static const char *const paths[] = {"/healthz",       "/metrics",   "/v1/stats",
-                                        "/v1/incidents",  "/v1/inventory", "/v1/check",
-                                        "/v1/decisions",  "/v1/reload", "/v1/timeseries",
-                                        "/v1/top",        "/v1/config", "/v1/whatif",
-                                        "/v1/swarms"};
-    bool known = strncmp(url, "/v1/clients/", 12) == 0 || strncmp(url, "/v1/decisions/", 14) == 0;
-    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) known |= strcmp(url, paths[i]) == 0;
-    if (known) return send_error(c, 405, "method not allowed on this path");
+    if (allow[0]) return send_not_allowed(c, allow);
     return send_error(c, 404, "no such endpoint (see docs/api.md)");
 }
 

@@ -76,6 +76,8 @@ r=$(http GET "$ADMIN/v1/incidents?limit=5000")
 check "bad limit: 400" grep -q '^400' <<<"$r"
 r=$(http GET "$ADMIN/v1/nothing")
 check "unknown endpoint: 404 JSON" grep -q '^404 {"error"' <<<"$r"
+allow=$(curl -s -o /dev/null -D - -X PUT "$ADMIN/v1/decisions" | tr -d '\r' | grep -i '^Allow:')
+check "a known path with another method: 405, Allow from the route table" test "$allow" = "Allow: GET, HEAD, POST"
 r=$(http DELETE "$ADMIN/v1/decisions/ip:192.0.2.99" -H "Authorization: Bearer $(cat "$TMP/token")")
 check "delete of a key without decision: 404" grep -q '^404' <<<"$r"
 r=$(http GET "$ADMIN/v1/check")
