@@ -4,9 +4,9 @@
  * its recent requests and the addresses that share its fingerprint or
  * subnet (from the recent window); the time series of the last hour; the
  * top clients (a query of the store) and routes; the route inventory; the
- * configuration with the detector catalogue; stored incidents. Each view
- * copies what it needs under the engine or table lock and builds its JSON
- * after, so a slow request does not hold the engine.
+ * configuration with the detector catalogue; stored incidents. A view
+ * takes the engine or table lock only while it reads them; the store's
+ * views (incidents, top clients) take neither.
  */
 #include <stdlib.h>
 #include <string.h>
