@@ -773,7 +773,7 @@ void rp_inventory_configure(rp_inventory *inv, const rp_config *config) {
 /* ------------------------------------------------------------------ probes */
 
 bool rp_inventory_admitted(const rp_route *r) {
-    if (r->declared || r->overflow || r->successes > 0) return true;
+    if (r->declared || r->overflow || r->admitted || r->successes > 0) return true;
     return rp_hll_estimate(&r->clients) >= RP_ROUTE_ADMIT_CLIENTS - 0.5;
 }
 
@@ -1062,6 +1062,11 @@ rp_status rp_inventory_restore(rp_inventory *inv, const rp_route_knowledge *k, r
     r->not_found = add_sat64(r->not_found, k->not_found);
     r->successes = add_sat64(r->successes, k->successes);
     r->flagged = add_sat64(r->flagged, k->flagged);
+    /* Stored knowledge of a route that answered: successes, or -- in a
+     * store from before that column, where it reads 0 -- requests that
+     * were not errors. A probe path stored by an older rampart (every
+     * request a 404) stays a candidate, and the next export drops it. */
+    if (k->successes > 0 || k->requests > k->errors) r->admitted = 1;
     if (k->common_answer_votes) {
         if (!r->common_answer_votes) r->common_answer = k->common_answer;
         r->common_answer_votes = add_sat32(r->common_answer_votes, k->common_answer_votes);

@@ -48,6 +48,7 @@ typedef struct rp_route {
     uint8_t declared;
     uint8_t overflow;           /* the shared route past the cap */
     uint8_t referenced;         /* looked up since the probe hand last passed (CLOCK bit) */
+    uint8_t admitted;           /* restored knowledge says it answered (rp_inventory_restore) */
     uint32_t gen;               /* bumped each time the slot is recycled for another path */
     char template_[RP_ROUTE_TEMPLATE_MAX];
     int profile;                /* index of the profile attached */

@@ -756,6 +756,24 @@ static void test_probe_paths_are_not_exported_as_knowledge(void **state) {
     assert_int_equal(x.n, 1);
     assert_string_equal(x.k[0].template_, "/api/orders");
     rp_inventory_free(inv);
+
+    /* Stores written before: a route of a store without the successes
+     * column (they read 0) that answered is kept; a stored probe path is
+     * restored as a candidate and not exported again. */
+    inv = new_inventory(c);
+    rp_route_knowledge old = knowledge_of(RP_METHOD_GET, "/users/{id}", RP_ROUTE_OBJECT);
+    old.requests = 120;
+    old.errors = 3;
+    rp_route_knowledge probe = knowledge_of(RP_METHOD_GET, "/.env", RP_ROUTE_OTHER);
+    probe.requests = probe.errors = probe.not_found = 5;
+    rp_error err;
+    assert_int_equal(rp_inventory_restore(inv, &old, &err), RP_OK);
+    assert_int_equal(rp_inventory_restore(inv, &probe, &err), RP_OK);
+    assert_int_equal(rp_inventory_routes(inv), 1);
+    x = export_all(inv);
+    assert_int_equal(x.n, 1);
+    assert_string_equal(x.k[0].template_, "/users/{id}");
+    rp_inventory_free(inv);
     rp_config_free(c);
 }
 
