@@ -118,7 +118,8 @@ typedef struct {
  * its access phase): the headers one by one into rp_request_headers, the
  * lookup keys from rp_request_keys, and the event it sends through the
  * event codec (protocol.c), decoded as the daemon does. */
-static int module_keys(const request *rq, rp_key out[RP_REQUEST_KEYS_MAX], rp_event *sent) {
+static int module_keys(const request *rq, rp_key out[RP_REQUEST_KEYS_MAX], rp_event *sent,
+                       uint8_t buf[RP_PROTO_MAX_DATAGRAM]) {
     rp_request_headers rh;
     rp_request_headers_init(&rh, rq->token_header, rq->token_header ? strlen(rq->token_header) : 0);
     for (const header *h = rq->h; h->name; h++)
@@ -138,8 +139,7 @@ static int module_keys(const request *rq, rp_key out[RP_REQUEST_KEYS_MAX], rp_ev
     ev.header_hash = rp_header_names_hash(&rh.names);
     ev.flags = RP_EVENT_HEADERS_KNOWN | rh.names.flags;
     ev.token_id = rp_request_token_id(&rh);
-    uint8_t buf[RP_PROTO_MAX_DATAGRAM];
-    size_t n = rp_event_encode(&ev, buf, sizeof buf);
+    size_t n = rp_event_encode(&ev, buf, RP_PROTO_MAX_DATAGRAM); /* sent's strings point here */
     assert_true(n > 0);
     rp_decode_reason why;
     assert_int_equal(rp_event_decode(buf, n, sent, &why), RP_OK);
@@ -183,7 +183,8 @@ static void assert_same_keys(const request *rq, int want_keys) {
     rp_event logged, sent;
     logged_event(rq, p, line, sizeof line, &logged);
     rp_key mod[RP_REQUEST_KEYS_MAX];
-    int n = module_keys(rq, mod, &sent);
+    static uint8_t datagram[RP_PROTO_MAX_DATAGRAM];
+    int n = module_keys(rq, mod, &sent, datagram);
     assert_int_equal(n, want_keys);
 
     int engine_n = 0;
