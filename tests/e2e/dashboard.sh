@@ -44,6 +44,10 @@ for i in $(seq 1 60); do
   printf '{"time_iso8601":"2026-11-25T10:04:%02d.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/admin/<script>window.__xss=3</script>/x%d.php","status":404,"body_bytes_sent":162,"request_length":120,"http_user_agent":"<script>window.__xss=1</script><img src=x onerror=\\"window.__xss=2\\">","http_referer":"-","host":"shop.example","header_names":"host,user-agent"}\n' \
     $((i % 60)) "$XSS_IP" "$i"
 done > "$TMP/xss.jsonl"
+# One of its markup paths answered 200: a route that served a success is a
+# real route of the inventory (404-only probe paths are one "(probes)" row).
+printf '{"time_iso8601":"2026-11-25T10:04:59.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/admin/<script>window.__xss=3</script>/x1.php","status":200,"body_bytes_sent":162,"request_length":120,"http_user_agent":"<script>window.__xss=1</script><img src=x onerror=\\"window.__xss=2\\">","http_referer":"-","host":"shop.example","header_names":"host,user-agent"}\n' \
+  "$XSS_IP" >> "$TMP/xss.jsonl"
 # A quiet human, blocked and unblocked through the UI.
 QUIET_IP=192.0.2.10
 for i in 1 2 3 4 5; do
@@ -62,7 +66,7 @@ for n in $(seq 1 12); do
 done | sort > "$TMP/swarm.jsonl"
 # Sent over ~15 s so the 10-second time series has a shape.
 "$RAMPART" send --socket "$TMP/a.sock" --now --rate 2000 -q "$TMP/events.jsonl" "$TMP/xss.jsonl" "$TMP/quiet.jsonl" "$TMP/swarm.jsonl"
-want=$(( $(wc -l < "$TMP/events.jsonl") + 65 + 72 ))
+want=$(( $(wc -l < "$TMP/events.jsonl") + 66 + 72 ))
 for _ in $(seq 1 300); do
   got=$(curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$' || true)
   [ "$got" = "$want" ] && break; sleep 0.1
