@@ -191,11 +191,19 @@ static bool event_has_key(const rp_event *ev, const rp_key *key) {
         rp_key_from_addr(&k, (rp_key_level)key->level, &ev->client);
         return memcmp(k.bytes, key->bytes, 16) == 0;
     case RP_LEVEL_FINGERPRINT: {
-        if (!ev->user_agent.len) return false;
-        uint64_t ua = rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c);
-        rp_key_from_id(&k, RP_LEVEL_FINGERPRINT,
-                       rp_hash64(&ev->header_hash, sizeof ev->header_hash, ua));
-        return memcmp(k.bytes, key->bytes, 16) == 0;
+        /* keys.c's fingerprint: none when the header set is unknown (a
+         * user agent alone groups nothing) */
+        if (!rp_event_key(ev, RP_LEVEL_FINGERPRINT, &k) || memcmp(k.bytes, key->bytes, 8) != 0)
+            return false;
+        static const uint8_t none[8];
+        if (memcmp(key->bytes + 8, none, 8) == 0) return true;
+        /* fingerprint:FP@SCOPE: the event's path falls under the scope */
+        uint64_t scopes[2], want;
+        memcpy(&want, key->bytes + 8, 8);
+        int n = rp_event_scopes(ev, scopes);
+        for (int i = 0; i < n; i++)
+            if (scopes[i] == want) return true;
+        return false;
     }
     case RP_LEVEL_TOKEN: rp_key_from_id(&k, RP_LEVEL_TOKEN, ev->token_id); break;
     case RP_LEVEL_SESSION: rp_key_from_id(&k, RP_LEVEL_SESSION, ev->session_id); break;
@@ -259,12 +267,7 @@ typedef struct related_walk {
 static bool find_identity(void *user, const rp_event *ev) {
     related_walk *w = user;
     if (!event_has_key(ev, w->key)) return true;
-    if (ev->user_agent.len) {
-        uint64_t ua = rp_hash64(ev->user_agent.ptr, ev->user_agent.len, 0x9c);
-        rp_key_from_id(&w->fingerprint, RP_LEVEL_FINGERPRINT,
-                       rp_hash64(&ev->header_hash, sizeof ev->header_hash, ua));
-        w->have_fp = true;
-    }
+    if (rp_event_key(ev, RP_LEVEL_FINGERPRINT, &w->fingerprint)) w->have_fp = true;
     if (ev->client.family) {
         rp_key_from_addr(&w->subnet, RP_LEVEL_SUBNET, &ev->client);
         w->have_subnet = true;
