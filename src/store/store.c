@@ -146,6 +146,7 @@ enum {
     ST_END_ACTIVE,
     ST_PUT_DECISION,
     ST_ACTIVE,
+    ST_NOTES,
     ST_ROUTES_CLEAR,
     ST_PUT_ROUTE,
     ST_PUT_KNOWLEDGE,
@@ -178,6 +179,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         " reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_ACTIVE] = "SELECT key, action, start, expires, incident_id, score FROM decisions"
                   " WHERE ended_at IS NULL AND expires > ?1 ORDER BY start, id",
+    /* The partial index decisions_active holds exactly the rows asked. */
+    [ST_NOTES] = "SELECT key, source, reason FROM decisions"
+                 " WHERE ended_at IS NULL AND expires > ?1 AND (?2 IS NULL OR key = ?2)"
+                 " ORDER BY start, id",
     [ST_ROUTES_CLEAR] = "DELETE FROM routes",
     [ST_PUT_ROUTE] = "INSERT OR REPLACE INTO routes(method, template, class, declared, requests,"
                      " errors, flagged, clients) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -235,6 +240,8 @@ typedef struct rp_conn {
     sqlite3_stmt *stmt[ST_COUNT];
     sqlite3_stmt *inc_select[QF_SHAPES];
     sqlite3_stmt *inc_count[QF_ASC];
+    sqlite3_stmt *actor_select[QF_SHAPES]; /* by_key: one row per key */
+    sqlite3_stmt *actor_count[QF_ASC];
     sqlite3_stmt *dec_select[DQ_SHAPES];
     sqlite3_stmt *dec_count[DQ_SHAPES];
 } rp_conn;
@@ -369,6 +376,8 @@ static void conn_close(rp_conn *c) {
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->stmt[i]);
     for (int i = 0; i < QF_SHAPES; i++) sqlite3_finalize(c->inc_select[i]);
     for (int i = 0; i < QF_ASC; i++) sqlite3_finalize(c->inc_count[i]);
+    for (int i = 0; i < QF_SHAPES; i++) sqlite3_finalize(c->actor_select[i]);
+    for (int i = 0; i < QF_ASC; i++) sqlite3_finalize(c->actor_count[i]);
     for (int i = 0; i < DQ_SHAPES; i++) {
         sqlite3_finalize(c->dec_select[i]);
         sqlite3_finalize(c->dec_count[i]);
@@ -697,6 +706,33 @@ rp_status rp_store_active_decisions(rp_store *s, int64_t now_us,
     return status;
 }
 
+rp_status rp_store_decision_notes(rp_store *s, const char *key, int64_t now_us,
+                                  void (*fn)(void *user, const char *key, const char *source,
+                                             const char *reason),
+                                  void *user, rp_error *err) {
+    pthread_mutex_lock(&s->r.mu);
+    sqlite3_stmt *st = stmt(&s->r, ST_NOTES);
+    if (!st) {
+        rp_status r = db_error(err, s->r.db, sqlite3_errcode(s->r.db), "decision notes");
+        pthread_mutex_unlock(&s->r.mu);
+        return r;
+    }
+    sqlite3_bind_int64(st, 1, now_us);
+    if (key) bind_text(st, 2, key);
+    else sqlite3_bind_null(st, 2);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        const char *source = (const char *)sqlite3_column_text(st, 1);
+        if (k) fn(user, k, source ? source : "engine", (const char *)sqlite3_column_text(st, 2));
+    }
+    finish(st);
+    rp_status status = RP_OK;
+    if (rc != SQLITE_DONE) status = db_error(err, s->r.db, rc, "decision notes");
+    pthread_mutex_unlock(&s->r.mu);
+    return status;
+}
+
 /* ----------------------------------------------------------------- routes */
 
 static int put_knowledge(sqlite3_stmt *put, const rp_route_knowledge *k) {
@@ -853,6 +889,57 @@ static sqlite3_stmt *incident_stmt(rp_conn *c, int mask, bool count) {
     return prepare(c, slot, sql);
 }
 
+/*
+ * The incident list by actor (rp_incident_query.by_key): the incidents
+ * that pass the filters, grouped by key in SQL. Each key's row is its
+ * strongest incident (action, then the newest), with
+ *   - how many incidents it had and when the newest was decided (the
+ *     rows are ordered by that);
+ *   - its evidence line: the summary of that incident's finding with the
+ *     most points (json_each over the stored JSON);
+ *   - the requests it sent after it was first stopped: the requests of
+ *     its newest stored incident minus those of its first throttle or
+ *     block (the engine counts a key's requests, refused ones included,
+ *     and writes the count with each escalation and when the incident
+ *     closes), NULL when it was never stopped. A lower bound between
+ *     two writes; it restarts when the key was evicted and came back.
+ * Actions rank as rp_action does: monitor < throttle < block < allow.
+ */
+static const char actor_sql[] =
+    "WITH matched AS ("
+    "  SELECT id, key, decided_at, requests, json,"
+    "    CASE action WHEN 'monitor' THEN 1 WHEN 'throttle' THEN 2 WHEN 'block' THEN 3"
+    "      WHEN 'allow' THEN 4 ELSE 0 END AS rank"
+    "  FROM incidents %s),"
+    " actors AS ("
+    "  SELECT key, count(*) AS n_incidents, max(decided_at) AS latest, max(requests) AS newest,"
+    "    min(CASE WHEN rank IN (2, 3) THEN requests END) AS at_first_stop"
+    "  FROM matched GROUP BY key),"
+    " strongest AS ("
+    "  SELECT key, json, row_number() OVER"
+    "    (PARTITION BY key ORDER BY rank DESC, decided_at DESC, id DESC) AS n"
+    "  FROM matched)"
+    " SELECT s.json, a.n_incidents, a.latest,"
+    "  CASE WHEN a.at_first_stop IS NULL THEN NULL"
+    "    ELSE max(0, a.newest - a.at_first_stop) END,"
+    "  (SELECT json_extract(f.value, '$.summary') FROM json_each(s.json, '$.findings') AS f"
+    "    ORDER BY json_extract(f.value, '$.points') DESC LIMIT 1)"
+    " FROM actors AS a JOIN strongest AS s ON s.key = a.key AND s.n = 1"
+    " ORDER BY a.latest %s, a.key %s LIMIT ?8 OFFSET ?9";
+
+static sqlite3_stmt *actor_stmt(rp_conn *c, int mask, bool count) {
+    sqlite3_stmt **slot = count ? &c->actor_count[mask & (QF_ASC - 1)] : &c->actor_select[mask];
+    if (*slot) return *slot;
+    char where[512], sql[2048];
+    incident_where(mask, where, sizeof where);
+    const char *order = mask & QF_ASC ? "ASC" : "DESC";
+    if (count)
+        snprintf(sql, sizeof sql, "SELECT count(DISTINCT key) FROM incidents %s", where);
+    else
+        snprintf(sql, sizeof sql, actor_sql, where, order, order);
+    return prepare(c, slot, sql);
+}
+
 static void bind_incident_query(sqlite3_stmt *st, const rp_incident_query *q) {
     if (q->since_us) sqlite3_bind_int64(st, 1, q->since_us);
     if (q->until_us) sqlite3_bind_int64(st, 2, q->until_us);
@@ -943,6 +1030,20 @@ static void annotate_via(json_t *inc) {
     }
 }
 
+static json_t *text_json(const unsigned char *text);
+static json_t *time_json(int64_t us);
+
+/* The columns actor_sql adds to a key's strongest incident. */
+static void actor_fields(json_t *inc, sqlite3_stmt *st) {
+    json_object_set_new(inc, "incidents", json_integer(sqlite3_column_int64(st, 1)));
+    json_object_set_new(inc, "latest_decided_at", time_json(sqlite3_column_int64(st, 2)));
+    json_object_set_new(inc, "requests_after_stop",
+                        sqlite3_column_type(st, 3) == SQLITE_NULL
+                            ? json_null()
+                            : json_integer(sqlite3_column_int64(st, 3)));
+    json_object_set_new(inc, "evidence", text_json(sqlite3_column_text(st, 4)));
+}
+
 rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char **json,
                                    rp_error *err) {
     *json = NULL;
@@ -956,8 +1057,9 @@ rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char
         return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
     int64_t total = 0;
     int rc = SQLITE_ERROR;
-    sqlite3_stmt *count = incident_stmt(&s->r, mask, true);
-    sqlite3_stmt *sel = incident_stmt(&s->r, mask | (q->ascending ? QF_ASC : 0), false);
+    sqlite3_stmt *(*shape)(rp_conn *, int, bool) = q->by_key ? actor_stmt : incident_stmt;
+    sqlite3_stmt *count = shape(&s->r, mask, true);
+    sqlite3_stmt *sel = shape(&s->r, mask | (q->ascending ? QF_ASC : 0), false);
     if (count && sel) {
         bind_incident_query(count, q);
         rc = count_rows(count, &total);
@@ -972,6 +1074,7 @@ rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char
             /* Our own JSON always parses; a row edited by hand that does
              * not is returned as null rather than failing the page. */
             annotate_via(inc);
+            if (inc && q->by_key) actor_fields(inc, sel);
             json_array_append_new(items, inc ? inc : json_null());
         }
         finish(sel);

@@ -78,13 +78,29 @@ typedef struct rp_incident_query {
     const char *threat;         /* threat name; NULL = any */
     int limit, offset;          /* limit 0 = 100; capped at 1000 */
     bool ascending;             /* default newest first */
+    bool by_key;                /* one row per key (actor), see below */
 } rp_incident_query;
 
 /* JSON text {"total":N,"incidents":[...]} (malloc'd) -- each incident in
  * the schema of docs/analyze.md; a finding charged with a swarm's score
  * also names the swarm's key as "via" (parsed from its summary). */
+/* With by_key, the incidents that pass the filters are grouped by key
+ * (in SQL): one row per actor, its strongest incident (action, then the
+ * newest) plus "incidents" (how many it had), "latest_decided_at" (its
+ * newest; rows are ordered by it), "evidence" (the summary of the
+ * strongest incident's finding with the most points) and
+ * "requests_after_stop" (requests it sent after its first throttle or
+ * block, as of its newest stored incident: a lower bound; null when it
+ * was never stopped); "total" counts keys. */
 rp_status rp_store_query_incidents(rp_store *s, const rp_incident_query *q, char **json,
                                    rp_error *err);
+/* The source and reason of each decision active at now_us, for one key
+ * (key text) or all (NULL): what the decision table does not keep.
+ * fn(user, key, source, reason); reason may be NULL. */
+rp_status rp_store_decision_notes(rp_store *s, const char *key, int64_t now_us,
+                                  void (*fn)(void *user, const char *key, const char *source,
+                                             const char *reason),
+                                  void *user, rp_error *err);
 /* JSON {"total":N,"decisions":[...]} of history for a key or all
  * (key NULL), newest first. */
 rp_status rp_store_query_decisions(rp_store *s, const char *key, bool active_only, int64_t now_us,

@@ -311,6 +311,128 @@ static void test_store_top_clients_ranks_each_keys_worst_incident(void **state) 
     rp_store_close(s);
 }
 
+static json_t *row_at(json_t *j, size_t i) {
+    return json_array_get(json_object_get(j, "incidents"), i);
+}
+
+static void test_store_incidents_by_key_gives_one_row_per_actor_with_evidence(void **state) {
+    rp_store *s = open_store();
+    rp_incident inc;
+    rp_error err;
+    assert_int_equal(rp_store_begin(s, &err), RP_OK);
+    /* 10.0.0.1 escalates monitor -> throttle -> block: one actor, three steps */
+    make_incident(&inc, 1, "10.0.0.1", RP_ACTION_MONITOR, "scan", RP_THREAT_SCANNER, "GET /", T0 + 10 * SEC);
+    inc.requests = 20;
+    put_incident(s, &inc);
+    make_incident(&inc, 2, "10.0.0.1", RP_ACTION_THROTTLE, "scan", RP_THREAT_SCANNER, "GET /", T0 + 20 * SEC);
+    inc.requests = 40;
+    put_incident(s, &inc);
+    make_incident(&inc, 3, "10.0.0.1", RP_ACTION_BLOCK, "scan", RP_THREAT_SCANNER, "GET /", T0 + 30 * SEC);
+    inc.requests = 70;
+    inc.n_findings = 2;
+    inc.findings[0].score = 0.2; /* 15 points */
+    inc.findings[1] = inc.findings[0];
+    inc.findings[1].detector = "signature";
+    inc.findings[1].score = 1; /* 75 points: the top finding */
+    snprintf(inc.findings[1].summary, sizeof inc.findings[1].summary, "signature: 12 known scanner paths");
+    put_incident(s, &inc);
+    /* a later monitor does not replace the block as the strongest */
+    make_incident(&inc, 4, "10.0.0.1", RP_ACTION_MONITOR, "rate", RP_THREAT_FLOOD, "GET /", T0 + 50 * SEC);
+    inc.requests = 90;
+    put_incident(s, &inc);
+    /* 10.0.0.2 was only watched */
+    make_incident(&inc, 5, "10.0.0.2", RP_ACTION_MONITOR, "rate", RP_THREAT_FLOOD, "GET /", T0 + 40 * SEC);
+    put_incident(s, &inc);
+    assert_int_equal(rp_store_commit(s, &err), RP_OK);
+
+    rp_incident_query q = {.by_key = true};
+    json_t *j = incidents(s, &q);
+    assert_int_equal(total_of(j), 2);
+    json_t *first = row_at(j, 0); /* 10.0.0.1: its newest incident is the latest of all */
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), 3);
+    assert_string_equal(json_string_value(json_object_get(first, "key")), "ip:10.0.0.1");
+    assert_int_equal(json_integer_value(json_object_get(first, "incidents")), 4);
+    assert_string_equal(json_string_value(json_object_get(first, "evidence")),
+                        "signature: 12 known scanner paths");
+    /* requests after its first throttle: 90 at its newest minus 40 then */
+    assert_int_equal(json_integer_value(json_object_get(first, "requests_after_stop")), 50);
+    json_t *second = row_at(j, 1);
+    assert_int_equal(json_integer_value(json_object_get(second, "id")), 5);
+    assert_true(json_is_null(json_object_get(second, "requests_after_stop")));
+    assert_string_equal(json_string_value(json_object_get(second, "evidence")), "evidence");
+    json_decref(j);
+
+    /* filters apply before grouping; paging counts keys */
+    q.action = RP_ACTION_MONITOR;
+    q.limit = 1;
+    j = incidents(s, &q);
+    assert_int_equal(total_of(j), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "incidents")), 1);
+    assert_int_equal(json_integer_value(json_object_get(row_at(j, 0), "id")), 4);
+    assert_int_equal(json_integer_value(json_object_get(row_at(j, 0), "incidents")), 2);
+    json_decref(j);
+    q.offset = 1;
+    q.ascending = true;
+    j = incidents(s, &q);
+    assert_int_equal(json_integer_value(json_object_get(row_at(j, 0), "id")), 4);
+    json_decref(j);
+
+    /* the per-incident list is unchanged */
+    rp_incident_query all = {0};
+    j = incidents(s, &all);
+    assert_int_equal(total_of(j), 5);
+    assert_null(json_object_get(row_at(j, 0), "evidence"));
+    json_decref(j);
+    rp_store_close(s);
+}
+
+typedef struct notes_seen {
+    int n;
+    char key[64], source[16], reason[64];
+} notes_seen;
+
+static void note_seen(void *user, const char *key, const char *source, const char *reason) {
+    notes_seen *n = user;
+    n->n++;
+    snprintf(n->key, sizeof n->key, "%s", key);
+    snprintf(n->source, sizeof n->source, "%s", source);
+    snprintf(n->reason, sizeof n->reason, "%s", reason ? reason : "(null)");
+}
+
+static void test_store_decision_notes_give_the_active_decisions_reason(void **state) {
+    rp_store *s = open_store();
+    rp_error err;
+    rp_decision d;
+    make_decision(&d, "10.0.0.1", RP_ACTION_BLOCK, T0, 3600 * SEC, 0);
+    assert_int_equal(rp_store_put_decision(s, &d, "manual", "ticket 4711", &err), RP_OK);
+    make_decision(&d, "10.0.0.2", RP_ACTION_BLOCK, T0, 60 * SEC, 7);
+    assert_int_equal(rp_store_put_decision(s, &d, "engine", NULL, &err), RP_OK);
+    make_decision(&d, "10.0.0.3", RP_ACTION_BLOCK, T0 - 7200 * SEC, 60 * SEC, 0);
+    assert_int_equal(rp_store_put_decision(s, &d, "manual", "expired long ago", &err), RP_OK);
+
+    notes_seen n = {0};
+    assert_int_equal(rp_store_decision_notes(s, "ip:10.0.0.1", T0 + SEC, note_seen, &n, &err), RP_OK);
+    assert_int_equal(n.n, 1);
+    assert_string_equal(n.source, "manual");
+    assert_string_equal(n.reason, "ticket 4711");
+    memset(&n, 0, sizeof n);
+    assert_int_equal(rp_store_decision_notes(s, NULL, T0 + SEC, note_seen, &n, &err), RP_OK);
+    assert_int_equal(n.n, 2); /* not the expired one */
+    memset(&n, 0, sizeof n);
+    assert_int_equal(rp_store_decision_notes(s, "ip:10.0.0.2", T0 + SEC, note_seen, &n, &err), RP_OK);
+    assert_int_equal(n.n, 1);
+    assert_string_equal(n.source, "engine");
+    assert_string_equal(n.reason, "(null)");
+    /* removed: no longer active */
+    rp_key k;
+    ip_key(&k, "10.0.0.1");
+    assert_int_equal(rp_store_remove_decision(s, &k, T0 + 2 * SEC, "manual", &err), RP_OK);
+    memset(&n, 0, sizeof n);
+    assert_int_equal(rp_store_decision_notes(s, "ip:10.0.0.1", T0 + 3 * SEC, note_seen, &n, &err), RP_OK);
+    assert_int_equal(n.n, 0);
+    rp_store_close(s);
+}
+
 static void test_store_max_incident_id_is_highest_stored(void **state) {
     rp_store *s = open_store();
     uint64_t max = 99;
@@ -895,6 +1017,8 @@ int main(void) {
         T(test_store_query_incidents_applies_each_filter),
         T(test_store_query_incidents_pages_newest_first_with_total),
         T(test_store_top_clients_ranks_each_keys_worst_incident),
+        T(test_store_incidents_by_key_gives_one_row_per_actor_with_evidence),
+        T(test_store_decision_notes_give_the_active_decisions_reason),
         T(test_store_max_incident_id_is_highest_stored),
         T(test_store_decision_for_same_key_replaces_active_one),
         T(test_store_remove_decision_ends_it_and_keeps_history),
