@@ -4,7 +4,7 @@
  *   GET    /healthz                 liveness
  *   GET    /metrics                 Prometheus text format
  *   GET    /v1/stats                counters as JSON
- *   GET    /v1/incidents            stored incidents (filters, paging)
+ *   GET    /v1/incidents            stored incidents (filters, paging; group=key: per client)
  *   GET    /v1/incidents/{id}       one incident; a swarm's with its members
  *   GET    /v1/swarms               aggregate keys with incidents and their members
  *   GET    /v1/clients/{key}        live state, evidence and decision of a key
@@ -277,6 +277,10 @@ static enum MHD_Result get_incidents(struct MHD_Connection *c, rp_daemon *d) {
     if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
         return send_error(c, 400, "order must be asc or desc");
     q.ascending = order && strcmp(order, "asc") == 0;
+    const char *group = arg(c, "group");
+    if (group && strcmp(group, "key") != 0 && strcmp(group, "incident") != 0)
+        return send_error(c, 400, "group must be key (one row per client) or incident");
+    q.by_key = group && strcmp(group, "key") == 0;
     char *json = NULL;
     rp_error err = {0};
     if (rp_daemon_incidents(d, &q, &json, &err) != RP_OK) return send_error(c, 500, err.message);

@@ -30,11 +30,41 @@ static void collect_decision(void *user, const rp_decision *dec) {
     json_array_append_new(user, decision_json(dec));
 }
 
+static void collect_note(void *user, const char *key, const char *source, const char *reason) {
+    json_t *note = json_pack("{s:s,s:o}", "source", source, "reason",
+                             reason ? json_string(reason) : json_null());
+    if (!note) /* a reason that is not UTF-8: keep the source */
+        note = json_pack("{s:s,s:n}", "source", source, "reason");
+    json_object_set_new(user, key, note); /* ordered by start: the newest stays */
+}
+
+/* The active decisions as the table holds them, each with its source and
+ * reason from the store (the table keeps neither), read in one query. An
+ * engine decision still queued for the store has no row yet: its source
+ * is known by its incident, its reason is null. */
 json_t *rp_daemon_decisions_json(rp_daemon *d) {
     json_t *arr = json_array();
+    int64_t now = rp_wall_us();
     rp_daemon_lock_table(d);
-    rp_dtable_writer_each(d->table, rp_wall_us(), collect_decision, arr);
+    rp_dtable_writer_each(d->table, now, collect_decision, arr);
     pthread_mutex_unlock(&d->table_lock);
+    json_t *notes = json_object();
+    rp_error err = {0};
+    if (rp_store_decision_notes(d->store, NULL, now, collect_note, notes, &err) != RP_OK)
+        rp_log(d, "error", "the reasons of the active decisions: %s", err.message);
+    size_t i;
+    json_t *dec;
+    json_array_foreach(arr, i, dec) {
+        json_t *note = json_object_get(notes, json_string_value(json_object_get(dec, "key")));
+        json_int_t incident = json_integer_value(json_object_get(dec, "incident_id"));
+        json_t *source = json_object_get(note, "source");
+        json_object_set_new(dec, "source", source       ? json_incref(source)
+                                           : incident ? json_string("engine")
+                                                      : json_null());
+        json_t *reason = json_object_get(note, "reason");
+        json_object_set_new(dec, "reason", reason ? json_incref(reason) : json_null());
+    }
+    json_decref(notes);
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "decisions", arr);
 }
 

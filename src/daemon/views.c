@@ -8,12 +8,15 @@
  * takes the engine or table lock only while it reads them; the store's
  * views (incidents, top clients) take neither.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon_int.h"
 #include "keys.h"
 #include "load.h"
+
+static bool event_has_key(const rp_event *ev, const rp_key *key);
 
 static bool route_json(void *user, const rp_route_info *r) {
     json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I}", "method", r->method,
@@ -34,18 +37,138 @@ json_t *rp_daemon_inventory_json(rp_daemon *d) {
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "routes", arr);
 }
 
+/* ---------------------------------------------------------- one client */
+
+/* At most how many keys besides its own can cover one address: its
+ * subnet, and from the memory window its fingerprints, their scopes on
+ * the routes it visited and its tokens. Beyond that the view says so. */
+#define RP_COVERING_MAX 32
+
+typedef struct covering_walk {
+    const rp_key *ip;
+    rp_key keys[RP_COVERING_MAX];
+    int n;
+    bool truncated;
+} covering_walk;
+
+static void covering_add(covering_walk *w, const rp_key *k) {
+    for (int i = 0; i < w->n; i++)
+        if (rp_key_equal(&w->keys[i], k)) return;
+    if (w->n == RP_COVERING_MAX) {
+        w->truncated = true;
+        return;
+    }
+    w->keys[w->n++] = *k;
+}
+
+/* The keys nginx looks this address's requests up under besides its own
+ * (rp_request_keys): its fingerprint, the fingerprint on each route scope
+ * it asked for, its token -- as its events in the window carry them. */
+static bool collect_covering(void *user, const rp_event *ev) {
+    covering_walk *w = user;
+    if (!event_has_key(ev, w->ip)) return true;
+    rp_key fp, k;
+    if (rp_event_key(ev, RP_LEVEL_FINGERPRINT, &fp)) {
+        covering_add(w, &fp);
+        uint64_t scopes[2];
+        int n = rp_event_scopes(ev, scopes);
+        for (int i = 0; i < n; i++) {
+            rp_key_on_route(&k, &fp, scopes[i]);
+            covering_add(w, &k);
+        }
+    }
+    if (rp_event_key(ev, RP_LEVEL_TOKEN, &k)) covering_add(w, &k);
+    return true;
+}
+
+typedef struct note_find {
+    const char *source, *reason;
+    char source_buf[16], reason_buf[512];
+} note_find;
+
+static void take_note(void *user, const char *key, const char *source, const char *reason) {
+    (void)key;
+    note_find *n = user; /* ordered by start: the last is the one in force */
+    snprintf(n->source_buf, sizeof n->source_buf, "%s", source);
+    n->source = n->source_buf;
+    n->reason = NULL;
+    if (reason) {
+        snprintf(n->reason_buf, sizeof n->reason_buf, "%s", reason);
+        n->reason = n->reason_buf;
+    }
+}
+
+/* One decision found in the table, with what the store adds (the table
+ * keeps neither its source nor its reason). An engine decision still in
+ * the store's queue has no row yet: its source is known by its incident. */
+static json_t *hit_json(rp_daemon *d, const char *keytext, const rp_dtable_hit *hit, int64_t now) {
+    char exp[40];
+    rp_format_time(hit->expires_us, exp, sizeof exp);
+    note_find note = {0};
+    rp_error err = {0};
+    rp_store_decision_notes(d->store, keytext, now, take_note, &note, &err);
+    const char *source = note.source ? note.source : hit->incident_id ? "engine" : NULL;
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "action", rp_action_name(hit->action), "expires",
+                          exp, "retry_after_s",
+                          (json_int_t)((hit->expires_us - now + 999999) / 1000000), "incident_id",
+                          (json_int_t)hit->incident_id);
+    json_object_set_new(o, "source", source ? json_string(source) : json_null());
+    json_object_set_new(o, "reason", note.reason ? json_string(note.reason) : json_null());
+    if (!json_object_get(o, "reason")) /* not UTF-8: jansson refused it */
+        json_object_set_new(o, "reason", json_null());
+    return o;
+}
+
+/* As /v1/check and the module rank the hits of one request: an allow on
+ * any key wins, otherwise the strongest action. */
+static bool hit_wins(const rp_dtable_hit *h, const rp_dtable_hit *best, bool any) {
+    if (!any) return true;
+    if (best->action == RP_ACTION_ALLOW) return false;
+    return h->action == RP_ACTION_ALLOW || h->action > best->action;
+}
+
+/*
+ * The client view reads the table itself, the file nginx enforces: the
+ * daemon's reader is remapped first (a compaction renames a new file over
+ * the old one, and a reader left on the old inode reports "none" for
+ * every decision made since), then the key and every key that covers
+ * its requests are looked up. "decision" is the key's own; "covering" the
+ * decisions on its subnet, fingerprint, fingerprint-on-a-route and token
+ * keys (an address only: other keys have no narrower key); "in_force"
+ * the one nginx applies, ranked as /v1/check ranks them.
+ */
 json_t *rp_daemon_client_json(rp_daemon *d, const rp_key *key) {
     rp_incident *live = malloc(sizeof *live);
     if (!live) return NULL;
+    covering_walk w = {.ip = key};
+    if (key->level == RP_LEVEL_IP) {
+        /* an ip key holds its address and family (addr.c): its subnet */
+        rp_addr addr = {.family = key->reserved[0]};
+        memcpy(addr.bytes, key->bytes, 16);
+        rp_key subnet;
+        rp_key_from_addr(&subnet, RP_LEVEL_SUBNET, &addr);
+        covering_add(&w, &subnet);
+    }
     pthread_mutex_lock(&d->engine_lock);
     bool tracked = rp_engine_explain(d->engine, key, live);
+    if (key->level == RP_LEVEL_IP) rp_recent_each(d->recent, collect_covering, &w);
     pthread_mutex_unlock(&d->engine_lock);
-    rp_dtable_hit hit;
+
     int64_t now = rp_wall_us();
+    rp_dtable_hit own, hits[RP_COVERING_MAX];
+    int covered[RP_COVERING_MAX], n_covered = 0;
     rp_daemon_lock_table(d);
-    int found = rp_daemon_table_lookup(d, key, now, &hit);
+    if (d->reader) {
+        rp_error err = {0};
+        rp_dtable_reader_refresh(d->reader, &err); /* an error keeps the old mapping */
+        d->reader_checked_us = now;
+    }
+    int found = rp_daemon_table_lookup(d, key, now, &own);
+    for (int i = 0; i < w.n; i++)
+        if (rp_daemon_table_lookup(d, &w.keys[i], now, &hits[n_covered]) == 1)
+            covered[n_covered++] = i;
     pthread_mutex_unlock(&d->table_lock);
-    if (!tracked && found != 1) {
+    if (!tracked && found != 1 && n_covered == 0) {
         free(live);
         return NULL;
     }
@@ -67,17 +190,37 @@ json_t *rp_daemon_client_json(rp_daemon *d, const rp_key *key) {
             json_object_set_new(o, "live", state);
         }
     }
+    json_t *in_force = json_null();
+    const rp_dtable_hit *best = NULL;
     if (found == 1) {
-        char exp[40];
-        rp_format_time(hit.expires_us, exp, sizeof exp);
-        json_object_set_new(o, "decision",
-                            json_pack("{s:s,s:s,s:I,s:I}", "action", rp_action_name(hit.action),
-                                      "expires", exp, "retry_after_s",
-                                      (json_int_t)((hit.expires_us - now + 999999) / 1000000),
-                                      "incident_id", (json_int_t)hit.incident_id));
+        json_t *dec = hit_json(d, keytext, &own, now);
+        json_object_set_new(o, "decision", dec);
+        best = &own;
+        in_force = json_deep_copy(dec);
+        json_object_set_new(in_force, "key", json_string(keytext));
     } else {
         json_object_set_new(o, "decision", json_null());
     }
+    json_t *cover = json_array();
+    for (int c = 0; c < n_covered; c++) {
+        const rp_key *k = &w.keys[covered[c]];
+        char text[128];
+        rp_key_format(k, text, sizeof text);
+        json_t *dec = hit_json(d, text, &hits[c], now);
+        json_object_set_new(dec, "key", json_string(text));
+        json_object_set_new(dec, "level", json_string(rp_level_name((rp_key_level)k->level)));
+        /* fingerprint:FP@SCOPE applies to the requests under one route */
+        json_object_set_new(dec, "on_route", json_boolean(strchr(text, '@') != NULL));
+        json_array_append_new(cover, dec);
+        if (hit_wins(&hits[c], best, best != NULL)) {
+            best = &hits[c];
+            json_decref(in_force);
+            in_force = json_deep_copy(dec);
+        }
+    }
+    json_object_set_new(o, "covering", cover);
+    json_object_set_new(o, "covering_truncated", json_boolean(w.truncated));
+    json_object_set_new(o, "in_force", in_force);
     free(live);
     return o;
 }

@@ -31,6 +31,31 @@ r=$(curl -s "$ADMIN/v1/clients/ip:198.51.100.66/related")
 # (keys.c), so the human with the same agent is not "the same fingerprint".
 check "same fingerprint: none without header names" grep -q '"same_fingerprint":\[\]' <<<"$r"
 check "same subnet: the five others" test "$(grep -o '"same_subnet":\[[^]]*\]' <<<"$r" | grep -o 'ip:' | wc -l)" -eq 5
+# The client view reads the table itself (the file nginx enforces), with
+# the decisions that cover the client and the reason of a manual one.
+r=$(curl -s "$ADMIN/v1/clients/ip:198.51.100.66")
+check "client view: the engine's block, from the table" grep -q '"decision":{"action":"block",.*"source":"engine"' <<<"$r"
+check "client view: the block is the one in force" grep -q '"in_force":{"action":"block",.*"key":"ip:198.51.100.66"' <<<"$r"
+"$RAMPART" decisions -u "$ADMIN" -t "$TMP/token" add subnet:198.51.100.0/24 throttle 1h "ticket 4711" > "$TMP/out"
+check "a subnet throttle with a reason through the CLI" grep -q 'throttle subnet:198.51.100.0/24' "$TMP/out"
+r=$(curl -s "$ADMIN/v1/clients/ip:198.51.100.12")
+check "client view: the subnet's decision covers a neighbour, with its reason" \
+  grep -q '"covering":\[{"action":"throttle",[^]]*"source":"manual","reason":"ticket 4711","key":"subnet:198.51.100.0/24"' <<<"$r"
+check "client view: the neighbour has none of its own, the subnet's is in force" \
+  grep -q '"decision":null.*"in_force":{"action":"throttle".*"key":"subnet:198.51.100.0/24"' <<<"$r"
+r=$(curl -s "$ADMIN/v1/clients/ip:198.51.100.66")
+check "client view: the scanner's own block outranks the subnet's throttle" grep -q '"in_force":{"action":"block"' <<<"$r"
+r=$(curl -s "$ADMIN/v1/decisions")
+check "active decisions carry the manual reason" grep -q '"key":"subnet:198.51.100.0/24",[^}]*"source":"manual","reason":"ticket 4711"' <<<"$r"
+check "and the engine's its source" grep -q '"key":"ip:198.51.100.66",[^}]*"source":"engine","reason":null' <<<"$r"
+# The incident list by actor: one row per key, its evidence, its refused count.
+all=$(curl -s "$ADMIN/v1/incidents?limit=1000")
+r=$(curl -s "$ADMIN/v1/incidents?group=key&limit=1000")
+keys=$(grep -o '"key":"[^"]*"' <<<"$all" | sort -u | wc -l)
+check "incidents by key: one row per key ($keys)" test "$(grep -o '"total":[0-9]*' <<<"$r")" = "\"total\":$keys"
+check "incidents by key: the scanner's row has its evidence line" grep -q '"key":"ip:198.51.100.66".*"evidence":"[a-z]' <<<"$r"
+check "incidents by key: and how many incidents it had" grep -q '"incidents":[1-9]' <<<"$r"
+check "incidents: an unknown grouping is 400" test "$(http GET "$ADMIN/v1/incidents?group=route" | cut -d' ' -f1)" = 400
 r=$(curl -s "$ADMIN/v1/config")
 check "config: path and profile" grep -q '"path":"'"$TMP"'/rampart.yaml"' <<<"$r"
 check "config: detector catalogue with presets" grep -q '"name":"auth","description"' <<<"$r"
