@@ -54,6 +54,11 @@ for i in 1 2 3 4 5; do
   printf '{"time_iso8601":"2026-11-25T10:04:%02d.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/api/products","status":200,"body_bytes_sent":2048,"request_length":300,"http_user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0","http_referer":"-","host":"shop.example","header_names":"host,user-agent,accept,accept-language,cookie"}\n' \
     $((i * 5)) "$QUIET_IP"
 done > "$TMP/quiet.jsonl"
+# A client seen once now, and its scan sent while its page is open (the
+# browser test's "live" suite): the engine blocks it, the page must show it.
+LIVE_IP=203.0.113.99
+printf '{"time_iso8601":"2026-11-25T10:04:30.000+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/api/products","status":200,"body_bytes_sent":900,"request_length":200,"http_user_agent":"Mozilla/5.0 (compatible; probe)","http_referer":"-","host":"shop.example","header_names":"host,user-agent,accept"}\n' \
+  "$LIVE_IP" > "$TMP/live-first.jsonl"
 # A swarm whose user agent is markup: 12 addresses in four /24s sharing one
 # header fingerprint, 6 failed logins each (each address alone stays under
 # the auth thresholds; together they are one credential stuffer). The
@@ -65,8 +70,17 @@ for n in $(seq 1 12); do
   done
 done | sort > "$TMP/swarm.jsonl"
 # Sent over ~15 s so the 10-second time series has a shape.
-"$RAMPART" send --socket "$TMP/a.sock" --now --rate 2000 -q "$TMP/events.jsonl" "$TMP/xss.jsonl" "$TMP/quiet.jsonl" "$TMP/swarm.jsonl"
-want=$(( $(wc -l < "$TMP/events.jsonl") + 66 + 72 ))
+SEND_T=$(date +%s)
+"$RAMPART" send --socket "$TMP/a.sock" --now --rate 2000 -q "$TMP/events.jsonl" "$TMP/xss.jsonl" "$TMP/quiet.jsonl" "$TMP/swarm.jsonl" "$TMP/live-first.jsonl"
+# The scan comes after the stream in the engine's time: --now put the
+# stream's first event at the time of sending, so its last one is ~300 s
+# later; the scan starts a minute after that (sent as it is, no --now).
+LIVE_T=$(( SEND_T + 360 ))
+for i in $(seq 1 150); do
+  printf '{"time_iso8601":"%s.%03d+00:00","remote_addr":"%s","request_method":"GET","request_uri":"/old/backup-%d.sql","status":404,"body_bytes_sent":153,"request_length":200,"http_user_agent":"Mozilla/5.0 (compatible; probe)","http_referer":"-","host":"shop.example","header_names":"host,user-agent,accept"}\n' \
+    "$(date -u -d "@$(( LIVE_T + i / 10 ))" +%Y-%m-%dT%H:%M:%S)" $((i % 10 * 100)) "$LIVE_IP" "$i"
+done > "$TMP/live.jsonl"
+want=$(( $(wc -l < "$TMP/events.jsonl") + 66 + 72 + 1 ))
 for _ in $(seq 1 300); do
   got=$(curl -s "$ADMIN/v1/stats" | grep -o '"engine":{"events":[0-9]*' | grep -o '[0-9]*$' || true)
   [ "$got" = "$want" ] && break; sleep 0.1
@@ -89,6 +103,7 @@ IMG_DIR="$TMP/img"
 rc=0
 for t in "$ROOT"/web/test/*.mjs; do
   UI="$UI" ADMIN="$ADMIN" TOKEN="$(cat "$TMP/token")" XSS_KEY="ip:$XSS_IP" QUIET_KEY="ip:$QUIET_IP" \
+    LIVE_KEY="ip:$LIVE_IP" LIVE_EVENTS="$TMP/live.jsonl" SOCK="$TMP/a.sock" RAMPART="$RAMPART" \
     CONFIG_FILE="$TMP/rampart.yaml" IMG_DIR="$IMG_DIR" timeout 150 node "$t" || rc=1
 done
 stop_serve "$SERVE_PID"

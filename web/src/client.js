@@ -1,4 +1,7 @@
-// Client: everything known about one key. The decision and its buttons,
+// Client: everything known about one key. The decision and its buttons
+// (its own, the one enforced on its requests and those of the keys that
+// cover it -- read from the decision table every second, so an engine
+// block shows without a reload),
 // each detector's features against their thresholds (a bar per feature,
 // the threshold marked), the score over time (its incidents plus the live
 // score), the request timeline (a point per request, coloured by status
@@ -72,6 +75,9 @@ export function render(main, key, _params, current) {
 
   let client = null;
   let scoreChart = null;
+  // The decision strip: what the table enforces on this client, read again
+  // every LIVE_MS (the engine blocks without the page knowing).
+  const strip = h('div', { class: 'decision-strip', testid: 'decision-strip' });
   // The card is rebuilt when the client reloads (after a change, a token
   // change): the duration the operator chose must survive that.
   let chosenDuration = '1h';
@@ -90,11 +96,9 @@ export function render(main, key, _params, current) {
       try { await removeDecision(key); } catch (err) { flash(`Could not remove the decision: ${err.message}`, true); }
       loadClient();
     };
+    renderStrip();
     return [
-      h('div', { class: 'row' }, h('strong', null, 'Decision:'),
-        d ? [badge(d.action), h('span', { testid: 'decision-expires' }, `until ${when(d.expires)} (${untilText(d.expires)})`),
-          d.incident_id ? h('a', { href: `#/incidents${qs({ key })}` }, `incident #${d.incident_id}`) : h('span', { class: 'note' }, 'manual')]
-          : h('span', { testid: 'decision-none', class: 'muted' }, 'none')),
+      strip,
       h('dl', { class: 'kv' },
         h('dt', null, 'level'), h('dd', null, (client && client.level) || key.split(':')[0]),
         h('dt', null, 'tracked'), h('dd', { testid: 'tracked' }, client ? (client.tracked ? 'yes' : 'no') : 'no (unknown to the engine)'),
@@ -112,6 +116,46 @@ export function render(main, key, _params, current) {
         d ? h('button', { type: 'button', testid: 'remove', on: { click: remove } }, 'Remove decision') : null),
       needToken(),
     ];
+  }
+
+  // A decision's origin: its incident, or who decided it and why.
+  function origin(d, on) {
+    return [d.incident_id ? h('a', { href: `#/incidents${qs({ key: on })}` }, `incident #${d.incident_id}`)
+      : h('span', { class: 'note' }, d.source || 'manual'),
+    d.reason ? [' ', h('span', { class: 'reason', testid: 'decision-reason', title: 'reason given with the decision' }, d.reason)] : null];
+  }
+  function renderStrip() {
+    const d = client && client.decision;
+    const f = client && client.in_force;
+    const cover = (client && client.covering) || [];
+    strip.dataset.action = f ? f.action : 'none';
+    strip.dataset.on = f ? f.key : '';
+    replace(strip,
+      h('div', { class: 'row' }, h('strong', null, 'Decision:'),
+        d ? [badge(d.action), h('span', { testid: 'decision-expires' }, `until ${when(d.expires)} (${untilText(d.expires)})`), origin(d, key)]
+          : h('span', { testid: 'decision-none', class: 'muted' }, f ? 'none on this key' : 'none')),
+      f && f.key !== key ? h('div', { class: 'row', testid: 'decision-in-force' }, h('strong', null, 'Enforced on its requests:'), badge(f.action),
+        h('span', null, ' on '), clientLink(f.key), f.on_route ? h('span', { class: 'note' }, ' (its requests under that route)') : null,
+        h('span', null, ` until ${when(f.expires)}`), origin(f, f.key)) : null,
+      cover.length ? h('div', { class: 'note', testid: 'covering' }, 'Decisions covering this client: ',
+        cover.map((c) => h('span', { class: 'covering', testid: 'covering-decision' }, badge(c.action), ' ', clientLink(c.key), c.reason ? ` (${c.reason})` : '', ' '))) : null);
+  }
+  // Poll the client's decision (the table, as nginx reads it) and redraw
+  // the strip; the whole card only when its own decision came or went
+  // (its Remove button depends on it).
+  const LIVE_MS = 1000;
+  let liveTimer = 0;
+  async function liveDecision() {
+    if (!current()) return;
+    try {
+      const next = await api.get(`v1/clients/${keyPath(key)}`);
+      if (!current()) return;
+      const had = !!(client && client.decision);
+      const wasKnown = !!client;
+      client = next;
+      if (!wasKnown || had !== !!next.decision) replace(head, decisionCard()); else renderStrip();
+    } catch { /* a 404 or a daemon away: keep what is shown, try again */ }
+    if (current()) liveTimer = setTimeout(liveDecision, LIVE_MS);
   }
 
   async function loadClient() {
@@ -238,9 +282,9 @@ export function render(main, key, _params, current) {
 
   const onToken = () => { if (client !== undefined) loadClient(); };
   window.addEventListener('rampart-token', onToken);
-  loadClient().then(() => { if (!client) { loadScore(); loadHistory(); } });
+  loadClient().then(() => { if (!client) { loadScore(); loadHistory(); } liveTimer = setTimeout(liveDecision, LIVE_MS); });
   loadRequests();
   loadRelated();
   if (members) loadMembers();
-  return () => { window.removeEventListener('rampart-token', onToken); for (const c of charts) c.destroy(); if (scoreChart) scoreChart.destroy(); };
+  return () => { clearTimeout(liveTimer); window.removeEventListener('rampart-token', onToken); for (const c of charts) c.destroy(); if (scoreChart) scoreChart.destroy(); };
 }

@@ -54,8 +54,11 @@ export function render(main, _arg, params, current) {
         { label: 'action', value: (d) => d.action, render: (d) => badge(d.action) },
         { label: 'since', value: (d) => d.start, render: (d) => when(d.start) },
         { label: 'expires', value: (d) => d.expires, render: (d) => [when(d.expires), ' ', h('span', { class: 'note' }, untilText(d.expires))] },
-        { label: 'reason', value: (d) => (d.incident_id ? `incident ${d.incident_id}` : 'manual'),
-          render: (d) => (d.incident_id ? h('a', { href: `#/incidents${qs({ key: d.key })}` }, `incident #${d.incident_id}`) : 'manual') },
+        { label: 'source', value: (d) => d.source || (d.incident_id ? 'engine' : 'manual'), render: (d) => h('span', { testid: 'decision-source' }, d.source || (d.incident_id ? 'engine' : 'manual')) },
+        { label: 'reason', value: (d) => d.reason || (d.incident_id ? `incident ${d.incident_id}` : ''),
+          render: (d) => [d.reason ? h('span', { class: 'reason', testid: 'decision-reason' }, d.reason) : null,
+            d.incident_id ? [d.reason ? ' ' : null, h('a', { href: `#/incidents${qs({ key: d.key })}` }, `incident #${d.incident_id}`)] : null,
+            !d.reason && !d.incident_id ? '–' : null], wrap: true },
         { label: '', sort: false, value: () => '', render: (d) => h('button', { type: 'button', class: 'danger', testid: 'remove',
           on: { click: async (e) => {
             e.target.disabled = true;

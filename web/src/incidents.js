@@ -1,4 +1,6 @@
-// Incidents: the stored incidents, filtered on the server (time range,
+// Incidents: one row per client (its strongest incident, its evidence
+// line, how many incidents and requests refused), or every escalation
+// step with ?steps=1; filtered on the server (time range,
 // detector, action, threat, route, key) and paged; the current page sorts
 // by any column in the browser. The filters live in the hash
 // (#/incidents?detector=scan&action=block), so a filtered list is a link.
@@ -9,6 +11,9 @@ const THREATS = ['credential_stuffing', 'brute_force', 'password_spraying', 'acc
   'scraping', 'enumeration', 'undeclared_probe', 'consumption', 'automation'];
 const RANGES = [['', 'all time'], ['900', 'last 15 min'], ['3600', 'last hour'], ['21600', 'last 6 h'], ['86400', 'last 24 h'], ['604800', 'last 7 days']];
 const LIMIT = 50;
+const REFUSED_HELP = 'Requests this client sent after its first throttle or block, as of its latest stored incident: '
+  + 'the ones nginx refused (403) or throttled (429) while the decision was in force, and any after it expired. '
+  + 'A lower bound: the count is written when the incident escalates or closes. – when it was never stopped.';
 
 function select(name, label, options, value) {
   return h('label', null, label, h('select', { name, testid: `filter-${name}` },
@@ -40,20 +45,28 @@ export function render(main, _arg, params, current) {
     const f = new FormData(form);
     const next = {};
     for (const [k, v] of f.entries()) if (v && !(k === 'order' && v === 'desc')) next[k] = String(v).trim();
+    if (p.steps) next.steps = p.steps;
     location.hash = `#/incidents${qs(next)}`;
   });
   function pageTo(off) { location.hash = `#/incidents${qs({ ...p, offset: off || '' })}`; }
 
+  // One row per client (group=key) unless every escalation step is asked
+  // for (steps=1): a client that went monitor → throttle → block is one
+  // actor, shown with its strongest incident.
+  const steps = p.steps === '1';
   const query = { detector: p.detector, action: p.action, threat: p.threat, route: p.route, key: p.key,
-    order: p.order, limit: LIMIT, offset: offset || '' };
+    order: p.order, limit: LIMIT, offset: offset || '', group: steps ? '' : 'key' };
   if (p.range) query.since = Math.floor(Date.now() / 1000) - Number(p.range);
   api.get(`v1/incidents${qs(query)}`).then((r) => {
     if (!current()) return;
     const rows = r.incidents || [];
-    summary.textContent = `${num(r.total)} incidents match${r.total > LIMIT ? `; showing ${num(offset + 1)}–${num(offset + rows.length)}` : ''}`;
+    replace(summary, `${num(r.total)} ${steps ? 'incidents' : 'clients with incidents'} match${r.total > LIMIT ? `; showing ${num(offset + 1)}–${num(offset + rows.length)}` : ''}. `,
+      h('a', { href: `#/incidents${qs({ ...p, offset: '', steps: steps ? '' : '1' })}`, testid: 'steps-toggle' },
+        steps ? 'One row per client' : 'Every escalation step'));
     summary.dataset.total = String(r.total);
+    summary.dataset.grouped = String(!steps);
     if (!rows.length) { replace(body, state.empty('No incident matches these filters.')); return; }
-    const t = table([
+    const t = steps ? table([
       { label: 'decided', value: (i) => i.decided_at || '', render: (i) => when(i.decided_at) },
       { label: 'client', value: (i) => i.key, render: (i) => clientLink(i.key) },
       { label: 'action', value: (i) => ['monitor', 'throttle', 'block'].indexOf(i.action), render: (i) => badge(i.action) },
@@ -63,6 +76,18 @@ export function render(main, _arg, params, current) {
         render: (i) => (i.findings || []).map((f) => h('span', { class: 'tag', title: f.summary }, `${f.detector} ${fixed(f.points, 0)}`)) },
       { label: 'route', value: (i) => i.route || '', render: (i) => h('span', { class: 'mono' }, i.route || '–'), wrap: true },
       { label: 'requests', value: (i) => i.requests, render: (i) => num(i.requests), num: true },
+      { label: 'user agent', value: (i) => i.user_agent || '', render: (i) => h('span', { class: 'mono', testid: 'ua' }, i.user_agent || '–'), wrap: true },
+    ], rows, { testid: 'incidents-table', rowTestid: 'incident' }) : table([
+      { label: 'latest', value: (i) => i.latest_decided_at || '', render: (i) => when(i.latest_decided_at) },
+      { label: 'client', value: (i) => i.key, render: (i) => clientLink(i.key) },
+      { label: 'action', value: (i) => ['monitor', 'throttle', 'block'].indexOf(i.action), render: (i) => badge(i.action) },
+      { label: 'score', value: (i) => i.score, render: (i) => fixed(i.score, 1), num: true },
+      { label: 'evidence', value: (i) => i.evidence || '', render: (i) => h('span', { class: 'evidence', testid: 'evidence' }, i.evidence || '–'), wrap: true },
+      { label: 'threats', value: (i) => (i.threats || []).join(','), render: (i) => (i.threats || []).map((x) => h('span', { class: 'tag' }, x)) },
+      { label: 'incidents', value: (i) => i.incidents, render: (i) => h('a', { href: `#/incidents${qs({ key: i.key, steps: 1 })}`, testid: 'incident-count', title: 'every escalation step of this client' }, num(i.incidents)), num: true },
+      { label: 'refused', value: (i) => i.requests_after_stop ?? -1,
+        render: (i) => h('span', { testid: 'refused', title: REFUSED_HELP }, i.requests_after_stop === null || i.requests_after_stop === undefined ? '–' : num(i.requests_after_stop)), num: true },
+      { label: 'route', value: (i) => i.route || '', render: (i) => h('span', { class: 'mono' }, i.route || '–'), wrap: true },
       { label: 'user agent', value: (i) => i.user_agent || '', render: (i) => h('span', { class: 'mono', testid: 'ua' }, i.user_agent || '–'), wrap: true },
     ], rows, { testid: 'incidents-table', rowTestid: 'incident' });
     const pager = h('div', { class: 'pager' },

@@ -6,10 +6,13 @@
 //   TOKEN  the admin token
 //   XSS_KEY    a client whose user agent and paths hold markup
 //   QUIET_KEY  a client without a decision (blocked and unblocked here)
+//   LIVE_KEY, LIVE_EVENTS  a client seen once, and the scanner's events it
+//              sends while its page is open (RAMPART send to SOCK)
 //   IMG_DIR    where screenshots go (docs/img)
 // Each check compares what a page shows with what the API answers.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
 const UI = process.env.UI;
@@ -62,6 +65,20 @@ suites.overview = async (page) => {
     ok(`overview: ${a} incidents match /v1/stats (${stats.incidents[a]})`, digits(got) === String(stats.incidents[a]), got);
   }
   ok('overview: active decisions match /v1/stats', digits(await text(page, '[data-testid=kpi-decisions-active]')) === String(stats.table.active));
+  const tracked = Object.values(stats.engine.clients || {}).reduce((t, l) => t + (l.tracked || 0), 0);
+  ok(`overview: clients tracked match /v1/stats (${tracked})`, digits(await text(page, '[data-testid=kpi-clients]')) === String(tracked));
+  // Read again at the same moment as the page's next refresh: every
+  // counter it shows is the API's of that moment.
+  const loaded = Number(await page.getAttribute('main', 'data-loaded'));
+  await page.waitForFunction((n) => Number(document.querySelector('main').dataset.loaded) > n, loaded, { timeout: 12000 });
+  const again = await apiGet('/v1/stats');
+  const shown = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('[data-testid^=kpi-]')].map((e) => [e.dataset.testid, e.textContent])));
+  const want = { 'kpi-events': again.engine.events, 'kpi-incidents-block': again.incidents.block, 'kpi-incidents-throttle': again.incidents.throttle,
+    'kpi-incidents-monitor': again.incidents.monitor, 'kpi-decisions-active': again.table.active,
+    'kpi-clients': Object.values(again.engine.clients || {}).reduce((t, l) => t + (l.tracked || 0), 0) };
+  const differ = Object.entries(want).filter(([id, v]) => digits(shown[id]) !== String(v));
+  ok('overview: after a live refresh every counter matches /v1/stats read with it', differ.length === 0,
+    differ.map(([id, v]) => `${id} ${shown[id]} vs ${v}`).join(', '));
   const dets = Object.entries(stats.incidents_by_detector).filter(([, n]) => n > 0);
   let same = dets.length > 0;
   for (const [d, n] of dets) {
@@ -87,13 +104,31 @@ suites.overview = async (page) => {
 
 suites.incidents = async (page) => {
   await go(page, '#/incidents');
-  const all = await apiGet('/v1/incidents?limit=50');
+  const all = await apiGet('/v1/incidents?group=key&limit=50');
+  const steps = await apiGet('/v1/incidents?limit=1000');
   await page.waitForSelector('[data-testid=incidents-total][data-total]');
-  ok('incidents: total matches /v1/incidents', await page.getAttribute('[data-testid=incidents-total]', 'data-total') === String(all.total));
-  ok('incidents: one row per incident of the page', await page.locator('[data-testid=incident]').count() === all.incidents.length);
+  ok('incidents: one row per client by default', await page.getAttribute('[data-testid=incidents-total]', 'data-grouped') === 'true');
+  ok(`incidents: total clients match /v1/incidents?group=key (${all.total})`, await page.getAttribute('[data-testid=incidents-total]', 'data-total') === String(all.total));
+  const distinct = new Set(steps.incidents.map((i) => i.key)).size;
+  ok(`incidents: as many rows as keys with incidents (${distinct} keys, ${steps.total} incidents)`, steps.total > 1000 || all.total === distinct);
   const first = await page.locator('[data-testid=incident] [data-testid=client-link]').allTextContents();
-  ok('incidents: newest first, as the API', JSON.stringify(first) === JSON.stringify(all.incidents.map((i) => i.key)));
+  ok('incidents: one row per key of the page, latest first, as the API', first.length === all.incidents.length && new Set(first).size === first.length
+    && JSON.stringify(first) === JSON.stringify(all.incidents.map((i) => i.key)));
+  const evidence = await page.locator('[data-testid=incident] [data-testid=evidence]').allTextContents();
+  ok('incidents: every row has its evidence line, as the API', evidence.length === all.incidents.length && evidence.every((e, i) => e === all.incidents[i].evidence && e.length > 3),
+    evidence.slice(0, 2).join(' | '));
+  const refused = await page.locator('[data-testid=incident] [data-testid=refused]').allTextContents();
+  ok('incidents: the refused count of each row as the API', refused.every((r, i) => {
+    const v = all.incidents[i].requests_after_stop; return v === null ? r === '–' : digits(r) === String(v);
+  }));
+  ok('incidents: the refused count says what it means', /after its first throttle or block/.test(await page.getAttribute('[data-testid=refused]', 'title')));
   await shot(page, 'incidents');
+  await page.click('[data-testid=steps-toggle]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=incidents-total]')?.dataset.grouped === 'false');
+  const per = await apiGet('/v1/incidents?limit=50');
+  ok(`incidents: every escalation step on demand, as /v1/incidents (${per.total})`, await page.getAttribute('[data-testid=incidents-total]', 'data-total') === String(per.total)
+    && await page.locator('[data-testid=incident]').count() === per.incidents.length);
+  await go(page, '#/incidents');
   await page.selectOption('[data-testid=filter-detector]', 'scan');
   await page.selectOption('[data-testid=filter-action]', 'block');
   await page.click('[data-testid=filters] button[type=submit]');
@@ -265,12 +300,48 @@ suites.decisions = async (page) => {
   await page.click('[data-testid=add-submit]');
   await page.waitForSelector('[data-testid=decision] [data-testid=client-link]:text-is("ip:198.51.100.200")');
   ok('decisions: added through the form', (await decisionKeys()).includes('ip:198.51.100.200 throttle'));
+  const tRow = page.locator('[data-testid=decision]', { has: page.locator('[data-testid=client-link]:text-is("ip:198.51.100.200")') });
+  ok('decisions: the active list shows the manual reason as text', (await tRow.locator('[data-testid=decision-reason]').textContent()) === 'partner load test <b>');
+  ok('decisions: and its source', (await tRow.locator('[data-testid=decision-source]').textContent()) === 'manual');
   await page.click('[data-testid=history-toggle]');
   await page.waitForSelector('[data-testid=history-table]');
   ok('decisions: history shows the manual reason as text', await page.locator('[data-testid=history-table] td:text-is("partner load test <b>")').count() >= 1);
+  await go(page, '#/client/ip%3A198.51.100.200');
+  await page.waitForSelector('[data-testid=decision-strip] [data-testid=decision-reason]');
+  ok('decisions: the client page shows the manual reason', (await text(page, '[data-testid=decision-strip] [data-testid=decision-reason]')) === 'partner load test <b>');
   await go(page, '#/decisions');
   await page.waitForSelector('[data-testid=decisions-table]');
   await shot(page, 'decisions');
+};
+
+// A block decided by the engine while the page is open on the client: the
+// page reads the decision again on its own (no reload) and shows it within
+// 2 s of the table holding it (/v1/check, which nginx's auth_request asks,
+// answering 403 is the moment the block is enforced).
+suites.live = async (page) => {
+  const key = process.env.LIVE_KEY;
+  const ip = key.slice(3);
+  await go(page, `#/client/${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=decision-strip]');
+  ok('live: the scanner-to-be has no decision yet', await page.getAttribute('[data-testid=decision-strip]', 'data-action') === 'none');
+  const navigations = [];
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
+  execFileSync(process.env.RAMPART, ['send', '--quiet', '--socket', process.env.SOCK, process.env.LIVE_EVENTS]);
+  let enforcedAt = 0; let shownAt = 0;
+  const end = Date.now() + 20000;
+  while (Date.now() < end && !(enforcedAt && shownAt)) {
+    if (!enforcedAt && (await fetch(`${ADMIN}/v1/check?ip=${ip}`)).status === 403) enforcedAt = Date.now();
+    if (!shownAt && await page.getAttribute('[data-testid=decision-strip]', 'data-action') === 'block') shownAt = Date.now();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const lag = shownAt - enforcedAt;
+  ok('live: the engine blocked the scanner (/v1/check answers 403)', enforcedAt > 0);
+  ok(`live: the client page shows the block within 2 s of the engine's decision (${lag} ms)`, enforcedAt > 0 && shownAt > 0 && lag <= 2000, `${enforcedAt} ${shownAt}`);
+  console.log(`  measured: engine block -> client page ${lag} ms`);
+  ok('live: without a reload', navigations.length === 0, navigations.join(' '));
+  const c = await apiGet(`/v1/clients/${key}`);
+  ok('live: the page shows the API\'s decision', c.decision && c.decision.action === 'block' && c.decision.source === 'engine'
+    && (await page.locator('[data-testid=decision-strip] [data-testid=action]').first().textContent()) === 'block');
 };
 
 suites.inventory = async (page) => {
