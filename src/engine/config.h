@@ -140,6 +140,12 @@ rp_status rp_cidr_parse(const char *text, size_t len, rp_cidr *out);
 bool rp_cidr_contains(const rp_cidr *cidr, const rp_addr *addr);
 /* Add the paths of an OpenAPI 3 document (JSON or YAML) as declared
  * routes. */
+/* Is the YAML text's nesting at most max_depth levels? Reads its events
+ * only (libyaml's loader is quadratic in the depth, config_yaml.c); on
+ * false, *line and *col say where the level past the bound starts. A
+ * syntax error is left to the loader (true). */
+bool rp_yaml_depth_ok(const char *text, size_t len, int max_depth, int *line, int *col);
+
 rp_status rp_config_add_openapi(rp_config *config, const char *text, size_t len, const char *name,
                                 rp_error *err);
 rp_config *rp_config_clone(const rp_config *config);

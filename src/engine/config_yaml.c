@@ -1258,7 +1258,7 @@ static void report_syntax(walker *w, const yaml_parser_t *parser) {
  * meets it too and reports it. */
 #define MAX_DEPTH 64
 
-static bool depth_ok(walker *w, const char *text, size_t len) {
+bool rp_yaml_depth_ok(const char *text, size_t len, int max_depth, int *line, int *col) {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) return true; /* the loader reports it */
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -1270,10 +1270,9 @@ static bool depth_ok(walker *w, const char *text, size_t len) {
         switch (ev.type) {
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
-            if (++depth > MAX_DEPTH) {
-                report_at(w, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-                          "nesting deeper than %d levels; a configuration needs a handful",
-                          MAX_DEPTH);
+            if (++depth > max_depth) {
+                *line = (int)ev.start_mark.line + 1;
+                *col = (int)ev.start_mark.column + 1;
                 ok = false;
             }
             break;
@@ -1286,6 +1285,14 @@ static bool depth_ok(walker *w, const char *text, size_t len) {
     }
     yaml_parser_delete(&parser);
     return ok;
+}
+
+static bool depth_ok(walker *w, const char *text, size_t len) {
+    int line = 0, col = 0;
+    if (rp_yaml_depth_ok(text, len, MAX_DEPTH, &line, &col)) return true;
+    report_at(w, line, col, "nesting deeper than %d levels; a configuration needs a handful",
+              MAX_DEPTH);
+    return false;
 }
 
 /* Parse into a fresh config; every error goes to w->on_error. */

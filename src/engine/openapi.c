@@ -154,8 +154,16 @@ static rp_status import(rp_config *config, yaml_document_t *doc, const char *nam
     return RP_OK;
 }
 
+/* OpenAPI schemas nest deeper than a configuration, but not by hundreds. */
+#define OPENAPI_MAX_DEPTH 256
+
 rp_status rp_config_add_openapi(rp_config *config, const char *text, size_t len, const char *name,
                                 rp_error *err) {
+    int line = 0, col = 0;
+    if (!rp_yaml_depth_ok(text ? text : "", text ? len : 0, OPENAPI_MAX_DEPTH, &line, &col))
+        return rp_error_set(err, RP_EPARSE, name, line, col,
+                            "nesting deeper than %d levels; refused before loading",
+                            OPENAPI_MAX_DEPTH);
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return rp_error_set(err, RP_ENOMEM, name, 0, 0, "out of memory");

@@ -666,6 +666,34 @@ static void test_openapi_json_import(void **state) {
     free(text);
 }
 
+/* An OpenAPI document nested 100,000 levels deep (the loader alone would
+ * take minutes) is refused before loading, with where the nesting passed
+ * the bound; one nested 200 levels still loads. */
+static void test_openapi_nesting_deeper_than_256_levels_stops_early(void **state) {
+    (void)state;
+    const size_t levels = 100000;
+    char *text = malloc(levels * 2 + 64);
+    assert_non_null(text);
+    size_t n = (size_t)sprintf(text, "openapi: 3.0.0\npaths: ");
+    for (size_t i = 0; i < levels; i++) text[n++] = '[';
+    for (size_t i = 0; i < levels; i++) text[n++] = ']';
+    text[n++] = '\n';
+    rp_config *c = rp_config_default();
+    rp_error err;
+    assert_int_equal(rp_config_add_openapi(c, text, n, "deep.yaml", &err), RP_EPARSE);
+    assert_string_equal(err.message, "nesting deeper than 256 levels; refused before loading");
+    assert_int_equal(err.line, 2);
+    assert_int_equal(err.col, 8 + 255); /* the document itself is the first level */
+    /* 200 levels inside a schema: an ordinary (if deep) document */
+    n = (size_t)sprintf(text, "openapi: 3.0.0\npaths: { /a: { get: { x: ");
+    for (size_t i = 0; i < 200; i++) text[n++] = '[';
+    for (size_t i = 0; i < 200; i++) text[n++] = ']';
+    n += (size_t)sprintf(text + n, " } } }\n");
+    assert_int_equal(rp_config_add_openapi(c, text, n, "deep.yaml", &err), RP_OK);
+    free(text);
+    rp_config_free(c);
+}
+
 static void test_openapi_rejects_non_openapi3_with_location(void **state) {
     (void)state;
     rp_config *c = rp_config_default();
@@ -945,6 +973,7 @@ int main(void) {
         cmocka_unit_test(test_error_yaml_syntax_has_location),
         cmocka_unit_test(test_error_duplicate_key_points_at_second),
         cmocka_unit_test(test_error_nesting_deeper_than_64_levels_stops_early),
+        cmocka_unit_test(test_openapi_nesting_deeper_than_256_levels_stops_early),
         cmocka_unit_test(test_check_reports_every_mistake),
         cmocka_unit_test(test_cidr_parse_masks_and_maps_ipv4),
         cmocka_unit_test(test_clone_copies_declared_routes),
