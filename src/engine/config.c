@@ -87,6 +87,18 @@ static void serve_defaults(rp_serve_config *sv) {
     sv->n_syslog_allow = 2;
 }
 
+/* Standalone unless asked: a fleet is opted into, with the names
+ * docs/cluster.md uses. One million events (~200 MB of Redis at ~200
+ * bytes an event) is minutes of a busy fleet: the stream is a pipe to
+ * the detectors, not an archive. */
+static void cluster_defaults(rp_cluster_config *cl) {
+    cl->role = RP_CLUSTER_STANDALONE;
+    snprintf(cl->stream, sizeof cl->stream, "rampart:events");
+    snprintf(cl->group, sizeof cl->group, "rampart-detectors");
+    snprintf(cl->decisions, sizeof cl->decisions, "rampart:decisions");
+    cl->stream_maxlen = 1000000;
+}
+
 rp_config *rp_config_default(void) {
     rp_config *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -114,6 +126,7 @@ rp_config *rp_config_default(void) {
     rp_profile_defaults(&c->profiles[0], "default", RP_TOLERANCE_NORMAL);
     snprintf(c->username_field, sizeof c->username_field, "username");
     serve_defaults(&c->serve);
+    cluster_defaults(&c->cluster);
     return c;
 }
 

@@ -105,6 +105,24 @@ typedef struct rp_serve_config {
     rp_cidr syslog_allow[RP_MAX_SENDERS];   /* syslog source addresses accepted */
 } rp_serve_config;
 
+/* Fleet mode on Redis (`cluster:` in the YAML, docs/cluster.md); the
+ * engine ignores it. standalone = no Redis at all, as before. */
+typedef enum rp_cluster_role {
+    RP_CLUSTER_STANDALONE = 0, /* one host, no Redis */
+    RP_CLUSTER_EDGE,           /* forward events to Redis, mirror the fleet's decisions */
+    RP_CLUSTER_DETECTOR        /* read the fleet's events, run the engine, publish decisions */
+} rp_cluster_role;
+
+typedef struct rp_cluster_config {
+    rp_cluster_role role;
+    char redis[256];         /* "host:port" or a unix socket path ("/..."); "" = none */
+    char password_file[256]; /* Redis AUTH password, read at start; "" = no AUTH */
+    char stream[128];        /* the events stream */
+    char group[128];         /* the detectors' consumer group */
+    char decisions[128];     /* key prefix: <p> hash, <p>:expiry zset, <p>:changes stream */
+    uint32_t stream_maxlen;  /* XADD MAXLEN ~ bound of the events stream */
+} rp_cluster_config;
+
 struct rp_config {
     char source[256];                      /* file name, for messages */
     uint32_t capacity[RP_LEVEL_COUNT];     /* client table caps per key level */
@@ -132,6 +150,7 @@ struct rp_config {
                                               config file's directory; "" = none. The
                                               CLI loads it (the engine does no I/O). */
     rp_serve_config serve;                 /* `serve:` -- the daemon's; the engine ignores it */
+    rp_cluster_config cluster;             /* `cluster:` -- the daemon's, too */
 };
 
 /* Fill a profile with the detectors' presets for a tolerance. */

@@ -1210,11 +1210,105 @@ static void walk_serve(walker *w, ynode *n) {
     }
 }
 
+/* --------------------------------------------------------------- cluster */
+
+/* Redis's address: "host:port" (a name, an IPv4 address or [IPv6], the
+ * port 1..65535) or the path of its unix socket, which begins with '/'.
+ * Names are allowed here, unlike the listeners': Redis is a service
+ * found by name, and hiredis resolves it when the daemon connects. */
+static bool valid_redis_address(const char *s, size_t len) {
+    if (len > 0 && s[0] == '/') return len < UNIX_PATH_MAX;
+    const char *colon = NULL;
+    for (size_t i = len; i > 0; i--)
+        if (s[i - 1] == ':') {
+            colon = s + i - 1;
+            break;
+        }
+    if (!colon || colon == s) return false;
+    size_t hlen = (size_t)(colon - s);
+    if (s[0] == '[') {
+        rp_addr a;
+        if (hlen < 3 || s[hlen - 1] != ']' || rp_addr_parse(s + 1, hlen - 2, &a) != RP_OK)
+            return false;
+    } else {
+        for (size_t i = 0; i < hlen; i++) {
+            char c = s[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-'))
+                return false;
+        }
+    }
+    size_t plen = len - hlen - 1;
+    if (plen == 0 || plen > 5) return false;
+    unsigned port = 0;
+    for (size_t i = 0; i < plen; i++) {
+        char c = colon[1 + i];
+        if (c < '0' || c > '9') return false;
+        port = port * 10 + (unsigned)(c - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+/* A stream, group or key prefix: printable, no spaces (they are Redis
+ * keys and appear in logs and metrics). */
+static void get_redis_name(walker *w, ynode *n, const char *what, char *buf, size_t size) {
+    char tmp[128];
+    if (!get_string(w, n, what, tmp, sizeof tmp < size ? sizeof tmp : size)) return;
+    bool ok = tmp[0] != 0;
+    for (const char *p = tmp; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127) ok = false;
+    if (!ok) {
+        report(w, n, "%s must be a Redis name: printable, without spaces, not empty, got '%s'",
+               what, tmp);
+        return;
+    }
+    memcpy(buf, tmp, strlen(tmp) + 1);
+}
+
+static void walk_cluster(walker *w, ynode *n) {
+    static const char *const keys[] = {"redis",  "role",      "stream",       "group",
+                                       "decisions", "password_file", "stream_maxlen"};
+    static const char *const roles[] = {"standalone", "edge", "detector"};
+    if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
+    rp_cluster_config *cl = &w->config->cluster;
+    ynode *v, *role = NULL;
+    if ((v = map_get(w, n, "redis"))) {
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) {
+            cl->redis[0] = 0;
+        } else {
+            char tmp[256];
+            if (get_string(w, v, "redis", tmp, sizeof tmp)) {
+                if (valid_redis_address(tmp, strlen(tmp)))
+                    memcpy(cl->redis, tmp, strlen(tmp) + 1);
+                else
+                    report(w, v, "redis must be host:port (a name, an IPv4 address or [IPv6], "
+                                 "a port 1..65535) or a unix socket path beginning with '/', "
+                                 "got '%s'", tmp);
+            }
+        }
+    }
+    if ((role = map_get(w, n, "role"))) {
+        int r = get_choice(w, role, "role", roles, COUNT(roles));
+        if (r >= 0) cl->role = (rp_cluster_role)r;
+    }
+    if ((v = map_get(w, n, "stream"))) get_redis_name(w, v, "stream", cl->stream, sizeof cl->stream);
+    if ((v = map_get(w, n, "group"))) get_redis_name(w, v, "group", cl->group, sizeof cl->group);
+    if ((v = map_get(w, n, "decisions")))
+        get_redis_name(w, v, "decisions", cl->decisions, sizeof cl->decisions);
+    if ((v = map_get(w, n, "password_file")))
+        get_path(w, v, "password_file", true, cl->password_file, sizeof cl->password_file);
+    if ((v = map_get(w, n, "stream_maxlen")))
+        get_uint(w, v, "stream_maxlen", 1000, 1000000000, &cl->stream_maxlen);
+    if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0])
+        report(w, role, "role %s needs cluster.redis (host:port or a unix socket path)",
+               roles[cl->role]);
+}
+
 /* ------------------------------------------------------------- document */
 
 static const char *const top_keys[] = {"engine",  "inventory", "allow",    "trusted_proxies",
                                        "session", "auth",      "profiles", "routes",
-                                       "serve"};
+                                       "serve",   "cluster"};
 
 static void walk_root(walker *w, ynode *root) {
     if (!root || is_null(root)) return; /* an empty file is the defaults */
@@ -1237,6 +1331,7 @@ static void walk_root(walker *w, ynode *root) {
     if ((v = map_get(w, root, "profiles")) && !is_null(v)) walk_profiles(w, v);
     if ((v = map_get(w, root, "routes"))) walk_rules(w, v);
     if ((v = map_get(w, root, "serve")) && !is_null(v)) walk_serve(w, v);
+    if ((v = map_get(w, root, "cluster")) && !is_null(v)) walk_cluster(w, v);
 }
 
 static void report_syntax(walker *w, const yaml_parser_t *parser) {

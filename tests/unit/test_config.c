@@ -121,6 +121,13 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_string_equal(a->username_field, b->username_field);
     assert_string_equal(a->openapi_path, b->openapi_path);
     assert_serve_equal(&a->serve, &b->serve);
+    assert_int_equal(a->cluster.role, b->cluster.role);
+    assert_string_equal(a->cluster.redis, b->cluster.redis);
+    assert_string_equal(a->cluster.password_file, b->cluster.password_file);
+    assert_string_equal(a->cluster.stream, b->cluster.stream);
+    assert_string_equal(a->cluster.group, b->cluster.group);
+    assert_string_equal(a->cluster.decisions, b->cluster.decisions);
+    assert_int_equal(a->cluster.stream_maxlen, b->cluster.stream_maxlen);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -511,7 +518,7 @@ static void test_error_nesting_deeper_than_64_levels_stops_early(void **state) {
         if (depth == 63) { /* 64 levels: read, then judged as a config */
             assert_string_equal(err.message, "unknown key 'k0' in the top level; known: engine, "
                                              "inventory, allow, trusted_proxies, session, auth, "
-                                             "profiles, routes, serve");
+                                             "profiles, routes, serve, cluster");
         } else { /* the 65th level is the mapping that holds leaf */
             assert_string_equal(err.message,
                                 "nesting deeper than 64 levels; a configuration needs a handful");
@@ -950,6 +957,64 @@ static void test_serve_senders_defaults_values_and_errors(void **state) {
                  "too many entries in socket_groups: 17, at most 16");
 }
 
+/* --------------------------------------------------------------- cluster */
+
+static void test_cluster_defaults_are_standalone_with_documented_names(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    assert_int_equal(c->cluster.role, RP_CLUSTER_STANDALONE);
+    assert_string_equal(c->cluster.redis, "");
+    assert_string_equal(c->cluster.password_file, "");
+    assert_string_equal(c->cluster.stream, "rampart:events");
+    assert_string_equal(c->cluster.group, "rampart-detectors");
+    assert_string_equal(c->cluster.decisions, "rampart:decisions");
+    assert_int_equal(c->cluster.stream_maxlen, 1000000);
+    rp_config_free(c);
+}
+
+static void test_cluster_section_sets_every_option(void **state) {
+    (void)state;
+    const char *text = "cluster:\n  redis: redis.internal:6380\n  role: edge\n"
+                       "  stream: fleet:events\n  group: fleet-detectors\n"
+                       "  decisions: fleet:decisions\n  password_file: redis.pass\n"
+                       "  stream_maxlen: 5000\n";
+    rp_config *c = NULL;
+    rp_error err = {0};
+    assert_int_equal(rp_config_parse(text, strlen(text), "/etc/rampart/rampart.yaml", &c, &err), RP_OK);
+    assert_int_equal(c->cluster.role, RP_CLUSTER_EDGE);
+    assert_string_equal(c->cluster.redis, "redis.internal:6380");
+    assert_string_equal(c->cluster.stream, "fleet:events");
+    assert_string_equal(c->cluster.group, "fleet-detectors");
+    assert_string_equal(c->cluster.decisions, "fleet:decisions");
+    assert_string_equal(c->cluster.password_file, "/etc/rampart/redis.pass");
+    assert_int_equal(c->cluster.stream_maxlen, 5000);
+    rp_config_free(c);
+    const char *ok[] = {"cluster:\n  redis: /run/redis/redis.sock\n  role: detector\n",
+                        "cluster:\n  redis: \"[::1]:6379\"\n  role: detector\n",
+                        "cluster:\n  redis: 127.0.0.1:6379\n", "cluster:\n  role: standalone\n"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) rp_config_free(parse_ok(ok[i]));
+}
+
+static void test_cluster_errors_name_the_field(void **state) {
+    (void)state;
+    const char *msg_redis = "redis must be host:port (a name, an IPv4 address or [IPv6], a port "
+                            "1..65535) or a unix socket path beginning with '/', got '%s'";
+    const char *bad[] = {"redis.internal", "127.0.0.1:0", "127.0.0.1:65536", ":6379",
+                         "re dis:6379",    "[::1:6379",   "127.0.0.1:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], msg[256];
+        snprintf(text, sizeof text, "cluster:\n  redis: \"%s\"\n", bad[i]);
+        snprintf(msg, sizeof msg, msg_redis, bad[i]);
+        expect_error(text, "\"", msg);
+    }
+    expect_error("cluster:\n  role: edge\n", "edge",
+                 "role edge needs cluster.redis (host:port or a unix socket path)");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream: \"a b\"\n", "\"a b\"",
+                 "stream must be a Redis name: printable, without spaces, not empty, got 'a b'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream_maxlen: 10\n", "10",
+                 "stream_maxlen must be a whole number between 1000 and 1000000000, got '10'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -988,6 +1053,9 @@ int main(void) {
         cmocka_unit_test(test_serve_error_sizes_out_of_range),
         cmocka_unit_test(test_serve_error_paths_choices_and_lists),
         cmocka_unit_test(test_serve_senders_defaults_values_and_errors),
+        cmocka_unit_test(test_cluster_defaults_are_standalone_with_documented_names),
+        cmocka_unit_test(test_cluster_section_sets_every_option),
+        cmocka_unit_test(test_cluster_errors_name_the_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
