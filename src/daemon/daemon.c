@@ -341,7 +341,7 @@ int rp_daemon_table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_d
 
 /* ------------------------------------------------------ engine callbacks */
 
-static void table_put(rp_daemon *d, const rp_decision *wall) {
+void rp_daemon_table_put(rp_daemon *d, const rp_decision *wall) {
     rp_daemon_lock_table(d);
     rp_status st = rp_dtable_put(d->table, wall, rp_wall_us());
     pthread_mutex_unlock(&d->table_lock);
@@ -366,7 +366,8 @@ static void on_decision(void *user, const rp_decision *dec) {
     int64_t now = rp_wall_us();
     wall.start_us = now;
     wall.expires_us = now + (dec->expires_us - dec->start_us);
-    table_put(d, &wall);
+    rp_daemon_table_put(d, &wall);
+    rp_cluster_publish(d->cluster, &wall); /* queued: no Redis call here */
     atomic_fetch_add(&d->decisions_engine[dec->action], 1);
     store_job *j = new_job(JOB_DECISION);
     if (j) {
@@ -548,6 +549,13 @@ static void *engine_main(void *arg) {
     housekeeping_clock hk = {.compact = rp_wall_us(), .prune = 0, .routes = rp_wall_us(),
                              .marks = rp_wall_us(), .marked = marked_routes(d)};
     for (;;) {
+        if (rp_cluster_forwards_events(d->cluster)) {
+            /* An edge: cluster_edge.c consumes the queue; only house here. */
+            if (atomic_load(&d->stopping)) break;
+            usleep(100000);
+            housekeeping(d, rp_wall_us(), &hk);
+            continue;
+        }
         size_t n = rp_queue_pop_records(d->queue, evs, records, RP_BATCH, 100);
         if (n) {
             int64_t newest = atomic_load(&d->newest_event_us);
@@ -829,7 +837,7 @@ static rp_status store_open_checked(rp_daemon *d, rp_error *err) {
 
 static void restore_one(void *user, const rp_decision *dec) {
     rp_daemon *d = user;
-    table_put(d, dec);
+    rp_daemon_table_put(d, dec);
     d->decide_source = "restore";
     rp_engine_decide(d->engine, dec);
     d->decide_source = NULL;
@@ -996,6 +1004,10 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
         rp_error_set(err, st, NULL, 0, 0, "cannot allocate the ingest queue");
         goto fail;
     }
+    /* The role before the engine thread: an edge's engine thread does
+     * not consume the queue (cluster.h). */
+    st = rp_cluster_new(d, &d->config->cluster, &d->cluster, err);
+    if (st != RP_OK) goto fail;
     if (pthread_create(&d->store_thread, NULL, store_main, d) != 0) {
         st = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "cannot start the store thread");
         goto fail;
@@ -1012,6 +1024,10 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
         goto fail;
     }
     d->trainer_started = true;
+    /* The fleet's decisions are loaded here, before the table is
+     * published and the daemon reports ready. */
+    st = rp_cluster_run(d->cluster, err);
+    if (st != RP_OK) goto fail;
     if (d->serve.admin_listen[0]) {
         int port = 0;
         st = rp_admin_start(d, &d->serve, &d->admin, &port, err);
@@ -1056,6 +1072,10 @@ void rp_daemon_stop(rp_daemon *d) {
     }
     if (d->queue) rp_queue_close(d->queue);
     if (d->engine_started) pthread_join(d->engine_thread, NULL);
+    /* After the engine: its last decisions are published, and an edge's
+     * forwarder has drained the queue. */
+    rp_cluster_stop(d->cluster);
+    d->cluster = NULL;
     atomic_store(&d->store_stopping, true);
     pthread_mutex_lock(&d->store_lock);
     pthread_cond_signal(&d->store_cond);

@@ -14,6 +14,8 @@
  *   whatif.c     a proposed config replayed over the recent window, off
  *                the engine lock
  *   swarms.c     aggregate keys with incidents and their member addresses
+ *   cluster*.c   fleet mode on Redis (cluster_int.h): the edge's forwarder,
+ *                the detector's reader, decisions published and mirrored
  *
  * Nothing here is for code outside src/daemon/. See daemon.h for the
  * threads, the lock order and the clock.
@@ -24,6 +26,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "cluster.h"
 #include "daemon.h"
 #include "detector.h"
 #include "inputs.h"
@@ -96,6 +99,10 @@ struct rp_daemon {
     pthread_cond_t trainer_cond;
     atomic_uint_fast64_t model_trainings, model_training_us;
 
+    /* Fleet mode (cluster.h); NULL when standalone. Set before the engine
+     * thread starts, never changed while it runs. */
+    rp_cluster *cluster;
+
     rp_admin *admin;
     char admin_url[96];
     char token[256];
@@ -132,6 +139,10 @@ void rp_daemon_lock_table(rp_daemon *d);
 /* A lookup in the daemon's own reader of the table (table lock held);
  * 1 found, 0 not (a fault under the SIGBUS guard is "not"). */
 int rp_daemon_table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_dtable_hit *hit);
+
+/* Put a decision (wall clock) in the table; a full table is counted and
+ * logged, not an error to the caller (daemon.c). */
+void rp_daemon_table_put(rp_daemon *d, const rp_decision *wall);
 
 /* The store queue (daemon.c). A manual change takes the queued decision
  * and removal jobs of its key out (they would otherwise be written after

@@ -140,6 +140,7 @@ rp_status rp_daemon_decide(rp_daemon *d, const rp_key *key, rp_action action, in
     pthread_mutex_unlock(&d->engine_lock);
     pthread_mutex_unlock(&d->manual_lock);
     atomic_fetch_add(&d->decisions_manual[action], 1);
+    rp_cluster_publish(d->cluster, &dec); /* to the fleet; queued */
     rp_log(d, "info", "manual decision %s %s for %llds%s%s", rp_action_name(action), keytext,
            (long long)(duration_us / 1000000), reason ? ": " : "", reason ? reason : "");
     if (out) *out = dec;
@@ -186,6 +187,7 @@ rp_status rp_daemon_undecide(rp_daemon *d, const rp_key *key, rp_error *err) {
     if (removed == RP_EIO)
         rp_log(d, "error", "decision on %s removed from the store; the damaged table is rebuilt "
                            "from the store", keytext);
+    rp_cluster_publish_removal(d->cluster, key); /* to the fleet; queued */
     rp_log(d, "info", "decision on %s removed", keytext);
     return RP_OK;
 }

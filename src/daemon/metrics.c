@@ -200,6 +200,7 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
     metric_head(f, "rampart_decision_table_full_total", "counter",
                 "Decisions that found no room in the table.");
     fprintf(f, "rampart_decision_table_full_total %llu\n", (unsigned long long)atomic_load(&d->table_full));
+    rp_cluster_metrics(d->cluster, f); /* fleet mode only */
     metric_head(f, "rampart_clients_tracked", "gauge", "Keys in the engine's tables, by level.");
     for (int l = 0; l < RP_LEVEL_COUNT; l++)
         if (es.clients_capacity[l])

@@ -1,0 +1,310 @@
+/*
+ * cluster.c -- fleet mode on Redis: the connection and the lifecycle
+ * (docs/cluster.md).
+ *
+ * Why Redis and not a protocol of our own: operators already run it,
+ * trust it, monitor it and know how to make it highly available; its
+ * streams give us a durable, trimmed log with consumer groups (who read
+ * what, who acknowledged what) and a blocking read for the edges, which
+ * is everything the fleet needs to move events one way and decisions the
+ * other. hiredis is the reference client and is in Debian.
+ *
+ * The threads a role runs (each with its own connection):
+ *   edge      forwarder (queue -> XADD), mirror, publisher
+ *   detector  reader (XREADGROUP -> queue -> engine -> XACK), mirror,
+ *             publisher
+ * The mirror runs everywhere so that a manual decision made on any node
+ * is enforced on all of them; the publisher everywhere because the API
+ * of any node can make one.
+ *
+ * Failure is a value and a counter, never a crash: a connection that
+ * fails is dropped, counted (rampart_cluster_reconnects_total) and made
+ * again with backoff; meanwhile the table keeps what it holds (nginx
+ * keeps enforcing) and the edge counts the events it could not forward.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster_int.h"
+
+/* A connect or a command waits at most this long. A blocking read adds
+ * RP_CLUSTER_BLOCK_MS to it. */
+#define CONNECT_TIMEOUT_MS 2000
+#define COMMAND_TIMEOUT_MS 5000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static const char *const role_names[] = {"standalone", "edge", "detector"};
+
+bool rp_cluster_sleep(rp_cluster *c, int ms) {
+    for (int slept = 0; slept < ms; slept += 20) {
+        if (atomic_load(&c->stopping)) return false;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return !atomic_load(&c->stopping);
+}
+
+/* The first line of the password file; the file's content is never
+ * copied into a message. */
+static rp_status read_password(const char *path, char *out, size_t size, rp_error *err) {
+    out[0] = 0;
+    if (!path[0]) return RP_OK;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return rp_error_set(err, RP_EIO, path, 0, 0, "cluster.password_file %s: %s", path,
+                            strerror(errno));
+    char *line = fgets(out, (int)size, f);
+    fclose(f);
+    if (!line) out[0] = 0;
+    out[strcspn(out, "\r\n")] = 0;
+    if (!out[0])
+        return rp_error_set(err, RP_EINVAL, path, 0, 0, "cluster.password_file %s is empty", path);
+    return RP_OK;
+}
+
+redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
+    struct timeval connect_tv = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
+    const char *addr = c->config.redis;
+    redisContext *ctx;
+    if (addr[0] == '/') {
+        ctx = redisConnectUnixWithTimeout(addr, connect_tv);
+    } else {
+        char host[256];
+        snprintf(host, sizeof host, "%s", addr);
+        char *colon = strrchr(host, ':');
+        int port = colon ? atoi(colon + 1) : 6379;
+        if (colon) *colon = 0;
+        char *h = host;
+        if (h[0] == '[') { /* [IPv6]:port */
+            h++;
+            h[strlen(h) - 1] = 0;
+        }
+        ctx = redisConnectWithTimeout(h, port, connect_tv);
+    }
+    if (!ctx) {
+        rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "redis %s: out of memory", addr);
+        return NULL;
+    }
+    if (ctx->err) {
+        rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s: %s", addr, ctx->errstr);
+        redisFree(ctx);
+        return NULL;
+    }
+    struct timeval tv = {COMMAND_TIMEOUT_MS / 1000, 0};
+    redisSetTimeout(ctx, tv);
+    if (c->password[0]) {
+        redisReply *r = redisCommand(ctx, "AUTH %s", c->password);
+        bool ok = r && r->type != REDIS_REPLY_ERROR;
+        /* Redis's own message (WRONGPASS...) never repeats the password. */
+        if (!ok)
+            rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s: AUTH refused: %s", addr,
+                         r ? r->str : ctx->errstr);
+        if (r) freeReplyObject(r);
+        if (!ok) {
+            redisFree(ctx);
+            return NULL;
+        }
+    }
+    atomic_fetch_add(&c->connected, 1);
+    return ctx;
+}
+
+redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who) {
+    int backoff = BACKOFF_MIN_MS;
+    bool logged = false;
+    while (!atomic_load(&c->stopping)) {
+        rp_error err = {0};
+        redisContext *ctx = rp_cluster_connect(c, &err);
+        if (ctx) {
+            if (logged) rp_log(c->d, "info", "cluster %s: connected to redis %s", who, c->config.redis);
+            return ctx;
+        }
+        /* Once per outage, not once per attempt. */
+        if (!logged) rp_log(c->d, "warn", "cluster %s: %s; retrying with backoff", who, err.message);
+        logged = true;
+        if (!rp_cluster_sleep(c, backoff)) break;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    return NULL;
+}
+
+void rp_cluster_disconnect(rp_cluster *c, redisContext **ctx) {
+    if (!*ctx) return;
+    redisFree(*ctx);
+    *ctx = NULL;
+    atomic_fetch_sub(&c->connected, 1);
+    if (!atomic_load(&c->stopping)) atomic_fetch_add(&c->reconnects, 1);
+}
+
+/* ----------------------------------------------------------- lifecycle */
+
+rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_cluster **out,
+                         rp_error *err) {
+    *out = NULL;
+    if (config->role == RP_CLUSTER_STANDALONE) return RP_OK;
+    if (!config->redis[0])
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "cluster.role %s needs cluster.redis",
+                            role_names[config->role]);
+    rp_cluster *c = calloc(1, sizeof *c);
+    if (!c) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    c->d = d;
+    c->config = *config;
+    rp_status st = read_password(config->password_file, c->password, sizeof c->password, err);
+    if (st != RP_OK) {
+        free(c);
+        return st;
+    }
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(c->consumer, sizeof c->consumer, "%s-%ld", host, (long)getpid());
+    snprintf(c->changes, sizeof c->changes, "%s:changes", config->decisions);
+    snprintf(c->expiry, sizeof c->expiry, "%s:expiry", config->decisions);
+    pthread_mutex_init(&c->publish_lock, NULL);
+    pthread_cond_init(&c->publish_cond, NULL);
+    *out = c;
+    return RP_OK;
+}
+
+bool rp_cluster_forwards_events(const rp_cluster *c) {
+    return c && c->config.role == RP_CLUSTER_EDGE;
+}
+
+rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
+    if (!c) return RP_OK;
+    rp_daemon *d = c->d;
+    /* The fleet's decisions before the daemon reports ready: a restarted
+     * edge enforces the fleet's blocks from its first request. */
+    rp_error cerr = {0};
+    c->mirror_ctx = rp_cluster_connect(c, &cerr);
+    snprintf(c->mirror_last_id, sizeof c->mirror_last_id, "0-0");
+    if (c->mirror_ctx) {
+        unsigned loaded = 0;
+        int64_t t0 = rp_wall_us();
+        if (rp_cluster_load(c, c->mirror_ctx, c->mirror_last_id, sizeof c->mirror_last_id,
+                            &loaded) == RP_OK)
+            rp_log(d, "info", "cluster %s: redis %s, %u active fleet decisions loaded (%lld ms)",
+                   role_names[c->config.role], c->config.redis, loaded,
+                   (long long)((rp_wall_us() - t0) / 1000));
+        else
+            rp_cluster_disconnect(c, &c->mirror_ctx);
+    }
+    if (!c->mirror_ctx)
+        rp_log(d, "warn", "cluster %s: redis %s unreachable at start (%s): serving with the "
+                          "decisions restored from the store, the fleet's are loaded when it "
+                          "comes", role_names[c->config.role], c->config.redis,
+               cerr.message[0] ? cerr.message : "the load failed");
+    struct {
+        bool want;
+        pthread_t *thread;
+        bool *started;
+        void *(*main)(void *);
+        const char *name;
+    } threads[] = {
+        {true, &c->mirror_thread, &c->mirror_started, rp_cluster_mirror_main, "mirror"},
+        {true, &c->publish_thread, &c->publish_started, rp_cluster_publish_main, "publisher"},
+        {c->config.role == RP_CLUSTER_EDGE, &c->forward_thread, &c->forward_started,
+         rp_cluster_forward_main, "forwarder"},
+        {c->config.role == RP_CLUSTER_DETECTOR, &c->detect_thread, &c->detect_started,
+         rp_cluster_detect_main, "reader"},
+    };
+    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
+        if (!threads[i].want) continue;
+        if (pthread_create(threads[i].thread, NULL, threads[i].main, c) != 0)
+            return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "cannot start the cluster %s thread",
+                                threads[i].name);
+        *threads[i].started = true;
+    }
+    return RP_OK;
+}
+
+void rp_cluster_stop(rp_cluster *c) {
+    if (!c) return;
+    atomic_store(&c->stopping, true);
+    pthread_mutex_lock(&c->publish_lock);
+    pthread_cond_broadcast(&c->publish_cond);
+    pthread_mutex_unlock(&c->publish_lock);
+    if (c->forward_started) pthread_join(c->forward_thread, NULL);
+    if (c->detect_started) pthread_join(c->detect_thread, NULL);
+    if (c->mirror_started) pthread_join(c->mirror_thread, NULL);
+    if (c->publish_started) pthread_join(c->publish_thread, NULL);
+    if (c->mirror_ctx) redisFree(c->mirror_ctx); /* never handed to its thread */
+    while (c->publish_head) {
+        publish_item *n = c->publish_head->next;
+        free(c->publish_head);
+        c->publish_head = n;
+    }
+    pthread_mutex_destroy(&c->publish_lock);
+    pthread_cond_destroy(&c->publish_cond);
+    memset(c->password, 0, sizeof c->password);
+    free(c);
+}
+
+/* ------------------------------------------------------------- metrics */
+
+void rp_cluster_metrics(rp_cluster *c, FILE *f) {
+    if (!c) return;
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } counters[] = {
+#define C(field) offsetof(rp_cluster, field)
+        {"rampart_cluster_events_forwarded_total", "counter",
+         "Events this edge appended to the Redis stream.", C(forwarded)},
+        {"rampart_cluster_forward_errors_total", "counter",
+         "Events this edge could not append (Redis unreachable or refusing).", C(forward_errors)},
+        {"rampart_cluster_forward_entries_total", "counter",
+         "Stream entries (XADDs) written; each carries one or more events.", C(forward_entries)},
+        {"rampart_cluster_forward_round_trips_total", "counter",
+         "Pipelined round trips to Redis made by the forwarder.", C(forward_round_trips)},
+        {"rampart_cluster_stream_trimmed_total", "counter",
+         "Stream entries this edge's XTRIM MAXLEN ~ removed (events no detector may read).",
+         C(stream_trimmed)},
+        {"rampart_cluster_events_consumed_total", "counter",
+         "Events this detector read through the consumer group and fed to its engine.",
+         C(consumed)},
+        {"rampart_cluster_entries_acked_total", "counter",
+         "Stream entries this detector acknowledged after its engine processed them.", C(acked)},
+        {"rampart_cluster_decode_errors_total", "counter",
+         "Events read from the stream that did not decode (skipped).", C(decode_errors)},
+        {"rampart_cluster_decisions_mirrored_total", "counter",
+         "Fleet decisions written into this node's table from Redis.", C(mirrored)},
+        {"rampart_cluster_decisions_mirror_removed_total", "counter",
+         "Fleet removals applied to this node's table.", C(mirror_removed)},
+        {"rampart_cluster_loads_total", "counter",
+         "Full loads of the fleet's active decisions (start and every reconnect).", C(loads)},
+        {"rampart_cluster_decisions_published_total", "counter",
+         "Decisions and removals this node wrote to Redis.", C(published)},
+        {"rampart_cluster_publish_errors_total", "counter",
+         "Decisions this node could not write to Redis (retried after reconnect).",
+         C(publish_errors)},
+        {"rampart_cluster_publish_dropped_total", "counter",
+         "Decisions not published because the publish queue was full.", C(publish_dropped)},
+        {"rampart_cluster_reconnects_total", "counter", "Redis connections lost and remade.",
+         C(reconnects)},
+#undef C
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        atomic_uint_fast64_t *v = (atomic_uint_fast64_t *)((char *)c + counters[i].offset);
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", counters[i].name, counters[i].help,
+                counters[i].name, counters[i].type, counters[i].name,
+                (unsigned long long)atomic_load(v));
+    }
+    fprintf(f, "# HELP rampart_cluster_connections Live Redis connections of this node.\n"
+               "# TYPE rampart_cluster_connections gauge\nrampart_cluster_connections %d\n",
+            atomic_load(&c->connected));
+    pthread_mutex_lock(&c->publish_lock);
+    size_t pending = c->publish_pending;
+    pthread_mutex_unlock(&c->publish_lock);
+    fprintf(f, "# HELP rampart_cluster_publish_pending Decisions waiting for the publisher.\n"
+               "# TYPE rampart_cluster_publish_pending gauge\nrampart_cluster_publish_pending "
+               "%zu\n", pending);
+    fprintf(f, "# HELP rampart_cluster_role This node's role (1 for the one in force).\n"
+               "# TYPE rampart_cluster_role gauge\nrampart_cluster_role{role=\"%s\"} 1\n",
+            role_names[c->config.role]);
+}

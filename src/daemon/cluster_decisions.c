@@ -1,0 +1,378 @@
+/*
+ * cluster_decisions.c -- the fleet's decisions, both ways.
+ *
+ * In Redis (prefix P = cluster.decisions):
+ *   P           hash: key text ("ip:198.51.100.66") -> decision value
+ *   P:expiry    sorted set: key text scored by its expiry (ms), so that
+ *               expired decisions are pruned without scanning the hash
+ *   P:changes   stream: one entry per change, op put|del, key, value;
+ *               trimmed MAXLEN ~ CHANGES_MAXLEN
+ * The value is text, "action start_us expires_us incident_id score":
+ * readable with redis-cli, and five numbers do not need a format.
+ *
+ * The publisher (every node): the engine's decisions (detector) and the
+ * API's manual ones (any node) are queued by rp_cluster_publish -- the
+ * engine and API threads never wait for Redis -- and written here, each
+ * as MULTI / HSET / ZADD / XADD / EXEC, pipelined, so that the set and
+ * the change stream never disagree. Every 10 s it prunes expired ones
+ * (a small Lua script, atomic so that a decision renewed between the
+ * read and the delete is not lost).
+ *
+ * The mirror (every node): at start, and after every reconnect, it
+ * notes the change stream's last ID, loads the whole hash into the local
+ * table, then follows the changes from that ID with XREAD BLOCK, so no
+ * change between the load and the follow is missed (one read twice is
+ * harmless: a put is idempotent).
+ *
+ * Why a stream and not PUBLISH: a pub/sub message sent while an edge is
+ * reconnecting is gone; a stream entry waits, and the edge reads it from
+ * where it was. A longer outage than the stream holds is covered by the
+ * full load on reconnect.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_int.h"
+
+#define CHANGES_MAXLEN 100000
+#define PUBLISH_BATCH 256
+#define PRUNE_EVERY_US (10 * 1000000LL)
+#define MIRROR_COUNT 256
+
+/* ------------------------------------------------------------- values */
+
+static int format_value(const rp_decision *dec, char *buf, size_t size) {
+    return snprintf(buf, size, "%d %lld %lld %llu %.3f", (int)dec->action,
+                    (long long)dec->start_us, (long long)dec->expires_us,
+                    (unsigned long long)dec->incident_id, dec->score);
+}
+
+static bool parse_decision(const char *key, size_t key_len, const char *value, size_t value_len,
+                           rp_decision *dec) {
+    memset(dec, 0, sizeof *dec);
+    if (rp_key_parse(key, key_len, &dec->key) != RP_OK) return false;
+    char buf[128];
+    if (value_len >= sizeof buf) return false;
+    memcpy(buf, value, value_len);
+    buf[value_len] = 0;
+    int action;
+    long long start, expires;
+    unsigned long long incident;
+    double score;
+    if (sscanf(buf, "%d %lld %lld %llu %lf", &action, &start, &expires, &incident, &score) != 5)
+        return false;
+    if (action < RP_ACTION_THROTTLE || action > RP_ACTION_ALLOW || expires <= start) return false;
+    dec->action = (rp_action)action;
+    dec->start_us = start;
+    dec->expires_us = expires;
+    dec->incident_id = incident;
+    dec->score = score;
+    return true;
+}
+
+/* -------------------------------------------------------------- publish */
+
+static void publish_item_queue(rp_cluster *c, publish_item *it) {
+    pthread_mutex_lock(&c->publish_lock);
+    if (c->publish_pending >= RP_CLUSTER_PUBLISH_MAX || atomic_load(&c->stopping)) {
+        pthread_mutex_unlock(&c->publish_lock);
+        free(it);
+        atomic_fetch_add(&c->publish_dropped, 1);
+        return;
+    }
+    if (c->publish_tail) c->publish_tail->next = it;
+    else c->publish_head = it;
+    c->publish_tail = it;
+    c->publish_pending++;
+    pthread_cond_signal(&c->publish_cond);
+    pthread_mutex_unlock(&c->publish_lock);
+}
+
+void rp_cluster_publish(rp_cluster *c, const rp_decision *dec) {
+    if (!c) return;
+    publish_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        atomic_fetch_add(&c->publish_dropped, 1);
+        return;
+    }
+    it->decision = *dec;
+    publish_item_queue(c, it);
+}
+
+void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key) {
+    if (!c) return;
+    publish_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        atomic_fetch_add(&c->publish_dropped, 1);
+        return;
+    }
+    it->removal = true;
+    it->decision.key = *key;
+    publish_item_queue(c, it);
+}
+
+/* MULTI, the two writes, the change, EXEC: five replies. */
+#define REPLIES_PER_ITEM 5
+
+static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it) {
+    char key[128], value[128], score[24], maxlen[16];
+    size_t klen = rp_key_format(&it->decision.key, key, sizeof key);
+    snprintf(maxlen, sizeof maxlen, "%d", CHANGES_MAXLEN);
+    const char *p = c->config.decisions;
+    redisAppendCommand(ctx, "MULTI");
+    if (it->removal) {
+        redisAppendCommand(ctx, "HDEL %s %b", p, key, klen);
+        redisAppendCommand(ctx, "ZREM %s %b", c->expiry, key, klen);
+        redisAppendCommand(ctx, "XADD %s MAXLEN ~ %s * op del key %b", c->changes, maxlen, key,
+                           klen);
+    } else {
+        size_t vlen = (size_t)format_value(&it->decision, value, sizeof value);
+        snprintf(score, sizeof score, "%lld", (long long)(it->decision.expires_us / 1000));
+        redisAppendCommand(ctx, "HSET %s %b %b", p, key, klen, value, vlen);
+        redisAppendCommand(ctx, "ZADD %s %s %b", c->expiry, score, key, klen);
+        redisAppendCommand(ctx, "XADD %s MAXLEN ~ %s * op put key %b value %b", c->changes, maxlen,
+                           key, klen, value, vlen);
+    }
+    redisAppendCommand(ctx, "EXEC");
+}
+
+/* Write the items; RP_EIO when the connection failed (the items are to
+ * be retried), RP_OK otherwise (an item Redis refused is counted). */
+static rp_status publish_items(rp_cluster *c, redisContext *ctx, publish_item *items) {
+    size_t n = 0;
+    for (publish_item *it = items; it; it = it->next, n++) append_item(c, ctx, it);
+    publish_item *it = items;
+    for (size_t i = 0; i < n; i++, it = it->next) {
+        bool ok = true;
+        for (int k = 0; k < REPLIES_PER_ITEM; k++) {
+            redisReply *r = NULL;
+            if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r) return RP_EIO;
+            /* EXEC answers nil when the transaction was discarded. */
+            if (r->type == REDIS_REPLY_ERROR || (k == REPLIES_PER_ITEM - 1 && r->type != REDIS_REPLY_ARRAY))
+                ok = false;
+            freeReplyObject(r);
+        }
+        atomic_fetch_add(ok ? &c->published : &c->publish_errors, 1);
+    }
+    return RP_OK;
+}
+
+/* Expired decisions out of the hash and the sorted set, atomically. */
+static const char prune_script[] =
+    "local ks = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)\n"
+    "for _, k in ipairs(ks) do redis.call('HDEL', KEYS[1], k) end\n"
+    "if #ks > 0 then redis.call('ZREM', KEYS[2], unpack(ks)) end\n"
+    "return #ks\n";
+
+static rp_status prune(rp_cluster *c, redisContext *ctx) {
+    char now_ms[24];
+    snprintf(now_ms, sizeof now_ms, "%lld", (long long)(rp_wall_us() / 1000));
+    redisReply *r = redisCommand(ctx, "EVAL %s 2 %s %s %s", prune_script, c->config.decisions,
+                                 c->expiry, now_ms);
+    if (!r) return RP_EIO;
+    freeReplyObject(r);
+    return RP_OK;
+}
+
+static publish_item *take_items(rp_cluster *c) {
+    pthread_mutex_lock(&c->publish_lock);
+    if (!c->publish_head && !atomic_load(&c->stopping)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&c->publish_cond, &c->publish_lock, &until);
+    }
+    publish_item *head = c->publish_head, *last = NULL;
+    size_t n = 0;
+    for (publish_item *it = head; it && n < PUBLISH_BATCH; it = it->next, n++) last = it;
+    if (last) {
+        c->publish_head = last->next;
+        if (!c->publish_head) c->publish_tail = NULL;
+        last->next = NULL;
+        c->publish_pending -= n;
+    }
+    pthread_mutex_unlock(&c->publish_lock);
+    return head;
+}
+
+/* Back in front, in order, after a failed round trip. */
+static void requeue_items(rp_cluster *c, publish_item *items) {
+    publish_item *last = items;
+    size_t n = 1;
+    while (last->next) last = last->next, n++;
+    pthread_mutex_lock(&c->publish_lock);
+    last->next = c->publish_head;
+    c->publish_head = items;
+    if (!c->publish_tail) c->publish_tail = last;
+    c->publish_pending += n;
+    pthread_mutex_unlock(&c->publish_lock);
+}
+
+static void free_items(publish_item *it) {
+    while (it) {
+        publish_item *n = it->next;
+        free(it);
+        it = n;
+    }
+}
+
+void *rp_cluster_publish_main(void *arg) {
+    rp_cluster *c = arg;
+    redisContext *ctx = NULL;
+    int64_t last_prune = 0;
+    for (;;) {
+        publish_item *items = take_items(c);
+        bool stopping = atomic_load(&c->stopping);
+        if (!items && stopping) break;
+        if (!ctx && (items || rp_wall_us() - last_prune > PRUNE_EVERY_US)) {
+            /* Stopping: one attempt to flush, no backoff loop. */
+            if (stopping) {
+                rp_error err = {0};
+                ctx = rp_cluster_connect(c, &err);
+            } else {
+                ctx = rp_cluster_connect_retry(c, "publisher");
+            }
+            if (!ctx) {
+                free_items(items);
+                break;
+            }
+        }
+        if (items) {
+            if (publish_items(c, ctx, items) != RP_OK) {
+                rp_log(c->d, "warn", "cluster publisher: redis %s: %s; decisions retried",
+                       c->config.redis, ctx->errstr);
+                rp_cluster_disconnect(c, &ctx);
+                if (stopping) {
+                    free_items(items);
+                    break;
+                }
+                requeue_items(c, items);
+                continue;
+            }
+            free_items(items);
+        }
+        if (ctx && rp_wall_us() - last_prune > PRUNE_EVERY_US) {
+            last_prune = rp_wall_us();
+            if (prune(c, ctx) != RP_OK) rp_cluster_disconnect(c, &ctx);
+        }
+    }
+    if (ctx) rp_cluster_disconnect(c, &ctx);
+    return NULL;
+}
+
+/* --------------------------------------------------------------- mirror */
+
+static void mirror_put(rp_cluster *c, const rp_decision *dec) {
+    rp_daemon_table_put(c->d, dec);
+    atomic_fetch_add(&c->mirrored, 1);
+}
+
+static void mirror_remove(rp_cluster *c, const rp_key *key) {
+    rp_daemon_lock_table(c->d);
+    rp_dtable_remove(c->d->table, key);
+    pthread_mutex_unlock(&c->d->table_lock);
+    atomic_fetch_add(&c->mirror_removed, 1);
+}
+
+rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_t size,
+                          unsigned *loaded) {
+    *loaded = 0;
+    /* The position first: a change made during the load is read again. */
+    redisReply *r = redisCommand(ctx, "XREVRANGE %s + - COUNT 1", c->changes);
+    if (!r) return RP_EIO;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 1 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(last_id, size, "%s", r->element[0]->element[0]->str);
+    else
+        snprintf(last_id, size, "0-0");
+    freeReplyObject(r);
+    r = redisCommand(ctx, "HGETALL %s", c->config.decisions);
+    if (!r) return RP_EIO;
+    int64_t now = rp_wall_us();
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const redisReply *k = r->element[i], *v = r->element[i + 1];
+            rp_decision dec;
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+                !parse_decision(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
+                continue;
+            mirror_put(c, &dec);
+            (*loaded)++;
+        }
+    }
+    freeReplyObject(r);
+    atomic_fetch_add(&c->loads, 1);
+    return RP_OK;
+}
+
+/* One change entry: fields op, key[, value]. */
+static void apply_change(rp_cluster *c, const redisReply *fields) {
+    const redisReply *op = NULL, *key = NULL, *value = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *n = fields->element[i], *v = fields->element[i + 1];
+        if (n->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        if (strcmp(n->str, "op") == 0) op = v;
+        else if (strcmp(n->str, "key") == 0) key = v;
+        else if (strcmp(n->str, "value") == 0) value = v;
+    }
+    if (!op || !key) return;
+    if (strcmp(op->str, "put") == 0 && value) {
+        rp_decision dec;
+        if (parse_decision(key->str, key->len, value->str, value->len, &dec) &&
+            dec.expires_us > rp_wall_us())
+            mirror_put(c, &dec);
+    } else if (strcmp(op->str, "del") == 0) {
+        rp_key k;
+        if (rp_key_parse(key->str, key->len, &k) == RP_OK) mirror_remove(c, &k);
+    }
+}
+
+void *rp_cluster_mirror_main(void *arg) {
+    rp_cluster *c = arg;
+    redisContext *ctx = c->mirror_ctx;
+    c->mirror_ctx = NULL;
+    char last_id[48], count[16], block[16];
+    snprintf(last_id, sizeof last_id, "%s", c->mirror_last_id);
+    snprintf(count, sizeof count, "%d", MIRROR_COUNT);
+    snprintf(block, sizeof block, "%d", RP_CLUSTER_BLOCK_MS);
+    while (!atomic_load(&c->stopping)) {
+        if (!ctx) {
+            ctx = rp_cluster_connect_retry(c, "mirror");
+            if (!ctx) break;
+            unsigned loaded = 0;
+            if (rp_cluster_load(c, ctx, last_id, sizeof last_id, &loaded) != RP_OK) {
+                rp_cluster_disconnect(c, &ctx);
+                continue;
+            }
+            rp_log(c->d, "info", "cluster mirror: %u active fleet decisions loaded", loaded);
+        }
+        const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", c->changes,
+                              last_id};
+        size_t argvlen[8];
+        for (int i = 0; i < 8; i++) argvlen[i] = strlen(argv[i]);
+        redisReply *r = redisCommandArgv(ctx, 8, argv, argvlen);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            rp_log(c->d, "warn", "cluster mirror: redis %s: %s", c->config.redis,
+                   r ? r->str : ctx->errstr);
+            if (r) freeReplyObject(r);
+            rp_cluster_disconnect(c, &ctx);
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 2) {
+            const redisReply *entries = r->element[0]->element[1];
+            for (size_t i = 0; i < entries->elements; i++) {
+                const redisReply *e = entries->element[i];
+                if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+                    e->element[0]->type != REDIS_REPLY_STRING)
+                    continue;
+                snprintf(last_id, sizeof last_id, "%s", e->element[0]->str);
+                if (e->element[1]->type == REDIS_REPLY_ARRAY) apply_change(c, e->element[1]);
+            }
+        }
+        freeReplyObject(r);
+    }
+    if (ctx) rp_cluster_disconnect(c, &ctx);
+    return NULL;
+}

@@ -1,0 +1,92 @@
+/*
+ * cluster_int.h -- private to the cluster files of src/daemon/: the
+ * struct they share, as daemon_int.h is for the daemon's.
+ *
+ *   cluster.c            the Redis connection (address, AUTH, timeouts,
+ *                        reconnect with backoff), start and stop, metrics
+ *   cluster_edge.c       the edge's forwarder: queue -> XADD, pipelined
+ *   cluster_detector.c   the detector's reader: XREADGROUP -> queue ->
+ *                        engine -> XACK
+ *   cluster_decisions.c  decisions both ways: the publisher (this node's
+ *                        decisions -> Redis) and the mirror (Redis -> this
+ *                        node's table, the full set at start)
+ *
+ * Each thread owns its own redisContext: hiredis contexts are not
+ * thread-safe, and a blocking read must not hold up a write.
+ */
+#ifndef RP_CLUSTER_INT_H
+#define RP_CLUSTER_INT_H
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cluster.h"
+#include "daemon_int.h"
+
+/* A decision or a removal waiting for the publisher. */
+typedef struct publish_item {
+    struct publish_item *next;
+    bool removal;
+    rp_decision decision; /* the key alone for a removal */
+} publish_item;
+
+/* The publisher's queue is bounded: a Redis outage must not grow the
+ * daemon without limit. 65536 decisions is a table's worth. */
+#define RP_CLUSTER_PUBLISH_MAX 65536
+/* A blocking read waits at most this long, so stop takes at most this. */
+#define RP_CLUSTER_BLOCK_MS 500
+
+struct rp_cluster {
+    rp_daemon *d;
+    rp_cluster_config config;
+    char password[256]; /* from password_file; never logged */
+    char consumer[96];  /* this detector's name in the group: host-pid */
+    char changes[160];  /* <decisions>:changes */
+    char expiry[160];   /* <decisions>:expiry */
+    atomic_bool stopping;
+
+    pthread_t forward_thread, detect_thread, mirror_thread, publish_thread;
+    bool forward_started, detect_started, mirror_started, publish_started;
+    /* The mirror's connection and stream position from rp_cluster_run's
+     * first load, handed to its thread. */
+    redisContext *mirror_ctx;
+    char mirror_last_id[48];
+
+    pthread_mutex_t publish_lock;
+    pthread_cond_t publish_cond;
+    publish_item *publish_head, *publish_tail;
+    size_t publish_pending;
+
+    /* counters (/metrics) */
+    atomic_uint_fast64_t forwarded, forward_errors, forward_entries, forward_round_trips;
+    atomic_uint_fast64_t stream_trimmed;
+    atomic_uint_fast64_t consumed, acked, decode_errors;
+    atomic_uint_fast64_t mirrored, mirror_removed, loads;
+    atomic_uint_fast64_t published, publish_errors, publish_dropped;
+    atomic_uint_fast64_t reconnects;
+    atomic_int connected; /* threads with a live connection */
+};
+
+/* cluster.c: a connected, authenticated context or NULL (err says why,
+ * without the password). */
+redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err);
+/* Connect, retrying with backoff (100 ms doubling to 5 s) until it
+ * works or the cluster stops (NULL). who names the thread in the log. */
+redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who);
+/* Drop a context whose connection failed; counted. */
+void rp_cluster_disconnect(rp_cluster *c, redisContext **ctx);
+/* Sleep up to ms, false as soon as the cluster stops. */
+bool rp_cluster_sleep(rp_cluster *c, int ms);
+
+/* The threads (their files). */
+void *rp_cluster_forward_main(void *arg);
+void *rp_cluster_detect_main(void *arg);
+void *rp_cluster_mirror_main(void *arg);
+void *rp_cluster_publish_main(void *arg);
+/* cluster_decisions.c: the stream position of the changes, then the full
+ * active set into the table; RP_OK or RP_EIO (the connection failed). */
+rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_t size,
+                          unsigned *loaded);
+
+#endif
