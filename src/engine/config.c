@@ -97,6 +97,15 @@ static void cluster_defaults(rp_cluster_config *cl) {
     snprintf(cl->group, sizeof cl->group, "rampart-detectors");
     snprintf(cl->decisions, sizeof cl->decisions, "rampart:decisions");
     cl->stream_maxlen = 1000000;
+    /* Takeover within 5 s of a kill -9 (docs/cluster.md): the lease
+     * expires within 2 s, the dead detector's entries are claimed once
+     * idle 3 s. */
+    cl->lease_ms = 2000;
+    cl->claim_idle_ms = 3000;
+    /* An outage of minutes on a busy edge (~150 bytes an event: ~440,000
+     * events), forwarded when Redis returns; oldest dropped past it. */
+    cl->buffer_mb = 64;
+    cl->local_detection = false;
 }
 
 rp_config *rp_config_default(void) {

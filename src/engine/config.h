@@ -121,6 +121,12 @@ typedef struct rp_cluster_config {
     char group[128];         /* the detectors' consumer group */
     char decisions[128];     /* key prefix: <p> hash, <p>:expiry zset, <p>:changes stream */
     uint32_t stream_maxlen;  /* XADD MAXLEN ~ bound of the events stream */
+    char consumer[64];       /* detector's stable name in the group; "" = host-<store hash> */
+    uint32_t lease_ms;       /* the active detector's lease (SET NX PX), renewed at 1/3 */
+    uint32_t claim_idle_ms;  /* XAUTOCLAIM a dead consumer's entries idle this long */
+    char user[128];          /* Redis ACL user (AUTH user password); "" = AUTH password only */
+    uint32_t buffer_mb;      /* edge: events kept while Redis is unreachable (MiB); 0 = none */
+    bool local_detection;    /* edge: run its own engine while Redis is unreachable */
 } rp_cluster_config;
 
 struct rp_config {

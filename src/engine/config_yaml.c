@@ -1267,7 +1267,9 @@ static void get_redis_name(walker *w, ynode *n, const char *what, char *buf, siz
 
 static void walk_cluster(walker *w, ynode *n) {
     static const char *const keys[] = {"redis",  "role",      "stream",       "group",
-                                       "decisions", "password_file", "stream_maxlen"};
+                                       "decisions", "password_file", "stream_maxlen",
+                                       "consumer", "lease_ms", "claim_idle_ms",
+                                       "user", "buffer_mb", "local_detection"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
     rp_cluster_config *cl = &w->config->cluster;
@@ -1299,6 +1301,27 @@ static void walk_cluster(walker *w, ynode *n) {
         get_path(w, v, "password_file", true, cl->password_file, sizeof cl->password_file);
     if ((v = map_get(w, n, "stream_maxlen")))
         get_uint(w, v, "stream_maxlen", 1000, 1000000000, &cl->stream_maxlen);
+    if ((v = map_get(w, n, "consumer"))) { /* "" or null: host-<store hash> */
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+            cl->consumer[0] = 0;
+        else
+            get_redis_name(w, v, "consumer", cl->consumer, sizeof cl->consumer);
+    }
+    if ((v = map_get(w, n, "lease_ms"))) get_uint(w, v, "lease_ms", 300, 60000, &cl->lease_ms);
+    if ((v = map_get(w, n, "claim_idle_ms")))
+        get_uint(w, v, "claim_idle_ms", 100, 600000, &cl->claim_idle_ms);
+    if ((v = map_get(w, n, "user"))) { /* "" or null: AUTH with the password alone */
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+            cl->user[0] = 0;
+        else
+            get_redis_name(w, v, "user", cl->user, sizeof cl->user);
+    }
+    if ((v = map_get(w, n, "buffer_mb"))) get_uint(w, v, "buffer_mb", 0, 65536, &cl->buffer_mb);
+    if ((v = map_get(w, n, "local_detection")))
+        get_bool(w, v, "local_detection", &cl->local_detection);
+    if (cl->user[0] && !cl->password_file[0])
+        report(w, map_get(w, n, "user"), "user %s needs cluster.password_file (AUTH user password)",
+               cl->user);
     if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0])
         report(w, role, "role %s needs cluster.redis (host:port or a unix socket path)",
                roles[cl->role]);

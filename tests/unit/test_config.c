@@ -128,6 +128,9 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_string_equal(a->cluster.group, b->cluster.group);
     assert_string_equal(a->cluster.decisions, b->cluster.decisions);
     assert_int_equal(a->cluster.stream_maxlen, b->cluster.stream_maxlen);
+    assert_string_equal(a->cluster.consumer, b->cluster.consumer);
+    assert_int_equal(a->cluster.lease_ms, b->cluster.lease_ms);
+    assert_int_equal(a->cluster.claim_idle_ms, b->cluster.claim_idle_ms);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -969,6 +972,9 @@ static void test_cluster_defaults_are_standalone_with_documented_names(void **st
     assert_string_equal(c->cluster.group, "rampart-detectors");
     assert_string_equal(c->cluster.decisions, "rampart:decisions");
     assert_int_equal(c->cluster.stream_maxlen, 1000000);
+    assert_string_equal(c->cluster.consumer, ""); /* host-<store path hash> */
+    assert_int_equal(c->cluster.lease_ms, 2000);
+    assert_int_equal(c->cluster.claim_idle_ms, 3000);
     rp_config_free(c);
 }
 
@@ -977,7 +983,8 @@ static void test_cluster_section_sets_every_option(void **state) {
     const char *text = "cluster:\n  redis: redis.internal:6380\n  role: edge\n"
                        "  stream: fleet:events\n  group: fleet-detectors\n"
                        "  decisions: fleet:decisions\n  password_file: redis.pass\n"
-                       "  stream_maxlen: 5000\n";
+                       "  stream_maxlen: 5000\n  consumer: det-a\n  lease_ms: 1500\n"
+                       "  claim_idle_ms: 2500\n";
     rp_config *c = NULL;
     rp_error err = {0};
     assert_int_equal(rp_config_parse(text, strlen(text), "/etc/rampart/rampart.yaml", &c, &err), RP_OK);
@@ -988,6 +995,9 @@ static void test_cluster_section_sets_every_option(void **state) {
     assert_string_equal(c->cluster.decisions, "fleet:decisions");
     assert_string_equal(c->cluster.password_file, "/etc/rampart/redis.pass");
     assert_int_equal(c->cluster.stream_maxlen, 5000);
+    assert_string_equal(c->cluster.consumer, "det-a");
+    assert_int_equal(c->cluster.lease_ms, 1500);
+    assert_int_equal(c->cluster.claim_idle_ms, 2500);
     rp_config_free(c);
     const char *ok[] = {"cluster:\n  redis: /run/redis/redis.sock\n  role: detector\n",
                         "cluster:\n  redis: \"[::1]:6379\"\n  role: detector\n",
@@ -1013,6 +1023,12 @@ static void test_cluster_errors_name_the_field(void **state) {
                  "stream must be a Redis name: printable, without spaces, not empty, got 'a b'");
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream_maxlen: 10\n", "10",
                  "stream_maxlen must be a whole number between 1000 and 1000000000, got '10'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  consumer: \"det a\"\n", "\"det a\"",
+                 "consumer must be a Redis name: printable, without spaces, not empty, got 'det a'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  lease_ms: 100\n", "100",
+                 "lease_ms must be a whole number between 300 and 60000, got '100'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  claim_idle_ms: 00\n", "00",
+                 "claim_idle_ms must be a whole number between 100 and 600000, got '00'");
 }
 
 int main(void) {
