@@ -160,9 +160,23 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
         free(c);
         return st;
     }
-    char host[64] = "host";
-    gethostname(host, sizeof host - 1);
-    snprintf(c->consumer, sizeof c->consumer, "%s-%ld", host, (long)getpid());
+    /* A stable name: a restarted detector reads its own pending entries
+     * first and takes its lease back at once (docs/cluster.md). By
+     * default the host and the store, which one detector owns (its lock
+     * file): FNV-1a of the store's absolute path. */
+    if (config->consumer[0]) {
+        snprintf(c->consumer, sizeof c->consumer, "%s", config->consumer);
+    } else {
+        char host[64] = "host", cwd[512] = "";
+        gethostname(host, sizeof host - 1);
+        const char *store = d->opts.store_path ? d->opts.store_path : "";
+        if (store[0] != '/' && !getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+        uint32_t h = 2166136261u;
+        for (int part = 0; part < 2; part++)
+            for (const char *p = part ? store : cwd; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+        snprintf(c->consumer, sizeof c->consumer, "%s-%08x", host, h);
+    }
+    snprintf(c->lease_key, sizeof c->lease_key, "%s:lease", config->stream);
     snprintf(c->changes, sizeof c->changes, "%s:changes", config->decisions);
     snprintf(c->expiry, sizeof c->expiry, "%s:expiry", config->decisions);
     pthread_mutex_init(&c->publish_lock, NULL);
@@ -270,6 +284,11 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
          C(consumed)},
         {"rampart_cluster_entries_acked_total", "counter",
          "Stream entries this detector acknowledged after its engine processed them.", C(acked)},
+        {"rampart_cluster_entries_claimed_total", "counter",
+         "Stream entries this detector took over (XAUTOCLAIM) from a consumer that had not "
+         "acknowledged them for cluster.claim_idle_ms.", C(claimed)},
+        {"rampart_cluster_lease_takeovers_total", "counter",
+         "Times this detector took the active lease (start, restart or takeover).", C(takeovers)},
         {"rampart_cluster_decode_errors_total", "counter",
          "Events read from the stream that did not decode (skipped).", C(decode_errors)},
         {"rampart_cluster_decisions_mirrored_total", "counter",
@@ -304,6 +323,11 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
     fprintf(f, "# HELP rampart_cluster_publish_pending Decisions waiting for the publisher.\n"
                "# TYPE rampart_cluster_publish_pending gauge\nrampart_cluster_publish_pending "
                "%zu\n", pending);
+    if (c->config.role == RP_CLUSTER_DETECTOR)
+        fprintf(f, "# HELP rampart_cluster_detector_active 1 while this detector holds the "
+                   "lease and reads the stream, 0 on standby.\n"
+                   "# TYPE rampart_cluster_detector_active gauge\n"
+                   "rampart_cluster_detector_active %d\n", atomic_load(&c->active) ? 1 : 0);
     fprintf(f, "# HELP rampart_cluster_role This node's role (1 for the one in force).\n"
                "# TYPE rampart_cluster_role gauge\nrampart_cluster_role{role=\"%s\"} 1\n",
             role_names[c->config.role]);

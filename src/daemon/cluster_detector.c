@@ -14,9 +14,18 @@
  * has passed the queue's push count at the batch's last push; the queue
  * is FIFO with one consumer). An entry read and not acknowledged stays
  * in the group's pending list: after a lost connection this consumer
- * reads its own pending entries ("0") before new ones (">"). A dead
- * detector's pending entries wait for XAUTOCLAIM (not done yet,
- * docs/cluster.md).
+ * reads its own pending entries ("0") before new ones (">"). Its name is
+ * stable (cluster.consumer), so a restarted detector does the same.
+ *
+ * Active or standby (cluster_lease.c): only the detector holding the
+ * lease reads; it renews the lease every third of cluster.lease_ms (the
+ * blocking read waits no longer than that), and every CLAIM_PERIOD_MS
+ * claims the entries another consumer left unacknowledged for
+ * cluster.claim_idle_ms, then reads them first. A standby tries the
+ * lease every quarter of it. A kill -9 of the active detector is thus
+ * taken over within lease_ms + lease_ms/4 (reading new entries) and
+ * claim_idle_ms + CLAIM_PERIOD_MS (its pending entries): 3.5 s at most
+ * with the defaults.
  *
  * The stream is hostile input like a datagram: every record is decoded
  * before it is queued, and one that does not decode is skipped and
@@ -32,6 +41,14 @@
 /* Entries per read: with PACK_EVENTS events each, a few thousand events,
  * a few milliseconds of the engine. */
 #define READ_COUNT 64
+/* How often the active detector looks for entries to claim. */
+#define CLAIM_PERIOD_MS 500
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -140,13 +157,58 @@ static const redisReply *reply_entries(const redisReply *r) {
     return entries;
 }
 
+/* Take or renew the lease when it is due; false while standby (or the
+ * connection failed: *ctx is then NULL). */
+static bool hold_lease(rp_cluster *c, redisContext **ctx, int64_t *renewed_ms,
+                       int64_t *claimed_ms, bool *pending_first) {
+    int64_t now = mono_ms();
+    bool active = atomic_load(&c->active);
+    if (active && now - *renewed_ms < (int64_t)c->config.lease_ms / 3) return true;
+    bool held = false;
+    char holder[96];
+    rp_status st = rp_cluster_lease_take(c, *ctx, &held, holder, sizeof holder);
+    if (st == RP_EIO) {
+        rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
+        rp_cluster_disconnect(c, ctx);
+        held = false;
+    }
+    if (held) {
+        *renewed_ms = now;
+        if (!active) {
+            atomic_store(&c->active, true);
+            atomic_fetch_add(&c->takeovers, 1);
+            *pending_first = true;
+            *claimed_ms = 0; /* claim at once */
+            rp_log(c->d, "info", "cluster reader: active: %s holds the lease %s, reading %s as "
+                                 "consumer %s", c->consumer, c->lease_key, c->config.stream,
+                   c->consumer);
+        }
+        return true;
+    }
+    if (active) /* lost (expired while we were cut off, or Redis lost it) */
+        rp_log(c->d, "warn", "cluster reader: lost the lease %s to %s: standby", c->lease_key,
+               holder[0] ? holder : "nobody");
+    else if (st == RP_OK && !*renewed_ms) {
+        rp_log(c->d, "info", "cluster reader: standby: %s holds the lease %s", holder,
+               c->lease_key);
+        *renewed_ms = -1; /* logged once */
+    }
+    atomic_store(&c->active, false);
+    return false;
+}
+
 void *rp_cluster_detect_main(void *arg) {
     rp_cluster *c = arg;
     redisContext *ctx = NULL;
     bool pending_first = true;
+    int64_t renewed_ms = 0, claimed_ms = 0;
+    /* The read must come back in time to renew the lease. */
+    int block_ms = RP_CLUSTER_BLOCK_MS;
+    if (block_ms > (int)c->config.lease_ms / 3) block_ms = (int)c->config.lease_ms / 3;
+    int standby_ms = (int)c->config.lease_ms / 4 < 200 ? (int)c->config.lease_ms / 4 : 200;
     char count[16], block[16];
     snprintf(count, sizeof count, "%d", READ_COUNT);
-    snprintf(block, sizeof block, "%d", RP_CLUSTER_BLOCK_MS);
+    snprintf(block, sizeof block, "%d", block_ms);
     while (!atomic_load(&c->stopping)) {
         if (!ctx) {
             ctx = rp_cluster_connect_retry(c, "reader");
@@ -158,6 +220,25 @@ void *rp_cluster_detect_main(void *arg) {
                 continue;
             }
             pending_first = true;
+        }
+        if (!hold_lease(c, &ctx, &renewed_ms, &claimed_ms, &pending_first)) {
+            if (ctx) rp_cluster_sleep(c, standby_ms);
+            continue;
+        }
+        if (mono_ms() - claimed_ms >= CLAIM_PERIOD_MS) {
+            uint64_t n = 0;
+            rp_status st = rp_cluster_claim(c, ctx, &n);
+            if (st == RP_EIO) {
+                rp_cluster_disconnect(c, &ctx);
+                continue;
+            }
+            claimed_ms = mono_ms();
+            if (n) {
+                rp_log(c->d, "info", "cluster reader: claimed %llu entries left unacknowledged "
+                                     "for %u ms by another consumer", (unsigned long long)n,
+                       c->config.claim_idle_ms);
+                pending_first = true;
+            }
         }
         const char *argv[] = {"XREADGROUP", "GROUP", c->config.group, c->consumer, "COUNT", count,
                               "BLOCK", block, "STREAMS", c->config.stream,
@@ -191,6 +272,10 @@ void *rp_cluster_detect_main(void *arg) {
             rp_cluster_disconnect(c, &ctx);
         freeReplyObject(r);
     }
+    /* A clean stop hands the lease over at once; what was read and not
+     * fed stays pending and is claimed by the next active detector. */
+    if (ctx && atomic_load(&c->active)) rp_cluster_lease_release(c, ctx);
+    atomic_store(&c->active, false);
     if (ctx) rp_cluster_disconnect(c, &ctx);
     return NULL;
 }

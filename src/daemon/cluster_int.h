@@ -41,7 +41,9 @@ struct rp_cluster {
     rp_daemon *d;
     rp_cluster_config config;
     char password[256]; /* from password_file; never logged */
-    char consumer[96];  /* this detector's name in the group: host-pid */
+    char consumer[96];  /* this detector's name in the group: cluster.consumer or
+                           host-<store path hash>, stable across restarts */
+    char lease_key[160]; /* <stream>:lease, the active detector's name (cluster_lease.c) */
     char changes[160];  /* <decisions>:changes */
     char expiry[160];   /* <decisions>:expiry */
     atomic_bool stopping;
@@ -62,6 +64,8 @@ struct rp_cluster {
     atomic_uint_fast64_t forwarded, forward_errors, forward_entries, forward_round_trips;
     atomic_uint_fast64_t stream_trimmed;
     atomic_uint_fast64_t consumed, acked, decode_errors;
+    atomic_uint_fast64_t claimed, takeovers; /* XAUTOCLAIMed entries, leases taken */
+    atomic_bool active;                      /* this detector holds the lease */
     atomic_uint_fast64_t mirrored, mirror_removed, loads;
     atomic_uint_fast64_t published, publish_errors, publish_dropped;
     atomic_uint_fast64_t reconnects;
@@ -78,6 +82,13 @@ redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who);
 void rp_cluster_disconnect(rp_cluster *c, redisContext **ctx);
 /* Sleep up to ms, false as soon as the cluster stops. */
 bool rp_cluster_sleep(rp_cluster *c, int ms);
+
+/* cluster_lease.c: the active detector's lease and the claim of a dead
+ * detector's entries. RP_OK or RP_EIO (the connection failed). */
+rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, bool *held, char *holder,
+                                size_t size);
+void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx);
+rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, uint64_t *claimed);
 
 /* The threads (their files). */
 void *rp_cluster_forward_main(void *arg);

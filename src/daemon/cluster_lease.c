@@ -1,0 +1,118 @@
+/*
+ * cluster_lease.c -- which detector reads the stream, and taking over a
+ * dead one's share (docs/cluster.md, "Detector takeover").
+ *
+ * One active detector at a time: several consumers in one group would
+ * share the entries at random and split every aggregate (an address's
+ * requests, a /24's, a fingerprint's) between engines that each see a
+ * part. The active one holds a lease, the key <stream>:lease whose value
+ * is its consumer name, set with an expiry (cluster.lease_ms) and renewed
+ * every third of it; the others are standbys that try to take it every
+ * quarter. One Redis, one key: no Redlock. A Redis failover that loses
+ * the key at worst lets two detectors read for one lease period, which
+ * at-least-once already allows (below).
+ *
+ * Taking and renewing are one script, so a restarted detector (the same
+ * stable name, cluster.consumer) takes its own lease back at once
+ * instead of waiting for it to expire.
+ *
+ * The claim: entries a consumer read and did not acknowledge stay in the
+ * group's pending list under its name. The active detector moves to
+ * itself (XAUTOCLAIM ... JUSTID) those idle for cluster.claim_idle_ms,
+ * then reads its own pending list ("0") before new entries, so a killed
+ * detector's share is judged from its last acknowledged position. JUSTID:
+ * the entries are read by the ordinary path, with its decoding checks.
+ *
+ * Duplicates (at-least-once): an entry the dead detector had fed to its
+ * engine but not yet acknowledged (a batch is acknowledged once fed, so
+ * at most one read's worth, 64 entries) is fed again to the new active
+ * detector's engine. The dead engine's counters died with it, so no
+ * engine counts an event twice; what can repeat is a decision on a key
+ * both engines judged: the same HSET of the same key (last writer wins,
+ * idempotent for the edges' tables) and a second incident in the new
+ * detector's store. A detector that lost its lease while alive (paused,
+ * cut off) stops reading at its next renewal; the batch it holds may be
+ * judged by both, with the same consequence.
+ */
+#include <string.h>
+
+#include "cluster_int.h"
+
+/* Take the lease if it is free or already ours; renew it if ours. */
+static const char take_script[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == false or v == ARGV[1] then "
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1, ARGV[1]} end "
+    "return {0, v}";
+
+/* Release it only if it is still ours (a clean stop: a standby takes
+ * over at its next try instead of after the expiry). */
+static const char release_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
+
+rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, bool *held, char *holder,
+                                size_t size) {
+    char ms[16];
+    snprintf(ms, sizeof ms, "%u", c->config.lease_ms);
+    const char *argv[] = {"EVAL", take_script, "1", c->lease_key, c->consumer, ms};
+    size_t argvlen[6];
+    for (int i = 0; i < 6; i++) argvlen[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(ctx, 6, argv, argvlen);
+    if (!r) return RP_EIO;
+    rp_status st = RP_OK;
+    *held = false;
+    if (holder && size) holder[0] = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER) {
+        *held = r->element[0]->integer == 1;
+        if (holder && size && r->element[1]->type == REDIS_REPLY_STRING)
+            snprintf(holder, size, "%.*s", (int)r->element[1]->len, r->element[1]->str);
+    } else {
+        rp_log(c->d, "warn", "cluster reader: lease %s: %s", c->lease_key,
+               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        st = RP_EINVAL;
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx) {
+    const char *argv[] = {"EVAL", release_script, "1", c->lease_key, c->consumer};
+    size_t argvlen[5];
+    for (int i = 0; i < 5; i++) argvlen[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(ctx, 5, argv, argvlen);
+    if (r) freeReplyObject(r);
+}
+
+/* XAUTOCLAIM from 0-0 until the cursor comes back to 0-0 (bounded: a
+ * pending list of 64 rounds of 1,024 is more than a dead detector can
+ * hold, the rest waits for the next claim). */
+rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, uint64_t *claimed) {
+    char idle[16], cursor[48] = "0-0";
+    snprintf(idle, sizeof idle, "%u", c->config.claim_idle_ms);
+    *claimed = 0;
+    for (int round = 0; round < 64; round++) {
+        const char *argv[] = {"XAUTOCLAIM", c->config.stream, c->config.group, c->consumer,
+                              idle, cursor, "COUNT", "1024", "JUSTID"};
+        size_t argvlen[9];
+        for (int i = 0; i < 9; i++) argvlen[i] = strlen(argv[i]);
+        redisReply *r = redisCommandArgv(ctx, 9, argv, argvlen);
+        if (!r) return RP_EIO;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            /* NOGROUP: the reader's XGROUP CREATE makes it again. */
+            if (r->type == REDIS_REPLY_ERROR)
+                rp_log(c->d, "warn", "cluster reader: XAUTOCLAIM: %s", r->str);
+            freeReplyObject(r);
+            return RP_EINVAL;
+        }
+        *claimed += r->element[1]->elements;
+        snprintf(cursor, sizeof cursor, "%.*s", (int)r->element[0]->len, r->element[0]->str);
+        freeReplyObject(r);
+        if (!strcmp(cursor, "0-0")) break;
+    }
+    atomic_fetch_add(&c->claimed, *claimed);
+    return RP_OK;
+}
