@@ -99,7 +99,12 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
     struct timeval tv = {COMMAND_TIMEOUT_MS / 1000, 0};
     redisSetTimeout(ctx, tv);
     if (c->password[0]) {
-        redisReply *r = redisCommand(ctx, "AUTH %s", c->password);
+        /* AUTH user password (a Redis 6+ ACL user) or AUTH password (the
+         * default user, requirepass). Binary-safe arguments; the password
+         * never goes into a message. */
+        redisReply *r = c->config.user[0]
+                            ? redisCommand(ctx, "AUTH %s %s", c->config.user, c->password)
+                            : redisCommand(ctx, "AUTH %s", c->password);
         bool ok = r && r->type != REDIS_REPLY_ERROR;
         /* Redis's own message (WRONGPASS...) never repeats the password. */
         if (!ok)
@@ -181,12 +186,24 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     snprintf(c->expiry, sizeof c->expiry, "%s:expiry", config->decisions);
     pthread_mutex_init(&c->publish_lock, NULL);
     pthread_cond_init(&c->publish_cond, NULL);
+    pthread_mutex_init(&c->local_lock, NULL);
     *out = c;
     return RP_OK;
 }
 
-bool rp_cluster_forwards_events(const rp_cluster *c) {
-    return c && c->config.role == RP_CLUSTER_EDGE;
+/* Called by the engine thread alone, once a loop, before it pops: the
+ * queue has one consumer, so the hand-over between the forwarder and the
+ * engine (local detection while Redis is unreachable, cluster_edge.c) is
+ * made here. engine_consuming says, under the lock, what the engine was
+ * last told; the forwarder pops again only once the engine has been told
+ * false (local_leave, cluster_edge.c). */
+bool rp_cluster_forwards_events(rp_cluster *c) {
+    if (!c || c->config.role != RP_CLUSTER_EDGE) return false;
+    pthread_mutex_lock(&c->local_lock);
+    bool local = c->local_mode;
+    c->engine_consuming = local;
+    pthread_mutex_unlock(&c->local_lock);
+    return !local;
 }
 
 rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
@@ -255,6 +272,8 @@ void rp_cluster_stop(rp_cluster *c) {
     }
     pthread_mutex_destroy(&c->publish_lock);
     pthread_cond_destroy(&c->publish_cond);
+    pthread_mutex_destroy(&c->local_lock);
+    rp_cluster_buffer_free(c);
     memset(c->password, 0, sizeof c->password);
     free(c);
 }
@@ -306,6 +325,20 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
          "Decisions not published because the publish queue was full.", C(publish_dropped)},
         {"rampart_cluster_reconnects_total", "counter", "Redis connections lost and remade.",
          C(reconnects)},
+        {"rampart_cluster_events_buffered_total", "counter",
+         "Events this edge kept in its outage buffer (cluster.buffer_mb) to forward later.",
+         C(buffered)},
+        {"rampart_cluster_buffer_replayed_total", "counter",
+         "Buffered events forwarded once Redis returned.", C(buffer_replayed)},
+        {"rampart_cluster_buffer_dropped_total", "counter",
+         "Events lost to the fleet: the outage buffer was full (oldest dropped) or disabled.",
+         C(buffer_dropped)},
+        {"rampart_cluster_events_local_total", "counter",
+         "Events this edge's own engine analysed while Redis was unreachable "
+         "(cluster.local_detection).", C(local_events)},
+        {"rampart_cluster_resync_removed_total", "counter",
+         "Decisions removed from this node's table by a resync: absent from Redis on reconnect.",
+         C(resync_removed)},
 #undef C
     };
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
@@ -323,6 +356,14 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
     fprintf(f, "# HELP rampart_cluster_publish_pending Decisions waiting for the publisher.\n"
                "# TYPE rampart_cluster_publish_pending gauge\nrampart_cluster_publish_pending "
                "%zu\n", pending);
+    fprintf(f, "# HELP rampart_cluster_buffer_events Events in the edge's outage buffer.\n"
+               "# TYPE rampart_cluster_buffer_events gauge\nrampart_cluster_buffer_events %llu\n"
+               "# HELP rampart_cluster_buffer_bytes Bytes in the edge's outage buffer.\n"
+               "# TYPE rampart_cluster_buffer_bytes gauge\nrampart_cluster_buffer_bytes %llu\n"
+               "# HELP rampart_cluster_local_detection 1 while this edge analyses its own events.\n"
+               "# TYPE rampart_cluster_local_detection gauge\nrampart_cluster_local_detection %d\n",
+            (unsigned long long)atomic_load(&c->buffer_events),
+            (unsigned long long)atomic_load(&c->buffer_bytes), atomic_load(&c->local_gauge));
     if (c->config.role == RP_CLUSTER_DETECTOR)
         fprintf(f, "# HELP rampart_cluster_detector_active 1 while this detector holds the "
                    "lease and reads the stream, 0 on standby.\n"

@@ -35,8 +35,12 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err);
 /* Joins the threads (at most one blocking read, 500 ms) and frees. */
 void rp_cluster_stop(rp_cluster *c);
 
-/* The edge role: the forwarder, not the engine, consumes the queue. */
-bool rp_cluster_forwards_events(const rp_cluster *c);
+/* The edge role: the forwarder, not the engine, consumes the queue --
+ * except while Redis is unreachable on an edge with
+ * cluster.local_detection, when this says false and the engine thread
+ * analyses the events itself. Called by the engine thread only (it is
+ * the queue's hand-over between the two consumers). */
+bool rp_cluster_forwards_events(rp_cluster *c);
 
 /* A decision made here (the engine's, on the wall clock, or the API's)
  * or a removal, for the fleet: queued, written by the publisher thread. */

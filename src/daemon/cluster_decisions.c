@@ -24,6 +24,17 @@
  * change between the load and the follow is missed (one read twice is
  * harmless: a put is idempotent).
  *
+ * Resync (every load after the first): the full set is the truth for
+ * removals too. A decision in this node's table that is absent from the
+ * hash was removed (or pruned) in the fleet while this node could not
+ * see the change stream: it is removed here. Except what this node has
+ * not published yet (the publisher's queue and the batch in flight): a
+ * decision or a removal made here during the outage is newer than the
+ * hash, so the load neither removes nor overwrites it; the publisher
+ * writes it, and its change comes back through the stream. The first
+ * load (start) only adds: the table then holds what the store restored,
+ * which may include decisions this node never published.
+ *
  * Why a stream and not PUBLISH: a pub/sub message sent while an edge is
  * reconnecting is gone; a stream entry waits, and the edge reads it from
  * where it was. A longer outage than the stream holds is covered by the
@@ -38,6 +49,7 @@
 #define PUBLISH_BATCH 256
 #define PRUNE_EVERY_US (10 * 1000000LL)
 #define MIRROR_COUNT 256
+#define RP_KEY_TEXT 128 /* a key's text, as in append_item */
 
 /* ------------------------------------------------------------- values */
 
@@ -190,9 +202,16 @@ static publish_item *take_items(rp_cluster *c) {
         if (!c->publish_head) c->publish_tail = NULL;
         last->next = NULL;
         c->publish_pending -= n;
+        c->publish_inflight = head; /* seen by the resync until written */
     }
     pthread_mutex_unlock(&c->publish_lock);
     return head;
+}
+
+static void inflight_done(rp_cluster *c) {
+    pthread_mutex_lock(&c->publish_lock);
+    c->publish_inflight = NULL;
+    pthread_mutex_unlock(&c->publish_lock);
 }
 
 /* Back in front, in order, after a failed round trip. */
@@ -233,6 +252,7 @@ void *rp_cluster_publish_main(void *arg) {
                 ctx = rp_cluster_connect_retry(c, "publisher");
             }
             if (!ctx) {
+                inflight_done(c);
                 free_items(items);
                 break;
             }
@@ -243,12 +263,15 @@ void *rp_cluster_publish_main(void *arg) {
                        c->config.redis, ctx->errstr);
                 rp_cluster_disconnect(c, &ctx);
                 if (stopping) {
+                    inflight_done(c);
                     free_items(items);
                     break;
                 }
-                requeue_items(c, items);
+                requeue_items(c, items); /* back in the queue before out of flight */
+                inflight_done(c);
                 continue;
             }
+            inflight_done(c);
             free_items(items);
         }
         if (ctx && rp_wall_us() - last_prune > PRUNE_EVERY_US) {
@@ -274,9 +297,112 @@ static void mirror_remove(rp_cluster *c, const rp_key *key) {
     atomic_fetch_add(&c->mirror_removed, 1);
 }
 
+/* Sorted key texts, for the resync's lookups. */
+typedef struct key_set {
+    char (*k)[RP_KEY_TEXT];
+    size_t n, cap;
+} key_set;
+
+static int key_cmp(const void *a, const void *b) {
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static bool key_set_add(key_set *s, const char *text, size_t len) {
+    if (len >= RP_KEY_TEXT) return false;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        void *nk = realloc(s->k, ncap * sizeof *s->k);
+        if (!nk) return false;
+        s->k = nk;
+        s->cap = ncap;
+    }
+    memcpy(s->k[s->n], text, len);
+    s->k[s->n][len] = 0;
+    s->n++;
+    return true;
+}
+
+static void key_set_sort(key_set *s) {
+    if (s->n) qsort(s->k, s->n, sizeof *s->k, key_cmp);
+}
+
+static bool key_set_has(const key_set *s, const char *text) {
+    return s->n && bsearch(text, s->k, s->n, sizeof *s->k, key_cmp) != NULL;
+}
+
+static bool key_set_add_key(key_set *s, const rp_key *key) {
+    char text[RP_KEY_TEXT];
+    size_t len = rp_key_format(key, text, sizeof text);
+    return key_set_add(s, text, len);
+}
+
+/* The keys this node has not published yet (queue and batch in flight). */
+static bool collect_unpublished(rp_cluster *c, key_set *s) {
+    bool ok = true;
+    pthread_mutex_lock(&c->publish_lock);
+    for (const publish_item *it = c->publish_head; it && ok; it = it->next)
+        ok = key_set_add_key(s, &it->decision.key);
+    for (const publish_item *it = c->publish_inflight; it && ok; it = it->next)
+        ok = key_set_add_key(s, &it->decision.key);
+    pthread_mutex_unlock(&c->publish_lock);
+    key_set_sort(s);
+    return ok;
+}
+
+typedef struct stale_walk {
+    const key_set *redis, *unpublished;
+    rp_key *stale;
+    size_t n, cap;
+    bool ok;
+} stale_walk;
+
+static void note_stale(void *user, const rp_decision *dec) {
+    stale_walk *w = user;
+    char text[RP_KEY_TEXT];
+    rp_key_format(&dec->key, text, sizeof text);
+    if (key_set_has(w->redis, text) || key_set_has(w->unpublished, text)) return;
+    if (w->n == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 64;
+        rp_key *ns = realloc(w->stale, ncap * sizeof *ns);
+        if (!ns) {
+            w->ok = false;
+            return;
+        }
+        w->stale = ns;
+        w->cap = ncap;
+    }
+    w->stale[w->n++] = dec->key;
+}
+
+/* Remove from the table what the fleet no longer has (see the top). */
+static size_t resync_removals(rp_cluster *c, const key_set *redis, const key_set *unpublished) {
+    stale_walk w = {.redis = redis, .unpublished = unpublished, .ok = true};
+    rp_daemon *d = c->d;
+    rp_daemon_lock_table(d);
+    rp_status st = rp_dtable_writer_each(d->table, rp_wall_us(), note_stale, &w);
+    if (st == RP_OK && w.ok)
+        for (size_t i = 0; i < w.n; i++) rp_dtable_remove(d->table, &w.stale[i]);
+    pthread_mutex_unlock(&d->table_lock);
+    if (st != RP_OK || !w.ok) {
+        rp_log(d, "warn", "cluster mirror: resync removals skipped (%s)",
+               st != RP_OK ? "the table is damaged" : "out of memory");
+        free(w.stale);
+        return 0;
+    }
+    for (size_t i = 0; i < w.n && i < 5; i++) {
+        char text[RP_KEY_TEXT];
+        rp_key_format(&w.stale[i], text, sizeof text);
+        rp_log(d, "info", "cluster mirror: resync: %s removed in the fleet, removed here", text);
+    }
+    free(w.stale);
+    atomic_fetch_add(&c->resync_removed, w.n);
+    return w.n;
+}
+
 rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_t size,
                           unsigned *loaded) {
     *loaded = 0;
+    bool resync = atomic_load(&c->loads) > 0;
     /* The position first: a change made during the load is read again. */
     redisReply *r = redisCommand(ctx, "XREVRANGE %s + - COUNT 1", c->changes);
     if (!r) return RP_EIO;
@@ -289,19 +415,43 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
     freeReplyObject(r);
     r = redisCommand(ctx, "HGETALL %s", c->config.decisions);
     if (!r) return RP_EIO;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rp_log(c->d, "warn", "cluster mirror: HGETALL %s: %s", c->config.decisions, r->str);
+        freeReplyObject(r);
+        return RP_EIO;
+    }
+    /* After the read: what was published before it is in the hash, what
+     * is published after it comes back through the stream from last_id. */
+    key_set in_redis = {0}, unpublished = {0};
+    bool sets_ok = !resync || collect_unpublished(c, &unpublished);
     int64_t now = rp_wall_us();
     if (r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const redisReply *k = r->element[i], *v = r->element[i + 1];
             rp_decision dec;
-            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                !parse_decision(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+            if (resync && sets_ok) sets_ok = key_set_add(&in_redis, k->str, k->len);
+            if (!parse_decision(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
                 continue;
+            if (resync && key_set_has(&unpublished, k->str)) continue; /* ours is newer */
             mirror_put(c, &dec);
             (*loaded)++;
         }
     }
     freeReplyObject(r);
+    if (resync) {
+        key_set_sort(&in_redis);
+        if (sets_ok) {
+            size_t removed = resync_removals(c, &in_redis, &unpublished);
+            if (removed)
+                rp_log(c->d, "info", "cluster mirror: resync removed %zu decisions absent from "
+                                     "redis", removed);
+        } else {
+            rp_log(c->d, "warn", "cluster mirror: resync removals skipped (out of memory)");
+        }
+        free(in_redis.k);
+        free(unpublished.k);
+    }
     atomic_fetch_add(&c->loads, 1);
     return RP_OK;
 }

@@ -23,8 +23,23 @@
  *
  * When Redis is unreachable the forwarder does not wait for it (that
  * would fill the queue and stall nothing useful): what it pops is
- * counted in forward_errors and dropped, and it tries to connect again
- * with backoff. The edge keeps enforcing its table meanwhile.
+ * counted in forward_errors and kept in the outage buffer, a list of
+ * 1 MiB chunks bounded by cluster.buffer_mb (the oldest chunk dropped
+ * and its events counted in buffer_dropped when it is full), and it
+ * tries to connect again with backoff. When Redis returns, the buffer is
+ * forwarded first, one batch per loop so the queue keeps draining, and
+ * what is popped meanwhile is appended behind it: the fleet receives the
+ * events in the order they came. A round trip cut short keeps the events
+ * whose replies did not arrive (at least once: Redis may have taken some
+ * of them, which a detector then reads twice).
+ *
+ * With cluster.local_detection the edge analyses its own events while
+ * Redis is unreachable: the forwarder hands the queue to the engine
+ * thread (rp_cluster_forwards_events, the hand-over) and takes it back
+ * when a connection works again. Those events are not forwarded later
+ * (they were analysed here); the engine's decisions are enforced here at
+ * once and published through the publisher's queue when Redis returns.
+ * The edge keeps enforcing its table meanwhile.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +52,15 @@
 #define PACK_BYTES 32768
 #define RETRY_MIN_US 100000
 #define RETRY_MAX_US 5000000
+#define CHUNK_BYTES (1u << 20)
+
+/* A record in a chunk: its length (4 bytes, host order) then its bytes. */
+typedef struct buffer_chunk {
+    struct buffer_chunk *next;
+    size_t used, read; /* bytes written, bytes already forwarded */
+    size_t events;     /* records not yet forwarded */
+    uint8_t data[];
+} buffer_chunk;
 
 typedef struct forwarder {
     rp_cluster *c;
@@ -61,8 +85,9 @@ static bool forwarder_connect(forwarder *f) {
         return true;
     }
     if (f->backoff_us <= RETRY_MIN_US)
-        rp_log(f->c->d, "warn", "cluster forwarder: %s; events are counted as not forwarded "
-                                "until it comes back", err.message);
+        rp_log(f->c->d, "warn", "cluster forwarder: %s; events are kept in the outage buffer "
+                                "(cluster.buffer_mb %u MiB) until it comes back", err.message,
+               f->c->config.buffer_mb);
     f->backoff_us = f->backoff_us ? f->backoff_us * 2 : RETRY_MIN_US * 2;
     if (f->backoff_us > RETRY_MAX_US) f->backoff_us = RETRY_MAX_US;
     f->next_attempt_us = now + f->backoff_us;
@@ -90,8 +115,10 @@ static void pack_records(forwarder *f, const rp_str *records, size_t n) {
     f->entry_off[f->n_entries] = off;
 }
 
-/* One round trip: the XADDs of the entries and one XTRIM, pipelined. */
-static void forward_round_trip(forwarder *f) {
+/* One round trip: the XADDs of the entries and one XTRIM, pipelined.
+ * Returns the records whose replies arrived (forwarded, or refused by
+ * Redis and counted); fewer than packed when the connection was lost. */
+static size_t forward_round_trip(forwarder *f) {
     rp_cluster *c = f->c;
     const char *stream = c->config.stream;
     for (size_t e = 0; e < f->n_entries; e++) {
@@ -105,14 +132,14 @@ static void forward_round_trip(forwarder *f) {
     size_t targvlen[] = {5, strlen(stream), 6, 1, strlen(maxlen)};
     redisAppendCommandArgv(f->ctx, 5, targv, targvlen);
     uint64_t ok = 0, failed = 0, entries = 0;
+    size_t handled = 0;
     for (size_t e = 0; e <= f->n_entries; e++) {
         redisReply *r = NULL;
         if (redisGetReply(f->ctx, (void **)&r) != REDIS_OK || !r) {
             /* The connection is gone: which of the rest arrived is not
-             * known; count them all as not forwarded. */
+             * known; the caller keeps them (counted as not forwarded). */
             rp_log(c->d, "warn", "cluster forwarder: redis %s: %s", c->config.redis,
                    f->ctx->errstr);
-            for (size_t k = e; k < f->n_entries; k++) failed += f->entry_events[k];
             rp_cluster_disconnect(c, &f->ctx);
             f->next_attempt_us = rp_wall_us() + RETRY_MIN_US;
             break;
@@ -122,8 +149,10 @@ static void forward_round_trip(forwarder *f) {
                 atomic_fetch_add(&c->stream_trimmed, (uint64_t)r->integer);
         } else if (r->type == REDIS_REPLY_ERROR) {
             failed += f->entry_events[e];
+            handled += f->entry_events[e];
         } else {
             ok += f->entry_events[e];
+            handled += f->entry_events[e];
             entries++;
         }
         freeReplyObject(r);
@@ -132,6 +161,136 @@ static void forward_round_trip(forwarder *f) {
     atomic_fetch_add(&c->forward_entries, entries);
     atomic_fetch_add(&c->forward_round_trips, 1);
     if (failed) atomic_fetch_add(&c->forward_errors, failed);
+    return handled;
+}
+
+/* ------------------------------------------------------- outage buffer */
+
+static void chunk_drop(rp_cluster *c) {
+    buffer_chunk *h = c->buf_head;
+    c->buf_head = h->next;
+    if (!c->buf_head) c->buf_tail = NULL;
+    c->buf_chunks--;
+    atomic_fetch_sub(&c->buffer_events, h->events);
+    atomic_fetch_sub(&c->buffer_bytes, h->used - h->read);
+    free(h);
+}
+
+void rp_cluster_buffer_free(rp_cluster *c) {
+    while (c->buf_head) chunk_drop(c);
+}
+
+/* Keep one record for later; the oldest chunk goes when the buffer is
+ * full (its events counted as dropped). */
+static void buffer_append(rp_cluster *c, const rp_str *rec) {
+    uint32_t len = (uint32_t)rec->len;
+    buffer_chunk *t = c->buf_tail;
+    if (!t || t->used + sizeof len + len > CHUNK_BYTES) {
+        if (c->config.buffer_mb == 0) {
+            atomic_fetch_add(&c->buffer_dropped, 1);
+            return;
+        }
+        if (c->buf_chunks >= c->config.buffer_mb) {
+            atomic_fetch_add(&c->buffer_dropped, c->buf_head->events);
+            chunk_drop(c);
+        }
+        t = malloc(sizeof *t + CHUNK_BYTES);
+        if (!t) {
+            atomic_fetch_add(&c->buffer_dropped, 1);
+            return;
+        }
+        t->next = NULL;
+        t->used = t->read = t->events = 0;
+        if (c->buf_tail) c->buf_tail->next = t;
+        else c->buf_head = t;
+        c->buf_tail = t;
+        c->buf_chunks++;
+    }
+    memcpy(t->data + t->used, &len, sizeof len);
+    memcpy(t->data + t->used + sizeof len, rec->ptr, len);
+    t->used += sizeof len + len;
+    t->events++;
+    atomic_fetch_add(&c->buffered, 1);
+    atomic_fetch_add(&c->buffer_events, 1);
+    atomic_fetch_add(&c->buffer_bytes, sizeof len + len);
+}
+
+static void buffer_records(rp_cluster *c, const rp_str *records, size_t n) {
+    for (size_t i = 0; i < n; i++) buffer_append(c, &records[i]);
+}
+
+/* Forward one batch of the oldest buffered records; false when the
+ * connection was lost (what was not confirmed stays buffered). */
+static bool buffer_replay(forwarder *f, rp_str *records) {
+    rp_cluster *c = f->c;
+    buffer_chunk *h = c->buf_head;
+    size_t n = 0, off = h->read;
+    size_t offs[FORWARD_BATCH + 1];
+    while (n < FORWARD_BATCH && off < h->used) {
+        uint32_t len;
+        memcpy(&len, h->data + off, sizeof len);
+        offs[n] = off;
+        records[n].ptr = (const char *)h->data + off + sizeof len;
+        records[n].len = len;
+        off += sizeof len + len;
+        n++;
+    }
+    offs[n] = off;
+    pack_records(f, records, n);
+    size_t handled = forward_round_trip(f);
+    atomic_fetch_add(&c->buffer_replayed, handled);
+    atomic_fetch_sub(&c->buffer_events, handled);
+    atomic_fetch_sub(&c->buffer_bytes, offs[handled] - h->read);
+    h->read = offs[handled];
+    h->events -= handled;
+    if (h->read == h->used) {
+        c->buf_head = h->next;
+        if (!c->buf_head) c->buf_tail = NULL;
+        c->buf_chunks--;
+        free(h);
+    }
+    return handled == n;
+}
+
+/* ------------------------------------------------------ local detection */
+
+static uint64_t queue_popped(rp_daemon *d) {
+    rp_queue_stats qs;
+    rp_queue_get_stats(d->queue, &qs);
+    return qs.popped;
+}
+
+/* Hand the queue to the engine thread until Redis returns. */
+static void local_enter(rp_cluster *c, uint64_t *popped_at) {
+    pthread_mutex_lock(&c->local_lock);
+    c->local_mode = true;
+    pthread_mutex_unlock(&c->local_lock);
+    atomic_store(&c->local_gauge, 1);
+    *popped_at = queue_popped(c->d);
+    rp_log(c->d, "warn", "cluster edge: redis %s unreachable; local detection on (this edge's "
+                         "engine analyses its events, its decisions are published when redis "
+                         "returns)", c->config.redis);
+}
+
+/* Take the queue back: only once the engine thread has been told (it
+ * pops no more), so the queue never has two consumers. */
+static void local_leave(rp_cluster *c, uint64_t popped_at) {
+    pthread_mutex_lock(&c->local_lock);
+    c->local_mode = false;
+    bool consuming = c->engine_consuming;
+    pthread_mutex_unlock(&c->local_lock);
+    while (consuming && !atomic_load(&c->stopping)) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&c->local_lock);
+        consuming = c->engine_consuming;
+        pthread_mutex_unlock(&c->local_lock);
+    }
+    uint64_t n = queue_popped(c->d) - popped_at;
+    atomic_fetch_add(&c->local_events, n);
+    atomic_store(&c->local_gauge, 0);
+    rp_log(c->d, "info", "cluster edge: redis %s is back; local detection off after %llu events, "
+                         "forwarding again", c->config.redis, (unsigned long long)n);
 }
 
 void *rp_cluster_forward_main(void *arg) {
@@ -149,19 +308,58 @@ void *rp_cluster_forward_main(void *arg) {
         free(f.pack);
         return NULL;
     }
+    bool local = false;
+    uint64_t local_popped_at = 0;
     for (;;) {
-        size_t n = rp_queue_pop_records(d->queue, evs, records, FORWARD_BATCH, 100);
-        if (!n) {
+        if (local) { /* the engine consumes the queue; wait for redis */
+            if (atomic_load(&c->stopping)) break;
+            if (forwarder_connect(&f)) {
+                local_leave(c, local_popped_at);
+                local = false;
+            } else {
+                rp_cluster_sleep(c, 50);
+            }
+            continue;
+        }
+        /* With a backlog and a connection, do not wait for new events. */
+        int wait_ms = c->buf_head && f.ctx ? 0 : 100;
+        size_t n = rp_queue_pop_records(d->queue, evs, records, FORWARD_BATCH, wait_ms);
+        if (!n && !c->buf_head) {
             if (atomic_load(&c->stopping)) break;
             continue;
         }
+        if (!n && atomic_load(&c->stopping)) break; /* a backlog left at stop is lost */
         if (!forwarder_connect(&f)) {
             atomic_fetch_add(&c->forward_errors, n);
+            buffer_records(c, records, n);
+            if (c->config.local_detection) {
+                local_enter(c, &local_popped_at);
+                local = true;
+            }
+            continue;
+        }
+        if (c->buf_head) {
+            /* In order: new events behind the backlog, and one batch of it
+             * per loop, so the queue keeps draining meanwhile. */
+            buffer_records(c, records, n);
+            buffer_replay(&f, records);
+            if (!c->buf_head)
+                rp_log(d, "info", "cluster forwarder: outage buffer forwarded (%llu events so "
+                                  "far)", (unsigned long long)atomic_load(&c->buffer_replayed));
             continue;
         }
         pack_records(&f, records, n);
-        forward_round_trip(&f);
+        size_t handled = forward_round_trip(&f);
+        if (handled < n) { /* the connection was lost: keep the rest */
+            atomic_fetch_add(&c->forward_errors, n - handled);
+            buffer_records(c, records + handled, n - handled);
+            if (c->config.local_detection) {
+                local_enter(c, &local_popped_at);
+                local = true;
+            }
+        }
     }
+    if (local) local_leave(c, local_popped_at);
     if (f.ctx) rp_cluster_disconnect(c, &f.ctx);
     free(evs);
     free(records);

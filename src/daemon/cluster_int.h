@@ -70,6 +70,21 @@ struct rp_cluster {
     atomic_uint_fast64_t published, publish_errors, publish_dropped;
     atomic_uint_fast64_t reconnects;
     atomic_int connected; /* threads with a live connection */
+
+    /* The edge's outage buffer (cluster_edge.c): chunks of records, the
+     * oldest first; forwarder thread only, the gauges for /metrics. */
+    struct buffer_chunk *buf_head, *buf_tail;
+    size_t buf_chunks;
+    atomic_uint_fast64_t buffered, buffer_replayed, buffer_dropped, local_events;
+    atomic_uint_fast64_t buffer_events, buffer_bytes;
+    atomic_uint_fast64_t resync_removed;
+    /* Local detection (cluster.local_detection): who consumes the queue. */
+    pthread_mutex_t local_lock;
+    bool local_mode;       /* the forwarder handed the queue to the engine */
+    bool engine_consuming; /* what the engine thread was last told */
+    atomic_int local_gauge;
+    /* Publisher: items taken but not yet written (the resync keeps them). */
+    publish_item *publish_inflight;
 };
 
 /* cluster.c: a connected, authenticated context or NULL (err says why,
@@ -82,6 +97,9 @@ redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who);
 void rp_cluster_disconnect(rp_cluster *c, redisContext **ctx);
 /* Sleep up to ms, false as soon as the cluster stops. */
 bool rp_cluster_sleep(rp_cluster *c, int ms);
+
+/* cluster_edge.c: free the outage buffer (stop). */
+void rp_cluster_buffer_free(rp_cluster *c);
 
 /* cluster_lease.c: the active detector's lease and the claim of a dead
  * detector's entries. RP_OK or RP_EIO (the connection failed). */

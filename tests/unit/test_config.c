@@ -131,6 +131,9 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_string_equal(a->cluster.consumer, b->cluster.consumer);
     assert_int_equal(a->cluster.lease_ms, b->cluster.lease_ms);
     assert_int_equal(a->cluster.claim_idle_ms, b->cluster.claim_idle_ms);
+    assert_string_equal(a->cluster.user, b->cluster.user);
+    assert_int_equal(a->cluster.buffer_mb, b->cluster.buffer_mb);
+    assert_int_equal(a->cluster.local_detection, b->cluster.local_detection);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -1031,6 +1034,27 @@ static void test_cluster_errors_name_the_field(void **state) {
                  "claim_idle_ms must be a whole number between 100 and 600000, got '00'");
 }
 
+/* The edge's outage options and the ACL user (docs/cluster.md). */
+static void test_cluster_outage_and_acl_options(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    assert_string_equal(c->cluster.user, "");
+    assert_int_equal(c->cluster.buffer_mb, 64);
+    assert_false(c->cluster.local_detection);
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  redis: 127.0.0.1:6379\n  role: edge\n  user: rampart-edge\n"
+                 "  password_file: /etc/rampart/redis.pass\n  buffer_mb: 0\n"
+                 "  local_detection: true\n");
+    assert_string_equal(c->cluster.user, "rampart-edge");
+    assert_int_equal(c->cluster.buffer_mb, 0);
+    assert_true(c->cluster.local_detection);
+    rp_config_free(c);
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  user: edge\n", "edge",
+                 "user edge needs cluster.password_file (AUTH user password)");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  buffer_mb: 70000\n", "70000",
+                 "buffer_mb must be a whole number between 0 and 65536, got '70000'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -1072,6 +1096,7 @@ int main(void) {
         cmocka_unit_test(test_cluster_defaults_are_standalone_with_documented_names),
         cmocka_unit_test(test_cluster_section_sets_every_option),
         cmocka_unit_test(test_cluster_errors_name_the_field),
+        cmocka_unit_test(test_cluster_outage_and_acl_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
