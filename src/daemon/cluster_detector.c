@@ -189,8 +189,8 @@ static bool hold_lease(rp_cluster *c, redisContext **ctx, int64_t *renewed_ms,
         rp_log(c->d, "warn", "cluster reader: lost the lease %s to %s: standby", c->lease_key,
                holder[0] ? holder : "nobody");
     else if (st == RP_OK && !*renewed_ms) {
-        rp_log(c->d, "info", "cluster reader: standby: %s holds the lease %s", holder,
-               c->lease_key);
+        rp_log(c->d, "info", "cluster reader: standby as consumer %s: %s holds the lease %s",
+               c->consumer, holder, c->lease_key);
         *renewed_ms = -1; /* logged once */
     }
     atomic_store(&c->active, false);
