@@ -351,7 +351,8 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
                "# TYPE rampart_cluster_connections gauge\nrampart_cluster_connections %d\n",
             atomic_load(&c->connected));
     pthread_mutex_lock(&c->publish_lock);
-    size_t pending = c->publish_pending;
+    size_t pending = c->publish_pending; /* and the batch waiting for a connection */
+    for (const publish_item *it = c->publish_inflight; it; it = it->next) pending++;
     pthread_mutex_unlock(&c->publish_lock);
     fprintf(f, "# HELP rampart_cluster_publish_pending Decisions waiting for the publisher.\n"
                "# TYPE rampart_cluster_publish_pending gauge\nrampart_cluster_publish_pending "

@@ -260,8 +260,13 @@ static uint64_t queue_popped(rp_daemon *d) {
     return qs.popped;
 }
 
-/* Hand the queue to the engine thread until Redis returns. */
-static void local_enter(rp_cluster *c, uint64_t *popped_at) {
+/* Hand the queue to the engine thread until Redis returns. The records
+ * just popped go back into the queue (behind what is there: one batch
+ * out of order at most) for the engine: every event of the outage is
+ * analysed here, none is half here and half on the detector. */
+static void local_enter(rp_cluster *c, const rp_str *records, size_t n, uint64_t *popped_at) {
+    for (size_t i = 0; i < n; i++)
+        rp_queue_push_encoded(c->d->queue, (const uint8_t *)records[i].ptr, records[i].len);
     pthread_mutex_lock(&c->local_lock);
     c->local_mode = true;
     pthread_mutex_unlock(&c->local_lock);
@@ -331,10 +336,11 @@ void *rp_cluster_forward_main(void *arg) {
         if (!n && atomic_load(&c->stopping)) break; /* a backlog left at stop is lost */
         if (!forwarder_connect(&f)) {
             atomic_fetch_add(&c->forward_errors, n);
-            buffer_records(c, records, n);
             if (c->config.local_detection) {
-                local_enter(c, &local_popped_at);
+                local_enter(c, records, n, &local_popped_at);
                 local = true;
+            } else {
+                buffer_records(c, records, n);
             }
             continue;
         }
@@ -352,10 +358,11 @@ void *rp_cluster_forward_main(void *arg) {
         size_t handled = forward_round_trip(&f);
         if (handled < n) { /* the connection was lost: keep the rest */
             atomic_fetch_add(&c->forward_errors, n - handled);
-            buffer_records(c, records + handled, n - handled);
             if (c->config.local_detection) {
-                local_enter(c, &local_popped_at);
+                local_enter(c, records + handled, n - handled, &local_popped_at);
                 local = true;
+            } else {
+                buffer_records(c, records + handled, n - handled);
             }
         }
     }
