@@ -152,11 +152,13 @@ echo "5. an ACL user and its password"
 APORT=$(free_port)
 PASS="s3cr3t-$(head -c 9 /dev/urandom | base64 | tr -d '\n/+=')"
 redis-server --port "$APORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" \
-  --user rampart-edge on ">$PASS" '~*' '&*' '+@all' --user default off >> "$TMP/redis.log" 2>&1 &
+  --user rampart-edge on ">$PASS" '~rampart:*' '-@all' '+@stream' '+@hash' '+@sortedset' \
+  '+@string' '+@transaction' '+eval' '+evalsha' '+ping' --user default off \
+  --user admin on ">$PASS-admin" '~*' '&*' '+@all' >> "$TMP/redis.log" 2>&1 &
 REDIS_PID=$!; cleanup_pid "$REDIS_PID"
 acli() { redis-cli -p "$APORT" --no-auth-warning --user rampart-edge --pass "$PASS" "$@"; }
 for _ in $(seq 1 100); do [ "$(acli ping 2>/dev/null)" = PONG ] && break; sleep 0.02; done
-check "redis-server with an ACL user (default user off)" test "$(acli ping)" = PONG
+check "redis-server with an ACL user limited to rampart:* and the commands docs/cluster.md lists (default user off)" test "$(acli ping)" = PONG
 check "  and refuses a client without it" sh -c "! redis-cli -p $APORT set x 1 | grep -q OK"
 printf '%s\n' "$PASS" > "$TMP/redis.pass"; chmod 600 "$TMP/redis.pass"
 printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n  user: rampart-edge\n  password_file: %s\n' \
@@ -175,6 +177,10 @@ printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n  password_file: %s\n' "$
 start_serve b --config "$TMP/b.yaml"; B_PID=$SERVE_PID
 check "an edge with the password but not the user is refused (logged)" \
   wait_for 5000 grep -q "AUTH refused" "$TMP/b.log"
+conns() { [ "$(metric "$A" rampart_cluster_connections)" = 3 ]; }
+check "the edge's forwarder, mirror and publisher (which prunes with EVAL) are connected" wait_for 5000 conns
+check "Redis denied the edge nothing (ACL LOG has no command or key refusal: XADD, XTRIM, XREVRANGE, HGETALL, XREAD, EVAL suffice)" \
+  sh -c "! redis-cli -p $APORT --no-auth-warning --user admin --pass '$PASS-admin' ACL LOG | grep -qx 'command\|key\|channel'"
 stop_serve "$B_PID"; stop_serve "$A_PID"
 check "the password is in no log, /metrics or /v1/config (with or without the token)" \
   sh -c "! grep -rqF -- '$PASS' $TMP/a.log $TMP/b.log $TMP/a.metrics $TMP/a.config $TMP/a.config.token"
