@@ -30,7 +30,8 @@ command -v redis-server >/dev/null || fail "redis-server is required"
 [ -x "$RAMPART" ] || make -s -C "$ROOT" all >/dev/null
 TRAFFICGEN=${TRAFFICGEN:-$(dirname "$RAMPART")/trafficgen}
 [ -x "$TRAFFICGEN" ] || TRAFFICGEN=$ROOT/build/trafficgen
-trap 'for p in $CLEANUP_PIDS; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.3; cleanup' EXIT
+stop_all() { local p; for p in $CLEANUP_PIDS; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.3; cleanup; }
+trap stop_all EXIT
 now() { echo "$EPOCHREALTIME"; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }

@@ -72,6 +72,9 @@ API_HOSTPORT=${API_URL#http://}
 printf 'inventory:\n  openapi: %s\n' "$ROOT/examples/openapi.yaml" > "$TMP/solo.yaml"
 { cat "$TMP/solo.yaml"; printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: detector\n' "$RPORT"; } > "$TMP/detector.yaml"
 printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n' "$RPORT" > "$TMP/edge.yaml"
+case $("$RAMPART" check-config "$TMP/edge.yaml" 2>&1 || true) in
+  *"unknown key 'cluster'"*) fail "$RAMPART does not know the cluster section: a build older than fleet mode (make all, or RAMPART=...)" ;;
+esac
 check "check-config accepts the detector's and the edges' files" \
   sh -c "'$RAMPART' check-config '$TMP/detector.yaml' >/dev/null && '$RAMPART' check-config '$TMP/edge.yaml' >/dev/null"
 make_token
@@ -80,7 +83,7 @@ start_serve det --config "$TMP/detector.yaml"; DET=$ADMIN
 start_serve ea --config "$TMP/edge.yaml"; EA=$ADMIN
 start_serve eb --config "$TMP/edge.yaml"; EB=$ADMIN
 start_serve ec --config "$TMP/edge.yaml"; EC=$ADMIN
-start_serve solo --config "$TMP/solo.yaml"; SOLO=$ADMIN
+start_serve solo --config "$TMP/solo.yaml"
 
 # --- nginx ------------------------------------------------------------------
 USER_LINE=""; [ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
@@ -295,7 +298,7 @@ awk '{ print $2 }' "$TMP/prop" > "$TMP/prop.all"
 read -r P50 P99 PMAX < <(pct "$TMP/prop.all")
 for h in 0 1 2; do
   awk -v h=$h '$1 == h { print $2 }' "$TMP/prop" > "$TMP/prop.$h"
-  read -r a b c < <(pct "$TMP/prop.$h")
+  read -r a _ c < <(pct "$TMP/prop.$h")
   echo "  nginx ${NAMES[h]}: p50 $a ms, max $c ms"
 done
 echo "  API answer -> 403 from each nginx, 60 samples: p50 $P50 ms, p99 $P99 ms, max $PMAX ms (curl polling included)"
