@@ -182,6 +182,7 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
         snprintf(c->consumer, sizeof c->consumer, "%s-%08x", host, h);
     }
     snprintf(c->lease_key, sizeof c->lease_key, "%s:lease", config->stream);
+    snprintf(c->detectors_key, sizeof c->detectors_key, "%s:detectors", config->stream);
     snprintf(c->changes, sizeof c->changes, "%s:changes", config->decisions);
     snprintf(c->expiry, sizeof c->expiry, "%s:expiry", config->decisions);
     pthread_mutex_init(&c->publish_lock, NULL);
@@ -370,6 +371,16 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
                    "lease and reads the stream, 0 on standby.\n"
                    "# TYPE rampart_cluster_detector_active gauge\n"
                    "rampart_cluster_detector_active %d\n", atomic_load(&c->active) ? 1 : 0);
+    if (c->config.role == RP_CLUSTER_DETECTOR)
+        fprintf(f, "# HELP rampart_cluster_partitions_held Partition leases this detector holds "
+                   "(of cluster.partitions).\n"
+                   "# TYPE rampart_cluster_partitions_held gauge\n"
+                   "rampart_cluster_partitions_held %u\n"
+                   "# HELP rampart_cluster_live_detectors Live detectors as last counted "
+                   "(cluster.partitions > 1; 0 otherwise).\n"
+                   "# TYPE rampart_cluster_live_detectors gauge\n"
+                   "rampart_cluster_live_detectors %u\n",
+                atomic_load(&c->partitions_held), atomic_load(&c->live_detectors));
     fprintf(f, "# HELP rampart_cluster_role This node's role (1 for the one in force).\n"
                "# TYPE rampart_cluster_role gauge\nrampart_cluster_role{role=\"%s\"} 1\n",
             role_names[c->config.role]);

@@ -55,16 +55,24 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* One partition's stream as this detector sees it (cluster.partitions;
+ * one, <stream> itself, when it is 1). */
+typedef struct partition {
+    char stream[176], lease[192];
+    bool held;          /* this detector holds its lease and reads it */
+    bool pending_first; /* read our pending entries ("0") before new ones */
+    int64_t claimed_ms; /* last XAUTOCLAIM */
+} partition;
+
 /* XGROUP CREATE ... 0 MKSTREAM: a new group reads what the stream holds
  * (events sent before the first detector started are judged, not lost).
  * BUSYGROUP (it exists) is success. */
-static rp_status ensure_group(rp_cluster *c, redisContext *ctx) {
-    redisReply *r = redisCommand(ctx, "XGROUP CREATE %s %s 0 MKSTREAM", c->config.stream,
-                                 c->config.group);
+static rp_status ensure_group(rp_cluster *c, redisContext *ctx, const char *stream) {
+    redisReply *r = redisCommand(ctx, "XGROUP CREATE %s %s 0 MKSTREAM", stream, c->config.group);
     if (!r) return RP_EIO;
     rp_status st = RP_OK;
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
-        rp_log(c->d, "error", "cluster reader: XGROUP CREATE %s %s: %s", c->config.stream,
+        rp_log(c->d, "error", "cluster reader: XGROUP CREATE %s %s: %s", stream,
                c->config.group, r->str);
         st = RP_EINVAL;
     }
@@ -123,12 +131,13 @@ static bool wait_engine(rp_cluster *c) {
     return true;
 }
 
-static rp_status ack_entries(rp_cluster *c, redisContext *ctx, const redisReply *entries) {
+static rp_status ack_entries(rp_cluster *c, redisContext *ctx, const char *stream,
+                             const redisReply *entries) {
     const char *argv[3 + READ_COUNT];
     size_t argvlen[3 + READ_COUNT];
     int argc = 0;
     argv[argc] = "XACK", argvlen[argc++] = 4;
-    argv[argc] = c->config.stream, argvlen[argc++] = strlen(c->config.stream);
+    argv[argc] = stream, argvlen[argc++] = strlen(stream);
     argv[argc] = c->config.group, argvlen[argc++] = strlen(c->config.group);
     for (size_t i = 0; i < entries->elements && argc < 3 + READ_COUNT; i++) {
         const redisReply *id = entries->element[i]->element[0];
@@ -141,11 +150,11 @@ static rp_status ack_entries(rp_cluster *c, redisContext *ctx, const redisReply 
     return RP_OK;
 }
 
-/* The entries array of an XREADGROUP reply, or NULL (none, or malformed). */
-static const redisReply *reply_entries(const redisReply *r) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) return NULL;
-    const redisReply *s = r->element[0];
-    if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 || s->element[1]->type != REDIS_REPLY_ARRAY)
+/* The entries array of one stream's part of an XREADGROUP reply, or
+ * NULL (none, or malformed). */
+static const redisReply *stream_entries(const redisReply *s) {
+    if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 || s->element[0]->type != REDIS_REPLY_STRING ||
+        s->element[1]->type != REDIS_REPLY_ARRAY)
         return NULL;
     const redisReply *entries = s->element[1];
     for (size_t i = 0; i < entries->elements; i++) {
@@ -157,55 +166,111 @@ static const redisReply *reply_entries(const redisReply *r) {
     return entries;
 }
 
-/* Take or renew the lease when it is due; false while standby (or the
- * connection failed: *ctx is then NULL). */
-static bool hold_lease(rp_cluster *c, redisContext **ctx, int64_t *renewed_ms,
-                       int64_t *claimed_ms, bool *pending_first) {
-    int64_t now = mono_ms();
-    bool active = atomic_load(&c->active);
-    if (active && now - *renewed_ms < (int64_t)c->config.lease_ms / 3) return true;
-    bool held = false;
-    char holder[96];
-    rp_status st = rp_cluster_lease_take(c, *ctx, &held, holder, sizeof holder);
-    if (st == RP_EIO) {
-        rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
-        rp_cluster_disconnect(c, ctx);
-        held = false;
-    }
-    if (held) {
-        *renewed_ms = now;
-        if (!active) {
-            atomic_store(&c->active, true);
-            atomic_fetch_add(&c->takeovers, 1);
-            *pending_first = true;
-            *claimed_ms = 0; /* claim at once */
-            rp_log(c->d, "info", "cluster reader: active: %s holds the lease %s, reading %s as "
-                                 "consumer %s", c->consumer, c->lease_key, c->config.stream,
-                   c->consumer);
-        }
-        return true;
-    }
-    if (active) /* lost (expired while we were cut off, or Redis lost it) */
-        rp_log(c->d, "warn", "cluster reader: lost the lease %s to %s: standby", c->lease_key,
-               holder[0] ? holder : "nobody");
-    else if (st == RP_OK && !*renewed_ms) {
-        rp_log(c->d, "info", "cluster reader: standby as consumer %s: %s holds the lease %s",
-               c->consumer, holder, c->lease_key);
-        *renewed_ms = -1; /* logged once */
-    }
+static unsigned count_held(const partition *parts, unsigned n) {
+    unsigned k = 0;
+    for (unsigned p = 0; p < n; p++) k += parts[p].held;
+    return k;
+}
+
+static void drop_all(rp_cluster *c, partition *parts, unsigned n) {
+    for (unsigned p = 0; p < n; p++) parts[p].held = false;
+    atomic_store(&c->partitions_held, 0);
     atomic_store(&c->active, false);
-    return false;
+}
+
+/* The leases, every tick: announce this detector (partitions > 1) and
+ * count the live ones; renew what we hold; release what is past our
+ * share, ceil(N / live), so that a newcomer finds free leases (released
+ * between reads, after the batch was acknowledged: never two readers of
+ * one partition); take free ones up to the share. *ctx is NULL when the
+ * connection failed (everything is dropped: the leases are retaken, as
+ * ours, on reconnect). */
+static void tick_leases(rp_cluster *c, redisContext **ctx, partition *parts, unsigned n,
+                        bool *logged_standby) {
+    unsigned live = 1;
+    if (n > 1) {
+        rp_status st = rp_cluster_announce(c, *ctx, &live);
+        if (st == RP_EIO) goto lost;
+        if (st != RP_OK) live = 1;
+        atomic_store(&c->live_detectors, live);
+    }
+    unsigned share = (n + live - 1) / live;
+    char holder[96];
+    for (unsigned p = 0; p < n; p++) {
+        if (!parts[p].held) continue;
+        bool held = false;
+        rp_status st = rp_cluster_lease_take(c, *ctx, parts[p].lease, &held, holder, sizeof holder);
+        if (st == RP_EIO) goto lost;
+        if (!held) {
+            parts[p].held = false;
+            rp_log(c->d, "warn", "cluster reader: lost the lease %s to %s: not reading %s",
+                   parts[p].lease, holder[0] ? holder : "nobody", parts[p].stream);
+        }
+    }
+    unsigned held_n = count_held(parts, n);
+    for (unsigned p = n; p-- > 0 && held_n > share;) {
+        if (!parts[p].held) continue;
+        rp_cluster_lease_release(c, *ctx, parts[p].lease);
+        parts[p].held = false;
+        held_n--;
+        rp_log(c->d, "info", "cluster reader: released the lease %s (%u live detectors, a "
+                             "share of %u of %u partitions)", parts[p].lease, live, share, n);
+    }
+    for (unsigned p = 0; p < n && held_n < share; p++) {
+        if (parts[p].held) continue;
+        bool held = false;
+        rp_status st = rp_cluster_lease_take(c, *ctx, parts[p].lease, &held, holder, sizeof holder);
+        if (st == RP_EIO) goto lost;
+        if (held) {
+            parts[p].held = true;
+            parts[p].pending_first = true;
+            parts[p].claimed_ms = 0; /* claim at once */
+            held_n++;
+            atomic_fetch_add(&c->takeovers, 1);
+            rp_log(c->d, "info", "cluster reader: active: %s holds the lease %s, reading %s as "
+                                 "consumer %s", c->consumer, parts[p].lease, parts[p].stream,
+                   c->consumer);
+        } else if (st == RP_OK && !*logged_standby && held_n == 0) {
+            rp_log(c->d, "info", "cluster reader: standby as consumer %s: %s holds the lease %s",
+                   c->consumer, holder, parts[p].lease);
+            *logged_standby = true;
+        }
+    }
+    atomic_store(&c->partitions_held, held_n);
+    atomic_store(&c->active, held_n > 0);
+    return;
+lost:
+    rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
+    rp_cluster_disconnect(c, ctx);
+    drop_all(c, parts, n);
 }
 
 void *rp_cluster_detect_main(void *arg) {
     rp_cluster *c = arg;
     redisContext *ctx = NULL;
-    bool pending_first = true;
-    int64_t renewed_ms = 0, claimed_ms = 0;
-    /* The read must come back in time to renew the lease. */
-    int block_ms = RP_CLUSTER_BLOCK_MS;
-    if (block_ms > (int)c->config.lease_ms / 3) block_ms = (int)c->config.lease_ms / 3;
+    unsigned n = c->config.partitions ? c->config.partitions : 1;
+    partition *parts = calloc(n, sizeof *parts);
+    const char **argv = calloc(9 + 2 * (size_t)n, sizeof *argv);
+    size_t *argvlen = calloc(9 + 2 * (size_t)n, sizeof *argvlen);
+    unsigned *order = calloc(n, sizeof *order);
+    if (!parts || !argv || !argvlen || !order) {
+        rp_log(c->d, "error", "cluster reader: out of memory; not reading");
+        free(parts), free(argv), free(argvlen), free(order);
+        return NULL;
+    }
+    for (unsigned p = 0; p < n; p++) {
+        rp_cluster_stream_name(c, p, parts[p].stream, sizeof parts[p].stream);
+        snprintf(parts[p].lease, sizeof parts[p].lease, "%s:lease", parts[p].stream);
+    }
+    bool logged_standby = false;
+    int64_t ticked_ms = 0;
+    /* The read must come back in time to renew the leases; with several
+     * partitions, a tick at the standby's pace finds free leases soon. */
+    int renew_ms = (int)c->config.lease_ms / 3;
     int standby_ms = (int)c->config.lease_ms / 4 < 200 ? (int)c->config.lease_ms / 4 : 200;
+    int block_ms = RP_CLUSTER_BLOCK_MS;
+    if (block_ms > renew_ms) block_ms = renew_ms;
+    if (n > 1 && block_ms > standby_ms) block_ms = standby_ms;
     char count[16], block[16];
     snprintf(count, sizeof count, "%d", READ_COUNT);
     snprintf(block, sizeof block, "%d", block_ms);
@@ -213,69 +278,126 @@ void *rp_cluster_detect_main(void *arg) {
         if (!ctx) {
             ctx = rp_cluster_connect_retry(c, "reader");
             if (!ctx) break;
-            rp_status st = ensure_group(c, ctx);
+            rp_status st = RP_OK;
+            for (unsigned p = 0; p < n && st == RP_OK; p++)
+                st = ensure_group(c, ctx, parts[p].stream);
             if (st != RP_OK) {
                 rp_cluster_disconnect(c, &ctx);
                 rp_cluster_sleep(c, 1000);
                 continue;
             }
-            pending_first = true;
+            for (unsigned p = 0; p < n; p++) parts[p].pending_first = true;
+            ticked_ms = 0;
         }
-        if (!hold_lease(c, &ctx, &renewed_ms, &claimed_ms, &pending_first)) {
-            if (ctx) rp_cluster_sleep(c, standby_ms);
+        unsigned held_n = count_held(parts, n);
+        /* Holding our share: renew at a third of the lease; short of it
+         * (or standby): try the free ones at the standby's pace. */
+        int period = held_n == 0 || (n > 1 && held_n < n) ? standby_ms : renew_ms;
+        if (n > 1 && held_n && period > renew_ms) period = renew_ms;
+        if (mono_ms() - ticked_ms >= period) {
+            tick_leases(c, &ctx, parts, n, &logged_standby);
+            ticked_ms = mono_ms();
+            if (!ctx) continue;
+            held_n = count_held(parts, n);
+        }
+        if (!held_n) {
+            rp_cluster_sleep(c, standby_ms);
             continue;
         }
-        if (mono_ms() - claimed_ms >= CLAIM_PERIOD_MS) {
-            uint64_t n = 0;
-            rp_status st = rp_cluster_claim(c, ctx, &n);
+        bool lost = false;
+        for (unsigned p = 0; p < n && !lost; p++) {
+            if (!parts[p].held || mono_ms() - parts[p].claimed_ms < CLAIM_PERIOD_MS) continue;
+            uint64_t got = 0;
+            rp_status st = rp_cluster_claim(c, ctx, parts[p].stream, &got);
             if (st == RP_EIO) {
-                rp_cluster_disconnect(c, &ctx);
-                continue;
+                lost = true;
+                break;
             }
-            claimed_ms = mono_ms();
-            if (n) {
+            parts[p].claimed_ms = mono_ms();
+            if (got) {
                 rp_log(c->d, "info", "cluster reader: claimed %llu entries left unacknowledged "
-                                     "for %u ms by another consumer", (unsigned long long)n,
-                       c->config.claim_idle_ms);
-                pending_first = true;
+                                     "for %u ms by another consumer (%s)", (unsigned long long)got,
+                       c->config.claim_idle_ms, parts[p].stream);
+                parts[p].pending_first = true;
             }
         }
-        const char *argv[] = {"XREADGROUP", "GROUP", c->config.group, c->consumer, "COUNT", count,
-                              "BLOCK", block, "STREAMS", c->config.stream,
-                              pending_first ? "0" : ">"};
-        size_t argvlen[11];
-        for (int i = 0; i < 11; i++) argvlen[i] = strlen(argv[i]);
-        redisReply *r = redisCommandArgv(ctx, 11, argv, argvlen);
+        if (lost) {
+            rp_cluster_disconnect(c, &ctx);
+            drop_all(c, parts, n);
+            continue;
+        }
+        /* One XREADGROUP for every partition held. A stream read from "0"
+         * (our pending entries) answers at once, so BLOCK only applies
+         * when all are read from ">". */
+        int argc = 0, k = 0;
+        argv[argc++] = "XREADGROUP", argv[argc++] = "GROUP", argv[argc++] = c->config.group;
+        argv[argc++] = c->consumer, argv[argc++] = "COUNT", argv[argc++] = count;
+        argv[argc++] = "BLOCK", argv[argc++] = block, argv[argc++] = "STREAMS";
+        for (unsigned p = 0; p < n; p++)
+            if (parts[p].held) order[k++] = p, argv[argc++] = parts[p].stream;
+        for (int i = 0; i < k; i++) argv[argc++] = parts[order[i]].pending_first ? "0" : ">";
+        for (int i = 0; i < argc; i++) argvlen[i] = strlen(argv[i]);
+        redisReply *r = redisCommandArgv(ctx, argc, argv, argvlen);
         if (!r) {
             rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, ctx->errstr);
             rp_cluster_disconnect(c, &ctx);
+            drop_all(c, parts, n);
             continue;
         }
-        if (r->type == REDIS_REPLY_ERROR) { /* NOGROUP: the stream was deleted */
+        if (r->type == REDIS_REPLY_ERROR) { /* NOGROUP: a stream was deleted */
             rp_log(c->d, "warn", "cluster reader: XREADGROUP: %s", r->str);
             freeReplyObject(r);
             rp_cluster_disconnect(c, &ctx);
+            drop_all(c, parts, n);
             rp_cluster_sleep(c, 500);
             continue;
         }
-        const redisReply *entries = r->type == REDIS_REPLY_NIL ? NULL : reply_entries(r);
-        if (!entries || entries->elements == 0) {
-            pending_first = false; /* our pending list is empty: new entries now */
-            freeReplyObject(r);
-            continue;
+        /* Which streams answered, and with what. */
+        const redisReply *got[k ? k : 1];
+        for (int i = 0; i < k; i++) got[i] = NULL;
+        if (r->type == REDIS_REPLY_ARRAY) {
+            for (size_t j = 0; j < r->elements; j++) {
+                const redisReply *s = r->element[j];
+                const redisReply *entries = stream_entries(s);
+                if (!entries) continue;
+                for (int i = 0; i < k; i++)
+                    if (s->element[0]->len == strlen(parts[order[i]].stream) &&
+                        !memcmp(s->element[0]->str, parts[order[i]].stream, s->element[0]->len))
+                        got[i] = entries;
+            }
         }
         uint64_t events = 0;
-        for (size_t i = 0; i < entries->elements; i++)
-            events += queue_entry(c, entries->element[i]->element[1]);
+        bool any = false;
+        for (int i = 0; i < k; i++) {
+            partition *pt = &parts[order[i]];
+            if (!got[i] || got[i]->elements == 0) {
+                if (pt->pending_first) pt->pending_first = false; /* pending list empty */
+                continue;
+            }
+            any = true;
+            for (size_t e = 0; e < got[i]->elements; e++)
+                events += queue_entry(c, got[i]->element[e]->element[1]);
+        }
         atomic_fetch_add(&c->consumed, events);
-        if (wait_engine(c) && ack_entries(c, ctx, entries) != RP_OK)
-            rp_cluster_disconnect(c, &ctx);
+        if (any && wait_engine(c)) {
+            for (int i = 0; i < k && ctx; i++)
+                if (got[i] && got[i]->elements &&
+                    ack_entries(c, ctx, parts[order[i]].stream, got[i]) != RP_OK) {
+                    rp_cluster_disconnect(c, &ctx);
+                    drop_all(c, parts, n);
+                }
+        }
         freeReplyObject(r);
     }
-    /* A clean stop hands the lease over at once; what was read and not
-     * fed stays pending and is claimed by the next active detector. */
-    if (ctx && atomic_load(&c->active)) rp_cluster_lease_release(c, ctx);
-    atomic_store(&c->active, false);
+    /* A clean stop hands the leases over at once; what was read and not
+     * fed stays pending and is claimed by the next holder. */
+    if (ctx) {
+        for (unsigned p = 0; p < n; p++)
+            if (parts[p].held) rp_cluster_lease_release(c, ctx, parts[p].lease);
+        if (n > 1) rp_cluster_retire(c, ctx);
+    }
+    drop_all(c, parts, n);
     if (ctx) rp_cluster_disconnect(c, &ctx);
+    free(parts), free(argv), free(argvlen), free(order);
     return NULL;
 }

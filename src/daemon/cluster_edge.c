@@ -62,14 +62,39 @@ typedef struct buffer_chunk {
     uint8_t data[];
 } buffer_chunk;
 
+#define MAX_PARTITIONS 256
+
 typedef struct forwarder {
     rp_cluster *c;
     redisContext *ctx;
     int64_t next_attempt_us, backoff_us;
     uint8_t *pack;  /* the entries of one round trip, back to back */
     size_t entry_off[FORWARD_BATCH + 1], entry_events[FORWARD_BATCH];
+    uint16_t entry_part[FORWARD_BATCH]; /* each entry's partition */
     size_t n_entries;
+    /* Partitioned detection (cluster.partitions): the streams' names, and
+     * a pop's records sorted by partition (stable: a client's events stay
+     * in the order they came). */
+    char (*streams)[176];
+    uint16_t rec_part[FORWARD_BATCH];
+    rp_str sorted[FORWARD_BATCH];
 } forwarder;
+
+/* The partition of a client: FNV-1a of its /24 (IPv4) or /48 (IPv6)
+ * mod N, so that an address, its /24 and everything keyed by them (its
+ * rate, its scan, a swarm within the /24) are read by one detector
+ * (docs/cluster.md, partitioned detection). IPv4 is v4-mapped in bytes
+ * 12..15. */
+static unsigned partition_of(const rp_addr *a, unsigned n) {
+    if (n <= 1) return 0;
+    const uint8_t *b = a->bytes;
+    size_t len = 6;
+    if (a->family == 4) b += 12, len = 3;
+    uint32_t h = 2166136261u;
+    h = (h ^ a->family) * 16777619u;
+    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 16777619u;
+    return h % n;
+}
 
 /* Connected, or not yet time to try again. */
 static bool forwarder_connect(forwarder *f) {
@@ -94,18 +119,52 @@ static bool forwarder_connect(forwarder *f) {
     return false;
 }
 
-/* Pack the popped records into entries (PACK_EVENTS / PACK_BYTES each). */
-static void pack_records(forwarder *f, const rp_str *records, size_t n) {
+/* Pack the popped records into entries (PACK_EVENTS / PACK_BYTES each,
+ * one partition each). evs: the records decoded, or NULL (decoded here).
+ * sort: reorder records[] by partition first, so that a pop makes at most
+ * one short entry per partition (the caller's records[] then is in the
+ * packed order, which forward_round_trip's count of handled refers to);
+ * without it (the outage buffer, whose byte offsets follow the records'
+ * order) an entry ends wherever the partition changes. */
+static void pack_records(forwarder *f, rp_str *records, const rp_event *evs, size_t n,
+                         bool sort) {
+    unsigned parts = f->c->config.partitions;
+    for (size_t i = 0; i < n; i++) {
+        f->rec_part[i] = 0;
+        if (parts <= 1) continue;
+        rp_event ev;
+        rp_decode_reason why;
+        if (evs)
+            f->rec_part[i] = (uint16_t)partition_of(&evs[i].client, parts);
+        else if (rp_event_decode((const uint8_t *)records[i].ptr, records[i].len, &ev, &why) ==
+                 RP_OK)
+            f->rec_part[i] = (uint16_t)partition_of(&ev.client, parts);
+    }
+    if (sort && parts > 1 && n > 1) {
+        size_t start[MAX_PARTITIONS + 1] = {0};
+        for (size_t i = 0; i < n; i++) start[f->rec_part[i] + 1]++;
+        for (unsigned p = 0; p < parts; p++) start[p + 1] += start[p];
+        uint16_t sorted_part[FORWARD_BATCH];
+        for (size_t i = 0; i < n; i++) {
+            size_t at = start[f->rec_part[i]]++;
+            f->sorted[at] = records[i];
+            sorted_part[at] = f->rec_part[i];
+        }
+        memcpy(records, f->sorted, n * sizeof *records);
+        memcpy(f->rec_part, sorted_part, n * sizeof *sorted_part);
+    }
     size_t off = 0, e = 0;
     f->entry_off[0] = 0;
     f->entry_events[0] = 0;
+    f->entry_part[0] = n ? f->rec_part[0] : 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = records[i].len;
-        if (f->entry_events[e] == PACK_EVENTS ||
+        if (f->entry_events[e] == PACK_EVENTS || f->entry_part[e] != f->rec_part[i] ||
             (f->entry_events[e] && off - f->entry_off[e] + len > PACK_BYTES)) {
             e++;
             f->entry_off[e] = off;
             f->entry_events[e] = 0;
+            f->entry_part[e] = f->rec_part[i];
         }
         memcpy(f->pack + off, records[i].ptr, len);
         off += len;
@@ -120,20 +179,29 @@ static void pack_records(forwarder *f, const rp_str *records, size_t n) {
  * Redis and counted); fewer than packed when the connection was lost. */
 static size_t forward_round_trip(forwarder *f) {
     rp_cluster *c = f->c;
-    const char *stream = c->config.stream;
+    bool touched[MAX_PARTITIONS] = {0};
+    size_t trims = 0;
     for (size_t e = 0; e < f->n_entries; e++) {
+        const char *stream = f->streams[f->entry_part[e]];
         const char *argv[] = {"XADD", stream, "*", "e", (const char *)f->pack + f->entry_off[e]};
         size_t argvlen[] = {4, strlen(stream), 1, 1, f->entry_off[e + 1] - f->entry_off[e]};
         redisAppendCommandArgv(f->ctx, 5, argv, argvlen);
+        touched[f->entry_part[e]] = true;
     }
+    /* One XTRIM per stream written (each partition is bounded by
+     * stream_maxlen on its own). */
     char maxlen[24];
     snprintf(maxlen, sizeof maxlen, "%u", c->config.stream_maxlen);
-    const char *targv[] = {"XTRIM", stream, "MAXLEN", "~", maxlen};
-    size_t targvlen[] = {5, strlen(stream), 6, 1, strlen(maxlen)};
-    redisAppendCommandArgv(f->ctx, 5, targv, targvlen);
+    for (unsigned p = 0; p < c->config.partitions && p < MAX_PARTITIONS; p++) {
+        if (!touched[p] && (p || f->n_entries)) continue;
+        const char *targv[] = {"XTRIM", f->streams[p], "MAXLEN", "~", maxlen};
+        size_t targvlen[] = {5, strlen(f->streams[p]), 6, 1, strlen(maxlen)};
+        redisAppendCommandArgv(f->ctx, 5, targv, targvlen);
+        trims++;
+    }
     uint64_t ok = 0, failed = 0, entries = 0;
     size_t handled = 0;
-    for (size_t e = 0; e <= f->n_entries; e++) {
+    for (size_t e = 0; e < f->n_entries + trims; e++) {
         redisReply *r = NULL;
         if (redisGetReply(f->ctx, (void **)&r) != REDIS_OK || !r) {
             /* The connection is gone: which of the rest arrived is not
@@ -144,7 +212,7 @@ static size_t forward_round_trip(forwarder *f) {
             f->next_attempt_us = rp_wall_us() + RETRY_MIN_US;
             break;
         }
-        if (e == f->n_entries) { /* the XTRIM */
+        if (e >= f->n_entries) { /* an XTRIM */
             if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
                 atomic_fetch_add(&c->stream_trimmed, (uint64_t)r->integer);
         } else if (r->type == REDIS_REPLY_ERROR) {
@@ -236,7 +304,7 @@ static bool buffer_replay(forwarder *f, rp_str *records) {
         n++;
     }
     offs[n] = off;
-    pack_records(f, records, n);
+    pack_records(f, records, NULL, n, false);
     size_t handled = forward_round_trip(f);
     atomic_fetch_add(&c->buffer_replayed, handled);
     atomic_fetch_sub(&c->buffer_events, handled);
@@ -306,11 +374,17 @@ void *rp_cluster_forward_main(void *arg) {
     rp_str *records = calloc(FORWARD_BATCH, sizeof *records);
     /* The worst case: every record of a pop at the protocol's maximum. */
     f.pack = malloc((size_t)FORWARD_BATCH * RP_PROTO_MAX_DATAGRAM);
-    if (!evs || !records || !f.pack) {
+    unsigned parts = c->config.partitions ? c->config.partitions : 1;
+    f.streams = calloc(parts, sizeof *f.streams);
+    if (f.streams)
+        for (unsigned p = 0; p < parts; p++)
+            rp_cluster_stream_name(c, p, f.streams[p], sizeof f.streams[p]);
+    if (!evs || !records || !f.pack || !f.streams) {
         rp_log(d, "error", "cluster forwarder: out of memory; events are not forwarded");
         free(evs);
         free(records);
         free(f.pack);
+        free(f.streams);
         return NULL;
     }
     bool local = false;
@@ -354,7 +428,7 @@ void *rp_cluster_forward_main(void *arg) {
                                   "far)", (unsigned long long)atomic_load(&c->buffer_replayed));
             continue;
         }
-        pack_records(&f, records, n);
+        pack_records(&f, records, evs, n, true);
         size_t handled = forward_round_trip(&f);
         if (handled < n) { /* the connection was lost: keep the rest */
             atomic_fetch_add(&c->forward_errors, n - handled);
@@ -371,5 +445,6 @@ void *rp_cluster_forward_main(void *arg) {
     free(evs);
     free(records);
     free(f.pack);
+    free(f.streams);
     return NULL;
 }

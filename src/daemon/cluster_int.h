@@ -44,6 +44,7 @@ struct rp_cluster {
     char consumer[96];  /* this detector's name in the group: cluster.consumer or
                            host-<store path hash>, stable across restarts */
     char lease_key[160]; /* <stream>:lease, the active detector's name (cluster_lease.c) */
+    char detectors_key[160]; /* <stream>:detectors, the live detectors (partitions > 1) */
     char changes[160];  /* <decisions>:changes */
     char expiry[160];   /* <decisions>:expiry */
     atomic_bool stopping;
@@ -66,6 +67,8 @@ struct rp_cluster {
     atomic_uint_fast64_t consumed, acked, decode_errors;
     atomic_uint_fast64_t claimed, takeovers; /* XAUTOCLAIMed entries, leases taken */
     atomic_bool active;                      /* this detector holds the lease */
+    atomic_uint partitions_held;             /* of cluster.partitions' leases */
+    atomic_uint live_detectors;              /* as last announced (partitions > 1) */
     atomic_uint_fast64_t mirrored, mirror_removed, loads;
     atomic_uint_fast64_t published, publish_errors, publish_dropped;
     atomic_uint_fast64_t reconnects;
@@ -103,10 +106,18 @@ void rp_cluster_buffer_free(rp_cluster *c);
 
 /* cluster_lease.c: the active detector's lease and the claim of a dead
  * detector's entries. RP_OK or RP_EIO (the connection failed). */
-rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, bool *held, char *holder,
-                                size_t size);
-void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx);
-rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, uint64_t *claimed);
+rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, const char *key, bool *held,
+                                char *holder, size_t size);
+void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx, const char *key);
+rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, const char *stream,
+                           uint64_t *claimed);
+/* Partitioned detection: partition p's stream (<stream> alone when
+ * cluster.partitions is 1, else <stream>:<p>); this detector announced
+ * alive for lease_ms and the live count (<stream>:detectors, a sorted
+ * set scored by each one's expiry); a clean stop's retirement. */
+void rp_cluster_stream_name(const rp_cluster *c, unsigned p, char *out, size_t size);
+rp_status rp_cluster_announce(rp_cluster *c, redisContext *ctx, unsigned *live);
+void rp_cluster_retire(rp_cluster *c, redisContext *ctx);
 
 /* The threads (their files). */
 void *rp_cluster_forward_main(void *arg);

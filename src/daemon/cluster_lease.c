@@ -51,11 +51,29 @@ static const char release_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
 
-rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, bool *held, char *holder,
-                                size_t size) {
+/* Partitioned detection: this detector is alive until ARGV[2] ms from
+ * now (Redis's clock, so the detectors' clocks need not agree); the
+ * ones whose time ran out are removed; the reply is the live count. */
+static const char announce_script[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2])) "
+    "return redis.call('ZCARD', KEYS[1])";
+
+void rp_cluster_stream_name(const rp_cluster *c, unsigned p, char *out, size_t size) {
+    if (c->config.partitions <= 1)
+        snprintf(out, size, "%s", c->config.stream);
+    else
+        snprintf(out, size, "%s:%u", c->config.stream, p);
+}
+
+rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, const char *key, bool *held,
+                                char *holder, size_t size) {
     char ms[16];
     snprintf(ms, sizeof ms, "%u", c->config.lease_ms);
-    const char *argv[] = {"EVAL", take_script, "1", c->lease_key, c->consumer, ms};
+    const char *argv[] = {"EVAL", take_script, "1", key, c->consumer, ms};
     size_t argvlen[6];
     for (int i = 0; i < 6; i++) argvlen[i] = strlen(argv[i]);
     redisReply *r = redisCommandArgv(ctx, 6, argv, argvlen);
@@ -69,7 +87,7 @@ rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, bool *held, ch
         if (holder && size && r->element[1]->type == REDIS_REPLY_STRING)
             snprintf(holder, size, "%.*s", (int)r->element[1]->len, r->element[1]->str);
     } else {
-        rp_log(c->d, "warn", "cluster reader: lease %s: %s", c->lease_key,
+        rp_log(c->d, "warn", "cluster reader: lease %s: %s", key,
                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         st = RP_EINVAL;
     }
@@ -77,23 +95,49 @@ rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, bool *held, ch
     return st;
 }
 
-void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx) {
-    const char *argv[] = {"EVAL", release_script, "1", c->lease_key, c->consumer};
+void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx, const char *key) {
+    const char *argv[] = {"EVAL", release_script, "1", key, c->consumer};
     size_t argvlen[5];
     for (int i = 0; i < 5; i++) argvlen[i] = strlen(argv[i]);
     redisReply *r = redisCommandArgv(ctx, 5, argv, argvlen);
     if (r) freeReplyObject(r);
 }
 
+rp_status rp_cluster_announce(rp_cluster *c, redisContext *ctx, unsigned *live) {
+    char ms[16];
+    snprintf(ms, sizeof ms, "%u", c->config.lease_ms);
+    const char *argv[] = {"EVAL", announce_script, "1", c->detectors_key, c->consumer, ms};
+    size_t argvlen[6];
+    for (int i = 0; i < 6; i++) argvlen[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(ctx, 6, argv, argvlen);
+    if (!r) return RP_EIO;
+    rp_status st = RP_OK;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1) {
+        *live = (unsigned)r->integer;
+    } else {
+        rp_log(c->d, "warn", "cluster reader: announce %s: %s", c->detectors_key,
+               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        st = RP_EINVAL;
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+void rp_cluster_retire(rp_cluster *c, redisContext *ctx) {
+    redisReply *r = redisCommand(ctx, "ZREM %s %s", c->detectors_key, c->consumer);
+    if (r) freeReplyObject(r);
+}
+
 /* XAUTOCLAIM from 0-0 until the cursor comes back to 0-0 (bounded: a
  * pending list of 64 rounds of 1,024 is more than a dead detector can
  * hold, the rest waits for the next claim). */
-rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, uint64_t *claimed) {
+rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, const char *stream,
+                           uint64_t *claimed) {
     char idle[16], cursor[48] = "0-0";
     snprintf(idle, sizeof idle, "%u", c->config.claim_idle_ms);
     *claimed = 0;
     for (int round = 0; round < 64; round++) {
-        const char *argv[] = {"XAUTOCLAIM", c->config.stream, c->config.group, c->consumer,
+        const char *argv[] = {"XAUTOCLAIM", stream, c->config.group, c->consumer,
                               idle, cursor, "COUNT", "1024", "JUSTID"};
         size_t argvlen[9];
         for (int i = 0; i < 9; i++) argvlen[i] = strlen(argv[i]);

@@ -106,6 +106,8 @@ static void cluster_defaults(rp_cluster_config *cl) {
      * events), forwarded when Redis returns; oldest dropped past it. */
     cl->buffer_mb = 64;
     cl->local_detection = false;
+    /* One stream, one active detector (docs/cluster.md, partitioning). */
+    cl->partitions = 1;
 }
 
 rp_config *rp_config_default(void) {

@@ -127,6 +127,8 @@ typedef struct rp_cluster_config {
     char user[128];          /* Redis ACL user (AUTH user password); "" = AUTH password only */
     uint32_t buffer_mb;      /* edge: events kept while Redis is unreachable (MiB); 0 = none */
     bool local_detection;    /* edge: run its own engine while Redis is unreachable */
+    uint32_t partitions;     /* N event streams <stream>:<p>, p = hash(client /24|/48) mod N;
+                                1 = the one stream <stream> */
 } rp_cluster_config;
 
 struct rp_config {

@@ -1269,7 +1269,7 @@ static void walk_cluster(walker *w, ynode *n) {
     static const char *const keys[] = {"redis",  "role",      "stream",       "group",
                                        "decisions", "password_file", "stream_maxlen",
                                        "consumer", "lease_ms", "claim_idle_ms",
-                                       "user", "buffer_mb", "local_detection"};
+                                       "user", "buffer_mb", "local_detection", "partitions"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
     rp_cluster_config *cl = &w->config->cluster;
@@ -1319,6 +1319,8 @@ static void walk_cluster(walker *w, ynode *n) {
     if ((v = map_get(w, n, "buffer_mb"))) get_uint(w, v, "buffer_mb", 0, 65536, &cl->buffer_mb);
     if ((v = map_get(w, n, "local_detection")))
         get_bool(w, v, "local_detection", &cl->local_detection);
+    if ((v = map_get(w, n, "partitions")))
+        get_uint(w, v, "partitions", 1, 256, &cl->partitions);
     if (cl->user[0] && !cl->password_file[0])
         report(w, map_get(w, n, "user"), "user %s needs cluster.password_file (AUTH user password)",
                cl->user);

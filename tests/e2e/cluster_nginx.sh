@@ -328,7 +328,9 @@ for e in "$EA" "$EB" "$EC"; do
   m=$(curl -s "$e/metrics")
   check "edge $e: no forward error, no publish error" \
     grep -Eq '^rampart_cluster_forward_errors_total 0$' <<<"$m"
-  fwd=$((fwd + $(grep -E '^rampart_cluster_events_forwarded_total' <<<"$m" | awk '{print $2}')))
+  f=$(grep -E '^rampart_cluster_events_forwarded_total' <<<"$m" | awk '{print $2}')
+  check "  it forwarded its nginx's events ($f)" test "${f:-0}" -gt 0
+  fwd=$((fwd + f))
 done
 echo "  the three edges forwarded $fwd events"
 for n in a b c solo; do

@@ -134,6 +134,7 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_string_equal(a->cluster.user, b->cluster.user);
     assert_int_equal(a->cluster.buffer_mb, b->cluster.buffer_mb);
     assert_int_equal(a->cluster.local_detection, b->cluster.local_detection);
+    assert_int_equal(a->cluster.partitions, b->cluster.partitions);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -1055,6 +1056,21 @@ static void test_cluster_outage_and_acl_options(void **state) {
                  "buffer_mb must be a whole number between 0 and 65536, got '70000'");
 }
 
+/* Partitioned detection (docs/cluster.md): 1 = the one stream. */
+static void test_cluster_partitions(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    assert_int_equal(c->cluster.partitions, 1);
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  redis: 127.0.0.1:6379\n  role: detector\n  partitions: 4\n");
+    assert_int_equal(c->cluster.partitions, 4);
+    rp_config_free(c);
+    expect_error("cluster:\n  redis: 127.1.1.1:6379\n  partitions: 0\n", "0",
+                 "partitions must be a whole number between 1 and 256, got '0'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  partitions: 257\n", "257",
+                 "partitions must be a whole number between 1 and 256, got '257'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -1097,6 +1113,7 @@ int main(void) {
         cmocka_unit_test(test_cluster_section_sets_every_option),
         cmocka_unit_test(test_cluster_errors_name_the_field),
         cmocka_unit_test(test_cluster_outage_and_acl_options),
+        cmocka_unit_test(test_cluster_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
