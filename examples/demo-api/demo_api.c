@@ -213,8 +213,12 @@ static bool parse_uint(const char *s, size_t n, uint32_t *out)
 /* "2026-11-20T10:00:00Z" (a fraction or +00:00 allowed) or epoch seconds. */
 static bool parse_time(const char *s, int64_t *out)
 {
-    uint32_t v;
-    if (parse_uint(s, strlen(s), &v)) {
+    /* Unix seconds (today's are 10 digits; up to 12 accepted) or ISO 8601. */
+    size_t n = strlen(s), i = 0;
+    int64_t v = 0;
+    while (i < n && i < 12 && s[i] >= '0' && s[i] <= '9')
+        v = v * 10 + (s[i++] - '0');
+    if (n > 0 && i == n) {
         *out = v;
         return true;
     }

@@ -106,6 +106,8 @@ is "absent order: 404" "404 33" "$(st GET /api/orders/400001 "${AUTH[@]}")"
 is "order without a token: 401" "401 61" "$(st GET /api/orders/329)"
 is "partner polls orders" "200" "$(st GET '/api/orders?updated_since=2026-11-20T00:00:00Z' -H 'Authorization: Bearer pk_live_demo_partner1' | cut -d' ' -f1)"
 check "partner gets 100 orders" test "$(grep -o '"user_id":' "$TMP/body" | wc -l)" -eq 100
+# Unix seconds as a partner's sync sends them (10 digits; tests/e2e/attack/legit.sh)
+is "partner polls orders since unix seconds" "200" "$(st GET '/api/orders?updated_since=1764547200' -H 'Authorization: Bearer pk_live_demo_partner1' | cut -d' ' -f1)"
 PARTNER=(-H 'Authorization: Bearer pk_live_demo_partner1')
 is "partner reads any order: 200" "200" "$(st GET /api/orders/337 "${PARTNER[@]}" | cut -d' ' -f1)"
 is "partner reads no profile: 403" "403 47" "$(st GET /api/users/42 "${PARTNER[@]}")"
