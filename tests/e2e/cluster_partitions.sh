@@ -68,7 +68,7 @@ attack() { # attack ROUND: one scanner per partition, 200 requests each, through
   "$RAMPART" send --socket "$TMP/edge.sock" --now "$TMP/scan$1.log"
 }
 blocked_all() { # blocked_all ROUND DETECTOR_URL...: every scanner of the round, everywhere
-  local ip url
+  local ip url shift_urls
   for ip in $(scanners "$1"); do
     shift_urls=("${@:2}")
     wait_403 "$EDGE" "$ip" || { echo "    $ip not blocked on the edge"; return 1; }
