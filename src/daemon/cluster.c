@@ -68,25 +68,117 @@ static rp_status read_password(const char *path, char *out, size_t size, rp_erro
     return RP_OK;
 }
 
-redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
-    struct timeval connect_tv = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
-    const char *addr = c->config.redis;
-    redisContext *ctx;
-    if (addr[0] == '/') {
-        ctx = redisConnectUnixWithTimeout(addr, connect_tv);
-    } else {
-        char host[256];
-        snprintf(host, sizeof host, "%s", addr);
-        char *colon = strrchr(host, ':');
-        int port = colon ? atoi(colon + 1) : 6379;
-        if (colon) *colon = 0;
-        char *h = host;
-        if (h[0] == '[') { /* [IPv6]:port */
-            h++;
-            h[strlen(h) - 1] = 0;
-        }
-        ctx = redisConnectWithTimeout(h, port, connect_tv);
+/* "host:port", "[IPv6]:port" or a unix socket path. */
+static redisContext *dial(const char *addr, int timeout_ms) {
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    if (addr[0] == '/') return redisConnectUnixWithTimeout(addr, tv);
+    char host[256];
+    snprintf(host, sizeof host, "%s", addr);
+    char *colon = strrchr(host, ':');
+    int port = colon ? atoi(colon + 1) : 6379;
+    if (colon) *colon = 0;
+    char *h = host;
+    if (h[0] == '[') { /* [IPv6]:port */
+        h++;
+        h[strlen(h) - 1] = 0;
     }
+    return redisConnectWithTimeout(h, port, tv);
+}
+
+/* A READONLY reply (a master demoted under us: Sentinel reconfigured it
+ * into a replica) marks the context failed, so that the next read or
+ * write on it fails like a lost connection and the thread reconnects --
+ * through the sentinels, to the new master -- in the one path every
+ * thread already has. hiredis 0.14 builds error replies with
+ * createString; the reader hands us the context as privdata. */
+static redisReplyObjectFunctions readonly_fn;
+static void *(*default_create_string)(const redisReadTask *, char *, size_t);
+static pthread_once_t readonly_once = PTHREAD_ONCE_INIT;
+
+static void *create_string_watch(const redisReadTask *task, char *str, size_t len) {
+    if (task->type == REDIS_REPLY_ERROR && len >= 8 && memcmp(str, "READONLY", 8) == 0 &&
+        task->privdata) {
+        redisContext *ctx = task->privdata;
+        if (!ctx->err) {
+            ctx->err = REDIS_ERR_OTHER;
+            snprintf(ctx->errstr, sizeof ctx->errstr, "READONLY: the node is no longer the master");
+        }
+    }
+    return default_create_string(task, str, len);
+}
+
+static void readonly_init(void) {
+    redisReader *r = redisReaderCreate();
+    if (!r) return;
+    readonly_fn = *r->fn;
+    default_create_string = readonly_fn.createString;
+    readonly_fn.createString = create_string_watch;
+    redisReaderFree(r);
+}
+
+static void watch_readonly(redisContext *ctx) {
+    pthread_once(&readonly_once, readonly_init);
+    if (!default_create_string) return;
+    ctx->reader->fn = &readonly_fn;
+    ctx->reader->privdata = ctx;
+}
+
+/* Sentinel: a sentinel answers within this (it is local or near). */
+#define SENTINEL_TIMEOUT_MS 500
+
+/* The master's address from the sentinels, asked in turn, starting with
+ * the one that answered last. hiredis 0.14 has no Sentinel support: this
+ * is the client side of the Sentinel protocol's discovery step (the
+ * master's address, then ROLE on it, rp_cluster_connect). */
+static bool sentinel_master(rp_cluster *c, char *addr, size_t size, rp_error *err) {
+    const rp_cluster_config *cf = &c->config;
+    unsigned first = (unsigned)atomic_load(&c->sentinel_next);
+    char why[200] = "";
+    for (unsigned k = 0; k < cf->n_sentinels; k++) {
+        unsigned i = (first + k) % cf->n_sentinels;
+        const char *s = cf->sentinels[i];
+        redisContext *sc = dial(s, SENTINEL_TIMEOUT_MS);
+        if (!sc || sc->err) {
+            snprintf(why, sizeof why, "sentinel %s: %s", s, sc ? sc->errstr : "out of memory");
+            if (sc) redisFree(sc);
+            continue;
+        }
+        struct timeval tv = {0, SENTINEL_TIMEOUT_MS * 1000};
+        redisSetTimeout(sc, tv);
+        redisReply *r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s", cf->master_name);
+        bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                  r->element[0]->type == REDIS_REPLY_STRING &&
+                  r->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            const char *host = r->element[0]->str;
+            snprintf(addr, size, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+                     r->element[1]->str);
+            atomic_store(&c->sentinel_next, i);
+        } else {
+            snprintf(why, sizeof why, "sentinel %s: %s", s,
+                     !r ? sc->errstr
+                     : r->type == REDIS_REPLY_ERROR ? r->str
+                     : r->type == REDIS_REPLY_NIL   ? "does not know this master"
+                                                    : "unexpected reply");
+        }
+        if (r) freeReplyObject(r);
+        redisFree(sc);
+        if (ok) return true;
+    }
+    rp_error_set(err, RP_EIO, NULL, 0, 0, "no sentinel gave the address of master %s (last: %s)",
+                 cf->master_name, why);
+    return false;
+}
+
+redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
+    const bool sentinel = c->config.n_sentinels > 0;
+    char found[300];
+    const char *addr = c->config.redis;
+    if (sentinel) {
+        if (!sentinel_master(c, found, sizeof found, err)) return NULL;
+        addr = found;
+    }
+    redisContext *ctx = dial(addr, CONNECT_TIMEOUT_MS);
     if (!ctx) {
         rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "redis %s: out of memory", addr);
         return NULL;
@@ -116,8 +208,50 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
             return NULL;
         }
     }
+    if (sentinel) {
+        /* A sentinel that has not seen the failover yet (or a partition)
+         * can name the old master, now a replica: ROLE says. */
+        redisReply *r = redisCommand(ctx, "ROLE");
+        bool master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                      r->element[0]->type == REDIS_REPLY_STRING &&
+                      strcmp(r->element[0]->str, "master") == 0;
+        if (!master)
+            rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s (master %s per the sentinels): %s",
+                         addr, c->config.master_name,
+                         !r                              ? ctx->errstr
+                         : r->type == REDIS_REPLY_ERROR  ? r->str
+                         : r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                                 r->element[0]->type == REDIS_REPLY_STRING
+                             ? "not a master (ROLE says so); asking again"
+                             : "unexpected ROLE reply");
+        if (r) freeReplyObject(r);
+        if (!master) {
+            redisFree(ctx);
+            return NULL;
+        }
+        pthread_mutex_lock(&c->master_lock);
+        bool changed = strcmp(c->master_addr, addr) != 0;
+        if (changed) snprintf(c->master_addr, sizeof c->master_addr, "%s", addr);
+        pthread_mutex_unlock(&c->master_lock);
+        if (changed)
+            rp_log(c->d, "info", "cluster: redis master %s is %s (from the sentinels)",
+                   c->config.master_name, addr);
+    }
+    watch_readonly(ctx);
     atomic_fetch_add(&c->connected, 1);
     return ctx;
+}
+
+/* What the log names: the address, or the master's name and where it
+ * was last found. */
+const char *rp_cluster_where(rp_cluster *c, char *buf, size_t size) {
+    if (!c->config.n_sentinels) return c->config.redis;
+    pthread_mutex_lock(&c->master_lock);
+    snprintf(buf, size, "%s (master %s via %u sentinel%s)",
+             c->master_addr[0] ? c->master_addr : "?", c->config.master_name,
+             c->config.n_sentinels, c->config.n_sentinels > 1 ? "s" : "");
+    pthread_mutex_unlock(&c->master_lock);
+    return buf;
 }
 
 redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who) {
@@ -127,7 +261,10 @@ redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who) {
         rp_error err = {0};
         redisContext *ctx = rp_cluster_connect(c, &err);
         if (ctx) {
-            if (logged) rp_log(c->d, "info", "cluster %s: connected to redis %s", who, c->config.redis);
+            char where[400];
+            if (logged)
+                rp_log(c->d, "info", "cluster %s: connected to redis %s", who,
+                       rp_cluster_where(c, where, sizeof where));
             return ctx;
         }
         /* Once per outage, not once per attempt. */
@@ -153,8 +290,9 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
                          rp_error *err) {
     *out = NULL;
     if (config->role == RP_CLUSTER_STANDALONE) return RP_OK;
-    if (!config->redis[0])
-        return rp_error_set(err, RP_EINVAL, NULL, 0, 0, "cluster.role %s needs cluster.redis",
+    if (!config->redis[0] && !config->n_sentinels)
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "cluster.role %s needs cluster.redis or cluster.sentinels",
                             role_names[config->role]);
     rp_cluster *c = calloc(1, sizeof *c);
     if (!c) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
@@ -188,6 +326,7 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     pthread_mutex_init(&c->publish_lock, NULL);
     pthread_cond_init(&c->publish_cond, NULL);
     pthread_mutex_init(&c->local_lock, NULL);
+    pthread_mutex_init(&c->master_lock, NULL);
     *out = c;
     return RP_OK;
 }
@@ -213,6 +352,7 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
     /* The fleet's decisions before the daemon reports ready: a restarted
      * edge enforces the fleet's blocks from its first request. */
     rp_error cerr = {0};
+    char where[400];
     c->mirror_ctx = rp_cluster_connect(c, &cerr);
     snprintf(c->mirror_last_id, sizeof c->mirror_last_id, "0-0");
     if (c->mirror_ctx) {
@@ -221,7 +361,7 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
         if (rp_cluster_load(c, c->mirror_ctx, c->mirror_last_id, sizeof c->mirror_last_id,
                             &loaded) == RP_OK)
             rp_log(d, "info", "cluster %s: redis %s, %u active fleet decisions loaded (%lld ms)",
-                   role_names[c->config.role], c->config.redis, loaded,
+                   role_names[c->config.role], rp_cluster_where(c, where, sizeof where), loaded,
                    (long long)((rp_wall_us() - t0) / 1000));
         else
             rp_cluster_disconnect(c, &c->mirror_ctx);
@@ -229,7 +369,8 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
     if (!c->mirror_ctx)
         rp_log(d, "warn", "cluster %s: redis %s unreachable at start (%s): serving with the "
                           "decisions restored from the store, the fleet's are loaded when it "
-                          "comes", role_names[c->config.role], c->config.redis,
+                          "comes", role_names[c->config.role],
+               rp_cluster_where(c, where, sizeof where),
                cerr.message[0] ? cerr.message : "the load failed");
     struct {
         bool want;
@@ -274,6 +415,7 @@ void rp_cluster_stop(rp_cluster *c) {
     pthread_mutex_destroy(&c->publish_lock);
     pthread_cond_destroy(&c->publish_cond);
     pthread_mutex_destroy(&c->local_lock);
+    pthread_mutex_destroy(&c->master_lock);
     rp_cluster_buffer_free(c);
     memset(c->password, 0, sizeof c->password);
     free(c);

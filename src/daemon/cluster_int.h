@@ -88,11 +88,22 @@ struct rp_cluster {
     atomic_int local_gauge;
     /* Publisher: items taken but not yet written (the resync keeps them). */
     publish_item *publish_inflight;
+    /* Sentinel (cluster.sentinels): the one to ask first (the last that
+     * answered), and the master last connected to (for the log). */
+    atomic_uint sentinel_next;
+    pthread_mutex_t master_lock;
+    char master_addr[300];
 };
 
 /* cluster.c: a connected, authenticated context or NULL (err says why,
- * without the password). */
+ * without the password). With cluster.sentinels, on every call: the
+ * master's address from the sentinels (in turn), then ROLE must say
+ * master. A READONLY reply on the context later makes its next I/O fail
+ * (a lost connection), so the thread reconnects through the sentinels. */
 redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err);
+/* The Redis this node talks to, for a log line: cluster.redis, or the
+ * master found through the sentinels (buf holds it). */
+const char *rp_cluster_where(rp_cluster *c, char *buf, size_t size);
 /* Connect, retrying with backoff (100 ms doubling to 5 s) until it
  * works or the cluster stops (NULL). who names the thread in the log. */
 redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who);

@@ -108,6 +108,7 @@ static void cluster_defaults(rp_cluster_config *cl) {
     cl->local_detection = false;
     /* One stream, one active detector (docs/cluster.md, partitioning). */
     cl->partitions = 1;
+    snprintf(cl->master_name, sizeof cl->master_name, "rampart");
 }
 
 rp_config *rp_config_default(void) {

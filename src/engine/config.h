@@ -113,6 +113,8 @@ typedef enum rp_cluster_role {
     RP_CLUSTER_DETECTOR        /* read the fleet's events, run the engine, publish decisions */
 } rp_cluster_role;
 
+#define RP_CLUSTER_MAX_SENTINELS 8
+
 typedef struct rp_cluster_config {
     rp_cluster_role role;
     char redis[256];         /* "host:port" or a unix socket path ("/..."); "" = none */
@@ -129,6 +131,11 @@ typedef struct rp_cluster_config {
     bool local_detection;    /* edge: run its own engine while Redis is unreachable */
     uint32_t partitions;     /* N event streams <stream>:<p>, p = hash(client /24|/48) mod N;
                                 1 = the one stream <stream> */
+    /* Redis Sentinel (docs/cluster.md): the master is asked of these, in
+     * turn, on every (re)connect; exclusive with redis. */
+    char sentinels[RP_CLUSTER_MAX_SENTINELS][128]; /* "host:port" each */
+    unsigned n_sentinels;
+    char master_name[128];   /* the master's name in the sentinels (default rampart) */
 } rp_cluster_config;
 
 struct rp_config {

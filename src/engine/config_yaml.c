@@ -1269,7 +1269,8 @@ static void walk_cluster(walker *w, ynode *n) {
     static const char *const keys[] = {"redis",  "role",      "stream",       "group",
                                        "decisions", "password_file", "stream_maxlen",
                                        "consumer", "lease_ms", "claim_idle_ms",
-                                       "user", "buffer_mb", "local_detection", "partitions"};
+                                       "user", "buffer_mb", "local_detection",
+                                       "sentinels", "master_name", "partitions"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
     rp_cluster_config *cl = &w->config->cluster;
@@ -1321,11 +1322,38 @@ static void walk_cluster(walker *w, ynode *n) {
         get_bool(w, v, "local_detection", &cl->local_detection);
     if ((v = map_get(w, n, "partitions")))
         get_uint(w, v, "partitions", 1, 256, &cl->partitions);
+    ynode *sentinels = map_get(w, n, "sentinels");
+    if (sentinels && !is_null(sentinels)) {
+        if (!want_type(w, sentinels, YAML_SEQUENCE_NODE, "sentinels")) {
+        } else if (seq_len(sentinels) > RP_CLUSTER_MAX_SENTINELS) {
+            report(w, sentinels, "too many entries in cluster.sentinels: %d, at most %d",
+                   seq_len(sentinels), RP_CLUSTER_MAX_SENTINELS);
+        } else {
+            cl->n_sentinels = 0;
+            ynode *item;
+            SEQ_EACH(w, sentinels, item) {
+                char tmp[128];
+                if (!get_string(w, item, "sentinels", tmp, sizeof tmp)) continue;
+                if (tmp[0] == '/' || !valid_redis_address(tmp, strlen(tmp))) {
+                    report(w, item, "sentinels entries must be host:port (a name, an IPv4 "
+                                    "address or [IPv6], a port 1..65535), got '%s'", tmp);
+                    continue;
+                }
+                memcpy(cl->sentinels[cl->n_sentinels++], tmp, strlen(tmp) + 1);
+            }
+        }
+    }
+    if ((v = map_get(w, n, "master_name")))
+        get_redis_name(w, v, "master_name", cl->master_name, sizeof cl->master_name);
+    if (cl->n_sentinels && cl->redis[0])
+        report(w, sentinels, "sentinels and cluster.redis are exclusive: the master's address "
+                             "comes from the sentinels");
     if (cl->user[0] && !cl->password_file[0])
         report(w, map_get(w, n, "user"), "user %s needs cluster.password_file (AUTH user password)",
                cl->user);
-    if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0])
-        report(w, role, "role %s needs cluster.redis (host:port or a unix socket path)",
+    if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0] && !cl->n_sentinels)
+        report(w, role, "role %s needs cluster.redis (host:port or a unix socket path) or "
+                        "cluster.sentinels",
                roles[cl->role]);
 }
 

@@ -135,6 +135,10 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_int_equal(a->cluster.buffer_mb, b->cluster.buffer_mb);
     assert_int_equal(a->cluster.local_detection, b->cluster.local_detection);
     assert_int_equal(a->cluster.partitions, b->cluster.partitions);
+    assert_int_equal(a->cluster.n_sentinels, b->cluster.n_sentinels);
+    for (unsigned i = 0; i < a->cluster.n_sentinels; i++)
+        assert_string_equal(a->cluster.sentinels[i], b->cluster.sentinels[i]);
+    assert_string_equal(a->cluster.master_name, b->cluster.master_name);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -1022,7 +1026,8 @@ static void test_cluster_errors_name_the_field(void **state) {
         expect_error(text, "\"", msg);
     }
     expect_error("cluster:\n  role: edge\n", "edge",
-                 "role edge needs cluster.redis (host:port or a unix socket path)");
+                 "role edge needs cluster.redis (host:port or a unix socket path) or "
+                 "cluster.sentinels");
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream: \"a b\"\n", "\"a b\"",
                  "stream must be a Redis name: printable, without spaces, not empty, got 'a b'");
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream_maxlen: 10\n", "10",
@@ -1071,6 +1076,47 @@ static void test_cluster_partitions(void **state) {
                  "partitions must be a whole number between 1 and 256, got '257'");
 }
 
+/* Redis Sentinel (docs/cluster.md#redis-sentinel). */
+static void test_cluster_sentinels(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    assert_int_equal(c->cluster.n_sentinels, 0);
+    assert_string_equal(c->cluster.master_name, "rampart");
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  role: edge\n  sentinels: [10.0.0.1:26379, \"[::1]:26380\", "
+                 "sentinel.internal:26379]\n  master_name: fleet\n");
+    assert_int_equal(c->cluster.role, RP_CLUSTER_EDGE);
+    assert_string_equal(c->cluster.redis, "");
+    assert_int_equal(c->cluster.n_sentinels, 3);
+    assert_string_equal(c->cluster.sentinels[0], "10.0.0.1:26379");
+    assert_string_equal(c->cluster.sentinels[1], "[::1]:26380");
+    assert_string_equal(c->cluster.sentinels[2], "sentinel.internal:26379");
+    assert_string_equal(c->cluster.master_name, "fleet");
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  role: detector\n  sentinels:\n    - 127.0.0.1:26379\n");
+    assert_int_equal(c->cluster.n_sentinels, 1);
+    assert_string_equal(c->cluster.master_name, "rampart");
+    rp_config_free(c);
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  sentinels: [127.0.0.1:26379]\n",
+                 "[127.0.0.1:26379]",
+                 "sentinels and cluster.redis are exclusive: the master's address comes from "
+                 "the sentinels");
+    expect_error("cluster:\n  sentinels: [127.0.0.1]\n", "127.0.0.1]",
+                 "sentinels entries must be host:port (a name, an IPv4 address or [IPv6], a "
+                 "port 1..65535), got '127.0.0.1'");
+    expect_error("cluster:\n  sentinels: [/run/sentinel.sock]\n", "/run/sentinel.sock]",
+                 "sentinels entries must be host:port (a name, an IPv4 address or [IPv6], a "
+                 "port 1..65535), got '/run/sentinel.sock'");
+    expect_error("cluster:\n  sentinels: 127.0.0.1:26379\n", "127.0.0.1:26379",
+                 "sentinels must be a list, got '127.0.0.1:26379'");
+    expect_error("cluster:\n  sentinels: [a:1, a:2, a:3, a:4, a:5, a:6, a:7, a:8, a:9]\n",
+                 "[a:1", "too many entries in cluster.sentinels: 9, at most 8");
+    expect_error("cluster:\n  sentinels: [a:1]\n  master_name: \"my master\"\n",
+                 "\"my master\"",
+                 "master_name must be a Redis name: printable, without spaces, not empty, got "
+                 "'my master'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -1114,6 +1160,7 @@ int main(void) {
         cmocka_unit_test(test_cluster_errors_name_the_field),
         cmocka_unit_test(test_cluster_outage_and_acl_options),
         cmocka_unit_test(test_cluster_partitions),
+        cmocka_unit_test(test_cluster_sentinels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
