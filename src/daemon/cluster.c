@@ -247,7 +247,8 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
 const char *rp_cluster_where(rp_cluster *c, char *buf, size_t size) {
     if (!c->config.n_sentinels) return c->config.redis;
     pthread_mutex_lock(&c->master_lock);
-    snprintf(buf, size, "%s (master %s via %u sentinel%s)",
+    /* bounded so that the line fits any caller's buffer (gcc checks it) */
+    snprintf(buf, size, "%.200s (master %.64s via %u sentinel%s)",
              c->master_addr[0] ? c->master_addr : "?", c->config.master_name,
              c->config.n_sentinels, c->config.n_sentinels > 1 ? "s" : "");
     pthread_mutex_unlock(&c->master_lock);
