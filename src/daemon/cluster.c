@@ -467,6 +467,10 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
          C(publish_errors)},
         {"rampart_cluster_publish_dropped_total", "counter",
          "Decisions not published because the publish queue was full.", C(publish_dropped)},
+        {"rampart_cluster_wait_short_total", "counter",
+         "Publisher batches whose WAIT (cluster.wait_replicas) fewer replicas acknowledged "
+         "within cluster.wait_ms.",
+         C(wait_short)},
         {"rampart_cluster_reconnects_total", "counter", "Redis connections lost and remade.",
          C(reconnects)},
         {"rampart_cluster_events_buffered_total", "counter",

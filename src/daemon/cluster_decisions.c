@@ -148,13 +148,28 @@ static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it
     redisAppendCommand(ctx, "EXEC");
 }
 
-/* Write the items; RP_EIO when the connection failed (the items are to
- * be retried), RP_OK otherwise (an item Redis refused is counted). */
-static rp_status publish_items(rp_cluster *c, redisContext *ctx, publish_item *items) {
-    size_t n = 0;
+/* WAIT's answer: how many replicas acknowledged the batch, or -1 for an
+ * error reply (text in err). */
+static long long wait_reply(const redisReply *r, char *err, size_t size) {
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    snprintf(err, size, "%s", r->type == REDIS_REPLY_ERROR && r->str ? r->str : "not an integer");
+    return -1;
+}
+
+/* Write the items, then (cluster.wait_replicas > 0) WAIT in the same
+ * pipeline, so that a decision is out of flight only once a replica has
+ * it: the master's death before that fails the round trip and the batch
+ * is written again to the next master. RP_EIO when the connection failed
+ * (the items are to be retried), RP_OK otherwise (an item Redis refused is
+ * counted; a WAIT fewer replicas acknowledged too, see wait_short). */
+static rp_status publish_items(rp_cluster *c, redisContext *ctx, publish_item *items,
+                               long long *acked, char *wait_err, size_t wait_err_size) {
+    size_t n = 0, ok_n = 0;
     for (publish_item *it = items; it; it = it->next, n++) append_item(c, ctx, it);
-    publish_item *it = items;
-    for (size_t i = 0; i < n; i++, it = it->next) {
+    unsigned replicas = c->config.wait_replicas;
+    if (replicas)
+        redisAppendCommand(ctx, "WAIT %u %u", replicas, (unsigned)c->config.wait_ms);
+    for (size_t i = 0; i < n; i++) {
         bool ok = true;
         for (int k = 0; k < REPLIES_PER_ITEM; k++) {
             redisReply *r = NULL;
@@ -164,8 +179,19 @@ static rp_status publish_items(rp_cluster *c, redisContext *ctx, publish_item *i
                 ok = false;
             freeReplyObject(r);
         }
-        atomic_fetch_add(ok ? &c->published : &c->publish_errors, 1);
+        if (ok) ok_n++;
     }
+    *acked = replicas;
+    if (replicas) {
+        redisReply *r = NULL;
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r) return RP_EIO;
+        *acked = wait_reply(r, wait_err, wait_err_size);
+        freeReplyObject(r);
+    }
+    /* Counted once the round trip is complete: a batch retried is not
+     * counted twice. */
+    atomic_fetch_add(&c->published, ok_n);
+    atomic_fetch_add(&c->publish_errors, n - ok_n);
     return RP_OK;
 }
 
@@ -238,7 +264,8 @@ static void free_items(publish_item *it) {
 void *rp_cluster_publish_main(void *arg) {
     rp_cluster *c = arg;
     redisContext *ctx = NULL;
-    int64_t last_prune = 0;
+    int64_t last_prune = 0, last_short_log = 0;
+    uint64_t short_logged = 0; /* wait_short when last logged */
     for (;;) {
         publish_item *items = take_items(c);
         bool stopping = atomic_load(&c->stopping);
@@ -258,7 +285,9 @@ void *rp_cluster_publish_main(void *arg) {
             }
         }
         if (items) {
-            if (publish_items(c, ctx, items) != RP_OK) {
+            long long acked = 0;
+            char wait_err[128] = "";
+            if (publish_items(c, ctx, items, &acked, wait_err, sizeof wait_err) != RP_OK) {
                 rp_log(c->d, "warn", "cluster publisher: redis %s: %s; decisions retried",
                        c->config.redis, ctx->errstr);
                 rp_cluster_disconnect(c, &ctx);
@@ -273,6 +302,28 @@ void *rp_cluster_publish_main(void *arg) {
             }
             inflight_done(c);
             free_items(items);
+            if (acked < (long long)c->config.wait_replicas) {
+                /* Written, but a failover now could lose it: counted; logged
+                 * at most once a minute (a master without its replicas would
+                 * say so on every batch). */
+                uint64_t shorts = atomic_fetch_add(&c->wait_short, 1) + 1;
+                int64_t now = rp_wall_us();
+                if (!last_short_log || now - last_short_log >= 60 * 1000000LL) {
+                    if (acked < 0)
+                        rp_log(c->d, "warn", "cluster publisher: WAIT %u %u: %s (%llu batches "
+                               "not confirmed on a replica since the last report)",
+                               (unsigned)c->config.wait_replicas, (unsigned)c->config.wait_ms,
+                               wait_err, (unsigned long long)(shorts - short_logged));
+                    else
+                        rp_log(c->d, "warn", "cluster publisher: WAIT %u %u: %lld replicas "
+                               "acknowledged; decisions written but not yet replicated could be "
+                               "lost at a failover (%llu batches short since the last report)",
+                               (unsigned)c->config.wait_replicas, (unsigned)c->config.wait_ms,
+                               acked, (unsigned long long)(shorts - short_logged));
+                    last_short_log = now;
+                    short_logged = shorts;
+                }
+            }
         }
         if (ctx && rp_wall_us() - last_prune > PRUNE_EVERY_US) {
             last_prune = rp_wall_us();

@@ -71,6 +71,7 @@ struct rp_cluster {
     atomic_uint live_detectors;              /* as last announced (partitions > 1) */
     atomic_uint_fast64_t mirrored, mirror_removed, loads;
     atomic_uint_fast64_t published, publish_errors, publish_dropped;
+    atomic_uint_fast64_t wait_short; /* WAITs fewer replicas acknowledged than asked */
     atomic_uint_fast64_t reconnects;
     atomic_int connected; /* threads with a live connection */
 

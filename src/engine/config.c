@@ -109,6 +109,10 @@ static void cluster_defaults(rp_cluster_config *cl) {
     /* One stream, one active detector (docs/cluster.md, partitioning). */
     cl->partitions = 1;
     snprintf(cl->master_name, sizeof cl->master_name, "rampart");
+    /* No WAIT without sentinels (no failover to lose a decision to); the
+     * YAML walk sets 1 when it names sentinels and wait_replicas is unset. */
+    cl->wait_replicas = 0;
+    cl->wait_ms = 100;
 }
 
 rp_config *rp_config_default(void) {

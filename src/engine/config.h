@@ -136,6 +136,10 @@ typedef struct rp_cluster_config {
     char sentinels[RP_CLUSTER_MAX_SENTINELS][128]; /* "host:port" each */
     unsigned n_sentinels;
     char master_name[128];   /* the master's name in the sentinels (default rampart) */
+    /* After each publisher batch, WAIT <wait_replicas> <wait_ms> (docs/cluster.md#redis-
+     * sentinel); 0 = no WAIT. Default 1 when sentinels are named, else 0. */
+    uint32_t wait_replicas;
+    uint32_t wait_ms;        /* WAIT's timeout (default 100) */
 } rp_cluster_config;
 
 struct rp_config {

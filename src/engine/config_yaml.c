@@ -1270,7 +1270,8 @@ static void walk_cluster(walker *w, ynode *n) {
                                        "decisions", "password_file", "stream_maxlen",
                                        "consumer", "lease_ms", "claim_idle_ms",
                                        "user", "buffer_mb", "local_detection",
-                                       "sentinels", "master_name", "partitions"};
+                                       "sentinels", "master_name", "partitions",
+                                       "wait_replicas", "wait_ms"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
     rp_cluster_config *cl = &w->config->cluster;
@@ -1345,6 +1346,11 @@ static void walk_cluster(walker *w, ynode *n) {
     }
     if ((v = map_get(w, n, "master_name")))
         get_redis_name(w, v, "master_name", cl->master_name, sizeof cl->master_name);
+    if ((v = map_get(w, n, "wait_replicas")))
+        get_uint(w, v, "wait_replicas", 0, 16, &cl->wait_replicas);
+    else if (cl->n_sentinels)
+        cl->wait_replicas = 1; /* a failover must not lose the last decisions */
+    if ((v = map_get(w, n, "wait_ms"))) get_uint(w, v, "wait_ms", 1, 10000, &cl->wait_ms);
     if (cl->n_sentinels && cl->redis[0])
         report(w, sentinels, "sentinels and cluster.redis are exclusive: the master's address "
                              "comes from the sentinels");

@@ -5,13 +5,19 @@
 # and one detector that know only the sentinel (cluster.sentinels).
 #   1. scanner A is blocked through the fleet; a manual block is made on
 #      the edge; both reach the replica;
-#   2. kill -9 of the master while the fleet runs; scanner B is sent at
-#      once (the edge buffers it); the sentinel promotes the replica; the
+#   2. a manual block on the edge, then kill -9 of the master within a few
+#      ms of the API's answer (cluster.wait_replicas defaults to 1 with
+#      sentinels: the publisher's WAIT 1 keeps the decision in flight until
+#      the replica has it, or writes it again to the promoted one); scanner
+#      B is sent at once (the edge buffers it); the sentinel promotes the
+#      replica; the
 #      fleet finds it through the sentinel and B is blocked on the edge
 #      (time from the master's death printed, bounded);
-#   3. the decisions made before the failover are in Redis on the new
-#      master and still enforced on the edge after its resync;
-#   4. scanner C, sent once the failover is over, is blocked as usual;
+#   3. the decisions made before the failover, the last one included, are
+#      in Redis on the new master and still enforced on the edge after its
+#      resync (nothing removed);
+#   4. scanner C, sent once the failover is over, is blocked as usual; the
+#      new master has no replica yet: its WAIT is short, counted and logged;
 #   5. what WAIT 1 <ms> after a decision's MULTI/EXEC costs (printed).
 # Everything on 127.0.0.1, free ports, stopped by PID.
 source "$(dirname "$0")/lib.sh"
@@ -88,7 +94,7 @@ wait_403() { # wait_403 URL IP TENTHS: until the node answers 403 for IP
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
 echo "1. before the failover: a scanner blocked, a manual block"
-A=198.51.100.66; B=198.51.100.77; C=198.51.100.88; MANUAL=203.0.113.77
+A=198.51.100.66; B=198.51.100.77; C=198.51.100.88; MANUAL=203.0.113.77; LAST=203.0.113.99
 scan_log "$A" "$TMP/a.log"; scan_log "$B" "$TMP/b.log"; scan_log "$C" "$TMP/c.log"
 "$RAMPART" send --socket "$TMP/edge.sock" --now "$TMP/a.log"
 check "scanner A is blocked on the edge" wait_403 "$EDGE" "$A" 100
@@ -101,10 +107,16 @@ for k in "ip:$A" "ip:$MANUAL"; do
   check "  and replicated to the replica" test -n "$(rr HGET rampart:decisions "$k")"
 done
 loads0=$(metric "$EDGE" rampart_cluster_loads_total)
+check "no WAIT was short while the replica was up (edge)" \
+  test "$(metric "$EDGE" rampart_cluster_wait_short_total)" = 0
+check "  nor on the detector" test "$(metric "$DET" rampart_cluster_wait_short_total)" = 0
 
-echo "2. kill -9 of the master while the fleet runs"
+echo "2. a manual block, then kill -9 of the master within a few ms of the API's answer"
+t_api=$(now_ms)
+"$RAMPART" decisions --url "$EDGE" --token-file "$TMP/token" add "ip:$LAST" block 10m \
+  "just before the failover" > /dev/null && kill -KILL "$M_PID"
 t_kill=$(now_ms)
-kill -KILL "$M_PID"
+echo "  API call sent -> master killed: $((t_kill - t_api)) ms (the kill right after the answer)"
 "$RAMPART" send --socket "$TMP/edge.sock" --now "$TMP/b.log"
 t_prom=""; t_b=""
 for _ in $(seq 1 300); do # 30 s at most
@@ -131,11 +143,21 @@ for _ in $(seq 1 100); do
 done
 check "the edge reloaded the fleet's decisions from the new master" \
   test "$(metric "$EDGE" rampart_cluster_loads_total)" -gt "$loads0"
-for k in "ip:$A" "ip:$MANUAL"; do
+for _ in $(seq 1 50); do # the edge's publisher may still be writing it to the new master
+  [ -n "$(rr HGET rampart:decisions "ip:$LAST")" ] && break; sleep 0.1
+done
+for k in "ip:$A" "ip:$MANUAL" "ip:$LAST"; do
   check "$k is in Redis on the new master" test -n "$(rr HGET rampart:decisions "$k")"
 done
 check "scanner A is still blocked on the edge after its resync" test "$(status "$EDGE" "$A")" = 403
 check "the manual block too" test "$(status "$EDGE" "$MANUAL")" = 403
+check "and the one made just before the kill" test "$(status "$EDGE" "$LAST")" = 403
+check "  which reached the detector through the new master" wait_403 "$DET" "$LAST" 50
+if grep -q "cluster publisher: .*decisions retried" "$TMP/edge.log"; then
+  echo "  (this run: the kill caught the edge's batch in flight; written again to the promoted replica)"
+else
+  echo "  (this run: the edge's batch was written and acknowledged by the replica, or queued, before the kill)"
+fi
 check "the edge removed nothing at the resync" \
   test "$(metric "$EDGE" rampart_cluster_resync_removed_total)" = 0
 
@@ -145,6 +167,9 @@ t_c0=$(now_ms)
 check "scanner C is blocked on the edge" wait_403 "$EDGE" "$C" 100
 echo "  scanner C sent -> blocked on the edge: $(( $(now_ms) - t_c0 )) ms"
 check "its decision is on the new master" test -n "$(rr HGET rampart:decisions "ip:$C")"
+check "the new master has no replica yet: the detector's WAIT was short, counted" \
+  test "$(metric "$DET" rampart_cluster_wait_short_total)" -ge 1
+check "  and logged" grep -q "cluster publisher: WAIT 1 100: 0 replicas acknowledged" "$TMP/det.log"
 check "the detector consumed A, B and C (600 events) with nothing pending" \
   sh -c "[ \"\$(redis-cli -p $PR XPENDING rampart:events rampart-detectors | head -1)\" = 0 ]"
 echo "  edge reconnects: $(metric "$EDGE" rampart_cluster_reconnects_total)," \

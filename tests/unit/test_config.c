@@ -139,6 +139,8 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     for (unsigned i = 0; i < a->cluster.n_sentinels; i++)
         assert_string_equal(a->cluster.sentinels[i], b->cluster.sentinels[i]);
     assert_string_equal(a->cluster.master_name, b->cluster.master_name);
+    assert_int_equal(a->cluster.wait_replicas, b->cluster.wait_replicas);
+    assert_int_equal(a->cluster.wait_ms, b->cluster.wait_ms);
 }
 
 /* --------------------------------------------------------------- defaults */
@@ -1117,6 +1119,37 @@ static void test_cluster_sentinels(void **state) {
                  "'my master'");
 }
 
+/* WAIT after each publisher batch (docs/cluster.md#redis-sentinel). */
+static void test_cluster_wait(void **state) {
+    (void)state;
+    rp_config *c = rp_config_default();
+    assert_int_equal(c->cluster.wait_replicas, 0);
+    assert_int_equal(c->cluster.wait_ms, 100);
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  redis: 127.0.0.1:6379\n  role: edge\n");
+    assert_int_equal(c->cluster.wait_replicas, 0); /* no sentinels: no WAIT */
+    assert_int_equal(c->cluster.wait_ms, 100);
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  role: edge\n  sentinels: [127.0.0.1:26379]\n");
+    assert_int_equal(c->cluster.wait_replicas, 1); /* sentinels: WAIT 1 by default */
+    assert_int_equal(c->cluster.wait_ms, 100);
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  role: edge\n  sentinels: [127.0.0.1:26379]\n"
+                 "  wait_replicas: 0\n");
+    assert_int_equal(c->cluster.wait_replicas, 0); /* explicitly off */
+    rp_config_free(c);
+    c = parse_ok("cluster:\n  redis: 127.0.0.1:6379\n  wait_replicas: 2\n  wait_ms: 250\n");
+    assert_int_equal(c->cluster.wait_replicas, 2);
+    assert_int_equal(c->cluster.wait_ms, 250);
+    rp_config_free(c);
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  wait_replicas: 17\n", "17\n",
+                 "wait_replicas must be a whole number between 0 and 16, got '17'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  wait_ms: 0\n", "0\n",
+                 "wait_ms must be a whole number between 1 and 10000, got '0'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  wait_ms: -5\n", "-5",
+                 "wait_ms must be a whole number between 1 and 10000, got '-5'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config_has_documented_values),
@@ -1161,6 +1194,7 @@ int main(void) {
         cmocka_unit_test(test_cluster_outage_and_acl_options),
         cmocka_unit_test(test_cluster_partitions),
         cmocka_unit_test(test_cluster_sentinels),
+        cmocka_unit_test(test_cluster_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
