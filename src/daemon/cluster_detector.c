@@ -11,11 +11,21 @@
  *
  * Acknowledged after processing, not after reading: XACK goes only when
  * the engine has fed every event of the batch (its events_fed counter
- * has passed the queue's push count at the batch's last push; the queue
- * is FIFO with one consumer). An entry read and not acknowledged stays
- * in the group's pending list: after a lost connection this consumer
- * reads its own pending entries ("0") before new ones (">"). Its name is
- * stable (cluster.consumer), so a restarted detector does the same.
+ * has passed the queue's push count at the batch's last push, its mark;
+ * the queue is FIFO with one consumer). Reads overlap the engine: batch
+ * k is acknowledged after batch k+1 was read and queued (by then the
+ * engine has usually passed k's mark), so Redis I/O, decoding and the
+ * engine run at the same time; at most two batches are unacknowledged.
+ * The previous batch is acknowledged first (flushed) before the leases'
+ * tick (a lease released or lost never leaves a batch of ours in
+ * flight), before a read of our pending entries ("0" would return it
+ * again), and when a read brings nothing (a read with a batch in flight
+ * does not BLOCK). It is kept across a lost connection and acknowledged
+ * on the reconnect, once fed (XACK needs no lease), rather than read and
+ * fed again. An entry read and not acknowledged stays in the group's
+ * pending list: after a lost connection this consumer reads its own
+ * pending entries ("0") before new ones (">"). Its name is stable
+ * (cluster.consumer), so a restarted detector does the same.
  *
  * Active or standby (cluster_lease.c): only the detector holding the
  * lease reads; it renews the lease every third of cluster.lease_ms (the
@@ -50,9 +60,19 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+static void sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
     nanosleep(&ts, NULL);
+}
+
+/* Waiting on the engine: 50 us doubling to 1 ms, so that a wait that is
+ * almost over (the usual case) ends promptly, and a long one costs at
+ * most a wakeup a millisecond. */
+#define BACKOFF_MIN_US 50
+#define BACKOFF_MAX_US 1000
+static void backoff(long *us) {
+    sleep_us(*us);
+    if (*us < BACKOFF_MAX_US) *us = *us * 2 < BACKOFF_MAX_US ? *us * 2 : BACKOFF_MAX_US;
 }
 
 /* One partition's stream as this detector sees it (cluster.partitions;
@@ -84,12 +104,12 @@ static rp_status ensure_group(rp_cluster *c, redisContext *ctx, const char *stre
  * Redis holds the backlog, so the reader slows down rather than drops. */
 static bool queue_record(rp_cluster *c, const uint8_t *rec, size_t len) {
     rp_daemon *d = c->d;
-    for (;;) {
+    for (long us = BACKOFF_MIN_US;;) {
         rp_queue_stats qs;
         rp_queue_get_stats(d->queue, &qs);
         if (qs.bytes_capacity - qs.bytes_used > len + 64) break;
         if (atomic_load(&c->stopping)) return false;
-        sleep_ms(1);
+        backoff(&us);
     }
     return rp_queue_push_encoded(d->queue, rec, len);
 }
@@ -119,14 +139,19 @@ static uint64_t queue_entry(rp_cluster *c, const redisReply *fields) {
     return queued;
 }
 
-/* Until the engine has fed every event pushed so far (or the daemon
- * stops: the entries stay pending, and are read again). */
-static bool wait_engine(rp_cluster *c) {
+/* The queue's push count so far: a batch's mark once it is queued. */
+static uint64_t push_mark(rp_cluster *c) {
     rp_queue_stats qs;
     rp_queue_get_stats(c->d->queue, &qs);
-    while (atomic_load(&c->d->events_fed) < qs.pushed) {
+    return qs.pushed;
+}
+
+/* Until the engine has fed every event pushed up to mark (or the daemon
+ * stops: the entries stay pending, and are read again). */
+static bool wait_engine(rp_cluster *c, uint64_t mark) {
+    for (long us = BACKOFF_MIN_US; atomic_load(&c->d->events_fed) < mark;) {
         if (atomic_load(&c->stopping)) return false;
-        sleep_ms(1);
+        backoff(&us);
     }
     return true;
 }
@@ -176,6 +201,41 @@ static void drop_all(rp_cluster *c, partition *parts, unsigned n) {
     for (unsigned p = 0; p < n; p++) parts[p].held = false;
     atomic_store(&c->partitions_held, 0);
     atomic_store(&c->active, false);
+}
+
+/* A batch read and queued, not yet acknowledged: the XREADGROUP reply
+ * (its entries, per partition read) and its push mark. */
+typedef struct batch {
+    redisReply *reply; /* NULL: none in flight */
+    int k;             /* partitions read */
+    unsigned *order;   /* the partition of each got[] */
+    const redisReply **got;
+    uint64_t mark;
+} batch;
+
+static void batch_free(batch *b) {
+    if (b->reply) freeReplyObject(b->reply);
+    b->reply = NULL;
+}
+
+/* Acknowledge the batch in flight once the engine has passed its mark.
+ * False when it could not be: stopping (it stays in flight, pending in
+ * Redis), or the connection failed (kept, to be acknowledged on the
+ * reconnect; XACK is idempotent). */
+static bool flush_batch(rp_cluster *c, redisContext **ctx, partition *parts, unsigned n,
+                        batch *b) {
+    if (!b->reply) return true;
+    if (!*ctx || !wait_engine(c, b->mark)) return false;
+    for (int i = 0; i < b->k; i++)
+        if (b->got[i] && b->got[i]->elements &&
+            ack_entries(c, *ctx, parts[b->order[i]].stream, b->got[i]) != RP_OK) {
+            rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
+            rp_cluster_disconnect(c, ctx);
+            drop_all(c, parts, n);
+            return false;
+        }
+    batch_free(b);
+    return true;
 }
 
 /* The leases, every tick: announce this detector (partitions > 1) and
@@ -252,10 +312,16 @@ void *rp_cluster_detect_main(void *arg) {
     partition *parts = calloc(n, sizeof *parts);
     const char **argv = calloc(9 + 2 * (size_t)n, sizeof *argv);
     size_t *argvlen = calloc(9 + 2 * (size_t)n, sizeof *argvlen);
-    unsigned *order = calloc(n, sizeof *order);
-    if (!parts || !argv || !argvlen || !order) {
+    batch bt[2] = {{0}, {0}}; /* the batch read now, and the one in flight */
+    for (int i = 0; i < 2; i++) {
+        bt[i].order = calloc(n, sizeof *bt[i].order);
+        bt[i].got = calloc(n, sizeof *bt[i].got);
+    }
+    batch *cur = &bt[0], *prev = &bt[1];
+    if (!parts || !argv || !argvlen || !bt[0].order || !bt[0].got || !bt[1].order || !bt[1].got) {
         rp_log(c->d, "error", "cluster reader: out of memory; not reading");
-        free(parts), free(argv), free(argvlen), free(order);
+        free(parts), free(argv), free(argvlen);
+        for (int i = 0; i < 2; i++) free(bt[i].order), free(bt[i].got);
         return NULL;
     }
     for (unsigned p = 0; p < n; p++) {
@@ -288,6 +354,9 @@ void *rp_cluster_detect_main(void *arg) {
             }
             for (unsigned p = 0; p < n; p++) parts[p].pending_first = true;
             ticked_ms = 0;
+            /* The batch in flight when the connection was lost: fed, it
+             * is acknowledged now rather than read and fed again. */
+            if (!flush_batch(c, &ctx, parts, n, prev)) continue;
         }
         unsigned held_n = count_held(parts, n);
         /* Holding our share: renew at a third of the lease; short of it
@@ -295,6 +364,7 @@ void *rp_cluster_detect_main(void *arg) {
         int period = held_n == 0 || (n > 1 && held_n < n) ? standby_ms : renew_ms;
         if (n > 1 && held_n && period > renew_ms) period = renew_ms;
         if (mono_ms() - ticked_ms >= period) {
+            if (!flush_batch(c, &ctx, parts, n, prev)) continue;
             tick_leases(c, &ctx, parts, n, &logged_standby);
             ticked_ms = mono_ms();
             if (!ctx) continue;
@@ -326,13 +396,21 @@ void *rp_cluster_detect_main(void *arg) {
             drop_all(c, parts, n);
             continue;
         }
+        /* Our pending entries ("0") include the batch in flight: it is
+         * acknowledged before they are read. */
+        bool pending = false;
+        for (unsigned p = 0; p < n; p++) pending |= parts[p].held && parts[p].pending_first;
+        if (pending && !flush_batch(c, &ctx, parts, n, prev)) continue;
         /* One XREADGROUP for every partition held. A stream read from "0"
          * (our pending entries) answers at once, so BLOCK only applies
-         * when all are read from ">". */
+         * when all are read from ">", and none while a batch is in flight
+         * (it is acknowledged when the read brings nothing). */
         int argc = 0, k = 0;
+        unsigned *order = cur->order;
         argv[argc++] = "XREADGROUP", argv[argc++] = "GROUP", argv[argc++] = c->config.group;
         argv[argc++] = c->consumer, argv[argc++] = "COUNT", argv[argc++] = count;
-        argv[argc++] = "BLOCK", argv[argc++] = block, argv[argc++] = "STREAMS";
+        if (!prev->reply) argv[argc++] = "BLOCK", argv[argc++] = block;
+        argv[argc++] = "STREAMS";
         for (unsigned p = 0; p < n; p++)
             if (parts[p].held) order[k++] = p, argv[argc++] = parts[p].stream;
         for (int i = 0; i < k; i++) argv[argc++] = parts[order[i]].pending_first ? "0" : ">";
@@ -353,7 +431,7 @@ void *rp_cluster_detect_main(void *arg) {
             continue;
         }
         /* Which streams answered, and with what. */
-        const redisReply *got[k ? k : 1];
+        const redisReply **got = cur->got;
         for (int i = 0; i < k; i++) got[i] = NULL;
         if (r->type == REDIS_REPLY_ARRAY) {
             for (size_t j = 0; j < r->elements; j++) {
@@ -379,18 +457,37 @@ void *rp_cluster_detect_main(void *arg) {
                 events += queue_entry(c, got[i]->element[e]->element[1]);
         }
         atomic_fetch_add(&c->consumed, events);
-        if (any && wait_engine(c)) {
-            for (int i = 0; i < k && ctx; i++)
-                if (got[i] && got[i]->elements &&
-                    ack_entries(c, ctx, parts[order[i]].stream, got[i]) != RP_OK) {
-                    rp_cluster_disconnect(c, &ctx);
-                    drop_all(c, parts, n);
-                }
+        if (!any) { /* nothing new: acknowledge the batch in flight */
+            freeReplyObject(r);
+            flush_batch(c, &ctx, parts, n, prev);
+            continue;
         }
-        freeReplyObject(r);
+        cur->reply = r, cur->k = k, cur->mark = push_mark(c);
+        /* Batch k+1 is queued: acknowledge batch k (the engine has
+         * usually passed its mark already), and k+1 is in flight. */
+        if (flush_batch(c, &ctx, parts, n, prev)) {
+            batch *t = prev;
+            prev = cur, cur = t;
+        } else if (!atomic_load(&c->stopping)) {
+            /* Disconnected with k unacknowledged: k stays in flight (it
+             * is acknowledged on the reconnect); k+1 stays pending in
+             * Redis, read again from "0" on the reconnect (or claimed). */
+            batch_free(cur);
+        }
     }
-    /* A clean stop hands the leases over at once; what was read and not
-     * fed stays pending and is claimed by the next holder. */
+    /* A clean stop: the engine has stopped, having drained the queue
+     * (rp_daemon_stop joins it before stopping the cluster), so what is
+     * still in flight and was fed is acknowledged now; what was read and
+     * not fed stays pending and is claimed by the next holder. Then the
+     * leases are handed over at once. */
+    batch *last[2] = {prev, cur};
+    for (int b = 0; b < 2 && ctx; b++) {
+        if (!last[b]->reply || atomic_load(&c->d->events_fed) < last[b]->mark) continue;
+        for (int i = 0; i < last[b]->k && ctx; i++)
+            if (last[b]->got[i] && last[b]->got[i]->elements &&
+                ack_entries(c, ctx, parts[last[b]->order[i]].stream, last[b]->got[i]) != RP_OK)
+                rp_cluster_disconnect(c, &ctx);
+    }
     if (ctx) {
         for (unsigned p = 0; p < n; p++)
             if (parts[p].held) rp_cluster_lease_release(c, ctx, parts[p].lease);
@@ -398,6 +495,7 @@ void *rp_cluster_detect_main(void *arg) {
     }
     drop_all(c, parts, n);
     if (ctx) rp_cluster_disconnect(c, &ctx);
-    free(parts), free(argv), free(argvlen), free(order);
+    for (int i = 0; i < 2; i++) batch_free(&bt[i]), free(bt[i].order), free(bt[i].got);
+    free(parts), free(argv), free(argvlen);
     return NULL;
 }
