@@ -45,18 +45,12 @@ cleanup() {
   if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ms_since() { # ms_since T0 [T1]: milliseconds between two $EPOCHREALTIME values
   awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.1f", (b - a) * 1000 }'; }
 
 # --- Redis, the demo API, the daemons ---------------------------------------
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" \
-  > "$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-cleanup_pid "$REDIS_PID"
-rcli() { redis-cli -p "$RPORT" "$@"; }
-for _ in $(seq 1 100); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+start_redis
+RPORT=$REDIS_PORT
 check "redis-server is up on 127.0.0.1:$RPORT" test "$(rcli ping)" = PONG
 
 "$DEMO" --listen 127.0.0.1:0 --ready-file "$TMP/api.ready" > "$TMP/api.log" 2>&1 &

@@ -20,7 +20,6 @@ source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || fail "redis-server is required (Debian redis-server)"
 command -v curl >/dev/null || fail "curl is required"
 now_ms() { date +%s%3N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 REDIS_PID=""
 start_redis() { # start_redis PORT: persistent (AOF), data in $TMP/redis

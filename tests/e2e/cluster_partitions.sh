@@ -21,13 +21,8 @@ command -v curl >/dev/null || fail "curl is required"
 now_ms() { date +%s%3N; }
 N=4
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" \
-  > "$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-cleanup_pid "$REDIS_PID"
-rcli() { redis-cli -p "$PORT" "$@"; }
-for _ in $(seq 1 100); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+start_redis
+PORT=$REDIS_PORT
 check "redis-server is up on 127.0.0.1:$PORT" test "$(rcli ping)" = PONG
 
 for role in edge detector; do

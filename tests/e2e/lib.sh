@@ -71,3 +71,19 @@ wait_engine_events() {
   done
   echo "engine saw $n events, expected $1"; return 1
 }
+
+# free_port: a free TCP port on 127.0.0.1 (bind 0 and read what the kernel gave).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# start_redis [redis-server options...]: a throwaway redis-server on a free
+# loopback port, nothing persisted, killed when the test ends; sets
+# REDIS_PORT and REDIS_PID once it answers PING. rcli talks to it.
+start_redis() {
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" "$@" \
+    > "$TMP/redis.log" 2>&1 &
+  REDIS_PID=$!
+  cleanup_pid "$REDIS_PID"
+  local _i
+  for _i in $(seq 1 100); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+}
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
