@@ -542,6 +542,17 @@ static bool get_cidr(walker *w, ynode *n, rp_cidr *out) {
     return false;
 }
 
+/* A sequence of at most max entries (what names it in the error); false,
+ * reported, otherwise. */
+static bool bounded_seq(walker *w, ynode *n, const char *what, int max) {
+    if (!want_type(w, n, YAML_SEQUENCE_NODE, what)) return false;
+    if (seq_len(n) > max) {
+        report(w, n, "too many entries in %s: %d, at most %d", what, seq_len(n), max);
+        return false;
+    }
+    return true;
+}
+
 /* A list of CIDRs into out[max]; *count is left alone on error. */
 static void get_cidr_list(walker *w, ynode *n, const char *what, rp_cidr *out, int max,
                           int *count) {
@@ -549,11 +560,7 @@ static void get_cidr_list(walker *w, ynode *n, const char *what, rp_cidr *out, i
         *count = 0;
         return;
     }
-    if (!want_type(w, n, YAML_SEQUENCE_NODE, what)) return;
-    if (seq_len(n) > max) {
-        report(w, n, "too many entries in %s: %d, at most %d", what, seq_len(n), max);
-        return;
-    }
+    if (!bounded_seq(w, n, what, max)) return;
     int k = 0;
     ynode *item;
     SEQ_EACH(w, n, item) {
@@ -1019,11 +1026,7 @@ static void walk_admin_hosts(walker *w, ynode *n, rp_serve_config *sv) {
         return;
     }
     const int max = (int)COUNT(sv->admin_hosts);
-    if (!want_type(w, n, YAML_SEQUENCE_NODE, "admin_hosts")) return;
-    if (seq_len(n) > max) {
-        report(w, n, "too many entries in admin_hosts: %d, at most %d", seq_len(n), max);
-        return;
-    }
+    if (!bounded_seq(w, n, "admin_hosts", max)) return;
     int k = 0;
     ynode *item;
     SEQ_EACH(w, n, item) {
@@ -1107,11 +1110,7 @@ static void get_principal_list(walker *w, ynode *n, const char *what, char (*out
         *count = 0;
         return;
     }
-    if (!want_type(w, n, YAML_SEQUENCE_NODE, what)) return;
-    if (seq_len(n) > RP_MAX_SENDERS) {
-        report(w, n, "too many entries in %s: %d, at most %d", what, seq_len(n), RP_MAX_SENDERS);
-        return;
-    }
+    if (!bounded_seq(w, n, what, RP_MAX_SENDERS)) return;
     int k = 0;
     ynode *item;
     SEQ_EACH(w, n, item) {
