@@ -28,7 +28,8 @@ TEST_LIBS := -lcmocka
 
 DEBIAN_PACKAGES := build-essential pkg-config libyaml-dev libjansson-dev zlib1g-dev \
                    libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev curl \
-                   nginx nginx-dev libhiredis-dev redis-server redis-sentinel
+                   nginx nginx-dev libhiredis-dev redis-server redis-sentinel \
+                   libcurl4-openssl-dev debhelper dpkg-dev fakeroot lintian prometheus
 
 LIB_SRC  := $(sort $(wildcard src/common/*.c src/engine/*.c src/detectors/*.c src/ingest/*.c src/dtable/*.c \
                               src/store/*.c src/daemon/*.c))
