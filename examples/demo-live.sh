@@ -3,7 +3,7 @@
 # with the Rampart module, `rampart serve` deciding, and a live line for
 # every decision it makes.
 #
-#   examples/demo-live.sh [--duration SECONDS] [--keep]
+#   examples/demo-live.sh [--duration SECONDS] [--keep | --no-keep]
 #
 # What runs (all on this machine; see docs/demo.md):
 #   - build/demo-api (the shop), nginx with ngx_http_rampart_module in front
@@ -18,25 +18,31 @@
 #
 # It prints one line per decision (key, action, whose it is, the evidence),
 # then a table per actor: requests, and after how many requests and seconds
-# Rampart first answered it. Ctrl-C (or the end) stops everything it started,
-# by PID, and removes its namespaces; --keep leaves the stack up after the
-# summary so the dashboard can be explored, until Ctrl-C.
+# Rampart first answered it. Run from a terminal, it then keeps the stack up
+# (shop, nginx, rampart serve, dashboard) so the dashboard can be explored,
+# until Ctrl-C; run without a terminal (CI, a pipe) it stops at the end.
+# --keep / --no-keep choose either way. Ctrl-C at any time stops everything
+# it started, by PID, and removes its namespaces.
 #
 # Needs root: network namespaces, and apt-get for missing tools.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=180
-KEEP=0
+KEEP=auto
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
     --duration=*) DURATION=${1#*=}; shift ;;
     --keep) KEEP=1; shift ;;
+    --no-keep) KEEP=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo-live: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 case $DURATION in ''|*[!0-9]*) echo "demo-live: --duration takes whole seconds" >&2; exit 2 ;; esac
+if [ "$KEEP" = auto ]; then
+  if [ -t 0 ] && [ -t 1 ]; then KEEP=1; else KEEP=0; fi
+fi
 [ "$DURATION" -ge 60 ] || { echo "demo-live: --duration must be at least 60 s" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "demo-live: run as root (network namespaces give each actor its own address)" >&2; exit 1; }
 
@@ -49,15 +55,15 @@ STACK=$(mktemp -d /tmp/rampart-demo.XXXXXX)
 source "$ROOT/tests/e2e/attack/stack.sh"
 ATTACK_PIDS=""
 finish() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   touch "$STACK/stop"
   local p
   for p in $ATTACK_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
   stack_stop
-  echo "demo-live: stopped everything; files kept in $STACK"
+  echo "demo-live: stopped everything (the dashboard too); files kept in $STACK"
 }
 trap finish EXIT
-trap 'echo; echo "demo-live: interrupted"; exit 130' INT TERM
+trap 'echo; echo "demo-live: interrupted"; exit 130' INT TERM HUP
 
 stack_start || exit 1
 cd "$STACK"   # the tools' leftovers (hydra.restore...) land here, not in the tree
@@ -77,6 +83,8 @@ cat <<EOF
    shop (through nginx + Rampart): $NGINX_URL/
    dashboard:                      $ADMIN/ui/
    admin API:                      $ADMIN/v1/decisions, $ADMIN/v1/incidents
+   admin token (dashboard changes): $STACK/token
+   afterwards:                     $([ "$KEEP" = 1 ] && echo "the stack stays up until Ctrl-C" || echo "everything stops (--keep to explore the dashboard afterwards)")
    each actor has its own address: $(for a in $ACTORS; do v=ACTOR_IP_$a; printf '%s=%s ' "$a" "${!v}"; done)
 
 EOF
@@ -169,8 +177,14 @@ for a in $ACTORS; do
 done
 echo
 echo "Incidents by action: $(curl -s "$ADMIN/v1/stats" | grep -o '"incidents":{[^}]*}' | head -1 | cut -d{ -f2 | tr -d '"}')"
-echo "Dashboard: $ADMIN/ui/   Decisions: $ADMIN/v1/decisions   Incidents: $ADMIN/v1/incidents"
 if [ "$KEEP" = 1 ]; then
-  echo "--keep: the stack stays up; Ctrl-C stops it."
+  echo
+  echo "== The stack stays up until Ctrl-C"
+  echo "   dashboard:   $ADMIN/ui/"
+  echo "   admin token: $STACK/token (paste it into the dashboard's token field to block, allow or remove)"
+  echo "   API:         $ADMIN/v1/decisions  $ADMIN/v1/incidents"
   while :; do sleep 5; poll_decisions; done
 fi
+finish
+echo "The dashboard has stopped with the rest; run 'make demo' from a terminal (or"
+echo "examples/demo-live.sh --keep) to explore it after the summary."
