@@ -18,6 +18,8 @@
 #      the API's answer to the first 403 from each nginx, polled with curl);
 #   4. a person browsing and a partner polling, round-robined the same way
 #      during all of the above, are never refused.
+# The faults (kill -9 of the active detector, Redis stopped and started, both
+# mid-attack, two detectors): cluster_nginx_faults.sh, on the same helpers.
 # Everything on 127.0.0.1 free ports, started here and stopped by PID;
 # bounded counts; ~30 s on 2 cores. KEEP_TMP=1 keeps the files.
 source "$(dirname "$0")/lib.sh"
