@@ -51,20 +51,22 @@ bool rp_cluster_sleep(rp_cluster *c, int ms) {
 }
 
 /* The first line of the password file; the file's content is never
- * copied into a message. */
-static rp_status read_password(const char *path, char *out, size_t size, rp_error *err) {
+ * copied into a message. what names the key (cluster.password_file,
+ * cluster.sentinel_password_file). */
+static rp_status read_password(const char *what, const char *path, char *out, size_t size,
+                               rp_error *err) {
     out[0] = 0;
     if (!path[0]) return RP_OK;
     FILE *f = fopen(path, "r");
     if (!f)
-        return rp_error_set(err, RP_EIO, path, 0, 0, "cluster.password_file %s: %s", path,
+        return rp_error_set(err, RP_EIO, path, 0, 0, "cluster.%s %s: %s", what, path,
                             strerror(errno));
     char *line = fgets(out, (int)size, f);
     fclose(f);
     if (!line) out[0] = 0;
     out[strcspn(out, "\r\n")] = 0;
     if (!out[0])
-        return rp_error_set(err, RP_EINVAL, path, 0, 0, "cluster.password_file %s is empty", path);
+        return rp_error_set(err, RP_EINVAL, path, 0, 0, "cluster.%s %s is empty", what, path);
     return RP_OK;
 }
 
@@ -85,23 +87,39 @@ static redisContext *dial(const char *addr, int timeout_ms) {
     return redisConnectWithTimeout(h, port, tv);
 }
 
-/* A READONLY reply (a master demoted under us: Sentinel reconfigured it
- * into a replica) marks the context failed, so that the next read or
- * write on it fails like a lost connection and the thread reconnects --
- * through the sentinels, to the new master -- in the one path every
- * thread already has. hiredis 0.14 builds error replies with
- * createString; the reader hands us the context as privdata. */
+/* A reply that says this node is no longer the one to talk to marks the
+ * context failed, so that the next read or write on it fails like a lost
+ * connection and the thread reconnects -- through the sentinels or the
+ * slot map, to the new master -- in the one path every thread already
+ * has:
+ *   READONLY     a master demoted under us (Sentinel reconfigured it, or
+ *                a Redis Cluster failover made it a replica);
+ *   MOVED, ASK   Redis Cluster: the slot is served elsewhere (moved, or
+ *                being migrated: the reconnect reads the map again, with
+ *                backoff, until the migration is over);
+ *   CLUSTERDOWN  the cluster cannot serve (a master lost, no failover yet);
+ *   TRYAGAIN     a multi-key command during a slot's migration.
+ * hiredis 0.14 builds error replies with createString; the reader hands
+ * us the context as privdata. */
 static redisReplyObjectFunctions readonly_fn;
 static void *(*default_create_string)(const redisReadTask *, char *, size_t);
 static pthread_once_t readonly_once = PTHREAD_ONCE_INIT;
 
+static bool starts(const char *str, size_t len, const char *word) {
+    size_t n = strlen(word);
+    return len >= n && memcmp(str, word, n) == 0;
+}
+
 static void *create_string_watch(const redisReadTask *task, char *str, size_t len) {
-    if (task->type == REDIS_REPLY_ERROR && len >= 8 && memcmp(str, "READONLY", 8) == 0 &&
-        task->privdata) {
+    if (task->type == REDIS_REPLY_ERROR && task->privdata &&
+        (starts(str, len, "READONLY") || starts(str, len, "MOVED ") || starts(str, len, "ASK ") ||
+         starts(str, len, "CLUSTERDOWN") || starts(str, len, "TRYAGAIN"))) {
         redisContext *ctx = task->privdata;
         if (!ctx->err) {
+            /* Redis's words (a slot, an address; never a secret), cut */
             ctx->err = REDIS_ERR_OTHER;
-            snprintf(ctx->errstr, sizeof ctx->errstr, "READONLY: the node is no longer the master");
+            snprintf(ctx->errstr, sizeof ctx->errstr, "%.*s: reconnecting",
+                     (int)(len < 90 ? len : 90), str);
         }
     }
     return default_create_string(task, str, len);
@@ -123,28 +141,60 @@ static void watch_readonly(redisContext *ctx) {
     ctx->reader->privdata = ctx;
 }
 
-/* Sentinel: a sentinel answers within this (it is local or near). */
-#define SENTINEL_TIMEOUT_MS 500
+/* AUTH user password (a Redis 6+ ACL user) or AUTH password (the
+ * default user, requirepass). Binary-safe arguments; the password never
+ * goes into a message: Redis's own reply (WRONGPASS...) never repeats it. */
+static bool auth(redisContext *ctx, const char *user, const char *password, const char *what,
+                 char *why, size_t size) {
+    if (!password[0]) return true;
+    redisReply *r = user[0] ? redisCommand(ctx, "AUTH %s %s", user, password)
+                            : redisCommand(ctx, "AUTH %s", password);
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok) snprintf(why, size, "%s: AUTH refused: %s", what, r ? r->str : ctx->errstr);
+    if (r) freeReplyObject(r);
+    return ok;
+}
+
+/* Discovery (a sentinel, a cluster node) answers within this: it is a
+ * question, not the fleet's traffic. */
+#define DISCOVERY_TIMEOUT_MS 500
+
+/* A discovery connection to addr, authenticated; NULL and why (which
+ * begins with what: "sentinel host:port", "node host:port"). */
+static redisContext *dial_discovery(const char *addr, const char *what, const char *user,
+                                    const char *password, char *why, size_t size) {
+    redisContext *x = dial(addr, DISCOVERY_TIMEOUT_MS);
+    if (!x || x->err) {
+        snprintf(why, size, "%s: %s", what, x ? x->errstr : "out of memory");
+        if (x) redisFree(x);
+        return NULL;
+    }
+    struct timeval tv = {0, DISCOVERY_TIMEOUT_MS * 1000};
+    redisSetTimeout(x, tv);
+    if (!auth(x, user, password, what, why, size)) {
+        redisFree(x);
+        return NULL;
+    }
+    return x;
+}
 
 /* The master's address from the sentinels, asked in turn, starting with
  * the one that answered last. hiredis 0.14 has no Sentinel support: this
  * is the client side of the Sentinel protocol's discovery step (the
- * master's address, then ROLE on it, rp_cluster_connect). */
+ * master's address, then ROLE on it, rp_cluster_connect). The sentinels
+ * have their own AUTH (cluster.sentinel_user / sentinel_password_file). */
 static bool sentinel_master(rp_cluster *c, char *addr, size_t size, rp_error *err) {
     const rp_cluster_config *cf = &c->config;
     unsigned first = (unsigned)atomic_load(&c->sentinel_next);
-    char why[200] = "";
+    char why[300] = "";
     for (unsigned k = 0; k < cf->n_sentinels; k++) {
         unsigned i = (first + k) % cf->n_sentinels;
         const char *s = cf->sentinels[i];
-        redisContext *sc = dial(s, SENTINEL_TIMEOUT_MS);
-        if (!sc || sc->err) {
-            snprintf(why, sizeof why, "sentinel %s: %s", s, sc ? sc->errstr : "out of memory");
-            if (sc) redisFree(sc);
-            continue;
-        }
-        struct timeval tv = {0, SENTINEL_TIMEOUT_MS * 1000};
-        redisSetTimeout(sc, tv);
+        char what[200];
+        snprintf(what, sizeof what, "sentinel %s", s);
+        redisContext *sc =
+            dial_discovery(s, what, cf->sentinel_user, c->sentinel_password, why, sizeof why);
+        if (!sc) continue;
         redisReply *r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s", cf->master_name);
         bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                   r->element[0]->type == REDIS_REPLY_STRING &&
@@ -155,7 +205,7 @@ static bool sentinel_master(rp_cluster *c, char *addr, size_t size, rp_error *er
                      r->element[1]->str);
             atomic_store(&c->sentinel_next, i);
         } else {
-            snprintf(why, sizeof why, "sentinel %s: %s", s,
+            snprintf(why, sizeof why, "%.150s: %.140s", what,
                      !r ? sc->errstr
                      : r->type == REDIS_REPLY_ERROR ? r->str
                      : r->type == REDIS_REPLY_NIL   ? "does not know this master"
@@ -170,12 +220,75 @@ static bool sentinel_master(rp_cluster *c, char *addr, size_t size, rp_error *er
     return false;
 }
 
+/* ------------------------------------------------------- Redis Cluster */
+
+/* The master serving the fleet's slot: CLUSTER SLOTS asked of the known
+ * nodes in turn (the one that answered last first, then the seeds and the
+ * nodes the last map named), as the sentinels are. The map's nodes are
+ * remembered, so that a seed's death does not leave us without anyone to
+ * ask. hiredis 0.14 has no cluster support: this is the client side of
+ * the specification's slot discovery, for one slot. */
+static bool cluster_master(rp_cluster *c, char *addr, size_t size, rp_error *err) {
+    char (*known)[RP_CLUSTER_ADDR] = malloc(sizeof c->nodes);
+    if (!known) {
+        rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+        return false;
+    }
+    pthread_mutex_lock(&c->master_lock);
+    unsigned n = 0;
+    if (c->node_answered[0]) snprintf(known[n++], RP_CLUSTER_ADDR, "%s", c->node_answered);
+    for (unsigned i = 0; i < c->n_nodes && n < RP_CLUSTER_MAX_NODES; i++)
+        if (strcmp(c->nodes[i], c->node_answered) != 0)
+            snprintf(known[n++], RP_CLUSTER_ADDR, "%s", c->nodes[i]);
+    pthread_mutex_unlock(&c->master_lock);
+    rp_slot_map *map = malloc(sizeof *map);
+    char why[300] = "";
+    bool ok = false;
+    for (unsigned i = 0; map && i < n && !ok; i++) {
+        char what[RP_CLUSTER_ADDR + 8];
+        snprintf(what, sizeof what, "node %s", known[i]);
+        redisContext *x =
+            dial_discovery(known[i], what, c->config.user, c->password, why, sizeof why);
+        if (!x) continue;
+        redisReply *r = redisCommand(x, "CLUSTER SLOTS");
+        if (!r) snprintf(why, sizeof why, "%.150s: %.140s", what, x->errstr);
+        else ok = rp_cluster_parse_slots(r, c->slot, known[i], map, why, sizeof why);
+        if (r) freeReplyObject(r);
+        redisFree(x);
+        if (!ok) continue;
+        snprintf(addr, size, "%s", map->owner);
+        pthread_mutex_lock(&c->master_lock);
+        snprintf(c->node_answered, sizeof c->node_answered, "%s", known[i]);
+        /* the seeds always, then the map's nodes */
+        c->n_nodes = 0;
+        for (unsigned s = 0; s < c->config.n_cluster_nodes; s++) /* 128 < RP_CLUSTER_ADDR */
+            memcpy(c->nodes[c->n_nodes++], c->config.cluster_nodes[s],
+                   strlen(c->config.cluster_nodes[s]) + 1);
+        for (unsigned m = 0; m < map->n_nodes && c->n_nodes < RP_CLUSTER_MAX_NODES; m++) {
+            bool dup = false;
+            for (unsigned s = 0; s < c->n_nodes && !dup; s++) dup = !strcmp(c->nodes[s], map->nodes[m]);
+            if (!dup) snprintf(c->nodes[c->n_nodes++], RP_CLUSTER_ADDR, "%s", map->nodes[m]);
+        }
+        pthread_mutex_unlock(&c->master_lock);
+    }
+    if (!map) snprintf(why, sizeof why, "out of memory");
+    if (!ok)
+        rp_error_set(err, RP_EIO, NULL, 0, 0,
+                     "no redis cluster node gave the master of slot %u (%u known; last: %s)",
+                     c->slot, n, why);
+    free(map);
+    free(known);
+    return ok;
+}
+
 redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
     const bool sentinel = c->config.n_sentinels > 0;
+    const bool cluster = c->config.n_cluster_nodes > 0;
     char found[300];
     const char *addr = c->config.redis;
-    if (sentinel) {
-        if (!sentinel_master(c, found, sizeof found, err)) return NULL;
+    if (sentinel || cluster) {
+        if (!(sentinel ? sentinel_master : cluster_master)(c, found, sizeof found, err))
+            return NULL;
         addr = found;
     }
     redisContext *ctx = dial(addr, CONNECT_TIMEOUT_MS);
@@ -190,34 +303,28 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
     }
     struct timeval tv = {COMMAND_TIMEOUT_MS / 1000, 0};
     redisSetTimeout(ctx, tv);
-    if (c->password[0]) {
-        /* AUTH user password (a Redis 6+ ACL user) or AUTH password (the
-         * default user, requirepass). Binary-safe arguments; the password
-         * never goes into a message. */
-        redisReply *r = c->config.user[0]
-                            ? redisCommand(ctx, "AUTH %s %s", c->config.user, c->password)
-                            : redisCommand(ctx, "AUTH %s", c->password);
-        bool ok = r && r->type != REDIS_REPLY_ERROR;
-        /* Redis's own message (WRONGPASS...) never repeats the password. */
-        if (!ok)
-            rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s: AUTH refused: %s", addr,
-                         r ? r->str : ctx->errstr);
-        if (r) freeReplyObject(r);
-        if (!ok) {
-            redisFree(ctx);
-            return NULL;
-        }
+    char why[300], what[320];
+    snprintf(what, sizeof what, "redis %s", addr);
+    if (!auth(ctx, c->config.user, c->password, what, why, sizeof why)) {
+        rp_error_set(err, RP_EIO, NULL, 0, 0, "%s", why);
+        redisFree(ctx);
+        return NULL;
     }
-    if (sentinel) {
-        /* A sentinel that has not seen the failover yet (or a partition)
-         * can name the old master, now a replica: ROLE says. */
+    if (sentinel || cluster) {
+        /* A sentinel that has not seen the failover yet (or a partition),
+         * or a stale slot map, can name the old master, now a replica:
+         * ROLE says. */
+        char whose[200];
+        if (sentinel)
+            snprintf(whose, sizeof whose, "master %.64s per the sentinels", c->config.master_name);
+        else
+            snprintf(whose, sizeof whose, "master of slot %u per the slot map", c->slot);
         redisReply *r = redisCommand(ctx, "ROLE");
         bool master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
                       r->element[0]->type == REDIS_REPLY_STRING &&
                       strcmp(r->element[0]->str, "master") == 0;
         if (!master)
-            rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s (master %s per the sentinels): %s",
-                         addr, c->config.master_name,
+            rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s (%s): %s", addr, whose,
                          !r                              ? ctx->errstr
                          : r->type == REDIS_REPLY_ERROR  ? r->str
                          : r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
@@ -233,9 +340,13 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
         bool changed = strcmp(c->master_addr, addr) != 0;
         if (changed) snprintf(c->master_addr, sizeof c->master_addr, "%s", addr);
         pthread_mutex_unlock(&c->master_lock);
-        if (changed)
+        if (changed && sentinel)
             rp_log(c->d, "info", "cluster: redis master %s is %s (from the sentinels)",
                    c->config.master_name, addr);
+        else if (changed)
+            rp_log(c->d, "info", "cluster: redis cluster slot %u (%s, %s) is served by %s "
+                                 "(from the slot map)",
+                   c->slot, c->config.stream, c->config.decisions, addr);
     }
     watch_readonly(ctx);
     atomic_fetch_add(&c->connected, 1);
@@ -245,12 +356,17 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
 /* What the log names: the address, or the master's name and where it
  * was last found. */
 const char *rp_cluster_where(rp_cluster *c, char *buf, size_t size) {
-    if (!c->config.n_sentinels) return c->config.redis;
+    if (!c->config.n_sentinels && !c->config.n_cluster_nodes) return c->config.redis;
     pthread_mutex_lock(&c->master_lock);
     /* bounded so that the line fits any caller's buffer (gcc checks it) */
-    snprintf(buf, size, "%.200s (master %.64s via %u sentinel%s)",
-             c->master_addr[0] ? c->master_addr : "?", c->config.master_name,
-             c->config.n_sentinels, c->config.n_sentinels > 1 ? "s" : "");
+    if (c->config.n_sentinels)
+        snprintf(buf, size, "%.200s (master %.64s via %u sentinel%s)",
+                 c->master_addr[0] ? c->master_addr : "?", c->config.master_name,
+                 c->config.n_sentinels, c->config.n_sentinels > 1 ? "s" : "");
+    else
+        snprintf(buf, size, "%.200s (slot %u of a redis cluster, %u seed%s)",
+                 c->master_addr[0] ? c->master_addr : "?", c->slot, c->config.n_cluster_nodes,
+                 c->config.n_cluster_nodes > 1 ? "s" : "");
     pthread_mutex_unlock(&c->master_lock);
     return buf;
 }
@@ -291,19 +407,35 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
                          rp_error *err) {
     *out = NULL;
     if (config->role == RP_CLUSTER_STANDALONE) return RP_OK;
-    if (!config->redis[0] && !config->n_sentinels)
+    if (!config->redis[0] && !config->n_sentinels && !config->n_cluster_nodes)
         return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
-                            "cluster.role %s needs cluster.redis or cluster.sentinels",
+                            "cluster.role %s needs cluster.redis, cluster.sentinels or "
+                            "cluster.redis_cluster",
                             role_names[config->role]);
+    unsigned slot = 0;
+    char why[400];
+    if (config->n_cluster_nodes && !rp_cluster_one_slot(config, &slot, why, sizeof why))
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "cluster.redis_cluster: the fleet's keys must share one slot: %s",
+                            why);
     rp_cluster *c = calloc(1, sizeof *c);
     if (!c) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
     c->d = d;
     c->config = *config;
-    rp_status st = read_password(config->password_file, c->password, sizeof c->password, err);
+    rp_status st = read_password("password_file", config->password_file, c->password,
+                                 sizeof c->password, err);
+    if (st == RP_OK)
+        st = read_password("sentinel_password_file", config->sentinel_password_file,
+                           c->sentinel_password, sizeof c->sentinel_password, err);
     if (st != RP_OK) {
+        memset(c->password, 0, sizeof c->password);
         free(c);
         return st;
     }
+    c->slot = slot;
+    for (unsigned i = 0; i < config->n_cluster_nodes; i++) /* 128 < RP_CLUSTER_ADDR */
+        memcpy(c->nodes[c->n_nodes++], config->cluster_nodes[i],
+               strlen(config->cluster_nodes[i]) + 1);
     /* A stable name: a restarted detector reads its own pending entries
      * first and takes its lease back at once (docs/cluster.md). By
      * default the host and the store, which one detector owns (its lock
@@ -328,6 +460,10 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     pthread_cond_init(&c->publish_cond, NULL);
     pthread_mutex_init(&c->local_lock, NULL);
     pthread_mutex_init(&c->master_lock, NULL);
+    if (st != RP_OK) {
+        rp_cluster_stop(c);
+        return st;
+    }
     *out = c;
     return RP_OK;
 }
@@ -419,6 +555,7 @@ void rp_cluster_stop(rp_cluster *c) {
     pthread_mutex_destroy(&c->master_lock);
     rp_cluster_buffer_free(c);
     memset(c->password, 0, sizeof c->password);
+    memset(c->sentinel_password, 0, sizeof c->sentinel_password);
     free(c);
 }
 

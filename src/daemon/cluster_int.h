@@ -34,6 +34,10 @@ typedef struct publish_item {
 /* The publisher's queue is bounded: a Redis outage must not grow the
  * daemon without limit. 65536 decisions is a table's worth. */
 #define RP_CLUSTER_PUBLISH_MAX 65536
+/* Redis Cluster: the nodes remembered from a slot map (seeds included),
+ * and the room for one "host:port" or "[IPv6]:port". */
+#define RP_CLUSTER_MAX_NODES 64
+#define RP_CLUSTER_ADDR 280
 /* A blocking read waits at most this long, so stop takes at most this. */
 #define RP_CLUSTER_BLOCK_MS 500
 
@@ -94,6 +98,15 @@ struct rp_cluster {
     atomic_uint sentinel_next;
     pthread_mutex_t master_lock;
     char master_addr[300];
+    char sentinel_password[256]; /* from sentinel_password_file; never logged */
+    /* Redis Cluster (cluster.redis_cluster): the slot of every key of the
+     * fleet, and the nodes to read the slot map from -- the seeds, then
+     * those the last map named, the one that answered last first (under
+     * master_lock). */
+    unsigned slot;
+    char nodes[RP_CLUSTER_MAX_NODES][RP_CLUSTER_ADDR];
+    unsigned n_nodes;
+    char node_answered[RP_CLUSTER_ADDR];
 };
 
 /* cluster.c: a connected, authenticated context or NULL (err says why,
@@ -102,8 +115,22 @@ struct rp_cluster {
  * master. A READONLY reply on the context later makes its next I/O fail
  * (a lost connection), so the thread reconnects through the sentinels. */
 redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err);
+/* Redis Cluster: what a CLUSTER SLOTS reply says. */
+typedef struct rp_slot_map {
+    char owner[RP_CLUSTER_ADDR]; /* the master serving the slot asked for */
+    char nodes[RP_CLUSTER_MAX_NODES][RP_CLUSTER_ADDR]; /* every node named, masters first */
+    unsigned n_nodes;
+    unsigned skipped; /* malformed ranges or nodes, ignored */
+} rp_slot_map;
+/* Parse a CLUSTER SLOTS reply (any reply: a hostile or broken one gives
+ * false and why). asked is the "host:port" the reply came from: a node
+ * whose host is "" is that host (the specification's rule). The nodes
+ * list is bounded (RP_CLUSTER_MAX_NODES), the reply's size is not
+ * trusted for anything but the walk. */
+bool rp_cluster_parse_slots(const redisReply *r, unsigned slot, const char *asked,
+                            rp_slot_map *out, char *why, size_t size);
 /* The Redis this node talks to, for a log line: cluster.redis, or the
- * master found through the sentinels (buf holds it). */
+ * master found through the sentinels or the slot map (buf holds it). */
 const char *rp_cluster_where(rp_cluster *c, char *buf, size_t size);
 /* Connect, retrying with backoff (100 ms doubling to 5 s) until it
  * works or the cluster stops (NULL). who names the thread in the log. */

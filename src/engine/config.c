@@ -115,6 +115,60 @@ static void cluster_defaults(rp_cluster_config *cl) {
     cl->wait_ms = 100;
 }
 
+/* CRC16 as Redis Cluster uses it (XMODEM: polynomial 0x1021, initial 0,
+ * no reflection, no final xor), bit by bit: it runs on a few key names
+ * at start and connect, never per event, so no table. */
+static uint16_t crc16_xmodem(const char *s, size_t len) {
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((uint8_t)s[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+unsigned rp_redis_keyslot(const char *key, size_t len) {
+    const char *open = memchr(key, '{', len);
+    if (open) {
+        size_t from = (size_t)(open - key) + 1;
+        const char *close = memchr(key + from, '}', len - from);
+        /* "{}" (nothing between) hashes the whole key, as Redis does */
+        if (close && close > key + from)
+            return crc16_xmodem(key + from, (size_t)(close - key) - from) % RP_REDIS_SLOTS;
+    }
+    return crc16_xmodem(key, len) % RP_REDIS_SLOTS;
+}
+
+/* The names are built as the daemon builds them (cluster.c,
+ * cluster_lease.c: <stream>[:<p>][:lease], <stream>:detectors,
+ * <decisions>[:expiry|:changes]); the first one's slot is the fleet's. */
+bool rp_cluster_one_slot(const rp_cluster_config *cl, unsigned *slot, char *why, size_t size) {
+    char first[192], name[192];
+    snprintf(first, sizeof first, "%s", cl->decisions);
+    unsigned want = rp_redis_keyslot(first, strlen(first));
+    if (slot) *slot = want;
+    unsigned n = cl->partitions > 1 ? cl->partitions : 1;
+    /* 3 decision keys, the detectors' set, then a stream and its lease
+     * per partition */
+    for (unsigned k = 0; k < 4 + 2 * n; k++) {
+        unsigned p = (k - 4) / 2;
+        bool lease = k >= 4 && (k - 4) % 2;
+        if (k == 0) snprintf(name, sizeof name, "%s", cl->decisions);
+        else if (k == 1) snprintf(name, sizeof name, "%s:expiry", cl->decisions);
+        else if (k == 2) snprintf(name, sizeof name, "%s:changes", cl->decisions);
+        else if (k == 3) snprintf(name, sizeof name, "%s:detectors", cl->stream);
+        else if (n == 1) snprintf(name, sizeof name, "%s%s", cl->stream, lease ? ":lease" : "");
+        else snprintf(name, sizeof name, "%s:%u%s", cl->stream, p, lease ? ":lease" : "");
+        unsigned s = rp_redis_keyslot(name, strlen(name));
+        if (s != want) {
+            snprintf(why, size, "'%s' is in slot %u and '%s' in slot %u", first, want, name, s);
+            return false;
+        }
+    }
+    return true;
+}
+
 rp_config *rp_config_default(void) {
     rp_config *c = calloc(1, sizeof *c);
     if (!c) return NULL;

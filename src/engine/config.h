@@ -114,6 +114,9 @@ typedef enum rp_cluster_role {
 } rp_cluster_role;
 
 #define RP_CLUSTER_MAX_SENTINELS 8
+#define RP_CLUSTER_MAX_SEEDS 16
+/* Redis Cluster's slots (docs/cluster.md#redis-cluster). */
+#define RP_REDIS_SLOTS 16384
 
 typedef struct rp_cluster_config {
     rp_cluster_role role;
@@ -136,6 +139,16 @@ typedef struct rp_cluster_config {
     char sentinels[RP_CLUSTER_MAX_SENTINELS][128]; /* "host:port" each */
     unsigned n_sentinels;
     char master_name[128];   /* the master's name in the sentinels (default rampart) */
+    /* The sentinels' own AUTH (requirepass, or an ACL user, in
+     * sentinel.conf); "" = the sentinels are asked without AUTH. */
+    char sentinel_user[128];
+    char sentinel_password_file[256];
+    /* Redis Cluster (docs/cluster.md#redis-cluster): seed nodes; the slot
+     * map is read from them (and from the nodes it names) on every
+     * (re)connect. Exclusive with redis and sentinels. Every key of the
+     * fleet hashes to one slot (rp_cluster_one_slot). */
+    char cluster_nodes[RP_CLUSTER_MAX_SEEDS][128]; /* "host:port" each */
+    unsigned n_cluster_nodes;
     /* After each publisher batch, WAIT <wait_replicas> <wait_ms> (docs/cluster.md#redis-
      * sentinel); 0 = no WAIT. Default 1 when sentinels are named, else 0. */
     uint32_t wait_replicas;
@@ -171,6 +184,16 @@ struct rp_config {
     rp_serve_config serve;                 /* `serve:` -- the daemon's; the engine ignores it */
     rp_cluster_config cluster;             /* `cluster:` -- the daemon's, too */
 };
+
+/* The Redis Cluster slot of a key: CRC16-XMODEM mod 16384 of the key, or
+ * of its hash tag (the bytes between the first '{' and the first '}'
+ * after it, when there are any) -- the cluster specification's rule. */
+unsigned rp_redis_keyslot(const char *key, size_t len);
+/* With cluster.redis_cluster, true when every key the fleet uses (the
+ * stream or its partitions, their leases, the detectors' set, the
+ * decisions' hash, expiry set and change stream) is in one slot; else
+ * false and why (the two names whose slots differ). *slot: the slot. */
+bool rp_cluster_one_slot(const rp_cluster_config *cl, unsigned *slot, char *why, size_t size);
 
 /* Fill a profile with the detectors' presets for a tolerance. */
 void rp_profile_defaults(rp_profile_config *profile, const char *name, rp_tolerance tolerance);

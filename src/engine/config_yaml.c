@@ -1264,13 +1264,39 @@ static void get_redis_name(walker *w, ynode *n, const char *what, char *buf, siz
     memcpy(buf, tmp, strlen(tmp) + 1);
 }
 
+/* A list of host:port (cluster.sentinels, cluster.redis_cluster): at most
+ * max, no unix socket (a sentinel or a cluster node is asked for other
+ * nodes' addresses, which are TCP). Null or absent: left as it is. */
+static void get_node_list(walker *w, ynode *list, const char *what, char (*out)[128],
+                          unsigned max, unsigned *count) {
+    if (!list || is_null(list) || !want_type(w, list, YAML_SEQUENCE_NODE, what)) return;
+    if (seq_len(list) > (int)max) {
+        report(w, list, "too many entries in cluster.%s: %d, at most %u", what, seq_len(list),
+               max);
+        return;
+    }
+    *count = 0;
+    ynode *item;
+    SEQ_EACH(w, list, item) {
+        char tmp[128];
+        if (!get_string(w, item, what, tmp, sizeof tmp)) continue;
+        if (tmp[0] == '/' || !valid_redis_address(tmp, strlen(tmp))) {
+            report(w, item, "%s entries must be host:port (a name, an IPv4 address or [IPv6], a "
+                            "port 1..65535), got '%s'", what, tmp);
+            continue;
+        }
+        memcpy(out[(*count)++], tmp, strlen(tmp) + 1);
+    }
+}
+
 static void walk_cluster(walker *w, ynode *n) {
     static const char *const keys[] = {"redis",  "role",      "stream",       "group",
                                        "decisions", "password_file", "stream_maxlen",
                                        "consumer", "lease_ms", "claim_idle_ms",
                                        "user", "buffer_mb", "local_detection",
                                        "sentinels", "master_name", "partitions",
-                                       "wait_replicas", "wait_ms"};
+                                       "wait_replicas", "wait_ms", "sentinel_user",
+                                       "sentinel_password_file", "redis_cluster"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
     rp_cluster_config *cl = &w->config->cluster;
@@ -1323,42 +1349,59 @@ static void walk_cluster(walker *w, ynode *n) {
     if ((v = map_get(w, n, "partitions")))
         get_uint(w, v, "partitions", 1, 256, &cl->partitions);
     ynode *sentinels = map_get(w, n, "sentinels");
-    if (sentinels && !is_null(sentinels)) {
-        if (!want_type(w, sentinels, YAML_SEQUENCE_NODE, "sentinels")) {
-        } else if (seq_len(sentinels) > RP_CLUSTER_MAX_SENTINELS) {
-            report(w, sentinels, "too many entries in cluster.sentinels: %d, at most %d",
-                   seq_len(sentinels), RP_CLUSTER_MAX_SENTINELS);
-        } else {
-            cl->n_sentinels = 0;
-            ynode *item;
-            SEQ_EACH(w, sentinels, item) {
-                char tmp[128];
-                if (!get_string(w, item, "sentinels", tmp, sizeof tmp)) continue;
-                if (tmp[0] == '/' || !valid_redis_address(tmp, strlen(tmp))) {
-                    report(w, item, "sentinels entries must be host:port (a name, an IPv4 "
-                                    "address or [IPv6], a port 1..65535), got '%s'", tmp);
-                    continue;
-                }
-                memcpy(cl->sentinels[cl->n_sentinels++], tmp, strlen(tmp) + 1);
-            }
-        }
+    get_node_list(w, sentinels, "sentinels", cl->sentinels, RP_CLUSTER_MAX_SENTINELS,
+                  &cl->n_sentinels);
+    ynode *seeds = map_get(w, n, "redis_cluster");
+    get_node_list(w, seeds, "redis_cluster", cl->cluster_nodes, RP_CLUSTER_MAX_SEEDS,
+                  &cl->n_cluster_nodes);
+    /* Redis Cluster runs a multi-key command or script only within one
+     * slot: the default names share the hash tag {rampart}. */
+    if (cl->n_cluster_nodes && !map_get(w, n, "stream"))
+        snprintf(cl->stream, sizeof cl->stream, "{rampart}:events");
+    if (cl->n_cluster_nodes && !map_get(w, n, "decisions"))
+        snprintf(cl->decisions, sizeof cl->decisions, "{rampart}:decisions");
+    if ((v = map_get(w, n, "sentinel_user"))) { /* "" or null: AUTH password only */
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+            cl->sentinel_user[0] = 0;
+        else
+            get_redis_name(w, v, "sentinel_user", cl->sentinel_user, sizeof cl->sentinel_user);
     }
+    if ((v = map_get(w, n, "sentinel_password_file")))
+        get_path(w, v, "sentinel_password_file", true, cl->sentinel_password_file,
+                 sizeof cl->sentinel_password_file);
     if ((v = map_get(w, n, "master_name")))
         get_redis_name(w, v, "master_name", cl->master_name, sizeof cl->master_name);
     if ((v = map_get(w, n, "wait_replicas")))
         get_uint(w, v, "wait_replicas", 0, 16, &cl->wait_replicas);
-    else if (cl->n_sentinels)
+    else if (cl->n_sentinels || cl->n_cluster_nodes)
         cl->wait_replicas = 1; /* a failover must not lose the last decisions */
     if ((v = map_get(w, n, "wait_ms"))) get_uint(w, v, "wait_ms", 1, 10000, &cl->wait_ms);
     if (cl->n_sentinels && cl->redis[0])
         report(w, sentinels, "sentinels and cluster.redis are exclusive: the master's address "
                              "comes from the sentinels");
+    if (cl->n_cluster_nodes && (cl->redis[0] || cl->n_sentinels))
+        report(w, seeds, "redis_cluster is exclusive with cluster.redis and cluster.sentinels: "
+                         "the masters' addresses come from the cluster's slot map");
+    char why[400];
+    if (cl->n_cluster_nodes && !rp_cluster_one_slot(cl, NULL, why, sizeof why))
+        report(w, seeds, "with redis_cluster every key of the fleet must hash to one slot (the "
+                         "decision write and the scripts span several keys): %s; give "
+                         "cluster.stream and cluster.decisions the same hash tag, e.g. "
+                         "'{rampart}:events' and '{rampart}:decisions'", why);
+    if (cl->sentinel_user[0] && !cl->sentinel_password_file[0])
+        report(w, map_get(w, n, "sentinel_user"),
+               "sentinel_user %s needs cluster.sentinel_password_file (AUTH user password)",
+               cl->sentinel_user);
+    if (cl->sentinel_password_file[0] && !cl->n_sentinels)
+        report(w, map_get(w, n, "sentinel_password_file"),
+               "sentinel_password_file needs cluster.sentinels (it is sent to the sentinels)");
     if (cl->user[0] && !cl->password_file[0])
         report(w, map_get(w, n, "user"), "user %s needs cluster.password_file (AUTH user password)",
                cl->user);
-    if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0] && !cl->n_sentinels)
-        report(w, role, "role %s needs cluster.redis (host:port or a unix socket path) or "
-                        "cluster.sentinels",
+    if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0] && !cl->n_sentinels &&
+        !cl->n_cluster_nodes)
+        report(w, role, "role %s needs cluster.redis (host:port or a unix socket path), "
+                        "cluster.sentinels or cluster.redis_cluster",
                roles[cl->role]);
 }
 

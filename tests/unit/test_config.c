@@ -1028,8 +1028,8 @@ static void test_cluster_errors_name_the_field(void **state) {
         expect_error(text, "\"", msg);
     }
     expect_error("cluster:\n  role: edge\n", "edge",
-                 "role edge needs cluster.redis (host:port or a unix socket path) or "
-                 "cluster.sentinels");
+                 "role edge needs cluster.redis (host:port or a unix socket path), "
+                 "cluster.sentinels or cluster.redis_cluster");
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream: \"a b\"\n", "\"a b\"",
                  "stream must be a Redis name: printable, without spaces, not empty, got 'a b'");
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  stream_maxlen: 10\n", "10",
