@@ -23,7 +23,7 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 INC     := -Iinclude -Isrc/common -Isrc/engine -Isrc/ingest -Isrc/detectors -Isrc/dtable -Isrc/store -Isrc/daemon
-LIBS    := -lmicrohttpd -lsqlite3 -lyaml -ljansson -lhiredis -lz -lm -lpthread
+LIBS    := -lmicrohttpd -lsqlite3 -lyaml -ljansson -lhiredis -lcurl -lz -lm -lpthread
 TEST_LIBS := -lcmocka
 
 DEBIAN_PACKAGES := build-essential pkg-config libyaml-dev libjansson-dev zlib1g-dev \

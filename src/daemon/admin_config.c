@@ -65,6 +65,9 @@ static bool secret_name(const char *key, size_t len) {
     low[len] = 0;
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strstr(low, words[i])) return true;
+    /* A webhook's URL is its credential (Slack's are), its headers carry
+     * others (alerts.webhooks, docs/alerts.md). */
+    if (strcmp(low, "url") == 0 || strcmp(low, "headers") == 0) return true;
     /* "partner_token", "auth_token"; but not "token" (a client-table size)
      * nor "token_file" (a path: the token itself is not in the config). */
     return len > 6 && strcmp(low + len - 6, "_token") == 0;

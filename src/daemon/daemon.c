@@ -93,6 +93,16 @@ void rp_log(rp_daemon *d, const char *level, const char *fmt, ...) {
     if (d) pthread_mutex_unlock(&d->log_lock);
 }
 
+/* rp_log for the webhook thread (its user is the daemon). */
+static void webhook_log(void *user, const char *level, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rp_log(user, level, "%s", msg);
+}
+
 /* ------------------------------------------------------------- store queue */
 
 static void enqueue(rp_daemon *d, store_job *job) {
@@ -375,6 +385,21 @@ static void on_decision(void *user, const rp_decision *dec) {
         snprintf(j->source, sizeof j->source, "engine");
         enqueue(d, j);
     }
+    if (dec->action == RP_ACTION_THROTTLE || dec->action == RP_ACTION_BLOCK) {
+        /* the incident came just before its decision (engine.c, react) */
+        rp_alert a;
+        if (d->incident_alert.incident_id == dec->incident_id && dec->incident_id)
+            a = d->incident_alert;
+        else
+            memset(&a, 0, sizeof a);
+        a.key = dec->key;
+        a.action = dec->action;
+        a.score = dec->score;
+        a.incident_id = dec->incident_id;
+        a.decided_us = wall.start_us;
+        a.expires_us = wall.expires_us;
+        rp_webhooks_notify(d->webhooks, &a); /* queued: no I/O here */
+    }
     char key[128];
     rp_key_format(&dec->key, key, sizeof key);
     rp_log(d, "info", "decision %s %s for %llds (incident %llu, score %.0f)",
@@ -410,6 +435,19 @@ static void on_incident(void *user, const rp_incident *inc) {
                    (unsigned long long)inc->id, key, inc->score,
                    inc->n_findings ? inc->findings[0].summary : "");
         }
+    }
+    /* A new throttle or block: its decision follows (on_decision), and
+     * its alert carries this evidence. */
+    if (inc->decided_us == inc->last_seen_us && inc->action >= RP_ACTION_THROTTLE &&
+        inc->action <= RP_ACTION_BLOCK) {
+        if (d->webhooks) rp_alert_from_incident(&d->incident_alert, inc);
+        /* findings are strongest first: the first one names the decision */
+        int di = inc->n_findings ? rp_detector_find(inc->findings[0].detector,
+                                                    strlen(inc->findings[0].detector))
+                                 : -1;
+        d->incident_detector[inc->id % RP_INCIDENT_DETECTORS].id = inc->id;
+        d->incident_detector[inc->id % RP_INCIDENT_DETECTORS].detector =
+            di >= 0 ? di : RP_REFUSED_UNKNOWN;
     }
     store_job *j = new_job(JOB_INCIDENT);
     if (!j) return;
@@ -561,6 +599,8 @@ static void *engine_main(void *arg) {
             int64_t newest = atomic_load(&d->newest_event_us);
             bound_event_times(d, evs, n, &newest);
             pthread_mutex_lock(&d->engine_lock);
+            /* before the batch's own decisions are in the table */
+            rp_daemon_count_refused(d, evs, n);
             ts_slot *slot = ts_now(d);
             for (size_t i = 0; i < n; i++) {
                 /* what was in force when the request came: what nginx enforced */
@@ -1028,6 +1068,13 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
      * published and the daemon reports ready. */
     st = rp_cluster_run(d->cluster, err);
     if (st != RP_OK) goto fail;
+    rp_webhook_targets *targets = NULL;
+    st = rp_webhook_targets_prepare(&d->config->alerts, &targets, err);
+    if (st == RP_OK) st = rp_webhooks_start(targets, webhook_log, d, true, &d->webhooks, err);
+    if (st != RP_OK) goto fail;
+    if (d->config->alerts.n_webhooks)
+        rp_log(d, "info", "alerts: %d webhook%s", d->config->alerts.n_webhooks,
+               d->config->alerts.n_webhooks == 1 ? "" : "s");
     if (d->serve.admin_listen[0]) {
         int port = 0;
         st = rp_admin_start(d, &d->serve, &d->admin, &port, err);
@@ -1037,6 +1084,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
         char *colon = strrchr(host, ':');
         if (colon) *colon = 0;
         snprintf(d->admin_url, sizeof d->admin_url, "http://%s:%d", host, port);
+        rp_webhooks_set_default_base(d->webhooks, d->admin_url);
         rp_log(d, "info", "admin API on %s%s", d->admin_url,
                d->token[0] ? "" : " (no token file: changes are refused)");
     }
@@ -1076,6 +1124,9 @@ void rp_daemon_stop(rp_daemon *d) {
      * forwarder has drained the queue. */
     rp_cluster_stop(d->cluster);
     d->cluster = NULL;
+    /* After the engine too: its last decisions get a second to leave. */
+    rp_webhooks_stop(d->webhooks, 1000);
+    d->webhooks = NULL;
     atomic_store(&d->store_stopping, true);
     pthread_mutex_lock(&d->store_lock);
     pthread_cond_signal(&d->store_cond);
@@ -1118,10 +1169,15 @@ rp_status rp_daemon_reload(rp_daemon *d, rp_error *err) {
         rp_serve_config serve = config->serve;
         apply_overrides(&serve, &d->opts);
         st = read_token(serve.token_file, token, sizeof token, err);
+        /* header_files are read now: a missing one rejects the reload */
+        rp_webhook_targets *targets = NULL;
+        if (st == RP_OK) st = rp_webhook_targets_prepare(&config->alerts, &targets, err);
         if (st == RP_OK) {
             pthread_mutex_lock(&d->engine_lock);
             st = rp_engine_reconfigure(d->engine, config, err);
             if (st == RP_OK) {
+                rp_webhooks_apply(d->webhooks, targets);
+                targets = NULL;
                 rp_config_free(d->config);
                 d->config = config;
                 config = NULL;
@@ -1129,6 +1185,7 @@ rp_status rp_daemon_reload(rp_daemon *d, rp_error *err) {
             }
             pthread_mutex_unlock(&d->engine_lock);
         }
+        rp_webhook_targets_free(targets);
         rp_config_free(config);
     }
     if (st == RP_OK) {

@@ -14,6 +14,7 @@
  *   whatif.c     a proposed config replayed over the recent window, off
  *                the engine lock
  *   swarms.c     aggregate keys with incidents and their member addresses
+ *   webhook.c    alerts on decisions, POSTed to webhooks by a thread of its own
  *   cluster*.c   fleet mode on Redis (cluster_int.h): the edge's forwarder,
  *                the detector's reader, decisions published and mirrored
  *
@@ -33,6 +34,7 @@
 #include "queue.h"
 #include "recent.h"
 #include "store.h"
+#include "webhook.h"
 
 /* Memory of recent events for timelines, related keys and what-if. */
 #define RP_RECENT_BYTES (32u << 20)
@@ -48,6 +50,21 @@ typedef struct ts_slot {
     uint32_t by_threat[RP_THREAT_COUNT];
 } ts_slot;
 #define RP_MAX_INPUTS 8
+/* Requests refused by nginx (or /v1/check), by the action and the
+ * detector of the decision in force: the registry's detectors, then
+ * manual decisions, then "unknown" (a decision whose incident this
+ * daemon did not see: restored at start, made by another detector). */
+#define RP_REFUSED_MANUAL RP_MAX_DETECTORS
+#define RP_REFUSED_UNKNOWN (RP_MAX_DETECTORS + 1)
+#define RP_REFUSED_SLOTS (RP_MAX_DETECTORS + 2)
+/* The main detector of recent throttle and block incidents, by id (a
+ * direct-mapped cache, engine lock): enough for the decisions a busy
+ * minute makes; an older one reads "unknown". */
+#define RP_INCIDENT_DETECTORS 4096
+typedef struct incident_detector {
+    uint64_t id;
+    int detector; /* registry index or RP_REFUSED_UNKNOWN */
+} incident_detector;
 /* Lock files: one beside each of the store, the table and the socket. */
 #define RP_MAX_LOCKS 3
 
@@ -113,6 +130,9 @@ struct rp_daemon {
     atomic_uint_fast64_t incidents_by_detector[RP_MAX_DETECTORS];
     atomic_uint_fast64_t decisions_by_detector[RP_MAX_DETECTORS]; /* throttle/block incidents */
     atomic_uint_fast64_t decisions_engine[5], decisions_manual[5];
+    /* [0]: no decision found (fail closed, or removed since), [1] throttle,
+     * [2] block; by RP_REFUSED_* slot */
+    atomic_uint_fast64_t refused_by[3][RP_REFUSED_SLOTS];
     atomic_uint_fast64_t store_dropped, store_errors, store_commits;
     atomic_uint_fast64_t table_full, table_rebuilds, store_retries;
     atomic_uint_fast64_t events_clamped_future, events_backfill;
@@ -125,7 +145,13 @@ struct rp_daemon {
      * knows a decision is manual (or a restore, which is not re-recorded). */
     const char *decide_source; /* NULL = engine */
     const char *decide_reason;
-    /* Under the engine lock: */
+    /* Alerts on decisions (webhook.h); always there, with no webhook
+     * until the config names one. */
+    rp_webhooks *webhooks;
+    /* Under the engine lock: the alert of the last throttle or block
+     * incident, which on_decision sends with its decision. */
+    rp_alert incident_alert;
+    incident_detector incident_detector[RP_INCIDENT_DETECTORS];
     rp_recent *recent;
     ts_slot ts[RP_TS_SLOTS];
 };
@@ -139,6 +165,11 @@ void rp_daemon_lock_table(rp_daemon *d);
 /* A lookup in the daemon's own reader of the table (table lock held);
  * 1 found, 0 not (a fault under the SIGBUS guard is "not"). */
 int rp_daemon_table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_dtable_hit *hit);
+
+/* Count the refused events of a batch (RP_EVENT_REFUSED) by the
+ * decision in force for their keys at their time (decisions.c; engine
+ * lock held, takes the table's). */
+void rp_daemon_count_refused(rp_daemon *d, const rp_event *evs, size_t n);
 
 /* Put a decision (wall clock) in the table; a full table is counted and
  * logged, not an error to the caller (daemon.c). */

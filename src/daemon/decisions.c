@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "daemon_int.h"
+#include "keys.h"
 
 static json_t *decision_json(const rp_decision *dec) {
     char key[128], start[40], exp[40];
@@ -141,6 +142,10 @@ rp_status rp_daemon_decide(rp_daemon *d, const rp_key *key, rp_action action, in
     pthread_mutex_unlock(&d->manual_lock);
     atomic_fetch_add(&d->decisions_manual[action], 1);
     rp_cluster_publish(d->cluster, &dec); /* to the fleet; queued */
+    rp_alert alert = {.key = *key, .action = action, .manual = true, .decided_us = dec.start_us,
+                      .expires_us = dec.expires_us};
+    snprintf(alert.reason, sizeof alert.reason, "%s", reason ? reason : "");
+    rp_webhooks_notify(d->webhooks, &alert); /* queued; allow passes no filter */
     rp_log(d, "info", "manual decision %s %s for %llds%s%s", rp_action_name(action), keytext,
            (long long)(duration_us / 1000000), reason ? ": " : "", reason ? reason : "");
     if (out) *out = dec;
@@ -219,3 +224,40 @@ bool rp_daemon_check(rp_daemon *d, const rp_key *keys, int n, rp_dtable_hit *hit
     return any;
 }
 
+/* The decision that refused each refused event, looked up as nginx did
+ * (the request's keys, block before throttle) at the event's own time,
+ * and its detector: manual without an incident, the incident's main
+ * finding when this daemon saw it, else unknown. */
+void rp_daemon_count_refused(rp_daemon *d, const rp_event *evs, size_t n) {
+    bool locked = false;
+    for (size_t i = 0; i < n; i++) {
+        const rp_event *ev = &evs[i];
+        if (!(ev->flags & RP_EVENT_REFUSED)) continue;
+        if (!locked) {
+            rp_daemon_lock_table(d);
+            locked = true;
+        }
+        rp_key keys[RP_REQUEST_KEYS_MAX];
+        int nk = rp_request_keys(&ev->client, rp_event_fingerprint(ev), ev->path.ptr, ev->path.len,
+                                 ev->token_id, keys);
+        rp_dtable_hit best = {.action = RP_ACTION_NONE};
+        for (int k = 0; k < nk; k++) {
+            rp_dtable_hit h;
+            if (rp_daemon_table_lookup(d, &keys[k], ev->ts_us, &h) != 1) continue;
+            if ((h.action == RP_ACTION_THROTTLE || h.action == RP_ACTION_BLOCK) &&
+                h.action > best.action)
+                best = h;
+        }
+        int row = best.action == RP_ACTION_BLOCK ? 2 : best.action == RP_ACTION_THROTTLE ? 1 : 0;
+        int slot = RP_REFUSED_UNKNOWN;
+        if (row && !best.incident_id) {
+            slot = RP_REFUSED_MANUAL;
+        } else if (row) {
+            const incident_detector *e =
+                &d->incident_detector[best.incident_id % RP_INCIDENT_DETECTORS];
+            if (e->id == best.incident_id) slot = e->detector;
+        }
+        atomic_fetch_add(&d->refused_by[row][slot], 1);
+    }
+    if (locked) pthread_mutex_unlock(&d->table_lock);
+}

@@ -150,6 +150,26 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
                 "Events whose answer Rampart made itself (the module's or /v1/check's 403/429): "
                 "counted as requests, judged by no detector.");
     fprintf(f, "rampart_events_refused_total %llu\n", (unsigned long long)es.refused);
+    metric_head(f, "rampart_requests_refused_total", "counter",
+                "Requests refused by nginx or /v1/check (the refused events), by the action and "
+                "the detector of the decision in force for the request at its time: the "
+                "incident's main detector, manual, or unknown (an incident this daemon did not "
+                "see); action unknown: no decision found (fail closed, or removed since).");
+    static const char *const refused_actions[3] = {"unknown", "throttle", "block"};
+    for (int a = 1; a <= 2; a++) {
+        for (unsigned i = 0; i < rp_detector_count; i++)
+            fprintf(f, "rampart_requests_refused_total{action=\"%s\",detector=\"%s\"} %llu\n",
+                    refused_actions[a], rp_detectors[i]->name,
+                    (unsigned long long)atomic_load(&d->refused_by[a][i]));
+        fprintf(f, "rampart_requests_refused_total{action=\"%s\",detector=\"manual\"} %llu\n",
+                refused_actions[a],
+                (unsigned long long)atomic_load(&d->refused_by[a][RP_REFUSED_MANUAL]));
+        fprintf(f, "rampart_requests_refused_total{action=\"%s\",detector=\"unknown\"} %llu\n",
+                refused_actions[a],
+                (unsigned long long)atomic_load(&d->refused_by[a][RP_REFUSED_UNKNOWN]));
+    }
+    fprintf(f, "rampart_requests_refused_total{action=\"unknown\",detector=\"unknown\"} %llu\n",
+            (unsigned long long)atomic_load(&d->refused_by[0][RP_REFUSED_UNKNOWN]));
     metric_head(f, "rampart_engine_lag_seconds", "gauge",
                 "Wall clock minus the time of the newest event seen by the engine.");
     int64_t newest = atomic_load(&d->newest_event_us);
@@ -201,6 +221,7 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
                 "Decisions that found no room in the table.");
     fprintf(f, "rampart_decision_table_full_total %llu\n", (unsigned long long)atomic_load(&d->table_full));
     rp_cluster_metrics(d->cluster, f); /* fleet mode only */
+    rp_webhooks_metrics(d->webhooks, f); /* rampart_webhook_* */
     metric_head(f, "rampart_clients_tracked", "gauge", "Keys in the engine's tables, by level.");
     for (int l = 0; l < RP_LEVEL_COUNT; l++)
         if (es.clients_capacity[l])

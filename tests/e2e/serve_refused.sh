@@ -16,6 +16,11 @@
 #    403 and 429 lines are counted as refused, judged by nothing.
 #  - Control: an unblocked client sending the same logins, answered 401 by
 #    the upstream, is judged (an incident): the silence above is the flag's.
+#  - rampart_requests_refused_total{action,detector} (issue 13): every
+#    refusal above counted under the decision in force for its request --
+#    block or throttle, manual -- and, once the control client is stopped
+#    by the engine, its refusals under its incident's main detector; the
+#    labelled counts add up to rampart_events_refused_total.
 source "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || fail "curl is required"
 command -v jq >/dev/null || fail "jq is required"
@@ -102,6 +107,9 @@ for _ in $(seq 1 50); do curl -s -o /dev/null "$BASE/health" && break; sleep 0.0
 
 metric() { curl -s "$ADMIN/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 refused() { metric rampart_events_refused_total; }
+# refused_by ACTION DETECTOR: rampart_requests_refused_total{action,detector}
+refused_by() { metric "rampart_requests_refused_total{action=\"$1\",detector=\"$2\"}"; }
+refused_sum() { curl -s "$ADMIN/metrics" | awk '/^rampart_requests_refused_total\{/ { s += $2 } END { print s + 0 }'; }
 events() { metric rampart_engine_events_total; }
 incidents() { curl -s "$ADMIN/v1/stats" | jq '.engine.incidents'; }
 key_incidents() { curl -s "$ADMIN/v1/incidents?key=$1" | jq '.total'; }
@@ -137,6 +145,7 @@ for _ in $(seq 1 40); do [ "$(P -A "$UA_X" -H "X-Forwarded-For: $X" "$BASE/api/p
 check "manual block enforced by the module" test "$(P -A "$UA_X" -H "X-Forwarded-For: $X" "$BASE/api/products/1")" = 403
 settle
 R0=$(refused); E0=$(events); I0=$(incidents); D0=$(engine_decisions)
+BM0=$(refused_by block manual); TM0=$(refused_by throttle manual)
 check "the refusals so far were counted (rampart_events_refused_total = $R0)" test "$R0" -ge 1
 
 # (2) it keeps reading valid products and posting logins: 403s --------------
@@ -153,6 +162,10 @@ check "... with the error_page body" grep -q "custom blocked page" <(curl -s -A 
 check "rampart_events_refused_total grows by exactly 421 ($R0 -> $((R0 + 421)))" wait_metric rampart_events_refused_total $((R0 + 421))
 settle
 check "... and so does rampart_engine_events_total (the refusals are counted as requests)" test "$(events)" = $((E0 + 421))
+check "rampart_requests_refused_total{action=\"block\",detector=\"manual\"} grows by 381 ($BM0 -> $((BM0 + 381)))" \
+  test "$(refused_by block manual)" = $((BM0 + 381))
+check "rampart_requests_refused_total{action=\"throttle\",detector=\"manual\"} grows by 40 ($TM0 -> $((TM0 + 40)))" \
+  test "$(refused_by throttle manual)" = $((TM0 + 40))
 check "no incident from the refusals (engine incidents stay $I0)" test "$(incidents)" = "$I0"
 check "no engine decision from the refusals (stays $D0)" test "$(engine_decisions)" = "$D0"
 check "no stored incident on ip:$X" test "$(key_incidents "ip:$X")" = 0
@@ -168,6 +181,7 @@ decisions add "ip:$T2" throttle 10m "e2e: auth_request"
 sleep 0.2
 settle
 R1=$(refused); E1=$(events); I1=$(incidents)
+BM1=$(refused_by block manual); TM1=$(refused_by throttle manual)
 P -A "$UA_X" -H "X-Forwarded-For: $X2" "$CHECKED/api/products/[1-40]" > "$TMP/x2.codes"
 P -A "$UA_X" -H "X-Forwarded-For: $X2" -H 'Content-Type: application/json' \
   -d '{"username":"user7","password":"wrong"}' "$CHECKED/api/login?try=[1-20]" >> "$TMP/x2.codes"
@@ -185,6 +199,8 @@ check "... and \"rampart\":\"\" on the served requests" test "$(grep -c '"status
 check "followed log: rampart_events_refused_total grows by exactly 80 ($R1 -> $((R1 + 80)))" wait_metric rampart_events_refused_total $((R1 + 80))
 settle
 check "... out of 90 events" test "$(events)" = $((E1 + 90))
+check "... 60 under {action=\"block\",detector=\"manual\"}, 20 under {action=\"throttle\",detector=\"manual\"}" \
+  test "$(( $(refused_by block manual) - BM1 )) $(( $(refused_by throttle manual) - TM1 ))" = "60 20"
 check "no incident from the auth_request refusals (engine incidents stay $I1)" test "$(incidents)" = "$I1"
 check "no stored incident on ip:$X2 or ip:$T2" test "$(key_incidents "ip:$X2")$(key_incidents "ip:$T2")" = 00
 check "the decision list holds only the four manual decisions" \
@@ -215,6 +231,26 @@ echo "    control incident: $(curl -s "$ADMIN/v1/incidents?key=ip:$Y&limit=1" | 
 # its headers on to /v1/check): the hop nginx appended still counts.
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $X2" -H "X-Real-IP: 1.1.1.1" "$CHECKED/api/products/1")
 check "auth_request: the blocked client's own X-Real-IP: 1.1.1.1 changes nothing ($code)" test "$code" = 403
+
+# (6) the control client stopped by the engine: its refusals are counted
+# under its incident's main detector.
+for _ in $(seq 1 100); do
+  dec=$(curl -s "$ADMIN/v1/decisions" | jq -c --arg k "ip:$Y" '.decisions[] | select(.key == $k)')
+  [ -n "$dec" ] && break; sleep 0.1
+done
+check "control: the engine decided on ip:$Y" test -n "$dec"
+YA=$(jq -r .action <<<"$dec"); YI=$(jq -r .incident_id <<<"$dec")
+YD=$(curl -s "$ADMIN/v1/incidents/$YI" | jq -r '.findings[0].detector')
+settle
+YN0=$(refused_by "$YA" "$YD")
+P -A "curl/8.5.0" -H "X-Forwarded-For: $Y" "$BASE/api/products/[1-10]" > "$TMP/y.after"
+echo "    control client after its $YA (incident $YI, main detector $YD): $(codes < "$TMP/y.after")"
+check "control: 10 requests refused" test "$(grep -cE '^(403|429)$' "$TMP/y.after")" = 10
+settle
+check "rampart_requests_refused_total{action=\"$YA\",detector=\"$YD\"} grows by 10 ($YN0 -> $((YN0 + 10)))" \
+  test "$(refused_by "$YA" "$YD")" = $((YN0 + 10))
+check "the labelled refusals add up to rampart_events_refused_total ($(refused))" test "$(refused_sum)" = "$(refused)"
+echo "    $(curl -s "$ADMIN/metrics" | grep '^rampart_requests_refused_total' | awk '$2 > 0' | tr '\n' ' ')"
 check "no worker died" test "$(grep -c 'exited on signal' "$TMP/ng/logs/error.log")" = 0
 cleanup_nginx
 stop_serve "$SERVE_PID"
