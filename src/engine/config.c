@@ -169,6 +169,18 @@ bool rp_cluster_one_slot(const rp_cluster_config *cl, unsigned *slot, char *why,
     return true;
 }
 
+/* No webhook until one is configured. A delivery is tried 1 + 5 times,
+ * 1, 2, 4, 8 and 16 s apart (a receiver restarting within half a minute
+ * loses nothing); 1,000 waiting deliveries are a surge of blocks several
+ * minutes long at Slack's one message a second. */
+static void alerts_defaults(rp_alerts_config *al) {
+    al->queue = 1000;
+    al->retries = 5;
+    al->backoff_us = SECOND_US;
+    al->max_backoff_us = 300 * SECOND_US;
+    al->connections = 2;
+}
+
 rp_config *rp_config_default(void) {
     rp_config *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -197,6 +209,7 @@ rp_config *rp_config_default(void) {
     snprintf(c->username_field, sizeof c->username_field, "username");
     serve_defaults(&c->serve);
     cluster_defaults(&c->cluster);
+    alerts_defaults(&c->alerts);
     return c;
 }
 

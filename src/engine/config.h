@@ -155,6 +155,39 @@ typedef struct rp_cluster_config {
     uint32_t wait_ms;        /* WAIT's timeout (default 100) */
 } rp_cluster_config;
 
+/* Alerts (`alerts:` in the YAML, docs/alerts.md); the engine ignores
+ * them. Each webhook gets a JSON document (with a Slack-compatible
+ * "text") for the decisions its filter lets through. */
+#define RP_MAX_WEBHOOKS 8
+#define RP_WEBHOOK_MAX_HEADERS 8
+
+typedef struct rp_webhook_config {
+    char name[64];            /* in metrics and logs (the URL is a secret); "" = the URL's host */
+    char url[512];            /* http:// or https:// */
+    uint32_t reactions;       /* bit (1 << rp_action) per reaction: throttle, block */
+    double min_score;         /* engine decisions below it are not sent (0..100) */
+    uint32_t detectors;       /* bit per detector index: at least one of them among the
+                                 decision's findings; 0 = any */
+    bool manual;              /* manual decisions (the admin API) too */
+    int64_t timeout_us;       /* one attempt, connection included */
+    int n_headers;
+    char header_names[RP_WEBHOOK_MAX_HEADERS][64];
+    char header_values[RP_WEBHOOK_MAX_HEADERS][256]; /* the value, or the file holding it */
+    bool header_from_file[RP_WEBHOOK_MAX_HEADERS];   /* read by the daemon at start and reload */
+} rp_webhook_config;
+
+typedef struct rp_alerts_config {
+    char public_url[256];     /* the dashboard's base as people reach it; "" = the admin listener */
+    char node[64];            /* this daemon's name in the documents; "" = the host name */
+    uint32_t queue;           /* deliveries waiting, all webhooks; past it the oldest goes */
+    uint32_t retries;         /* attempts after the first */
+    int64_t backoff_us;       /* before the first retry; doubled for each next one */
+    int64_t max_backoff_us;   /* the doubling stops here */
+    uint32_t connections;     /* attempts in flight to one webhook at once */
+    int n_webhooks;
+    rp_webhook_config webhooks[RP_MAX_WEBHOOKS];
+} rp_alerts_config;
+
 struct rp_config {
     char source[256];                      /* file name, for messages */
     uint32_t capacity[RP_LEVEL_COUNT];     /* client table caps per key level */
@@ -183,6 +216,7 @@ struct rp_config {
                                               CLI loads it (the engine does no I/O). */
     rp_serve_config serve;                 /* `serve:` -- the daemon's; the engine ignores it */
     rp_cluster_config cluster;             /* `cluster:` -- the daemon's, too */
+    rp_alerts_config alerts;               /* `alerts:` -- the daemon's webhooks */
 };
 
 /* The Redis Cluster slot of a key: CRC16-XMODEM mod 16384 of the key, or

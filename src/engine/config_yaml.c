@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -1405,11 +1406,184 @@ static void walk_cluster(walker *w, ynode *n) {
                roles[cl->role]);
 }
 
+/* ---------------------------------------------------------------- alerts */
+
+/* A webhook's URL: http:// or https://, a host, no spaces or control
+ * characters (it goes to libcurl as it is). */
+static bool valid_webhook_url(const char *s) {
+    size_t skip = strncmp(s, "http://", 7) == 0 ? 7 : strncmp(s, "https://", 8) == 0 ? 8 : 0;
+    if (!skip || !s[skip] || s[skip] == '/' || s[skip] == ':') return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127) return false;
+    return true;
+}
+
+/* An HTTP header name: an RFC 9110 token. */
+static bool valid_header_name(const char *s) {
+    if (!*s) return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p)) return false;
+    return true;
+}
+
+/* headers: {Name: value} or header_files: {Name: /path/to/file}. */
+static void walk_webhook_headers(walker *w, ynode *n, bool from_file, rp_webhook_config *wh) {
+    if (is_null(n)) return;
+    if (!check_keys(w, n, NULL, 0, from_file ? "header_files" : "headers",
+                    from_file ? "header_files" : "headers"))
+        return;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        ynode *k = node_get(w, p->key), *v = node_get(w, p->value);
+        char name[64];
+        if (!is_scalar(k)) continue; /* reported by check_keys */
+        if (wh->n_headers >= RP_WEBHOOK_MAX_HEADERS) {
+            report(w, k, "too many headers for one webhook: at most %d", RP_WEBHOOK_MAX_HEADERS);
+            return;
+        }
+        if (!get_string(w, k, "a header name", name, sizeof name)) continue;
+        if (!valid_header_name(name)) {
+            report(w, k, "'%s' is not an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~)",
+                   name);
+            continue;
+        }
+        int i = wh->n_headers;
+        if (from_file) {
+            if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) {
+                report(w, v, "header_files.%s must be a file path", name);
+                continue;
+            }
+            if (!resolve_path(w, v, "header_files", wh->header_values[i],
+                              sizeof wh->header_values[i]))
+                continue;
+        } else {
+            if (!get_string(w, v, "a header value", wh->header_values[i],
+                            sizeof wh->header_values[i]))
+                continue;
+            if (strpbrk(wh->header_values[i], "\r\n")) {
+                report(w, v, "the value of header %s must be one line", name);
+                continue;
+            }
+        }
+        memcpy(wh->header_names[i], name, sizeof name);
+        wh->header_from_file[i] = from_file;
+        wh->n_headers++;
+    }
+}
+
+static void walk_webhook(walker *w, ynode *n, rp_webhook_config *wh) {
+    static const char *const keys[] = {"url",    "name",    "reactions",    "min_score",
+                                       "detectors", "manual", "timeout", "headers",
+                                       "header_files"};
+    static const char *const reactions[] = {"throttle", "block"};
+    memset(wh, 0, sizeof *wh);
+    wh->reactions = (1u << RP_ACTION_THROTTLE) | (1u << RP_ACTION_BLOCK);
+    wh->manual = true;
+    wh->timeout_us = 5 * 1000000LL;
+    if (!check_keys(w, n, keys, COUNT(keys), "a webhook", "a webhook")) return;
+    ynode *v = map_get(w, n, "url");
+    if (!v) {
+        report(w, n, "a webhook needs url: (http:// or https://)");
+    } else if (get_string(w, v, "url", wh->url, sizeof wh->url) && !valid_webhook_url(wh->url)) {
+        /* the URL is a secret (a Slack webhook's is its credential): not echoed */
+        report(w, v, "url must begin with http:// or https:// and a host, without spaces");
+        wh->url[0] = 0;
+    }
+    if ((v = map_get(w, n, "name"))) {
+        get_string(w, v, "name", wh->name, sizeof wh->name);
+        for (const char *p = wh->name; *p; p++)
+            if (!isalnum((unsigned char)*p) && !strchr("-_.:", *p)) {
+                report(w, v, "a webhook's name is letters, digits and -_.: (it is a metric "
+                             "label), got '%s'", wh->name);
+                wh->name[0] = 0;
+                break;
+            }
+    }
+    if ((v = map_get(w, n, "reactions")) && want_type(w, v, YAML_SEQUENCE_NODE, "reactions")) {
+        ynode *item;
+        wh->reactions = 0;
+        SEQ_EACH(w, v, item) {
+            int r = get_choice(w, item, "reaction", reactions, COUNT(reactions));
+            if (r >= 0) wh->reactions |= 1u << (r == 0 ? RP_ACTION_THROTTLE : RP_ACTION_BLOCK);
+        }
+        if (!wh->reactions) report(w, v, "reactions must name throttle, block or both");
+    }
+    if ((v = map_get(w, n, "min_score"))) get_number(w, v, "min_score", 0, 100, "", &wh->min_score);
+    if ((v = map_get(w, n, "detectors")) && !is_null(v) &&
+        want_type(w, v, YAML_SEQUENCE_NODE, "detectors")) {
+        const char *names[RP_MAX_DETECTORS];
+        for (unsigned d = 0; d < rp_detector_count; d++) names[d] = rp_detectors[d]->name;
+        ynode *item;
+        SEQ_EACH(w, v, item) {
+            int d = is_scalar(item) ? rp_detector_find(scalar_text(item), scalar_len(item)) : -1;
+            if (d < 0) unknown_name(w, item, "detector", names, rp_detector_count);
+            else wh->detectors |= 1u << d;
+        }
+    }
+    if ((v = map_get(w, n, "manual"))) get_bool(w, v, "manual", &wh->manual);
+    if ((v = map_get(w, n, "timeout")) &&
+        get_duration(w, v, "timeout", 100000, &wh->timeout_us) && wh->timeout_us > 60 * 1000000LL) {
+        report(w, v, "timeout must be at most 60s: a receiver slower than that is down");
+        wh->timeout_us = 60 * 1000000LL;
+    }
+    if ((v = map_get(w, n, "headers"))) walk_webhook_headers(w, v, false, wh);
+    if ((v = map_get(w, n, "header_files"))) walk_webhook_headers(w, v, true, wh);
+    for (int i = 0; i < wh->n_headers; i++)
+        for (int j = 0; j < i; j++)
+            if (strcasecmp(wh->header_names[i], wh->header_names[j]) == 0)
+                report(w, n, "header %s is given twice (headers and header_files together)",
+                       wh->header_names[i]);
+}
+
+static void walk_alerts(walker *w, ynode *n) {
+    static const char *const keys[] = {"webhooks", "public_url", "node",       "queue",
+                                       "retries",  "backoff",    "max_backoff", "connections"};
+    if (!check_keys(w, n, keys, COUNT(keys), "alerts", "alerts")) return;
+    rp_alerts_config *al = &w->config->alerts;
+    ynode *v;
+    if ((v = map_get(w, n, "public_url"))) {
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+            al->public_url[0] = 0;
+        else if (get_string(w, v, "public_url", al->public_url, sizeof al->public_url) &&
+                 !valid_webhook_url(al->public_url)) {
+            report(w, v, "public_url must begin with http:// or https:// and a host, got '%s'",
+                   al->public_url);
+            al->public_url[0] = 0;
+        }
+    }
+    if ((v = map_get(w, n, "node"))) {
+        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) al->node[0] = 0;
+        else get_string(w, v, "node", al->node, sizeof al->node);
+    }
+    if ((v = map_get(w, n, "queue"))) get_uint(w, v, "queue", 1, 100000, &al->queue);
+    if ((v = map_get(w, n, "retries"))) get_uint(w, v, "retries", 0, 20, &al->retries);
+    if ((v = map_get(w, n, "backoff"))) get_duration(w, v, "backoff", 10000, &al->backoff_us);
+    if ((v = map_get(w, n, "max_backoff")))
+        get_duration(w, v, "max_backoff", 10000, &al->max_backoff_us);
+    if (al->max_backoff_us < al->backoff_us)
+        report(w, map_get(w, n, "max_backoff") ? map_get(w, n, "max_backoff") : n,
+               "max_backoff must be at least backoff");
+    if ((v = map_get(w, n, "connections"))) get_uint(w, v, "connections", 1, 16, &al->connections);
+    v = map_get(w, n, "webhooks");
+    if (!v || is_null(v)) return;
+    if (!bounded_seq(w, v, "alerts.webhooks", RP_MAX_WEBHOOKS)) return;
+    al->n_webhooks = 0;
+    ynode *item;
+    SEQ_EACH(w, v, item) {
+        rp_webhook_config *wh = &al->webhooks[al->n_webhooks];
+        walk_webhook(w, item, wh);
+        if (!wh->url[0]) continue;
+        for (int j = 0; j < al->n_webhooks && wh->name[0]; j++)
+            if (strcmp(al->webhooks[j].name, wh->name) == 0)
+                report(w, map_get(w, item, "name"), "two webhooks named '%s'", wh->name);
+        al->n_webhooks++;
+    }
+}
+
 /* ------------------------------------------------------------- document */
 
 static const char *const top_keys[] = {"engine",  "inventory", "allow",    "trusted_proxies",
                                        "session", "auth",      "profiles", "routes",
-                                       "serve",   "cluster"};
+                                       "serve",   "cluster",   "alerts"};
 
 static void walk_root(walker *w, ynode *root) {
     if (!root || is_null(root)) return; /* an empty file is the defaults */
@@ -1433,6 +1607,7 @@ static void walk_root(walker *w, ynode *root) {
     if ((v = map_get(w, root, "routes"))) walk_rules(w, v);
     if ((v = map_get(w, root, "serve")) && !is_null(v)) walk_serve(w, v);
     if ((v = map_get(w, root, "cluster")) && !is_null(v)) walk_cluster(w, v);
+    if ((v = map_get(w, root, "alerts")) && !is_null(v)) walk_alerts(w, v);
 }
 
 static void report_syntax(walker *w, const yaml_parser_t *parser) {

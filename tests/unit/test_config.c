@@ -531,7 +531,7 @@ static void test_error_nesting_deeper_than_64_levels_stops_early(void **state) {
         if (depth == 63) { /* 64 levels: read, then judged as a config */
             assert_string_equal(err.message, "unknown key 'k0' in the top level; known: engine, "
                                              "inventory, allow, trusted_proxies, session, auth, "
-                                             "profiles, routes, serve, cluster");
+                                             "profiles, routes, serve, cluster, alerts");
         } else { /* the 65th level is the mapping that holds leaf */
             assert_string_equal(err.message,
                                 "nesting deeper than 64 levels; a configuration needs a handful");
