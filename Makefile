@@ -180,3 +180,80 @@ $(BUILD)/demo-api: $(DEMO_OBJ)
 	$(CC) $(CFLAGS) -o $@ $(DEMO_OBJ) -lmicrohttpd -ljansson -lpthread
 
 -include $(DEMO_OBJ:.o=.d)
+
+# --- Installation and packages (docs/install.md) ----------------------------
+# make install PREFIX=/usr/local [DESTDIR=...]   the daemon, its man pages, unit,
+#   user, sysctl setting and configuration; the nginx module and its load snippet
+# make uninstall                                 the same files removed (the
+#   configuration, the store and the user are kept, as apt remove keeps them)
+# make deb                                       build-deb/rampart_*.deb and
+#   build-deb/libnginx-mod-http-rampart_*.deb with Debian's tooling (debian/)
+.PHONY: man install uninstall deb
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/rampart
+SYSCONFDIR ?= /etc
+# Debian 12 keeps the packaged units in /lib; systemd also reads /usr/local/lib.
+LIBDIR_SYSTEMD := $(if $(filter /usr,$(PREFIX)),/lib,$(PREFIX)/lib)
+UNITDIR    ?= $(LIBDIR_SYSTEMD)/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCTLDIR  ?= $(PREFIX)/lib/sysctl.d
+NGINX_MODULES_DIR ?= $(PREFIX)/lib/nginx/modules
+NGINX_SNIPPET_DIR ?= $(PREFIX)/share/nginx/modules-available
+
+man: $(BUILD)/man/rampart.8
+$(BUILD)/man/rampart.8 $(BUILD)/man/rampart.yaml.5: $(BUILD)/rampart examples/rampart.yaml tools/gen-man.sh
+	@bash tools/gen-man.sh $(BUILD)/rampart $(BUILD)/man >/dev/null
+
+# The configuration as installed: examples/rampart.yaml (the defaults, one
+# source) with the admin token the installation creates.
+$(BUILD)/etc/rampart.yaml: examples/rampart.yaml
+	@mkdir -p $(dir $@)
+	sed -e 's|^  token_file: "" *# e.g. /etc/rampart/admin.token$$|  token_file: $(SYSCONFDIR)/rampart/admin.token   # created at installation|' $< > $@.tmp
+	@grep -q '^  token_file: $(SYSCONFDIR)/rampart/admin.token' $@.tmp || { echo "examples/rampart.yaml: no token_file line to set" >&2; exit 1; }
+	@mv $@.tmp $@
+
+# Paths in the unit are the package's (/usr/bin, /etc/rampart): rewritten for others.
+INSTALL_SED := -e 's|/usr/bin/rampart|$(BINDIR)/rampart|g' -e 's|/etc/rampart|$(SYSCONFDIR)/rampart|g' \
+               -e 's|/usr/share/doc/rampart|$(DOCDIR)|g'
+
+install: $(BUILD)/rampart man $(BUILD)/etc/rampart.yaml nginx-module
+	install -D -m 0755 $(BUILD)/rampart $(DESTDIR)$(BINDIR)/rampart
+	install -D -m 0644 $(BUILD)/man/rampart.8 $(DESTDIR)$(MANDIR)/man8/rampart.8
+	install -D -m 0644 $(BUILD)/man/rampart.yaml.5 $(DESTDIR)$(MANDIR)/man5/rampart.yaml.5
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	sed $(INSTALL_SED) examples/rampart.service > $(DESTDIR)$(UNITDIR)/rampart.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/rampart.service
+	install -D -m 0644 examples/rampart.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/rampart.conf
+	install -D -m 0644 examples/rampart.sysctl.conf $(DESTDIR)$(SYSCTLDIR)/60-rampart.conf
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	@# never over an operator's configuration
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/rampart/rampart.yaml ]; then \
+	  install -D -m 0644 $(BUILD)/etc/rampart.yaml $(DESTDIR)$(SYSCONFDIR)/rampart/rampart.yaml; fi
+	install -D -m 0644 $(BUILD)/nginx/ngx_http_rampart_module.so $(DESTDIR)$(NGINX_MODULES_DIR)/ngx_http_rampart_module.so
+	install -d $(DESTDIR)$(NGINX_SNIPPET_DIR)
+	echo 'load_module $(NGINX_MODULES_DIR)/ngx_http_rampart_module.so;' > $(DESTDIR)$(NGINX_SNIPPET_DIR)/mod-http-rampart.conf
+	@# on this machine (no DESTDIR): the user, the token, the directories, the
+	@# kernel setting -- what the package's postinst does, by the same script
+	if [ -z "$(DESTDIR)" ]; then \
+	  RAMPART_SYSUSERS=$(SYSUSERSDIR)/rampart.conf RAMPART_SYSCTL=$(SYSCTLDIR)/60-rampart.conf \
+	  RAMPART_ETC=$(SYSCONFDIR)/rampart sh debian/rampart.postinst configure; \
+	  echo "installed. nginx: ln -s $(NGINX_SNIPPET_DIR)/mod-http-rampart.conf /etc/nginx/modules-enabled/50-mod-http-rampart.conf"; \
+	  echo "then: systemctl daemon-reload && systemctl enable --now rampart (docs/install.md)"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rampart $(DESTDIR)$(MANDIR)/man8/rampart.8 $(DESTDIR)$(MANDIR)/man5/rampart.yaml.5 \
+	  $(DESTDIR)$(UNITDIR)/rampart.service $(DESTDIR)$(SYSUSERSDIR)/rampart.conf $(DESTDIR)$(SYSCTLDIR)/60-rampart.conf \
+	  $(DESTDIR)$(NGINX_MODULES_DIR)/ngx_http_rampart_module.so $(DESTDIR)$(NGINX_SNIPPET_DIR)/mod-http-rampart.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept: $(SYSCONFDIR)/rampart, /var/lib/rampart and the user rampart (userdel rampart to remove it)"
+
+# The packages are built in a copy of the tree under build-deb/ (dpkg-buildpackage
+# writes them to the parent of the tree it builds); debian/rules builds with this
+# Makefile (BUILD=debian/build), so nothing is built twice over.
+DEB_DIR ?= build-deb
+deb: ui
+	@bash tools/make-deb.sh $(DEB_DIR)
