@@ -126,7 +126,9 @@ typedef struct rp_event {
     rp_addr client;         /* after trusted-proxy resolution */
     uint16_t status;        /* HTTP status; 0 when unknown */
     uint8_t method;         /* rp_method */
-    uint8_t reserved;
+    uint8_t origin;         /* the fleet node that saw the request: a daemon's host id
+                               (protocol byte 5, docs/cluster.md "Fleet view"); 0 = this
+                               one. Carried into the samples, never judged */
     uint32_t flags;         /* RP_EVENT_* and RP_HDR_* */
     uint64_t request_bytes; /* 0 when unknown */
     uint64_t response_bytes;
@@ -244,6 +246,7 @@ typedef struct rp_sample {
     int64_t ts_us;
     uint16_t status;
     uint8_t method;
+    uint8_t origin; /* rp_event.origin: which host saw it (fleet mode) */
     char path[160]; /* path?query, truncated */
 } rp_sample;
 

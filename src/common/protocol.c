@@ -255,6 +255,7 @@ rp_status rp_event_decode(const uint8_t *buf, size_t len, rp_event *ev, rp_decod
     memcpy(ev->client.bytes, buf + OFF_ADDR, 16);
     ev->status = status;
     ev->method = method;
+    ev->origin = buf[OFF_PFLAGS];
     ev->flags = load32(buf + OFF_EFLAGS) & KNOWN_EVENT_FLAGS;
     ev->request_bytes = load64(buf + OFF_REQ_BYTES);
     ev->response_bytes = load64(buf + OFF_RESP_BYTES);
@@ -272,4 +273,8 @@ rp_status rp_event_decode(const uint8_t *buf, size_t len, rp_event *ev, rp_decod
     }
     if (why) *why = RP_DECODE_OK;
     return RP_OK;
+}
+
+void rp_event_record_set_origin(uint8_t *record, size_t len, uint8_t origin) {
+    if (len > OFF_PFLAGS) record[OFF_PFLAGS] = origin;
 }

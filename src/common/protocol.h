@@ -49,4 +49,11 @@ size_t rp_event_record_size(const uint8_t *buf, size_t len);
  * *why says which check failed and ev is unspecified. */
 rp_status rp_event_decode(const uint8_t *buf, size_t len, rp_event *ev, rp_decode_reason *why);
 
+/* Byte 5 of a record ("protocol flags" on the wire, where producers write
+ * 0) carries, inside the daemon, the host id of the fleet node that saw
+ * the request (rp_event.origin, docs/cluster.md "Fleet view"): the
+ * detector stamps it on each record it reads from the stream, the
+ * datagram input clears it, the decoder reads it. The encoder writes 0. */
+void rp_event_record_set_origin(uint8_t *record, size_t len, uint8_t origin);
+
 #endif

@@ -460,6 +460,7 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     pthread_cond_init(&c->publish_cond, NULL);
     pthread_mutex_init(&c->local_lock, NULL);
     pthread_mutex_init(&c->master_lock, NULL);
+    st = rp_fleet_view_new(c, err); /* cluster_incidents.c: the node's name, host ids */
     if (st != RP_OK) {
         rp_cluster_stop(c);
         return st;
@@ -530,7 +531,7 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
                                 threads[i].name);
         *threads[i].started = true;
     }
-    return RP_OK;
+    return rp_cluster_incidents_start(c, err);
 }
 
 void rp_cluster_stop(rp_cluster *c) {
@@ -543,6 +544,8 @@ void rp_cluster_stop(rp_cluster *c) {
     if (c->detect_started) pthread_join(c->detect_thread, NULL);
     if (c->mirror_started) pthread_join(c->mirror_thread, NULL);
     if (c->publish_started) pthread_join(c->publish_thread, NULL);
+    rp_cluster_incidents_join(c);
+    rp_fleet_view_free(c);
     if (c->mirror_ctx) redisFree(c->mirror_ctx); /* never handed to its thread */
     while (c->publish_head) {
         publish_item *n = c->publish_head->next;
@@ -665,6 +668,7 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
                    "# TYPE rampart_cluster_live_detectors gauge\n"
                    "rampart_cluster_live_detectors %u\n",
                 atomic_load(&c->partitions_held), atomic_load(&c->live_detectors));
+    rp_cluster_incidents_metrics(c, f);
     fprintf(f, "# HELP rampart_cluster_role This node's role (1 for the one in force).\n"
                "# TYPE rampart_cluster_role gauge\nrampart_cluster_role{role=\"%s\"} 1\n",
             role_names[c->config.role]);

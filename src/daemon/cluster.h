@@ -21,7 +21,9 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "hosts.h"
 #include "rampart.h"
+#include "store.h"
 
 typedef struct rp_daemon rp_daemon;
 typedef struct rp_cluster rp_cluster;
@@ -46,6 +48,18 @@ bool rp_cluster_forwards_events(rp_cluster *c);
  * or a removal, for the fleet: queued, written by the publisher thread. */
 void rp_cluster_publish(rp_cluster *c, const rp_decision *dec);
 void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key);
+
+/* The fleet view (cluster_incidents.c, docs/cluster.md#fleet-view).
+ * This node's name (cluster.node or the hostname); NULL when standalone. */
+const char *rp_cluster_node(const rp_cluster *c);
+/* The engine thread, each event fed: the hosts each key comes through. */
+void rp_cluster_note_event(rp_cluster *c, const rp_event *ev);
+/* The engine's incident (engine thread): the hosts that saw its key's
+ * requests into *set, and the incident queued for the fleet. */
+void rp_cluster_incident(rp_cluster *c, const rp_incident *inc, rp_host_set *set);
+/* The names of an incident's node and hosts, for its JSON (any thread). */
+void rp_cluster_incident_names(rp_cluster *c, const rp_incident *inc, const rp_host_set *set,
+                               rp_incident_fleet *out);
 
 /* Prometheus lines for /metrics. */
 void rp_cluster_metrics(rp_cluster *c, FILE *f);

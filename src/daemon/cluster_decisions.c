@@ -270,7 +270,8 @@ void *rp_cluster_publish_main(void *arg) {
         publish_item *items = take_items(c);
         bool stopping = atomic_load(&c->stopping);
         if (!items && stopping) break;
-        if (!ctx && (items || rp_wall_us() - last_prune > PRUNE_EVERY_US)) {
+        bool incidents = rp_cluster_incidents_pending(c); /* cluster_incidents.c */
+        if (!ctx && (items || incidents || rp_wall_us() - last_prune > PRUNE_EVERY_US)) {
             /* Stopping: one attempt to flush, no backoff loop. */
             if (stopping) {
                 rp_error err = {0};
@@ -324,6 +325,13 @@ void *rp_cluster_publish_main(void *arg) {
                     short_logged = shorts;
                 }
             }
+        }
+        /* The fleet's incidents after the decisions: a decision is never
+         * late behind a burst of incidents. */
+        if (ctx && incidents && rp_cluster_publish_incidents(c, ctx) != RP_OK) {
+            rp_log(c->d, "warn", "cluster publisher: redis %s: %s; incidents retried",
+                   c->config.redis, ctx->errstr);
+            rp_cluster_disconnect(c, &ctx);
         }
         if (ctx && rp_wall_us() - last_prune > PRUNE_EVERY_US) {
             last_prune = rp_wall_us();

@@ -117,6 +117,15 @@ static bool queue_record(rp_cluster *c, const uint8_t *rec, size_t len) {
 /* The records of one entry's "e" field; returns the events queued. */
 static uint64_t queue_entry(rp_cluster *c, const redisReply *fields) {
     uint64_t queued = 0;
+    /* h: the edge that saw the entry's events (docs/cluster.md#fleet-view),
+     * interned once per entry and stamped on each record (byte 5,
+     * protocol.h); missing or invalid: RP_HOST_UNKNOWN, counted. */
+    const redisReply *host = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING && fields->element[i]->len == 1 &&
+            fields->element[i]->str[0] == 'h' && fields->element[i + 1]->type == REDIS_REPLY_STRING)
+            host = fields->element[i + 1];
+    uint8_t origin = rp_cluster_host_id(c, host ? host->str : NULL, host ? host->len : 0);
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *name = fields->element[i], *value = fields->element[i + 1];
         if (name->type != REDIS_REPLY_STRING || name->len != 1 || name->str[0] != 'e' ||
@@ -132,6 +141,7 @@ static uint64_t queue_entry(rp_cluster *c, const redisReply *fields) {
                 atomic_fetch_add(&c->decode_errors, 1);
                 break; /* the rest of the entry cannot be framed */
             }
+            rp_event_record_set_origin((uint8_t *)value->str + off, size, origin);
             if (queue_record(c, buf + off, size)) queued++;
             off += size;
         }

@@ -183,9 +183,13 @@ static size_t forward_round_trip(forwarder *f) {
     size_t trims = 0;
     for (size_t e = 0; e < f->n_entries; e++) {
         const char *stream = f->streams[f->entry_part[e]];
-        const char *argv[] = {"XADD", stream, "*", "e", (const char *)f->pack + f->entry_off[e]};
-        size_t argvlen[] = {4, strlen(stream), 1, 1, f->entry_off[e + 1] - f->entry_off[e]};
-        redisAppendCommandArgv(f->ctx, 5, argv, argvlen);
+        /* h: this edge's name, once per entry (docs/cluster.md#fleet-view) */
+        const char *node = rp_cluster_node(c);
+        const char *argv[] = {"XADD", stream, "*", "h", node, "e",
+                              (const char *)f->pack + f->entry_off[e]};
+        size_t argvlen[] = {4, strlen(stream), 1, 1, strlen(node), 1,
+                            f->entry_off[e + 1] - f->entry_off[e]};
+        redisAppendCommandArgv(f->ctx, 7, argv, argvlen);
         touched[f->entry_part[e]] = true;
     }
     /* One XTRIM per stream written (each partition is bounded by

@@ -98,6 +98,7 @@ struct rp_cluster {
     atomic_uint sentinel_next;
     pthread_mutex_t master_lock;
     char master_addr[300];
+    struct rp_fleet_view *view; /* cluster_incidents.c: name, host ids, incidents */
     char sentinel_password[256]; /* from sentinel_password_file; never logged */
     /* Redis Cluster (cluster.redis_cluster): the slot of every key of the
      * fleet, and the nodes to read the slot map from -- the seeds, then
@@ -157,6 +158,20 @@ rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, const char *stream,
 void rp_cluster_stream_name(const rp_cluster *c, unsigned p, char *out, size_t size);
 rp_status rp_cluster_announce(rp_cluster *c, redisContext *ctx, unsigned *live);
 void rp_cluster_retire(rp_cluster *c, redisContext *ctx);
+
+/* cluster_incidents.c, the fleet view: this node's name and host ids
+ * (made by rp_cluster_new), the incidents published by the publisher
+ * thread (rp_cluster_publish_incidents: RP_EIO when the connection
+ * failed, the batch kept) and mirrored by a thread of their own. */
+typedef struct rp_fleet_view rp_fleet_view;
+rp_status rp_fleet_view_new(rp_cluster *c, rp_error *err);
+void rp_fleet_view_free(rp_cluster *c);
+uint8_t rp_cluster_host_id(rp_cluster *c, const char *name, size_t len);
+bool rp_cluster_incidents_pending(rp_cluster *c);
+rp_status rp_cluster_publish_incidents(rp_cluster *c, redisContext *ctx);
+rp_status rp_cluster_incidents_start(rp_cluster *c, rp_error *err);
+void rp_cluster_incidents_join(rp_cluster *c);
+void rp_cluster_incidents_metrics(rp_cluster *c, FILE *f);
 
 /* The threads (their files). */
 void *rp_cluster_forward_main(void *arg);

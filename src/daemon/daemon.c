@@ -134,7 +134,15 @@ static rp_status run_job(rp_daemon *d, store_job *j) {
     rp_error err = {0};
     rp_status st = RP_OK;
     switch (j->kind) {
-    case JOB_INCIDENT: st = rp_store_put_incident(d->store, &j->incident, &err); break;
+    case JOB_INCIDENT:
+        if (d->cluster) { /* fleet mode: who decided, which hosts saw it */
+            rp_incident_fleet fleet;
+            rp_cluster_incident_names(d->cluster, &j->incident, &j->hosts, &fleet);
+            st = rp_store_put_incident_fleet(d->store, &j->incident, &fleet, &err);
+        } else {
+            st = rp_store_put_incident(d->store, &j->incident, &err);
+        }
+        break;
     case JOB_DECISION:
         st = rp_store_put_decision(d->store, &j->decision, j->source, j->reason[0] ? j->reason : NULL,
                                    &err);
@@ -452,6 +460,7 @@ static void on_incident(void *user, const rp_incident *inc) {
     store_job *j = new_job(JOB_INCIDENT);
     if (!j) return;
     j->incident = *inc;
+    rp_cluster_incident(d->cluster, inc, &j->hosts); /* fleet mode: published, queued */
     enqueue(d, j);
 }
 
@@ -605,6 +614,7 @@ static void *engine_main(void *arg) {
             for (size_t i = 0; i < n; i++) {
                 /* what was in force when the request came: what nginx enforced */
                 rp_action a;
+                rp_cluster_note_event(d->cluster, &evs[i]); /* the hosts of its keys */
                 rp_engine_feed_verdicts(d->engine, &evs[i], &a);
                 slot->requests++;
                 if (a == RP_ACTION_THROTTLE) slot->throttled++;

@@ -78,6 +78,7 @@ typedef struct store_job {
     char reason[128];
     int64_t at_us; /* JOB_REMOVE: when */
     rp_incident incident; /* JOB_INCIDENT (allocated only for that kind) */
+    rp_host_set hosts;    /* JOB_INCIDENT in fleet mode: who saw its requests */
 } store_job;
 
 struct rp_daemon {

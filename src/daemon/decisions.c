@@ -27,6 +27,22 @@ static json_t *decision_json(const rp_decision *dec) {
     return o;
 }
 
+/* Fleet mode (docs/cluster.md#fleet-view): an engine decision's incident
+ * is the decider's, numbered there; this node keeps it under an id of its
+ * own (mirrored), found by key and the decider's id: "incident_ref" (null
+ * until the incident has arrived) and "incident_node". One indexed
+ * lookup per engine decision. */
+static void decision_incident_ref(rp_daemon *d, json_t *dec, uint64_t incident) {
+    const char *key = json_string_value(json_object_get(dec, "key"));
+    uint64_t ref = 0;
+    char node[RP_NODE_NAME_MAX + 1] = "";
+    rp_error err = {0};
+    bool found = key && rp_store_incident_ref(d->store, key, incident, &ref, node, sizeof node,
+                                              &err) == RP_OK;
+    json_object_set_new(dec, "incident_ref", found ? json_integer((json_int_t)ref) : json_null());
+    json_object_set_new(dec, "incident_node", found && node[0] ? json_string(node) : json_null());
+}
+
 static void collect_decision(void *user, const rp_decision *dec) {
     json_array_append_new(user, decision_json(dec));
 }
@@ -64,6 +80,7 @@ json_t *rp_daemon_decisions_json(rp_daemon *d) {
                                                       : json_null());
         json_t *reason = json_object_get(note, "reason");
         json_object_set_new(dec, "reason", reason ? json_incref(reason) : json_null());
+        if (d->cluster && incident > 0) decision_incident_ref(d, dec, (uint64_t)incident);
     }
     json_decref(notes);
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "decisions", arr);

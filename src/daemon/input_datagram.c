@@ -238,6 +238,10 @@ static void handle_datagram(rp_input *in, const uint8_t *data, size_t len,
             rp_input_count(&c->bad_decode[why]);
             return;
         }
+        /* Byte 5 is the host id inside the daemon (protocol.h): what a
+         * sender wrote there must not name a fleet host. The receive
+         * buffer is ours. */
+        rp_event_record_set_origin((uint8_t *)data, n, 0);
         if (rp_queue_push_encoded(in->queue, data, n))
             rp_input_count(&c->events);
         else

@@ -87,6 +87,18 @@ static void serve_defaults(rp_serve_config *sv) {
     sv->n_syslog_allow = 2;
 }
 
+bool rp_node_name_char(int ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+}
+
+bool rp_node_name_valid(const char *name, size_t len) {
+    if (!name || len == 0 || len > RP_NODE_NAME_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!rp_node_name_char((unsigned char)name[i])) return false;
+    return true;
+}
+
 /* Standalone unless asked: a fleet is opted into, with the names
  * docs/cluster.md uses. One million events (~200 MB of Redis at ~200
  * bytes an event) is minutes of a busy fleet: the stream is a pipe to
@@ -108,6 +120,9 @@ static void cluster_defaults(rp_cluster_config *cl) {
     cl->local_detection = false;
     /* One stream, one active detector (docs/cluster.md, partitioning). */
     cl->partitions = 1;
+    /* The fleet's incidents in Redis (docs/cluster.md#fleet-view): a few
+     * KiB each, so ~50 MB at most; a restarted node reads them again. */
+    cl->incidents_maxlen = 10000;
     snprintf(cl->master_name, sizeof cl->master_name, "rampart");
     /* No WAIT without sentinels (no failover to lose a decision to); the
      * YAML walk sets 1 when it names sentinels and wait_replicas is unset. */

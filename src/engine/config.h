@@ -114,6 +114,12 @@ typedef enum rp_cluster_role {
 } rp_cluster_role;
 
 #define RP_CLUSTER_MAX_SENTINELS 8
+/* A node's name (cluster.node): 1..64 bytes of [A-Za-z0-9._-], a hostname
+ * or a label; the one rule, for the YAML and for the names read from
+ * Redis. */
+#define RP_NODE_NAME_MAX 64
+bool rp_node_name_char(int ch);
+bool rp_node_name_valid(const char *name, size_t len);
 #define RP_CLUSTER_MAX_SEEDS 16
 /* Redis Cluster's slots (docs/cluster.md#redis-cluster). */
 #define RP_REDIS_SLOTS 16384
@@ -153,6 +159,10 @@ typedef struct rp_cluster_config {
      * sentinel); 0 = no WAIT. Default 1 when sentinels are named, else 0. */
     uint32_t wait_replicas;
     uint32_t wait_ms;        /* WAIT's timeout (default 100) */
+    /* Fleet view (docs/cluster.md#fleet-view): this node's name, written
+     * with its events and incidents; "" = the machine's hostname. */
+    char node[RP_NODE_NAME_MAX + 1];
+    uint32_t incidents_maxlen; /* XADD MAXLEN ~ of <decisions>:incidents */
 } rp_cluster_config;
 
 /* Alerts (`alerts:` in the YAML, docs/alerts.md); the engine ignores

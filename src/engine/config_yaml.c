@@ -1296,7 +1296,7 @@ static void walk_cluster(walker *w, ynode *n) {
                                        "consumer", "lease_ms", "claim_idle_ms",
                                        "user", "buffer_mb", "local_detection",
                                        "sentinels", "master_name", "partitions",
-                                       "wait_replicas", "wait_ms", "sentinel_user",
+                                       "wait_replicas", "wait_ms", "node", "incidents_maxlen", "sentinel_user",
                                        "sentinel_password_file", "redis_cluster"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
@@ -1377,6 +1377,18 @@ static void walk_cluster(walker *w, ynode *n) {
     else if (cl->n_sentinels || cl->n_cluster_nodes)
         cl->wait_replicas = 1; /* a failover must not lose the last decisions */
     if ((v = map_get(w, n, "wait_ms"))) get_uint(w, v, "wait_ms", 1, 10000, &cl->wait_ms);
+    if ((v = map_get(w, n, "node")) && !is_null(v)) { /* null: the hostname */
+        char tmp[256];
+        if (get_string(w, v, "node", tmp, sizeof tmp)) {
+            if (rp_node_name_valid(tmp, strlen(tmp)))
+                memcpy(cl->node, tmp, strlen(tmp) + 1);
+            else
+                report(w, v, "node must be 1..%d characters of letters, digits, '.', '_' and "
+                             "'-' (a hostname), got '%s'", RP_NODE_NAME_MAX, tmp);
+        }
+    }
+    if ((v = map_get(w, n, "incidents_maxlen")))
+        get_uint(w, v, "incidents_maxlen", 100, 10000000, &cl->incidents_maxlen);
     if (cl->n_sentinels && cl->redis[0])
         report(w, sentinels, "sentinels and cluster.redis are exclusive: the master's address "
                              "comes from the sentinels");

@@ -445,6 +445,7 @@ static void add_sample(rp_incident *inc, const rp_event *ev) {
     s->ts_us = ev->ts_us;
     s->status = ev->status;
     s->method = ev->method;
+    s->origin = ev->origin;
     size_t n = ev->path.len < sizeof s->path - 1 ? ev->path.len : sizeof s->path - 1;
     memcpy(s->path, ev->path.ptr, n);
     if (ev->query.len && n + 1 < sizeof s->path - 1) {

@@ -58,7 +58,13 @@ static json_t *json_text(const char *s) {
     return json_string(buf);
 }
 
-char *rp_incident_to_json(const rp_incident *inc) {
+char *rp_incident_to_json(const rp_incident *inc) { return rp_incident_to_json_fleet(inc, NULL); }
+
+/* A name or null: names come from the daemon's host table, already
+ * checked, but json_text() keeps a bad one from dropping the field. */
+static json_t *json_name(const char *name) { return name ? json_text(name) : json_null(); }
+
+char *rp_incident_to_json_fleet(const rp_incident *inc, const rp_incident_fleet *fleet) {
     char key[128], t[40];
     rp_key_format(&inc->key, key, sizeof key);
     json_t *o = json_object();
@@ -119,9 +125,19 @@ char *rp_incident_to_json(const rp_incident *inc) {
         json_object_set_new(x, "method", json_string(rp_method_name((rp_method)s->method)));
         json_object_set_new(x, "path", json_text(s->path));
         json_object_set_new(x, "status", json_integer(s->status));
+        if (fleet) json_object_set_new(x, "host", json_name(fleet->sample_host[i]));
         json_array_append_new(samples, x);
     }
     json_object_set_new(o, "samples", samples);
+    if (fleet) {
+        json_object_set_new(o, "node", json_name(fleet->node));
+        json_object_set_new(o, "node_incident_id", json_integer((json_int_t)inc->id));
+        json_t *hosts = json_array();
+        for (unsigned i = 0; i < fleet->n_hosts && i < RP_FLEET_MAX_HOSTS; i++)
+            if (fleet->hosts[i]) json_array_append_new(hosts, json_text(fleet->hosts[i]));
+        json_object_set_new(o, "hosts", hosts);
+        json_object_set_new(o, "hosts_more", json_boolean(fleet->more_hosts));
+    }
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return text;

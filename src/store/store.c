@@ -55,10 +55,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store.h"
 
-#define RP_STORE_SCHEMA 2
+#define RP_STORE_SCHEMA 3
 #define RP_STORE_BUSY_MS 5000
 #define RP_STORE_PATH_MAX 256
 #define RP_STORE_PAGE_MAX 1000
@@ -88,7 +89,12 @@ static const char schema_sql[] =
     "  decided_at INTEGER NOT NULL,"
     "  expires INTEGER,"             /* NULL for monitor */
     "  requests INTEGER NOT NULL,"
-    "  json TEXT NOT NULL);"
+    "  json TEXT NOT NULL,"
+    /* version 3, fleet mode: who decided, its id there, who saw the requests */
+    "  node TEXT,"             /* NULL: a standalone node's own */
+    "  node_incident INTEGER,"
+    "  hosts TEXT NOT NULL DEFAULT '');" /* comma list */
+    "CREATE UNIQUE INDEX incidents_node ON incidents(node, node_incident);"
     "CREATE INDEX incidents_decided_at ON incidents(decided_at);"
     "CREATE INDEX incidents_key ON incidents(key, decided_at);"
     "CREATE INDEX incidents_action ON incidents(action, decided_at);"
@@ -124,7 +130,7 @@ static const char schema_sql[] =
     "  common_answer INTEGER NOT NULL DEFAULT 0," /* the redirect mark of a form login */
     "  common_answer_votes INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (method, template)) WITHOUT ROWID;"
-    "PRAGMA user_version = 2;";
+    "PRAGMA user_version = 3;";
 
 /* One step per version, from the version it starts at. */
 static const char *const migrate_sql[RP_STORE_SCHEMA] = {
@@ -134,6 +140,11 @@ static const char *const migrate_sql[RP_STORE_SCHEMA] = {
           "ALTER TABLE routes ADD COLUMN common_answer INTEGER NOT NULL DEFAULT 0;"
           "ALTER TABLE routes ADD COLUMN common_answer_votes INTEGER NOT NULL DEFAULT 0;"
           "PRAGMA user_version = 2;",
+    [2] = "ALTER TABLE incidents ADD COLUMN node TEXT;"
+          "ALTER TABLE incidents ADD COLUMN node_incident INTEGER;"
+          "ALTER TABLE incidents ADD COLUMN hosts TEXT NOT NULL DEFAULT '';"
+          "CREATE UNIQUE INDEX incidents_node ON incidents(node, node_incident);"
+          "PRAGMA user_version = 3;",
 };
 
 /* ------------------------------------------------------ cached statements */
@@ -155,6 +166,9 @@ enum {
     ST_PRUNE_DECISIONS,
     ST_MARK_EXPIRED,
     ST_MAX_INCIDENT,
+    ST_REMOTE_FIND,
+    ST_REMOTE_NEXT_ID,
+    ST_INCIDENT_REF,
     ST_COUNT
 };
 
@@ -164,14 +178,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PUT_INCIDENT] =
         "INSERT INTO incidents(id, key, level, action, score, threats, detectors, route,"
-        " first_seen, last_seen, decided_at, expires, requests, json)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        " first_seen, last_seen, decided_at, expires, requests, json, node, node_incident, hosts)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+        " COALESCE(?17, ''))"
         " ON CONFLICT(id) DO UPDATE SET key = excluded.key, level = excluded.level,"
         " action = excluded.action, score = excluded.score, threats = excluded.threats,"
         " detectors = excluded.detectors, route = excluded.route,"
         " first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
         " decided_at = excluded.decided_at, expires = excluded.expires,"
-        " requests = excluded.requests, json = excluded.json",
+        " requests = excluded.requests, json = excluded.json, node = excluded.node,"
+        " node_incident = excluded.node_incident, hosts = excluded.hosts",
     [ST_END_ACTIVE] = "UPDATE decisions SET ended_at = ?2, ended_by = ?3"
                       " WHERE key = ?1 AND ended_at IS NULL AND expires > ?2",
     [ST_PUT_DECISION] =
@@ -212,7 +228,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " WHERE ended_at IS NOT NULL AND ended_at < ?1 LIMIT ?2)",
     [ST_MARK_EXPIRED] = "UPDATE decisions SET ended_at = expires, ended_by = 'expired'"
                         " WHERE ended_at IS NULL AND expires <= ?1",
-    [ST_MAX_INCIDENT] = "SELECT COALESCE(MAX(id), 0) FROM incidents",
+    /* this node's engine's ids only: mirrored ones are far above */
+    [ST_MAX_INCIDENT] = "SELECT COALESCE(MAX(id), 0) FROM incidents WHERE id < ?1",
+    [ST_REMOTE_FIND] = "SELECT id, json FROM incidents WHERE node = ?1 AND node_incident = ?2",
+    [ST_REMOTE_NEXT_ID] = "SELECT COALESCE(MAX(id), ?1 - 1) + 1 FROM incidents WHERE id >= ?1",
+    [ST_INCIDENT_REF] = "SELECT id, node FROM incidents WHERE key = ?1 AND node_incident = ?2"
+                        " ORDER BY decided_at DESC, id DESC LIMIT 1",
 };
 
 /* Filters of an incident query, one bit each; the SQL for a mask is
@@ -575,44 +596,290 @@ static void bind_field(sqlite3_stmt *st, int i, const char *field, size_t size) 
     sqlite3_bind_text(st, i, field, (int)strnlen(field, size), SQLITE_TRANSIENT);
 }
 
-rp_status rp_store_put_incident(rp_store *s, const rp_incident *inc, rp_error *err) {
-    char *json = rp_incident_to_json(inc);
-    if (!json) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "store: incident %llu as JSON",
-                                   (unsigned long long)inc->id);
-    char key[128], threats[256], detectors[512];
-    rp_key_format(&inc->key, key, sizeof key);
-    join_threats(inc->threats, threats, sizeof threats);
-    join_detectors(inc, detectors, sizeof detectors);
-
-    rp_status status = tx_begin(s, err);
-    if (status != RP_OK) {
-        free(json);
-        return status;
+/* "a,b" of the fleet's host names, for the hosts column. */
+static void join_hosts(const rp_incident_fleet *fleet, char *buf, size_t size) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; fleet && i < fleet->n_hosts && i < RP_FLEET_MAX_HOSTS; i++) {
+        if (!fleet->hosts[i]) continue;
+        int n = snprintf(buf + o, size - o, "%s%s", o ? "," : "", fleet->hosts[i]);
+        if (n < 0 || (size_t)n >= size - o) break;
+        o += (size_t)n;
     }
+}
+
+/* The row of one incident, from the engine's struct (own) or from a
+ * published JSON (remote): the indexed columns, the JSON, and who. */
+typedef struct incident_row {
+    uint64_t id;
+    const char *key, *level, *action, *threats, *detectors, *route, *json;
+    size_t route_len;
+    double score;
+    int64_t first_seen, last_seen, decided_at, expires; /* expires 0 = NULL */
+    uint64_t requests;
+    const char *node;       /* NULL: standalone */
+    uint64_t node_incident;
+    const char *hosts;
+} incident_row;
+
+static rp_status put_row(rp_store *s, const incident_row *r, rp_error *err) {
+    rp_status status = tx_begin(s, err);
+    if (status != RP_OK) return status;
     sqlite3_stmt *st = stmt(&s->w, ST_PUT_INCIDENT);
     int rc = SQLITE_ERROR;
     if (st) {
-        bind_u64(st, 1, inc->id);
-        bind_text(st, 2, key);
-        bind_text(st, 3, rp_level_name((rp_key_level)inc->key.level));
-        bind_text(st, 4, rp_action_name(inc->action));
-        sqlite3_bind_double(st, 5, inc->score);
-        bind_text(st, 6, threats);
-        bind_text(st, 7, detectors);
-        bind_field(st, 8, inc->route, sizeof inc->route);
-        sqlite3_bind_int64(st, 9, inc->first_seen_us);
-        sqlite3_bind_int64(st, 10, inc->last_seen_us);
-        sqlite3_bind_int64(st, 11, inc->decided_us);
-        if (inc->expires_us) sqlite3_bind_int64(st, 12, inc->expires_us);
+        bind_u64(st, 1, r->id);
+        bind_text(st, 2, r->key);
+        bind_text(st, 3, r->level);
+        bind_text(st, 4, r->action);
+        sqlite3_bind_double(st, 5, r->score);
+        bind_text(st, 6, r->threats);
+        bind_text(st, 7, r->detectors);
+        sqlite3_bind_text(st, 8, r->route, (int)r->route_len, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 9, r->first_seen);
+        sqlite3_bind_int64(st, 10, r->last_seen);
+        sqlite3_bind_int64(st, 11, r->decided_at);
+        if (r->expires) sqlite3_bind_int64(st, 12, r->expires);
         else sqlite3_bind_null(st, 12);
-        bind_u64(st, 13, inc->requests);
-        sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
+        bind_u64(st, 13, r->requests);
+        sqlite3_bind_text(st, 14, r->json, -1, SQLITE_STATIC);
+        bind_text(st, 15, r->node);
+        if (r->node) bind_u64(st, 16, r->node_incident);
+        else sqlite3_bind_null(st, 16);
+        bind_text(st, 17, r->hosts);
         rc = run(st);
     }
-    if (rc != SQLITE_DONE) status = db_error(err, s->w.db, st ? rc : sqlite3_errcode(s->w.db),
-                                             "put incident");
-    free(json);
+    if (rc != SQLITE_DONE)
+        status = db_error(err, s->w.db, st ? rc : sqlite3_errcode(s->w.db), "put incident");
     return tx_end(s, status, err);
+}
+
+rp_status rp_store_put_incident(rp_store *s, const rp_incident *inc, rp_error *err) {
+    return rp_store_put_incident_fleet(s, inc, NULL, err);
+}
+
+rp_status rp_store_put_incident_fleet(rp_store *s, const rp_incident *inc,
+                                      const rp_incident_fleet *fleet, rp_error *err) {
+    char *json = rp_incident_to_json_fleet(inc, fleet);
+    if (!json) return rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "store: incident %llu as JSON",
+                                   (unsigned long long)inc->id);
+    char key[128], threats[256], detectors[512], hosts[RP_FLEET_MAX_HOSTS * 66];
+    rp_key_format(&inc->key, key, sizeof key);
+    join_threats(inc->threats, threats, sizeof threats);
+    join_detectors(inc, detectors, sizeof detectors);
+    join_hosts(fleet, hosts, sizeof hosts);
+    incident_row r = {.id = inc->id,
+                      .key = key,
+                      .level = rp_level_name((rp_key_level)inc->key.level),
+                      .action = rp_action_name(inc->action),
+                      .threats = threats,
+                      .detectors = detectors,
+                      .route = inc->route,
+                      .route_len = strnlen(inc->route, sizeof inc->route),
+                      .json = json,
+                      .score = inc->score,
+                      .first_seen = inc->first_seen_us,
+                      .last_seen = inc->last_seen_us,
+                      .decided_at = inc->decided_us,
+                      .expires = inc->expires_us,
+                      .requests = inc->requests,
+                      .node = fleet && fleet->node ? fleet->node : NULL,
+                      .node_incident = inc->id,
+                      .hosts = hosts};
+    rp_status status = put_row(s, &r, err);
+    free(json);
+    return status;
+}
+
+/* ------------------------------------------------------- fleet incidents */
+
+/* "2026-12-02T00:00:40.123Z" (rp_format_time) back to microseconds. */
+static bool parse_time(const json_t *v, int64_t *out) {
+    const char *t = json_string_value(v);
+    if (!t || strlen(t) != 24) return false;
+    struct tm tm = {0};
+    int ms = 0;
+    char z = 0;
+    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &z) != 8 || z != 'Z')
+        return false;
+    if (tm.tm_year < 1970 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+        ms < 0)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t secs = timegm(&tm);
+    if (secs == (time_t)-1) return false;
+    *out = (int64_t)secs * 1000000 + (int64_t)ms * 1000;
+    return true;
+}
+
+/* "a,b" of an array of short strings (names), skipping what is not one. */
+static bool join_strings(const json_t *a, const char *field, char *buf, size_t size) {
+    size_t o = 0;
+    buf[0] = 0;
+    if (!json_is_array(a)) return false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) {
+        const char *t = json_string_value(field ? json_object_get(v, field) : v);
+        if (!t || !t[0] || strlen(t) > 64 || strchr(t, ',')) continue;
+        char probe[80];
+        snprintf(probe, sizeof probe, ",%s,", t);
+        char have[600];
+        snprintf(have, sizeof have, ",%s,", buf);
+        if (strstr(have, probe)) continue; /* once each */
+        int n = snprintf(buf + o, size - o, "%s%s", o ? "," : "", t);
+        if (n < 0 || (size_t)n >= size - o) {
+            buf[o] = 0;
+            break;
+        }
+        o += (size_t)n;
+    }
+    return true;
+}
+
+static rp_status refuse_remote(rp_error *err, const char *why) {
+    return rp_error_set(err, RP_EPARSE, NULL, 0, 0, "fleet incident refused: %s", why);
+}
+
+rp_status rp_store_put_remote_incident(rp_store *s, const char *node, const char *json,
+                                       size_t len, bool *changed, rp_error *err) {
+    if (changed) *changed = false;
+    if (!node || !node[0] || strlen(node) > 64) return refuse_remote(err, "no node");
+    if (!json || len == 0 || len > RP_STORE_REMOTE_JSON_MAX)
+        return refuse_remote(err, "empty or larger than 64 KiB");
+    json_error_t jerr;
+    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return refuse_remote(err, "not a JSON object");
+    }
+    rp_status status = RP_OK;
+    const char *why = NULL;
+    const char *jnode = json_string_value(json_object_get(o, "node"));
+    json_t *jid = json_object_get(o, "node_incident_id");
+    const char *key = json_string_value(json_object_get(o, "key"));
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *route = json_string_value(json_object_get(o, "route"));
+    json_t *score = json_object_get(o, "score"), *requests = json_object_get(o, "requests");
+    json_t *expires = json_object_get(o, "expires");
+    rp_key k;
+    rp_action act;
+    incident_row r = {0};
+    char threats[256], detectors[512], hosts[RP_FLEET_MAX_HOSTS * 66];
+    if (!jnode || strcmp(jnode, node) != 0) why = "its node is not the publisher's";
+    else if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
+             json_integer_value(jid) >= RP_STORE_FLEET_ID_BASE)
+        why = "node_incident_id is not a positive integer";
+    else if (!key || rp_key_parse(key, strlen(key), &k) != RP_OK) why = "bad key";
+    else if (!action || rp_action_parse(action, strlen(action), &act) != RP_OK) why = "bad action";
+    else if (!route || strlen(route) > 1024) why = "bad route";
+    else if (!json_is_number(score) || !json_is_integer(requests) ||
+             json_integer_value(requests) < 0)
+        why = "bad score or requests";
+    else if (!parse_time(json_object_get(o, "first_seen"), &r.first_seen) ||
+             !parse_time(json_object_get(o, "last_seen"), &r.last_seen) ||
+             !parse_time(json_object_get(o, "decided_at"), &r.decided_at) ||
+             (!json_is_null(expires) && !parse_time(expires, &r.expires)))
+        why = "bad times";
+    else if (!join_strings(json_object_get(o, "threats"), NULL, threats, sizeof threats) ||
+             !join_strings(json_object_get(o, "findings"), "detector", detectors,
+                           sizeof detectors) ||
+             !join_strings(json_object_get(o, "hosts"), NULL, hosts, sizeof hosts))
+        why = "bad threats, findings or hosts";
+    if (why) {
+        json_decref(o);
+        return refuse_remote(err, why);
+    }
+    r.key = key;
+    r.level = rp_level_name((rp_key_level)k.level);
+    r.action = rp_action_name(act);
+    r.score = json_number_value(score);
+    r.requests = (uint64_t)json_integer_value(requests);
+    r.route = route;
+    r.route_len = strlen(route);
+    r.threats = threats;
+    r.detectors = detectors;
+    r.hosts = hosts;
+    r.node = node;
+    r.node_incident = (uint64_t)json_integer_value(jid);
+
+    /* Found or new, in one batch (the writer's lock held throughout) so
+     * that two writers cannot take the same new id. */
+    status = rp_store_begin(s, err);
+    if (status != RP_OK) {
+        json_decref(o);
+        return status;
+    }
+    sqlite3_stmt *find = stmt(&s->w, ST_REMOTE_FIND), *next = stmt(&s->w, ST_REMOTE_NEXT_ID);
+    int rc = find && next ? SQLITE_OK : sqlite3_errcode(s->w.db);
+    char *text = NULL;
+    bool same = false;
+    if (rc == SQLITE_OK) {
+        bind_text(find, 1, node);
+        bind_u64(find, 2, r.node_incident);
+        if (sqlite3_step(find) == SQLITE_ROW) {
+            r.id = (uint64_t)sqlite3_column_int64(find, 0);
+            json_object_set_new(o, "id", json_integer((json_int_t)r.id));
+            text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            const char *old = (const char *)sqlite3_column_text(find, 1);
+            same = text && old && strcmp(old, text) == 0;
+        }
+        finish(find);
+    }
+    if (rc == SQLITE_OK && !r.id) {
+        sqlite3_bind_int64(next, 1, RP_STORE_FLEET_ID_BASE);
+        rc = sqlite3_step(next) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(s->w.db);
+        if (rc == SQLITE_OK) r.id = (uint64_t)sqlite3_column_int64(next, 0);
+        finish(next);
+        json_object_set_new(o, "id", json_integer((json_int_t)r.id));
+        text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    if (rc != SQLITE_OK) status = db_error(err, s->w.db, rc, "fleet incident");
+    else if (!text) status = rp_error_set(err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    else if (!same) {
+        r.json = text;
+        status = put_row(s, &r, err); /* joins the batch */
+        if (status == RP_OK && changed) *changed = true;
+    }
+    free(text);
+    json_decref(o); /* after the row: key and route point into it */
+    rp_error cerr = {0};
+    rp_status committed = rp_store_commit(s, &cerr);
+    if (status == RP_OK && committed != RP_OK) {
+        if (err) *err = cerr;
+        status = committed;
+    }
+    return status;
+}
+
+rp_status rp_store_incident_ref(rp_store *s, const char *key, uint64_t node_incident,
+                                uint64_t *id, char *node, size_t node_size, rp_error *err) {
+    *id = 0;
+    if (node_size) node[0] = 0;
+    pthread_mutex_lock(&s->r.mu);
+    sqlite3_stmt *st = stmt(&s->r, ST_INCIDENT_REF);
+    rp_status status = RP_ENOENT;
+    if (!st) {
+        status = db_error(err, s->r.db, sqlite3_errcode(s->r.db), "incident ref");
+    } else {
+        bind_text(st, 1, key);
+        bind_u64(st, 2, node_incident);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *id = (uint64_t)sqlite3_column_int64(st, 0);
+            const char *n = (const char *)sqlite3_column_text(st, 1);
+            if (node_size) snprintf(node, node_size, "%s", n ? n : "");
+            status = RP_OK;
+        } else if (rc != SQLITE_DONE) {
+            status = db_error(err, s->r.db, rc, "incident ref");
+        }
+        finish(st);
+    }
+    pthread_mutex_unlock(&s->r.mu);
+    return status;
 }
 
 /* -------------------------------------------------------------- decisions */
@@ -1231,6 +1498,7 @@ rp_status rp_store_max_incident_id(rp_store *s, uint64_t *out, rp_error *err) {
     sqlite3_stmt *st = stmt(&s->r, ST_MAX_INCIDENT);
     int rc = SQLITE_ERROR;
     if (st) {
+        sqlite3_bind_int64(st, 1, RP_STORE_FLEET_ID_BASE);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             int64_t v = sqlite3_column_int64(st, 0);

@@ -24,6 +24,30 @@ typedef struct rp_store rp_store;
 void rp_format_time(int64_t ts_us, char *buf, size_t size); /* ISO 8601 UTC, ms */
 char *rp_incident_to_json(const rp_incident *inc);          /* malloc'd, one line */
 
+/* Fleet mode (docs/cluster.md, "Fleet view"): who decided an incident and
+ * which hosts saw its requests, as names (the daemon's host ids resolved).
+ * The JSON then also has "node" (the node whose engine decided),
+ * "node_incident_id" (the incident's id there), "hosts" (the hosts that
+ * saw the key's requests), "hosts_more" (more were seen than listed) and
+ * each sample's "host" (null when unknown). */
+#define RP_FLEET_MAX_HOSTS 12
+typedef struct rp_incident_fleet {
+    const char *node;
+    const char *sample_host[RP_MAX_SAMPLES];
+    const char *hosts[RP_FLEET_MAX_HOSTS];
+    unsigned n_hosts;
+    bool more_hosts;
+} rp_incident_fleet;
+/* fleet NULL: rp_incident_to_json. */
+char *rp_incident_to_json_fleet(const rp_incident *inc, const rp_incident_fleet *fleet);
+
+/* Incidents mirrored from another node get ids from here on in this
+ * store (below it are this node's own engine's ids): JSON-safe (< 2^53),
+ * and never reached by an engine's sequence. */
+#define RP_STORE_FLEET_ID_BASE 1099511627776LL /* 2^40 */
+/* The largest published incident JSON the store takes from the fleet. */
+#define RP_STORE_REMOTE_JSON_MAX 65536
+
 rp_status rp_store_open(const char *path, rp_store **out, rp_error *err);
 void rp_store_close(rp_store *s);
 /* SQLite's PRAGMA quick_check (O(pages), no index cross-check): RP_OK
@@ -40,6 +64,26 @@ rp_status rp_store_commit(rp_store *s, rp_error *err);
 /* Insert or update by id (an incident is updated as it escalates and when
  * flushed). The whole incident is kept as JSON, plus indexed columns. */
 rp_status rp_store_put_incident(rp_store *s, const rp_incident *inc, rp_error *err);
+/* The same with the fleet's annotation (fleet may be NULL): the columns
+ * node, node_incident and hosts, and the fields of rp_incident_to_json_fleet. */
+rp_status rp_store_put_incident_fleet(rp_store *s, const rp_incident *inc,
+                                      const rp_incident_fleet *fleet, rp_error *err);
+/* An incident another node published (its JSON, hostile input: bounded
+ * by RP_STORE_REMOTE_JSON_MAX, every field checked), kept once per
+ * (node, node_incident_id): the first time under a new local id from
+ * RP_STORE_FLEET_ID_BASE on, written into the JSON's "id"; later
+ * versions (the same incident updated) replace it under the same id.
+ * node is the publisher's name as the stream entry gave it (validated by
+ * the caller); the JSON must say the same. *changed (may be NULL): the
+ * row was written (false when it held this JSON already). RP_EPARSE with
+ * the reason in err for a JSON that is refused. */
+rp_status rp_store_put_remote_incident(rp_store *s, const char *node, const char *json,
+                                       size_t len, bool *changed, rp_error *err);
+/* The incident a fleet decision refers to: the newest of key (key text)
+ * whose id on the node that decided is node_incident. *id is its id in
+ * this store, node its decider's name; RP_ENOENT when none is here (yet). */
+rp_status rp_store_incident_ref(rp_store *s, const char *key, uint64_t node_incident,
+                                uint64_t *id, char *node, size_t node_size, rp_error *err);
 /* Record a decision. source: "engine" or "manual"; reason: free text
  * (may be NULL). A decision for a key replaces the active one. */
 rp_status rp_store_put_decision(rp_store *s, const rp_decision *d, const char *source,

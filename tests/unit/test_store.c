@@ -723,12 +723,12 @@ static void make_foreign_db(const char *sql) {
 }
 
 static void test_store_refuses_a_newer_schema(void **state) {
-    make_foreign_db("CREATE TABLE incidents(id INTEGER); PRAGMA user_version = 3;");
+    make_foreign_db("CREATE TABLE incidents(id INTEGER); PRAGMA user_version = 4;");
     rp_store *s = NULL;
     rp_error err;
     assert_int_equal(rp_store_open(db_path, &s, &err), RP_EINVAL);
     assert_null(s);
-    assert_non_null(strstr(err.message, "schema version 3 is newer"));
+    assert_non_null(strstr(err.message, "schema version 4 is newer"));
 }
 
 static void test_store_refuses_someone_elses_database(void **state) {
@@ -761,7 +761,7 @@ static void test_store_is_in_wal_mode(void **state) {
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -866,7 +866,7 @@ static void test_store_migrates_a_version_1_file_keeping_its_rows(void **state) 
     assert_int_equal(seen.k[0].errors, 20);
     assert_int_equal(seen.k[0].common_answer_votes, 0);
     assert_int_equal(active_at(s, T0).n, 1); /* the decisions are still there */
-    /* and it is a version 2 store now: knowledge can be written */
+    /* and it is a current store now: knowledge can be written */
     rp_route_knowledge k;
     knowledge(&k, RP_METHOD_POST, "/api/session", RP_ROUTE_AUTH, 60);
     k.common_answer = 303u << 20;
@@ -885,7 +885,7 @@ static void test_store_migrates_a_version_1_file_keeping_its_rows(void **state) 
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 0), 3); /* through 2 to 3 */
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
