@@ -22,8 +22,8 @@ static void usage(FILE *out) {
           "  help           this text\n"
           "\n"
           "Run 'rampart COMMAND --help' for the options of a command.\n"
-          "Documentation: docs/ in the source tree (analyze.md, configuration.md,\n"
-          "detectors.md).\n",
+          "Documentation: man rampart, man rampart.yaml; docs/ in the source tree or\n"
+          "/usr/share/doc/rampart/ (install.md, analyze.md, configuration.md, detectors.md).\n",
           out);
 }
 
