@@ -651,7 +651,8 @@ static void *deliver_main(void *arg) {
     }
     pthread_mutex_unlock(&w->lock);
     if (left && w->log)
-        w->log(w->log_user, "warn", "webhooks: %zu deliveries not made (stopping)", left);
+        w->log(w->log_user, "warn", "webhooks: %zu deliver%s not made (stopping)", left,
+               left == 1 ? "y" : "ies");
     return NULL;
 }
 
