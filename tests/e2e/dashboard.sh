@@ -98,14 +98,38 @@ if [ "$(curl -s -o /dev/null -w '%{http_code}' "$UI")" != 200 ]; then
   UI="$(cat "$TMP/dev.url")/ui/"
 fi
 
+# Fleet mode (docs/cluster.md#fleet-view): a redis-server, a detector det-1
+# and an edge edge-a; a scanner through the edge. The edge's dashboard must
+# show the detector's incident with who decided it and where the requests
+# came from, and its decision's incident.
+command -v redis-server >/dev/null || bash "$ROOT/tools/install-deps.sh" redis-server
+start_redis
+MAIN_ADMIN=$ADMIN; MAIN_PID=$SERVE_PID
+printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: detector\n  node: det-1\n' "$REDIS_PORT" > "$TMP/det.yaml"
+printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n  node: edge-a\n' "$REDIS_PORT" > "$TMP/edge.yaml"
+start_serve det --config "$TMP/det.yaml"; DET_PID=$SERVE_PID
+start_serve edge --config "$TMP/edge.yaml"; FLEET_ADMIN=$ADMIN; EDGE_PID=$SERVE_PID
+FLEET_IP=198.51.100.66
+for i in $(seq 1 20); do
+  printf '%s - - [25/Nov/2026:10:00:%02d +0000] "GET /admin/backup-%d.php HTTP/1.1" 404 162 "-" "Mozilla/5.0 (compatible; scanner)"\n' "$FLEET_IP" "$i" "$i"
+done > "$TMP/fleet.log"
+"$RAMPART" send --socket "$TMP/edge.sock" --now -q "$TMP/fleet.log"
+for _ in $(seq 1 100); do
+  curl -s "$FLEET_ADMIN/v1/incidents?key=ip:$FLEET_IP" | grep -q '"node":"det-1"' && break; sleep 0.05
+done
+check "the edge lists the detector's incident" grep -q '"node":"det-1"' <(curl -s "$FLEET_ADMIN/v1/incidents?key=ip:$FLEET_IP")
+ADMIN=$MAIN_ADMIN; SERVE_PID=$MAIN_PID
+
 IMG_DIR="$TMP/img"
 [ "${DASH_SCREENSHOTS:-0}" = 1 ] && IMG_DIR="$ROOT/docs/img"
 rc=0
 for t in "$ROOT"/web/test/*.mjs; do
   UI="$UI" ADMIN="$ADMIN" TOKEN="$(cat "$TMP/token")" XSS_KEY="ip:$XSS_IP" QUIET_KEY="ip:$QUIET_IP" \
     LIVE_KEY="ip:$LIVE_IP" LIVE_EVENTS="$TMP/live.jsonl" SOCK="$TMP/a.sock" RAMPART="$RAMPART" \
-    CONFIG_FILE="$TMP/rampart.yaml" IMG_DIR="$IMG_DIR" timeout 150 node "$t" || rc=1
+    CONFIG_FILE="$TMP/rampart.yaml" IMG_DIR="$IMG_DIR" FLEET_UI="$FLEET_ADMIN/ui/" \
+    FLEET_ADMIN="$FLEET_ADMIN" FLEET_KEY="ip:$FLEET_IP" timeout 150 node "$t" || rc=1
 done
 stop_serve "$SERVE_PID"
+stop_serve "$EDGE_PID"; stop_serve "$DET_PID"; stop_redis
 [ "$rc" = 0 ] || fail "browser tests failed"
 echo "  ok: dashboard browser tests"

@@ -57,7 +57,8 @@ export function render(main, _arg, params, current) {
         { label: 'source', value: (d) => d.source || (d.incident_id ? 'engine' : 'manual'), render: (d) => h('span', { testid: 'decision-source' }, d.source || (d.incident_id ? 'engine' : 'manual')) },
         { label: 'reason', value: (d) => d.reason || (d.incident_id ? `incident ${d.incident_id}` : ''),
           render: (d) => [d.reason ? h('span', { class: 'reason', testid: 'decision-reason' }, d.reason) : null,
-            d.incident_id ? [d.reason ? ' ' : null, h('a', { href: `#/incidents${qs({ key: d.key })}` }, `incident #${d.incident_id}`)] : null,
+            d.incident_id ? [d.reason ? ' ' : null, h('a', { href: `#/incidents${qs({ key: d.key })}`, testid: 'decision-incident' },
+              `incident #${d.incident_id}${d.incident_node ? ` of ${d.incident_node}` : ''}`)] : null,
             !d.reason && !d.incident_id ? '–' : null], wrap: true },
         { label: '', sort: false, value: () => '', render: (d) => h('button', { type: 'button', class: 'danger', testid: 'remove',
           on: { click: async (e) => {

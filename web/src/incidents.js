@@ -11,6 +11,15 @@ const THREATS = ['credential_stuffing', 'brute_force', 'password_spraying', 'acc
   'scraping', 'enumeration', 'undeclared_probe', 'consumption', 'automation'];
 const RANGES = [['', 'all time'], ['900', 'last 15 min'], ['3600', 'last hour'], ['21600', 'last 6 h'], ['86400', 'last 24 h'], ['604800', 'last 7 days']];
 const LIMIT = 50;
+// Fleet mode (docs/cluster.md#fleet-view): which node decided, and the
+// hosts (edges) that saw the client's requests. Shown when the incidents
+// carry them (a standalone daemon's do not).
+const FLEET_COLUMNS = [
+  { label: 'decided by', value: (i) => i.node || '', render: (i) => h('span', { class: 'mono', testid: 'incident-node' }, i.node || '–') },
+  { label: 'seen on', value: (i) => (i.hosts || []).join(','),
+    render: (i) => h('span', { testid: 'incident-hosts', title: 'the hosts (edges) that saw this client\'s requests up to the decision' },
+      (i.hosts || []).length ? (i.hosts || []).map((x) => h('span', { class: 'tag' }, x)) : '–', i.hosts_more ? ' and more' : ''), wrap: true },
+];
 const REFUSED_HELP = 'Requests this client sent after its first throttle or block, as of its latest stored incident: '
   + 'the ones nginx refused (403) or throttled (429) while the decision was in force, and any after it expired. '
   + 'A lower bound: the count is written when the incident escalates or closes. – when it was never stopped.';
@@ -66,6 +75,7 @@ export function render(main, _arg, params, current) {
     summary.dataset.total = String(r.total);
     summary.dataset.grouped = String(!steps);
     if (!rows.length) { replace(body, state.empty('No incident matches these filters.')); return; }
+    const fleet = rows.some((i) => i.node) ? FLEET_COLUMNS : [];
     const t = steps ? table([
       { label: 'decided', value: (i) => i.decided_at || '', render: (i) => when(i.decided_at) },
       { label: 'client', value: (i) => i.key, render: (i) => clientLink(i.key) },
@@ -77,6 +87,7 @@ export function render(main, _arg, params, current) {
       { label: 'route', value: (i) => i.route || '', render: (i) => h('span', { class: 'mono' }, i.route || '–'), wrap: true },
       { label: 'requests', value: (i) => i.requests, render: (i) => num(i.requests), num: true },
       { label: 'user agent', value: (i) => i.user_agent || '', render: (i) => h('span', { class: 'mono', testid: 'ua' }, i.user_agent || '–'), wrap: true },
+      ...fleet,
     ], rows, { testid: 'incidents-table', rowTestid: 'incident' }) : table([
       { label: 'latest', value: (i) => i.latest_decided_at || '', render: (i) => when(i.latest_decided_at) },
       { label: 'client', value: (i) => i.key, render: (i) => clientLink(i.key) },
@@ -89,6 +100,7 @@ export function render(main, _arg, params, current) {
         render: (i) => h('span', { testid: 'refused', title: REFUSED_HELP }, i.requests_after_stop === null || i.requests_after_stop === undefined ? '–' : num(i.requests_after_stop)), num: true },
       { label: 'route', value: (i) => i.route || '', render: (i) => h('span', { class: 'mono' }, i.route || '–'), wrap: true },
       { label: 'user agent', value: (i) => i.user_agent || '', render: (i) => h('span', { class: 'mono', testid: 'ua' }, i.user_agent || '–'), wrap: true },
+      ...fleet,
     ], rows, { testid: 'incidents-table', rowTestid: 'incident' });
     const pager = h('div', { class: 'pager' },
       h('button', { type: 'button', disabled: offset === 0 ? 'disabled' : null, on: { click: () => pageTo(Math.max(0, offset - LIMIT)) } }, '← previous'),

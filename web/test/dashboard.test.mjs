@@ -260,6 +260,38 @@ async function flashText(page, kind) {
   return text(page, `[data-testid=flash-${kind}]`);
 }
 
+// Fleet mode (docs/cluster.md#fleet-view): the edge's dashboard shows the
+// detector's incident, who decided it and the hosts that saw its requests,
+// and links its mirrored decision to it; a standalone daemon's pages have
+// no such columns.
+suites.fleet = async (page) => {
+  const FLEET_UI = process.env.FLEET_UI; const FLEET_ADMIN = process.env.FLEET_ADMIN; const key = process.env.FLEET_KEY;
+  await go(page, '#/incidents');
+  await page.waitForSelector('[data-testid=incidents-total][data-total]');
+  ok('fleet: a standalone daemon shows no "decided by" column', await page.locator('[data-testid=incident-node]').count() === 0);
+  if (!FLEET_UI) { ok('fleet: FLEET_UI given by dashboard.sh', false); return; }
+  const api = await (await fetch(`${FLEET_ADMIN}/v1/incidents?group=key&limit=50`)).json();
+  const want = api.incidents.find((i) => i.key === key);
+  ok('fleet: the edge\'s API lists the detector\'s incident', want && want.node === 'det-1' && want.hosts.includes('edge-a'), JSON.stringify(want && want.hosts));
+  await page.goto(`${FLEET_UI}#/incidents`);
+  await page.waitForSelector('[data-testid=incidents-total][data-total]');
+  const row = page.locator('[data-testid=incident]', { has: page.locator(`[data-testid=client-link]:text-is("${key}")`) });
+  ok('fleet: the edge\'s incidents page has the scanner', await row.count() === 1);
+  ok('fleet: decided by det-1, as the API', (await row.locator('[data-testid=incident-node]').textContent()) === want.node);
+  const hosts = await row.locator('[data-testid=incident-hosts] .tag').allTextContents();
+  ok('fleet: seen on the hosts the API names', JSON.stringify(hosts) === JSON.stringify(want.hosts), hosts.join(','));
+  await shot(page, 'fleet-incidents');
+  await page.goto(`${FLEET_UI}#/decisions`);
+  await page.waitForSelector('[data-testid=decisions-table]');
+  const dec = (await (await fetch(`${FLEET_ADMIN}/v1/decisions`)).json()).decisions.find((d) => d.key === key);
+  const link = page.locator('[data-testid=decision]', { has: page.locator(`[data-testid=client-link]:text-is("${key}")`) }).locator('[data-testid=decision-incident]');
+  ok('fleet: the mirrored decision names its incident and the detector', dec && (await link.textContent()) === `incident #${dec.incident_id} of det-1`);
+  await link.click();
+  await page.waitForFunction(() => location.hash.startsWith('#/incidents'));
+  await page.waitForSelector('[data-testid=incidents-total][data-total]');
+  ok('fleet: which links to the incident on this edge', (await page.locator('[data-testid=incident] [data-testid=incident-node]').allTextContents()).join() === 'det-1');
+};
+
 suites.decisions = async (page) => {
   const key = process.env.QUIET_KEY;
   await go(page, `#/client/${encodeURIComponent(key)}`);
