@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -798,34 +799,42 @@ void rp_webhooks_metrics(rp_webhooks *w, FILE *f) {
     metric_head(f, "rampart_webhook_in_flight", "gauge", "Attempts in flight, by webhook.");
     for (int i = 0; i < n; i++)
         fprintf(f, "rampart_webhook_in_flight{webhook=\"%s\"} %u\n", names[i], inflight[i]);
-    metric_head(f, "rampart_webhook_enqueued_total", "counter",
-                "Decisions queued for a webhook (its filter passed), by webhook.");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "rampart_webhook_enqueued_total{webhook=\"%s\"} %llu\n", names[i],
-                (unsigned long long)st[i].enqueued);
-    metric_head(f, "rampart_webhook_deliveries_total", "counter",
-                "Documents a webhook answered with a 2xx, by webhook.");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "rampart_webhook_deliveries_total{webhook=\"%s\"} %llu\n", names[i],
-                (unsigned long long)st[i].delivered);
-    metric_head(f, "rampart_webhook_failures_total", "counter",
-                "Failed attempts, by webhook and reason: status (an answer other than 2xx), "
-                "timeout, connect, other.");
-    for (int i = 0; i < n; i++)
-        for (int r = 0; r < FAIL_COUNT; r++)
-            fprintf(f, "rampart_webhook_failures_total{webhook=\"%s\",reason=\"%s\"} %llu\n",
-                    names[i], fail_names[r], (unsigned long long)st[i].failures[r]);
-    metric_head(f, "rampart_webhook_retries_total", "counter",
-                "Attempts after a delivery's first, by webhook.");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "rampart_webhook_retries_total{webhook=\"%s\"} %llu\n", names[i],
-                (unsigned long long)st[i].retries);
-    metric_head(f, "rampart_webhook_dropped_total", "counter",
-                "Deliveries given up, by webhook and reason: queue_full (pushed out by a newer "
-                "one), gave_up (retries exhausted), rejected (an answer not retried), reload, "
-                "stopping, no_memory.");
-    for (int i = 0; i < n; i++)
-        for (int r = 0; r < DROP_COUNT; r++)
-            fprintf(f, "rampart_webhook_dropped_total{webhook=\"%s\",reason=\"%s\"} %llu\n",
-                    names[i], drop_names[r], (unsigned long long)st[i].dropped[r]);
+    /* Counters per webhook, and per webhook and reason (reasons: NULL = none). */
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+        const char *const *reasons;
+        int n_reasons;
+    } counters[] = {
+        {"rampart_webhook_enqueued_total",
+         "Decisions queued for a webhook (its filter passed), by webhook.",
+         offsetof(target_stats, enqueued), NULL, 1},
+        {"rampart_webhook_deliveries_total", "Documents a webhook answered with a 2xx, by webhook.",
+         offsetof(target_stats, delivered), NULL, 1},
+        {"rampart_webhook_failures_total",
+         "Failed attempts, by webhook and reason: status (an answer other than 2xx), timeout, "
+         "connect, other.",
+         offsetof(target_stats, failures), fail_names, FAIL_COUNT},
+        {"rampart_webhook_retries_total", "Attempts after a delivery's first, by webhook.",
+         offsetof(target_stats, retries), NULL, 1},
+        {"rampart_webhook_dropped_total",
+         "Deliveries given up, by webhook and reason: queue_full (pushed out by a newer one), "
+         "gave_up (retries exhausted), rejected (an answer not retried), reload, stopping, "
+         "no_memory.",
+         offsetof(target_stats, dropped), drop_names, DROP_COUNT},
+    };
+    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
+        metric_head(f, counters[c].name, "counter", counters[c].help);
+        for (int i = 0; i < n; i++) {
+            const uint64_t *v = (const uint64_t *)((const char *)&st[i] + counters[c].offset);
+            for (int r = 0; r < counters[c].n_reasons; r++) {
+                if (counters[c].reasons)
+                    fprintf(f, "%s{webhook=\"%s\",reason=\"%s\"} %llu\n", counters[c].name,
+                            names[i], counters[c].reasons[r], (unsigned long long)v[r]);
+                else
+                    fprintf(f, "%s{webhook=\"%s\"} %llu\n", counters[c].name, names[i],
+                            (unsigned long long)v[r]);
+            }
+        }
+    }
 }
