@@ -20,6 +20,8 @@
 #      /v1/check (three pollers on keep-alive connections, python3);
 #   5. Redis memory per active decision: DECISIONS manual blocks through
 #      edge A's API (keep-alive), used_memory before and after.
+# STOP_AFTER=3 ends after step 3 (the detector's speed alone, for
+# interleaved runs of two builds: RAMPART=<build>/rampart).
 # Run it on a quiet machine; 2 cores are shared by sender, edge, Redis and
 # detector, which is part of what it measures.
 set -euo pipefail
@@ -103,15 +105,22 @@ rm -f "$TMP/det.ready"
 DET_CPU_T=$TMP/det.threads
 REDIS_CPU0=$(cpu_ticks "$REDIS_PID")
 t0=$(now)
-"$RAMPART" serve --config "$TMP/detector.yaml" --socket "$TMP/det.sock" --table "$TMP/det.tbl" \
+# CALLGRIND=1: the detector under callgrind, each thread counted apart:
+# instructions per event, which the machine's load does not change (the
+# wall-clock figures then mean nothing).
+VG=()
+[ -n "${CALLGRIND:-}" ] && VG=(valgrind -q --tool=callgrind --separate-threads=yes --dump-instr=no
+                               --callgrind-out-file="${CG_DIR:-$TMP}/cg.out") # CG_DIR=DIR keeps them
+"${VG[@]}" "$RAMPART" serve --config "$TMP/detector.yaml" --socket "$TMP/det.sock" --table "$TMP/det.tbl" \
   --store "$TMP/det.db" --admin 127.0.0.1:0 --token-file "$TMP/token" --ready-file "$TMP/det.ready" 2>> "$TMP/det.log" &
 DET_PID=$!
 cleanup_pid "$DET_PID"
-for _ in $(seq 1 200); do [ -s "$TMP/det.ready" ] && break; sleep 0.02; done
+for _ in $(seq 1 3000); do [ -s "$TMP/det.ready" ] && break; sleep 0.02; done
 t_ready=$(now)
 PERF_PID=""
 if [ -n "${PERF:-}" ] && command -v perf >/dev/null; then # PERF=1: where the detector's time goes
-  perf record -q -F 499 -g -p "$DET_PID" -o "$TMP/perf.data" > /dev/null 2>&1 &
+  PERF_DATA=${PERF_DATA:-$TMP/perf.data} # PERF_DATA=FILE keeps it for perf report
+  perf record -q -F "${PERF_FREQ:-499}" -g -p "$DET_PID" -o "$PERF_DATA" > /dev/null 2>&1 &
   PERF_PID=$!
 fi
 DET=$(grep -o 'http://[^"]*' "$TMP/det.ready")
@@ -129,10 +138,23 @@ for t in /proc/"$DET_PID"/task/*; do echo "${t##*/} $(awk '{ print $14 + $15 }' 
 REDIS_CPU=$(( $(cpu_ticks "$REDIS_PID") - REDIS_CPU0 ))
 if [ -n "$PERF_PID" ]; then
   kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
-  perf report -i "$TMP/perf.data" --no-children --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6 | sed 's/^/   perf by thread: /' || true
-  perf report -i "$TMP/perf.data" --no-children --sort pid,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -25 | sed 's/^/   perf: /' || true
+  perf report -i "$PERF_DATA" --no-children --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6 | sed 's/^/   perf by thread: /' || true
+  perf report -i "$PERF_DATA" --no-children --sort pid,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -25 | sed 's/^/   perf: /' || true
 fi
 PENDING=$(rcli XPENDING rampart:events rampart-detectors | head -1)
+if [ -n "${CALLGRIND:-}" ]; then # a clean stop writes one file per thread
+  kill -TERM "$DET_PID"; for _ in $(seq 1 600); do kill -0 "$DET_PID" 2>/dev/null || break; sleep 0.1; done
+  for f in "${CG_DIR:-$TMP}"/cg.out-*; do
+    ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$f")
+    who=other
+    grep -qE 'fn=\([0-9]+\) engine_main$' "$f" && who=engine
+    grep -qE 'fn=\([0-9]+\) rp_cluster_detect_main$' "$f" && who=reader
+    grep -qE 'fn=\([0-9]+\) store_main$' "$f" && who=store
+    echo "$who $ir"
+  done | awk -v n="$FWD" '$2 > 0 { t[$1] += $2; s += $2 } END {
+    printf "   callgrind: instructions per event: engine thread %.0f, reader thread %.0f, store thread %.0f, other threads %.0f, all %.0f\n",
+           t["engine"] / n, t["reader"] / n, t["store"] / n, t["other"] / n, s / n }'
+fi
 [ -n "$t_cons" ] || { echo "detector did not consume $FWD events in 5 minutes: $c"; t_cons=$(now); }
 [ -n "$t_eng" ] || { echo "detector's engine did not see $FWD events in 5 minutes: $e"; t_eng=$(now); }
 C_MS=$(ms "$t0" "$t_cons"); E_MS=$(ms "$t0" "$t_eng"); R_MS=$(ms "$t0" "$t_ready")
@@ -143,6 +165,8 @@ echo "3. one detector: $FWD events consumed and acknowledged in $C_MS ms from it
 echo "   CPU during it: redis $((REDIS_CPU * 1000 / TCK)) ms; detector $(awk -v k="$TCK" '{ s += $2 } END { printf "%d", s * 1000 / k }' "$DET_CPU_T") ms," \
      "its busiest threads (by thread id, ms): $(sort -k2,2nr "$DET_CPU_T" | head -4 | awk -v k="$TCK" '{ printf "%s %d; ", $1, $2 * 1000 / k }')"
 grep -E '^rampart_(engine_events_total|cluster_entries_acked_total|cluster_decode_errors_total|decision_findings_total)' <<<"$m" | head -12 | sed 's/^/   /'
+
+[ "${STOP_AFTER:-5}" -le 3 ] && { echo "cluster bench: done (steps 1-3)"; exit 0; }
 
 # --- 4. propagation to three edges ------------------------------------------------------
 start_serve eb --config "$TMP/edge.yaml"; EB=$ADMIN

@@ -7,25 +7,30 @@
  * Why the queue and not the engine directly: the engine thread stays the
  * only one feeding the engine, with the same bounds on event times, the
  * same recent-events window and the same counters as a standalone
- * daemon; this thread does the Redis I/O and the decoding checks.
+ * daemon; this thread does the Redis I/O and the decoding. Each event is
+ * decoded once, here (it is checked anyway): a read's events go to the
+ * queue as one batch by reference (rp_queue_push_batch), their strings
+ * pointing into the hiredis reply, which is kept until the batch is
+ * acknowledged.
  *
  * Acknowledged after processing, not after reading: XACK goes only when
- * the engine has fed every event of the batch (its events_fed counter
- * has passed the queue's push count at the batch's last push, its mark;
- * the queue is FIFO with one consumer). Reads overlap the engine: batch
- * k is acknowledged after batch k+1 was read and queued (by then the
- * engine has usually passed k's mark), so Redis I/O, decoding and the
- * engine run at the same time; at most two batches are unacknowledged.
- * The previous batch is acknowledged first (flushed) before the leases'
- * tick (a lease released or lost never leaves a batch of ours in
- * flight), before a read of our pending entries ("0" would return it
+ * the engine is done with every event of the batch (the queue says so
+ * for the batch's ticket, and wakes this thread: no polling). Reads
+ * overlap the engine: batch k is acknowledged after batch k+1 was read
+ * and queued (by then the engine is usually done with k), so Redis I/O,
+ * decoding and the engine run at the same time; at most two batches are
+ * unacknowledged. k's XACK goes in the same round trip as the read of
+ * k+2, ahead of it (pipelined), so it costs no round trip of its own.
+ * The batches in flight are acknowledged first (flushed) before the
+ * leases' tick (a lease released or lost never leaves a batch of ours in
+ * flight), before a read of our pending entries ("0" would return them
  * again), and when a read brings nothing (a read with a batch in flight
- * does not BLOCK). It is kept across a lost connection and acknowledged
- * on the reconnect, once fed (XACK needs no lease), rather than read and
- * fed again. An entry read and not acknowledged stays in the group's
- * pending list: after a lost connection this consumer reads its own
- * pending entries ("0") before new ones (">"). Its name is stable
- * (cluster.consumer), so a restarted detector does the same.
+ * does not BLOCK). They are kept across a lost connection and
+ * acknowledged on the reconnect, once fed (XACK needs no lease), rather
+ * than read and fed again. An entry read and not acknowledged stays in
+ * the group's pending list: after a lost connection this consumer reads
+ * its own pending entries ("0") before new ones (">"). Its name is
+ * stable (cluster.consumer), so a restarted detector does the same.
  *
  * Active or standby (cluster_lease.c): only the detector holding the
  * lease reads; it renews the lease every third of cluster.lease_ms (the
@@ -60,20 +65,9 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_us(long us) {
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Waiting on the engine: 50 us doubling to 1 ms, so that a wait that is
- * almost over (the usual case) ends promptly, and a long one costs at
- * most a wakeup a millisecond. */
-#define BACKOFF_MIN_US 50
-#define BACKOFF_MAX_US 1000
-static void backoff(long *us) {
-    sleep_us(*us);
-    if (*us < BACKOFF_MAX_US) *us = *us * 2 < BACKOFF_MAX_US ? *us * 2 : BACKOFF_MAX_US;
-}
+/* A wait on the engine looks at the stop flag this often (the queue's
+ * signal ends it as soon as the engine is done). */
+#define ENGINE_WAIT_MS 50
 
 /* One partition's stream as this detector sees it (cluster.partitions;
  * one, <stream> itself, when it is 1). */
@@ -100,89 +94,133 @@ static rp_status ensure_group(rp_cluster *c, redisContext *ctx, const char *stre
     return st;
 }
 
-/* Push one event record into the queue, waiting while the queue is full:
- * Redis holds the backlog, so the reader slows down rather than drops. */
-static bool queue_record(rp_cluster *c, const uint8_t *rec, size_t len) {
-    rp_daemon *d = c->d;
-    for (long us = BACKOFF_MIN_US;;) {
-        rp_queue_stats qs;
-        rp_queue_get_stats(d->queue, &qs);
-        if (qs.bytes_capacity - qs.bytes_used > len + 64) break;
-        if (atomic_load(&c->stopping)) return false;
-        backoff(&us);
-    }
-    return rp_queue_push_encoded(d->queue, rec, len);
+/* A batch read and queued, not yet acknowledged: the XREADGROUP reply
+ * (its entries, per partition read), and its events decoded, pointing
+ * into the reply, handed to the queue by reference under a ticket. */
+typedef struct batch {
+    redisReply *reply; /* NULL: none in flight */
+    int k;             /* partitions read */
+    unsigned *order;   /* the partition of each got[] */
+    const redisReply **got;
+    rp_event *evs;     /* n decoded events (cap allocated) */
+    rp_str *records;   /* their encodings, for the recent-events window */
+    size_t n, cap;
+    uint64_t ticket;   /* 0: none queued (no event decoded) */
+} batch;
+
+static void batch_free(batch *b) {
+    if (b->reply) freeReplyObject(b->reply);
+    b->reply = NULL;
+    b->n = 0, b->ticket = 0;
 }
 
-/* The records of one entry's "e" field; returns the events queued. */
-static uint64_t queue_entry(rp_cluster *c, const redisReply *fields) {
-    uint64_t queued = 0;
-    /* h: the edge that saw the entry's events (docs/cluster.md#fleet-view),
-     * interned once per entry and stamped on each record (byte 5,
-     * protocol.h); missing or invalid: RP_HOST_UNKNOWN, counted. */
-    const redisReply *host = NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING && fields->element[i]->len == 1 &&
-            fields->element[i]->str[0] == 'h' && fields->element[i + 1]->type == REDIS_REPLY_STRING)
-            host = fields->element[i + 1];
-    uint8_t origin = rp_cluster_host_id(c, host ? host->str : NULL, host ? host->len : 0);
+/* Room for one more event; false when out of memory. */
+static bool batch_reserve(batch *b) {
+    if (b->n < b->cap) return true;
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    rp_event *evs = realloc(b->evs, cap * sizeof *evs);
+    if (evs) b->evs = evs;
+    rp_str *records = realloc(b->records, cap * sizeof *records);
+    if (records) b->records = records;
+    if (!evs || !records) return false;
+    b->cap = cap;
+    return true;
+}
+
+/* What one stream entry carries (cluster_edge.c writes them): "e", the
+ * event records back to back. Unknown fields are ignored. */
+typedef struct entry_fields {
+    const redisReply *events;
+    const redisReply *host; /* "h": the edge that saw them (docs/cluster.md#fleet-view) */
+} entry_fields;
+
+static void entry_fields_parse(const redisReply *fields, entry_fields *f) {
+    memset(f, 0, sizeof *f);
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *name = fields->element[i], *value = fields->element[i + 1];
-        if (name->type != REDIS_REPLY_STRING || name->len != 1 || name->str[0] != 'e' ||
-            value->type != REDIS_REPLY_STRING)
-            continue;
-        const uint8_t *buf = (const uint8_t *)value->str;
-        size_t len = value->len, off = 0;
-        while (off < len) {
-            size_t size = rp_event_record_size(buf + off, len - off);
-            rp_event ev;
-            rp_decode_reason why;
-            if (!size || rp_event_decode(buf + off, size, &ev, &why) != RP_OK) {
-                atomic_fetch_add(&c->decode_errors, 1);
-                break; /* the rest of the entry cannot be framed */
-            }
-            rp_event_record_set_origin((uint8_t *)value->str + off, size, origin);
-            if (queue_record(c, buf + off, size)) queued++;
-            off += size;
-        }
+        if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING) continue;
+        if (name->len == 1 && name->str[0] == 'e') f->events = value;
+        if (name->len == 1 && name->str[0] == 'h') f->host = value;
     }
-    return queued;
 }
 
-/* The queue's push count so far: a batch's mark once it is queued. */
-static uint64_t push_mark(rp_cluster *c) {
-    rp_queue_stats qs;
-    rp_queue_get_stats(c->d->queue, &qs);
-    return qs.pushed;
-}
-
-/* Until the engine has fed every event pushed up to mark (or the daemon
- * stops: the entries stay pending, and are read again). */
-static bool wait_engine(rp_cluster *c, uint64_t mark) {
-    for (long us = BACKOFF_MIN_US; atomic_load(&c->d->events_fed) < mark;) {
-        if (atomic_load(&c->stopping)) return false;
-        backoff(&us);
+/* Decode one entry's events into the batch: each record is checked
+ * (hostile input) and kept decoded; one that does not decode is counted
+ * and ends the entry (the rest cannot be framed). False when out of
+ * memory (the batch is then incomplete). */
+static bool decode_entry(rp_cluster *c, const redisReply *fields, batch *b) {
+    entry_fields f;
+    entry_fields_parse(fields, &f);
+    if (!f.events) return true;
+    /* The edge's name, interned once per entry; missing or invalid:
+     * RP_HOST_UNKNOWN, counted. Stamped on each event and its record
+     * (byte 5, protocol.h), which the recent window keeps. */
+    uint8_t origin = rp_cluster_host_id(c, f.host ? f.host->str : NULL, f.host ? f.host->len : 0);
+    const uint8_t *buf = (const uint8_t *)f.events->str;
+    size_t len = f.events->len, off = 0;
+    while (off < len) {
+        if (!batch_reserve(b)) return false;
+        size_t size = rp_event_record_size(buf + off, len - off);
+        rp_decode_reason why;
+        if (!size || rp_event_decode(buf + off, size, &b->evs[b->n], &why) != RP_OK) {
+            atomic_fetch_add(&c->decode_errors, 1);
+            break;
+        }
+        b->evs[b->n].origin = origin;
+        rp_event_record_set_origin((uint8_t *)f.events->str + off, size, origin);
+        b->records[b->n].ptr = (const char *)buf + off;
+        b->records[b->n].len = (uint32_t)size;
+        b->n++;
+        off += size;
     }
     return true;
 }
 
-static rp_status ack_entries(rp_cluster *c, redisContext *ctx, const char *stream,
-                             const redisReply *entries) {
-    const char *argv[3 + READ_COUNT];
-    size_t argvlen[3 + READ_COUNT];
-    int argc = 0;
-    argv[argc] = "XACK", argvlen[argc++] = 4;
-    argv[argc] = stream, argvlen[argc++] = strlen(stream);
-    argv[argc] = c->config.group, argvlen[argc++] = strlen(c->config.group);
-    for (size_t i = 0; i < entries->elements && argc < 3 + READ_COUNT; i++) {
-        const redisReply *id = entries->element[i]->element[0];
-        argv[argc] = id->str, argvlen[argc++] = id->len;
+/* Until the engine is done with the batch's events (or the daemon stops:
+ * the entries stay pending, and are read again). */
+static bool wait_engine(rp_cluster *c, const batch *b) {
+    if (!b->ticket) return true;
+    while (!rp_queue_batch_wait(c->d->queue, b->ticket, ENGINE_WAIT_MS))
+        if (atomic_load(&c->stopping)) return false;
+    return true;
+}
+
+/* Append the batch's XACKs (one per stream read) to the connection's
+ * output buffer, to go with the next command; returns how many (their
+ * replies are read by ack_replies), -1 when out of memory. */
+static int ack_append(rp_cluster *c, redisContext *ctx, const partition *parts, const batch *b) {
+    int sent = 0;
+    for (int i = 0; i < b->k; i++) {
+        const redisReply *entries = b->got[i];
+        if (!entries || !entries->elements) continue;
+        const char *stream = parts[b->order[i]].stream;
+        const char *argv[3 + READ_COUNT];
+        size_t argvlen[3 + READ_COUNT];
+        int argc = 0;
+        argv[argc] = "XACK", argvlen[argc++] = 4;
+        argv[argc] = stream, argvlen[argc++] = strlen(stream);
+        argv[argc] = c->config.group, argvlen[argc++] = strlen(c->config.group);
+        for (size_t e = 0; e < entries->elements && argc < 3 + READ_COUNT; e++) {
+            const redisReply *id = entries->element[e]->element[0];
+            argv[argc] = id->str, argvlen[argc++] = id->len;
+        }
+        if (redisAppendCommandArgv(ctx, argc, argv, argvlen) != REDIS_OK) return -1;
+        sent++;
     }
-    redisReply *r = redisCommandArgv(ctx, argc, argv, argvlen);
-    if (!r) return RP_EIO;
-    if (r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&c->acked, (uint64_t)r->integer);
-    freeReplyObject(r);
-    return RP_OK;
+    return sent;
+}
+
+/* The replies of `sent` appended XACKs; false when the connection failed
+ * (then whether they were applied is unknown: XACK is idempotent). */
+static bool ack_replies(rp_cluster *c, redisContext *ctx, int sent) {
+    for (int i = 0; i < sent; i++) {
+        void *v = NULL;
+        if (redisGetReply(ctx, &v) != REDIS_OK || !v) return false;
+        redisReply *r = v;
+        if (r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&c->acked, (uint64_t)r->integer);
+        freeReplyObject(r);
+    }
+    return true;
 }
 
 /* The entries array of one stream's part of an XREADGROUP reply, or
@@ -213,38 +251,25 @@ static void drop_all(rp_cluster *c, partition *parts, unsigned n) {
     atomic_store(&c->active, false);
 }
 
-/* A batch read and queued, not yet acknowledged: the XREADGROUP reply
- * (its entries, per partition read) and its push mark. */
-typedef struct batch {
-    redisReply *reply; /* NULL: none in flight */
-    int k;             /* partitions read */
-    unsigned *order;   /* the partition of each got[] */
-    const redisReply **got;
-    uint64_t mark;
-} batch;
-
-static void batch_free(batch *b) {
-    if (b->reply) freeReplyObject(b->reply);
-    b->reply = NULL;
-}
-
-/* Acknowledge the batch in flight once the engine has passed its mark.
- * False when it could not be: stopping (it stays in flight, pending in
- * Redis), or the connection failed (kept, to be acknowledged on the
- * reconnect; XACK is idempotent). */
-static bool flush_batch(rp_cluster *c, redisContext **ctx, partition *parts, unsigned n,
-                        batch *b) {
-    if (!b->reply) return true;
-    if (!*ctx || !wait_engine(c, b->mark)) return false;
-    for (int i = 0; i < b->k; i++)
-        if (b->got[i] && b->got[i]->elements &&
-            ack_entries(c, *ctx, parts[b->order[i]].stream, b->got[i]) != RP_OK) {
-            rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
-            rp_cluster_disconnect(c, ctx);
-            drop_all(c, parts, n);
-            return false;
-        }
-    batch_free(b);
+/* Acknowledge the batches in flight (older first) once the engine is
+ * done with them, in one round trip. False when they could not be:
+ * stopping (they stay in flight, pending in Redis), or the connection
+ * failed (kept, to be acknowledged on the reconnect; XACK is
+ * idempotent). */
+static bool flush_batches(rp_cluster *c, redisContext **ctx, partition *parts, unsigned n,
+                          batch *older, batch *newer) {
+    if (!older->reply && !newer->reply) return true;
+    if (!*ctx || !wait_engine(c, older) || !wait_engine(c, newer)) return false;
+    int a = older->reply ? ack_append(c, *ctx, parts, older) : 0;
+    int b = a >= 0 && newer->reply ? ack_append(c, *ctx, parts, newer) : 0;
+    if (a < 0 || b < 0 || !ack_replies(c, *ctx, a + b)) {
+        rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
+        rp_cluster_disconnect(c, ctx);
+        drop_all(c, parts, n);
+        return false;
+    }
+    batch_free(older);
+    batch_free(newer);
     return true;
 }
 
@@ -321,16 +346,18 @@ void *rp_cluster_detect_main(void *arg) {
     unsigned n = c->config.partitions ? c->config.partitions : 1;
     partition *parts = calloc(n, sizeof *parts);
     const char **argv = calloc(9 + 2 * (size_t)n, sizeof *argv);
+    unsigned *order = calloc(n, sizeof *order);
     size_t *argvlen = calloc(9 + 2 * (size_t)n, sizeof *argvlen);
-    batch bt[2] = {{0}, {0}}; /* the batch read now, and the one in flight */
+    batch bt[2] = {{0}, {0}}; /* the two batches a read may leave in flight */
     for (int i = 0; i < 2; i++) {
         bt[i].order = calloc(n, sizeof *bt[i].order);
         bt[i].got = calloc(n, sizeof *bt[i].got);
     }
-    batch *cur = &bt[0], *prev = &bt[1];
-    if (!parts || !argv || !argvlen || !bt[0].order || !bt[0].got || !bt[1].order || !bt[1].got) {
+    batch *older = &bt[0], *newer = &bt[1]; /* in flight: k, k+1 (older only with newer) */
+    if (!parts || !argv || !argvlen || !order || !bt[0].order || !bt[0].got || !bt[1].order ||
+        !bt[1].got) {
         rp_log(c->d, "error", "cluster reader: out of memory; not reading");
-        free(parts), free(argv), free(argvlen);
+        free(parts), free(argv), free(argvlen), free(order);
         for (int i = 0; i < 2; i++) free(bt[i].order), free(bt[i].got);
         return NULL;
     }
@@ -364,9 +391,9 @@ void *rp_cluster_detect_main(void *arg) {
             }
             for (unsigned p = 0; p < n; p++) parts[p].pending_first = true;
             ticked_ms = 0;
-            /* The batch in flight when the connection was lost: fed, it
-             * is acknowledged now rather than read and fed again. */
-            if (!flush_batch(c, &ctx, parts, n, prev)) continue;
+            /* The batches in flight when the connection was lost: fed,
+             * they are acknowledged now rather than read and fed again. */
+            if (!flush_batches(c, &ctx, parts, n, older, newer)) continue;
         }
         unsigned held_n = count_held(parts, n);
         /* Holding our share: renew at a third of the lease; short of it
@@ -374,7 +401,7 @@ void *rp_cluster_detect_main(void *arg) {
         int period = held_n == 0 || (n > 1 && held_n < n) ? standby_ms : renew_ms;
         if (n > 1 && held_n && period > renew_ms) period = renew_ms;
         if (mono_ms() - ticked_ms >= period) {
-            if (!flush_batch(c, &ctx, parts, n, prev)) continue;
+            if (!flush_batches(c, &ctx, parts, n, older, newer)) continue;
             tick_leases(c, &ctx, parts, n, &logged_standby);
             ticked_ms = mono_ms();
             if (!ctx) continue;
@@ -406,26 +433,44 @@ void *rp_cluster_detect_main(void *arg) {
             drop_all(c, parts, n);
             continue;
         }
-        /* Our pending entries ("0") include the batch in flight: it is
-         * acknowledged before they are read. */
+        /* Our pending entries ("0") include the batches in flight: they
+         * are acknowledged before they are read. */
         bool pending = false;
         for (unsigned p = 0; p < n; p++) pending |= parts[p].held && parts[p].pending_first;
-        if (pending && !flush_batch(c, &ctx, parts, n, prev)) continue;
+        if (pending && !flush_batches(c, &ctx, parts, n, older, newer)) continue;
+        /* The older batch in flight (k) is acknowledged in the read's
+         * round trip, ahead of it, once the engine is done with it (it
+         * is then on k+1): k is acknowledged after k+1 was read and
+         * queued, Redis never holds more than two of our reads
+         * unacknowledged, and the acknowledgement costs no round trip of
+         * its own. Its slot takes the read. */
+        if (older->reply && !wait_engine(c, older)) continue; /* stopping */
+        batch *cur = older;
         /* One XREADGROUP for every partition held. A stream read from "0"
          * (our pending entries) answers at once, so BLOCK only applies
          * when all are read from ">", and none while a batch is in flight
          * (it is acknowledged when the read brings nothing). */
         int argc = 0, k = 0;
-        unsigned *order = cur->order;
         argv[argc++] = "XREADGROUP", argv[argc++] = "GROUP", argv[argc++] = c->config.group;
         argv[argc++] = c->consumer, argv[argc++] = "COUNT", argv[argc++] = count;
-        if (!prev->reply) argv[argc++] = "BLOCK", argv[argc++] = block;
+        if (!newer->reply) argv[argc++] = "BLOCK", argv[argc++] = block;
         argv[argc++] = "STREAMS";
+        /* The partitions read, in the reply's order: in a scratch array
+         * until the slot's batch is acknowledged (its XACK needs its own;
+         * a lost connection keeps it in flight). */
         for (unsigned p = 0; p < n; p++)
             if (parts[p].held) order[k++] = p, argv[argc++] = parts[p].stream;
         for (int i = 0; i < k; i++) argv[argc++] = parts[order[i]].pending_first ? "0" : ">";
         for (int i = 0; i < argc; i++) argvlen[i] = strlen(argv[i]);
-        redisReply *r = redisCommandArgv(ctx, argc, argv, argvlen);
+        redisReply *r = NULL;
+        int acks = older->reply ? ack_append(c, ctx, parts, older) : 0;
+        if (acks >= 0 && redisAppendCommandArgv(ctx, argc, argv, argvlen) == REDIS_OK &&
+            ack_replies(c, ctx, acks)) {
+            batch_free(older); /* acknowledged */
+            memcpy(cur->order, order, (size_t)k * sizeof *order);
+            void *v = NULL;
+            if (redisGetReply(ctx, &v) == REDIS_OK) r = v;
+        }
         if (!r) {
             rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, ctx->errstr);
             rp_cluster_disconnect(c, &ctx);
@@ -454,8 +499,8 @@ void *rp_cluster_detect_main(void *arg) {
                         got[i] = entries;
             }
         }
-        uint64_t events = 0;
-        bool any = false;
+        bool any = false, decoded = true;
+        cur->n = 0;
         for (int i = 0; i < k; i++) {
             partition *pt = &parts[order[i]];
             if (!got[i] || got[i]->elements == 0) {
@@ -463,41 +508,46 @@ void *rp_cluster_detect_main(void *arg) {
                 continue;
             }
             any = true;
-            for (size_t e = 0; e < got[i]->elements; e++)
-                events += queue_entry(c, got[i]->element[e]->element[1]);
+            for (size_t e = 0; e < got[i]->elements && decoded; e++)
+                decoded = decode_entry(c, got[i]->element[e]->element[1], cur);
         }
-        atomic_fetch_add(&c->consumed, events);
         if (!any) { /* nothing new: acknowledge the batch in flight */
             freeReplyObject(r);
-            flush_batch(c, &ctx, parts, n, prev);
+            flush_batches(c, &ctx, parts, n, older, newer);
             continue;
         }
-        cur->reply = r, cur->k = k, cur->mark = push_mark(c);
-        /* Batch k+1 is queued: acknowledge batch k (the engine has
-         * usually passed its mark already), and k+1 is in flight. */
-        if (flush_batch(c, &ctx, parts, n, prev)) {
-            batch *t = prev;
-            prev = cur, cur = t;
-        } else if (!atomic_load(&c->stopping)) {
-            /* Disconnected with k unacknowledged: k stays in flight (it
-             * is acknowledged on the reconnect); k+1 stays pending in
-             * Redis, read again from "0" on the reconnect (or claimed). */
+        cur->reply = r, cur->k = k;
+        rp_queue *q = c->d->queue;
+        cur->ticket = decoded ? rp_queue_push_batch(q, cur->evs, cur->records, cur->n) : 0;
+        if (!decoded || (cur->n && !cur->ticket)) {
+            /* Out of memory, or the queue is closed (stopping): nothing
+             * was handed over, and the entries stay pending, read again
+             * from "0". */
+            if (!decoded) rp_log(c->d, "error", "cluster reader: out of memory decoding a read");
             batch_free(cur);
+            for (unsigned p = 0; p < n; p++) parts[p].pending_first |= parts[p].held;
+            rp_cluster_sleep(c, 100);
+            continue;
         }
+        atomic_fetch_add(&c->consumed, cur->n);
+        /* In flight now: k+1 and this one, acknowledged with the next
+         * read (or flushed first). */
+        older = newer, newer = cur;
     }
     /* A clean stop: the engine has stopped, having drained the queue
      * (rp_daemon_stop joins it before stopping the cluster), so what is
      * still in flight and was fed is acknowledged now; what was read and
      * not fed stays pending and is claimed by the next holder. Then the
      * leases are handed over at once. */
-    batch *last[2] = {prev, cur};
-    for (int b = 0; b < 2 && ctx; b++) {
-        if (!last[b]->reply || atomic_load(&c->d->events_fed) < last[b]->mark) continue;
-        for (int i = 0; i < last[b]->k && ctx; i++)
-            if (last[b]->got[i] && last[b]->got[i]->elements &&
-                ack_entries(c, ctx, parts[last[b]->order[i]].stream, last[b]->got[i]) != RP_OK)
-                rp_cluster_disconnect(c, &ctx);
+    int acks = 0;
+    for (int b = 0; b < 2 && ctx && acks >= 0; b++) {
+        const batch *last = b ? newer : older;
+        if (!last->reply || (last->ticket && !rp_queue_batch_wait(c->d->queue, last->ticket, 0)))
+            continue;
+        int sent = ack_append(c, ctx, parts, last);
+        acks = sent < 0 ? -1 : acks + sent;
     }
+    if (ctx && (acks < 0 || !ack_replies(c, ctx, acks))) rp_cluster_disconnect(c, &ctx);
     if (ctx) {
         for (unsigned p = 0; p < n; p++)
             if (parts[p].held) rp_cluster_lease_release(c, ctx, parts[p].lease);
@@ -505,7 +555,11 @@ void *rp_cluster_detect_main(void *arg) {
     }
     drop_all(c, parts, n);
     if (ctx) rp_cluster_disconnect(c, &ctx);
-    for (int i = 0; i < 2; i++) batch_free(&bt[i]), free(bt[i].order), free(bt[i].got);
-    free(parts), free(argv), free(argvlen);
+    /* The engine has stopped: no batch is in its hands any more. */
+    for (int i = 0; i < 2; i++) {
+        batch_free(&bt[i]);
+        free(bt[i].order), free(bt[i].got), free(bt[i].evs), free(bt[i].records);
+    }
+    free(parts), free(argv), free(argvlen), free(order);
     return NULL;
 }

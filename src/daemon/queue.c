@@ -17,6 +17,15 @@
  * `out`, which is why they stay valid until the next pop -- and why there
  * must be one consumer.
  *
+ * Batches (rp_queue_push_batch) bypass the ring: a producer that has
+ * decoded its events anyway (the cluster reader checks every event from
+ * Redis) hands them over by reference, and the pop copies the rp_event
+ * structs out, so such an event is decoded once and its bytes are never
+ * copied. The producer keeps the batch's storage until the consumer is
+ * done with it: done means every event of it was popped and the consumer
+ * has popped again since (a pop's events are the consumer's until its
+ * next pop). At most RP_QUEUE_BATCHES are held at once.
+ *
  * Bounds: the ring is `bytes` long and `out` is min(bytes, 1 MiB); since a
  * record is at most RP_PROTO_MAX_DATAGRAM + 4 bytes, any record that fits
  * the ring fits `out` too. Nothing is allocated after rp_queue_new.
@@ -48,6 +57,19 @@ struct rp_queue {
     bool closed;
     bool consumer_waiting;
     uint64_t pushed, popped, dropped_full;
+    /* Batches by reference, FIFO by ticket: ticket t is in slot
+     * t % RP_QUEUE_BATCHES while batches_done < t <= batches_pushed.
+     * batches_taken are wholly popped (done at the next pop); batch_at is
+     * the next event of the one after them. */
+    struct {
+        const rp_event *evs;
+        const rp_str *records;
+        size_t n;
+    } batches[RP_QUEUE_BATCHES];
+    uint64_t batches_pushed, batches_taken, batches_done;
+    size_t batch_at;
+    pthread_cond_t batch_done; /* producers waiting on a ticket */
+    int producers_waiting;
     /* Consumer side: records copied out under the lock, decoded after. */
     uint8_t *out;
     size_t out_capacity;
@@ -63,17 +85,19 @@ rp_status rp_queue_new(size_t bytes, rp_queue **out) {
     q->ring = malloc(q->capacity);
     q->out = malloc(q->out_capacity);
     pthread_condattr_t attr;
-    bool cond_ok = false;
+    bool cond_ok = false, done_ok = false;
     if (pthread_condattr_init(&attr) == 0) {
         /* Timeouts on the monotonic clock: a wall-clock step must not make
          * the engine thread sleep for an hour. */
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
         cond_ok = pthread_cond_init(&q->nonempty, &attr) == 0;
+        done_ok = pthread_cond_init(&q->batch_done, &attr) == 0;
         pthread_condattr_destroy(&attr);
     }
     bool lock_ok = pthread_mutex_init(&q->lock, NULL) == 0;
-    if (!q->ring || !q->out || !cond_ok || !lock_ok) {
+    if (!q->ring || !q->out || !cond_ok || !done_ok || !lock_ok) {
         if (cond_ok) pthread_cond_destroy(&q->nonempty);
+        if (done_ok) pthread_cond_destroy(&q->batch_done);
         if (lock_ok) pthread_mutex_destroy(&q->lock);
         free(q->ring);
         free(q->out);
@@ -87,6 +111,7 @@ rp_status rp_queue_new(size_t bytes, rp_queue **out) {
 void rp_queue_free(rp_queue *q) {
     if (!q) return;
     pthread_cond_destroy(&q->nonempty);
+    pthread_cond_destroy(&q->batch_done);
     pthread_mutex_destroy(&q->lock);
     free(q->ring);
     free(q->out);
@@ -156,6 +181,43 @@ bool rp_queue_push(rp_queue *q, const rp_event *ev) {
     return rp_queue_push_encoded(q, buf, n);
 }
 
+uint64_t rp_queue_push_batch(rp_queue *q, const rp_event *evs, const rp_str *records, size_t n) {
+    if (n == 0) return 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->closed || q->batches_pushed - q->batches_done >= RP_QUEUE_BATCHES) {
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    uint64_t ticket = ++q->batches_pushed;
+    size_t slot = ticket % RP_QUEUE_BATCHES;
+    q->batches[slot].evs = evs;
+    q->batches[slot].records = records;
+    q->batches[slot].n = n;
+    q->pushed += n;
+    bool wake = q->consumer_waiting;
+    pthread_mutex_unlock(&q->lock);
+    if (wake) pthread_cond_signal(&q->nonempty);
+    return ticket;
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms);
+
+bool rp_queue_batch_wait(rp_queue *q, uint64_t ticket, int timeout_ms) {
+    pthread_mutex_lock(&q->lock);
+    /* Not cut short by a close: the consumer drains what is held. */
+    if (timeout_ms > 0 && q->batches_done < ticket) {
+        struct timespec deadline;
+        deadline_after(&deadline, timeout_ms);
+        q->producers_waiting++;
+        while (q->batches_done < ticket)
+            if (pthread_cond_timedwait(&q->batch_done, &q->lock, &deadline) == ETIMEDOUT) break;
+        q->producers_waiting--;
+    }
+    bool done = q->batches_done >= ticket;
+    pthread_mutex_unlock(&q->lock);
+    return done;
+}
+
 /* --------------------------------------------------------------- consume */
 
 static void deadline_after(struct timespec *ts, int timeout_ms) {
@@ -171,11 +233,11 @@ static void deadline_after(struct timespec *ts, int timeout_ms) {
 /* Wait (lock held) until there is a record, the queue is closed, or the
  * timeout passes. timeout_ms < 0 waits without a limit. */
 static void wait_nonempty(rp_queue *q, int timeout_ms) {
-    if (q->count || q->closed || timeout_ms == 0) return;
+    if (q->count || q->batches_taken < q->batches_pushed || q->closed || timeout_ms == 0) return;
     struct timespec deadline;
     if (timeout_ms > 0) deadline_after(&deadline, timeout_ms);
     q->consumer_waiting = true;
-    while (!q->count && !q->closed) {
+    while (!q->count && q->batches_taken == q->batches_pushed && !q->closed) {
         int rc = timeout_ms > 0 ? pthread_cond_timedwait(&q->nonempty, &q->lock, &deadline)
                                 : pthread_cond_wait(&q->nonempty, &q->lock);
         if (rc == ETIMEDOUT) break;
@@ -205,17 +267,50 @@ static size_t take_records(rp_queue *q, size_t max, size_t *records) {
     return copied;
 }
 
+/* A run of one batch's events handed to the consumer by a pop. */
+typedef struct batch_span {
+    const rp_event *evs;
+    const rp_str *records;
+    size_t n;
+} batch_span;
+
+/* Up to max events of the batches (lock held), oldest first, as spans
+ * (at most one per batch held). Returns the events taken. */
+static size_t take_batches(rp_queue *q, size_t max, batch_span *spans, size_t *nspans) {
+    size_t n = 0;
+    *nspans = 0;
+    while (n < max && q->batches_taken < q->batches_pushed) {
+        size_t slot = (q->batches_taken + 1) % RP_QUEUE_BATCHES;
+        size_t left = q->batches[slot].n - q->batch_at, take = max - n < left ? max - n : left;
+        spans[*nspans].evs = q->batches[slot].evs + q->batch_at;
+        spans[*nspans].records = q->batches[slot].records + q->batch_at;
+        spans[(*nspans)++].n = take;
+        n += take;
+        q->batch_at += take;
+        if (q->batch_at == q->batches[slot].n) q->batches_taken++, q->batch_at = 0;
+    }
+    return n;
+}
+
 /* After rp_queue_close the consumer still drains what is left; 0 then
  * means closed and empty. */
 size_t rp_queue_pop_records(rp_queue *q, rp_event *evs, rp_str *records, size_t max,
                             int timeout_ms) {
     if (max == 0) return 0;
     pthread_mutex_lock(&q->lock);
+    /* This pop ends the consumer's use of the last one's events: the
+     * batches wholly popped by then are done. */
+    bool wake = q->batches_done < q->batches_taken && q->producers_waiting;
+    q->batches_done = q->batches_taken;
     wait_nonempty(q, timeout_ms);
     size_t taken;
     size_t bytes = take_records(q, max, &taken);
-    q->popped += taken;
+    batch_span spans[RP_QUEUE_BATCHES];
+    size_t nspans;
+    size_t from_batches = take_batches(q, max - taken, spans, &nspans);
+    q->popped += taken + from_batches;
     pthread_mutex_unlock(&q->lock);
+    if (wake) pthread_cond_broadcast(&q->batch_done);
 
     /* Decode outside the lock. Every record was encoded by rp_event_encode
      * or decoded cleanly before push_encoded, so a failure here means a
@@ -233,6 +328,13 @@ size_t rp_queue_pop_records(rp_queue *q, rp_event *evs, rp_str *records, size_t 
             got++;
         }
         at += RECORD_HEADER + len;
+    }
+    /* A batch's events were decoded by their producer: copied as they are
+     * (outside the lock: a batch's storage stays put until it is done). */
+    for (size_t i = 0; i < nspans; i++) {
+        memcpy(evs + got, spans[i].evs, spans[i].n * sizeof *evs);
+        if (records) memcpy(records + got, spans[i].records, spans[i].n * sizeof *records);
+        got += spans[i].n;
     }
     return got;
 }

@@ -30,6 +30,21 @@ size_t rp_queue_pop(rp_queue *q, rp_event *evs, size_t max, int timeout_ms);
  * long as its strings: for a consumer that keeps events as they came. */
 size_t rp_queue_pop_records(rp_queue *q, rp_event *evs, rp_str *records, size_t max,
                             int timeout_ms);
+/* Hand over a batch of n events already decoded by their producer, by
+ * reference: no copy into the ring and no second decode (the cluster
+ * reader decodes each event once to check it). evs[i]'s strings and
+ * records[i] (its encoding, for the recent-events window) point into
+ * storage the producer keeps untouched until the consumer is done with
+ * the batch (rp_queue_batch_wait). Returns the batch's ticket (> 0), or
+ * 0 when the queue is closed or holds RP_QUEUE_BATCHES batches already:
+ * then nothing was handed over. */
+#define RP_QUEUE_BATCHES 4
+uint64_t rp_queue_push_batch(rp_queue *q, const rp_event *evs, const rp_str *records, size_t n);
+/* Wait up to timeout_ms (0: just look) until the consumer is done with
+ * batch `ticket`: it has popped all its events and popped again after
+ * that, so it has processed them (the pop contract: a pop's events are
+ * the consumer's until its next pop). True when done. */
+bool rp_queue_batch_wait(rp_queue *q, uint64_t ticket, int timeout_ms);
 /* Wake the consumer and refuse further pushes. */
 void rp_queue_close(rp_queue *q);
 

@@ -1,6 +1,8 @@
 /*
  * test_queue.c -- the bounded ingest queue: order, wrap-around, drops when
- * full, close, and exact accounting under several producer threads.
+ * full, close, batches handed over by reference (done only once the
+ * consumer has popped past them), and exact accounting under several
+ * producer threads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "protocol.h"
 #include "queue.h"
@@ -181,6 +184,134 @@ static void test_queue_close_refuses_pushes_but_drains(void **state) {
     rp_queue_free(q);
 }
 
+/* ---------------------------------------------------------------- batches */
+
+/* A producer's batch: events decoded by it, records standing for their
+ * encodings; the queue keeps pointers, never copies. */
+#define BATCH_N 5
+typedef struct test_batch {
+    rp_event evs[BATCH_N];
+    rp_str records[BATCH_N];
+    char bytes[BATCH_N][8];
+} test_batch;
+
+static void fill_batch(test_batch *b, int64_t ts0) {
+    for (int i = 0; i < BATCH_N; i++) {
+        memcpy(b->bytes[i], "/b0", 4);
+        b->bytes[i][2] = (char)('0' + i);
+        b->evs[i] = make_event(ts0 + i, b->bytes[i]);
+        b->records[i] = (rp_str){b->bytes[i], 3};
+    }
+}
+
+static void test_queue_batch_pops_after_ring_records_by_reference(void **state) {
+    rp_queue *q = new_queue(4096);
+    rp_event ev = make_event(1, "/ring");
+    assert_true(rp_queue_push(q, &ev));
+    test_batch b;
+    fill_batch(&b, 100);
+    uint64_t ticket = rp_queue_push_batch(q, b.evs, b.records, BATCH_N);
+    assert_int_equal(ticket, 1);
+    rp_event out[8];
+    rp_str rec[8];
+    assert_int_equal(rp_queue_pop_records(q, out, rec, 8, 0), 1 + BATCH_N);
+    assert_int_equal(out[0].ts_us, 1);
+    for (int i = 0; i < BATCH_N; i++) {
+        assert_int_equal(out[1 + i].ts_us, 100 + i);
+        /* the producer's storage, not a copy */
+        assert_ptr_equal(out[1 + i].path.ptr, b.bytes[i]);
+        assert_ptr_equal(rec[1 + i].ptr, b.bytes[i]);
+        assert_int_equal(rec[1 + i].len, 3);
+    }
+    rp_queue_stats s;
+    rp_queue_get_stats(q, &s);
+    assert_int_equal(s.pushed, 1 + BATCH_N);
+    assert_int_equal(s.popped, 1 + BATCH_N);
+    rp_queue_free(q);
+}
+
+/* Done means popped whole and popped again since: until the consumer's
+ * next pop, the events are still in its hands. */
+static void test_queue_batch_is_done_at_the_pop_after_its_last_event(void **state) {
+    rp_queue *q = new_queue(4096);
+    test_batch a, b;
+    fill_batch(&a, 100);
+    fill_batch(&b, 200);
+    uint64_t ta = rp_queue_push_batch(q, a.evs, a.records, BATCH_N);
+    uint64_t tb = rp_queue_push_batch(q, b.evs, b.records, BATCH_N);
+    assert_int_equal(tb, ta + 1);
+    rp_event out[8];
+    assert_int_equal(rp_queue_pop(q, out, 3, 0), 3); /* a: 3 of 5 */
+    assert_false(rp_queue_batch_wait(q, ta, 0));
+    assert_int_equal(rp_queue_pop(q, out, 3, 0), 3); /* a: 2 more, b: 1 */
+    assert_int_equal(out[1].ts_us, 104);
+    assert_int_equal(out[2].ts_us, 200);
+    assert_false(rp_queue_batch_wait(q, ta, 10)); /* a is still the consumer's */
+    assert_int_equal(rp_queue_pop(q, out, 8, 0), 4); /* the rest of b */
+    assert_true(rp_queue_batch_wait(q, ta, 0));
+    assert_false(rp_queue_batch_wait(q, tb, 0));
+    assert_int_equal(rp_queue_pop(q, out, 8, 0), 0);
+    assert_true(rp_queue_batch_wait(q, tb, 0));
+    rp_queue_free(q);
+}
+
+static void test_queue_batch_refused_when_empty_full_or_closed(void **state) {
+    rp_queue *q = new_queue(4096);
+    test_batch b[RP_QUEUE_BATCHES + 1];
+    assert_int_equal(rp_queue_push_batch(q, b[0].evs, b[0].records, 0), 0);
+    for (int i = 0; i < RP_QUEUE_BATCHES; i++) {
+        fill_batch(&b[i], 100 * i);
+        assert_int_equal(rp_queue_push_batch(q, b[i].evs, b[i].records, BATCH_N), i + 1);
+    }
+    fill_batch(&b[RP_QUEUE_BATCHES], 0);
+    assert_int_equal(rp_queue_push_batch(q, b[RP_QUEUE_BATCHES].evs, b[RP_QUEUE_BATCHES].records,
+                                         BATCH_N), 0);
+    /* Popped whole, a batch still holds its slot until the next pop. */
+    rp_event out[BATCH_N];
+    assert_int_equal(rp_queue_pop(q, out, BATCH_N, 0), BATCH_N);
+    assert_int_equal(rp_queue_push_batch(q, b[RP_QUEUE_BATCHES].evs, b[RP_QUEUE_BATCHES].records,
+                                         BATCH_N), 0);
+    assert_int_equal(rp_queue_pop(q, out, BATCH_N, 0), BATCH_N);
+    uint64_t t = rp_queue_push_batch(q, b[0].evs, b[0].records, BATCH_N);
+    assert_int_equal(t, RP_QUEUE_BATCHES + 1);
+    rp_queue_close(q);
+    assert_int_equal(rp_queue_push_batch(q, b[1].evs, b[1].records, BATCH_N), 0);
+    /* what was handed over before the close is drained */
+    size_t total = 0, n;
+    while ((n = rp_queue_pop(q, out, BATCH_N, 0)) > 0) total += n;
+    assert_int_equal(total, (RP_QUEUE_BATCHES - 1) * BATCH_N);
+    assert_true(rp_queue_batch_wait(q, t, 0));
+    rp_queue_free(q);
+}
+
+static void *pop_twice(void *arg) {
+    struct timespec pause = {0, 30 * 1000000L};
+    nanosleep(&pause, NULL);
+    rp_event out[BATCH_N];
+    rp_queue_pop(arg, out, BATCH_N, 0);
+    rp_queue_pop(arg, out, BATCH_N, 0);
+    return NULL;
+}
+
+/* A producer waiting on its ticket is woken by the consumer's pop, long
+ * before its timeout. */
+static void test_queue_batch_wait_is_woken_by_the_consumer(void **state) {
+    rp_queue *q = new_queue(4096);
+    test_batch b;
+    fill_batch(&b, 100);
+    uint64_t t = rp_queue_push_batch(q, b.evs, b.records, BATCH_N);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, pop_twice, q), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_true(rp_queue_batch_wait(q, t, 10000));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(th, NULL);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(waited < 5.0);
+    rp_queue_free(q);
+}
+
 /* ------------------------------------------------------------- threaded */
 
 #define PRODUCERS 4
@@ -273,6 +404,10 @@ int main(void) {
         cmocka_unit_test(test_queue_refuses_tiny_capacity),
         cmocka_unit_test(test_queue_close_wakes_a_waiting_consumer),
         cmocka_unit_test(test_queue_close_refuses_pushes_but_drains),
+        cmocka_unit_test(test_queue_batch_pops_after_ring_records_by_reference),
+        cmocka_unit_test(test_queue_batch_is_done_at_the_pop_after_its_last_event),
+        cmocka_unit_test(test_queue_batch_refused_when_empty_full_or_closed),
+        cmocka_unit_test(test_queue_batch_wait_is_woken_by_the_consumer),
         cmocka_unit_test(test_queue_many_producers_counts_add_up_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
