@@ -433,6 +433,14 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
         return st;
     }
     c->slot = slot;
+    /* The threads name cluster.redis in their log lines; with sentinels or
+     * a cluster there is no one address (the connect path never reads it
+     * then), so a label says where the address comes from. */
+    if (config->n_sentinels)
+        snprintf(c->config.redis, sizeof c->config.redis, "(master %.64s via the sentinels)",
+                 config->master_name);
+    else if (config->n_cluster_nodes)
+        snprintf(c->config.redis, sizeof c->config.redis, "(slot %u of the redis cluster)", slot);
     for (unsigned i = 0; i < config->n_cluster_nodes; i++) /* 128 < RP_CLUSTER_ADDR */
         memcpy(c->nodes[c->n_nodes++], config->cluster_nodes[i],
                strlen(config->cluster_nodes[i]) + 1);

@@ -19,6 +19,10 @@
 #   4. scanner C, sent once the failover is over, is blocked as usual; the
 #      new master has no replica yet: its WAIT is short, counted and logged;
 #   5. what WAIT 1 <ms> after a decision's MULTI/EXEC costs (printed).
+# The sentinel requires AUTH (requirepass, and an ACL user): the edge
+# sends the default user's password (cluster.sentinel_password_file), the
+# detector its ACL user's (cluster.sentinel_user); a wrong password is
+# refused and logged without itself, and no password is ever logged.
 # Everything on 127.0.0.1, free ports, stopped by PID.
 source "$(dirname "$0")/lib.sh"
 for b in redis-server redis-cli redis-sentinel curl python3; do
@@ -38,10 +42,15 @@ M_PID=$!; cleanup_pid "$M_PID"
 redis-server --port "$PR" --bind 127.0.0.1 --save '' --appendonly yes --dir "$TMP/r" \
   --replicaof 127.0.0.1 "$PM" > "$TMP/r.log" 2>&1 &
 R_PID=$!; cleanup_pid "$R_PID"
+SPASS="sentinel-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+WPASS="watcher-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+printf '%s\n' "$SPASS" > "$TMP/sentinel.pass"; printf '%s\n' "$WPASS" > "$TMP/watcher.pass"
 cat > "$TMP/s/sentinel.conf" <<EOF
 port $PS
 bind 127.0.0.1
 dir $TMP/s
+requirepass $SPASS
+user watcher on >$WPASS allchannels +@all
 sentinel monitor rampart 127.0.0.1 $PM 1
 sentinel down-after-milliseconds rampart 1000
 sentinel failover-timeout rampart 3000
@@ -51,7 +60,7 @@ redis-sentinel "$TMP/s/sentinel.conf" > "$TMP/s.log" 2>&1 &
 S_PID=$!; cleanup_pid "$S_PID"
 rm_() { redis-cli -p "$PM" "$@"; }
 rr() { redis-cli -p "$PR" "$@"; }
-rs() { redis-cli -p "$PS" "$@"; }
+rs() { redis-cli -p "$PS" --no-auth-warning -a "$SPASS" "$@"; }
 for _ in $(seq 1 100); do
   [ "$(rr INFO replication 2>/dev/null | tr -d '\r' | grep -c '^master_link_status:up')" = 1 ] &&
     [ "$(rs SENTINEL replicas rampart 2>/dev/null | grep -c "^$PR\$")" -ge 1 ] && break
@@ -60,23 +69,37 @@ done
 check "the replica is in sync with the master" \
   sh -c "redis-cli -p $PR INFO replication | tr -d '\r' | grep -q '^master_link_status:up'"
 check "the sentinel knows the master and its replica" \
-  sh -c "redis-cli -p $PS SENTINEL replicas rampart | grep -qx $PR"
+  sh -c "redis-cli -p $PS --no-auth-warning -a $SPASS SENTINEL replicas rampart | grep -qx $PR"
 check "the sentinel names the master ($PM)" \
   test "$(rs SENTINEL get-master-addr-by-name rampart | tail -1)" = "$PM"
 
+check "the sentinel refuses a client without AUTH" \
+  sh -c "redis-cli -p $PS SENTINEL get-master-addr-by-name rampart | grep -q NOAUTH"
 for role in edge detector; do
   printf 'cluster:\n  sentinels: [127.0.0.1:%s]\n  master_name: rampart\n  role: %s\n' \
     "$PS" "$role" > "$TMP/$role.yaml"
 done
+printf '  sentinel_password_file: %s\n' "$TMP/sentinel.pass" >> "$TMP/edge.yaml"
+printf '  sentinel_user: watcher\n  sentinel_password_file: %s\n' "$TMP/watcher.pass" >> "$TMP/detector.yaml"
 check "check-config accepts cluster.sentinels" "$RAMPART" check-config "$TMP/edge.yaml"
 printf 'cluster:\n  redis: 127.0.0.1:%s\n  sentinels: [127.0.0.1:%s]\n' "$PM" "$PS" > "$TMP/both.yaml"
 check "check-config refuses redis and sentinels together" \
   sh -c "! '$RAMPART' check-config '$TMP/both.yaml' 2> '$TMP/both.err' && grep -q exclusive '$TMP/both.err'"
 make_token
+printf 'wrong-%s\n' "$SPASS" > "$TMP/wrong.pass"
+sed "s|$TMP/sentinel.pass|$TMP/wrong.pass|" "$TMP/edge.yaml" > "$TMP/wrong.yaml"
+start_serve wrong --config "$TMP/wrong.yaml"; WRONG_PID=$SERVE_PID
+for _ in $(seq 1 40); do grep -q "AUTH refused" "$TMP/wrong.log" && break; sleep 0.05; done
+stop_serve "$WRONG_PID"
+check "a wrong sentinel password is refused and logged (the sentinel's WRONGPASS)" \
+  grep -q "sentinel 127.0.0.1:$PS: AUTH refused: WRONGPASS" "$TMP/wrong.log"
+check "  without the password" sh -c "! grep -qF -- '$SPASS' '$TMP/wrong.log'"
 start_serve det --config "$TMP/detector.yaml"; DET=$ADMIN; DET_PID=$SERVE_PID
 start_serve edge --config "$TMP/edge.yaml"; EDGE=$ADMIN; EDGE_PID=$SERVE_PID
-check "the edge found the master through the sentinel" \
+check "the edge found the master through the sentinel (AUTH with the default user)" \
   grep -q "redis master rampart is 127.0.0.1:$PM (from the sentinels)" "$TMP/edge.log"
+check "  and the detector (AUTH with the ACL user watcher)" \
+  grep -q "redis master rampart is 127.0.0.1:$PM (from the sentinels)" "$TMP/det.log"
 
 status() { curl -s -o /dev/null -w '%{http_code}' "$1/v1/check?ip=$2"; }
 scan_log() { # scan_log IP FILE: 200 requests of a scanner
@@ -208,5 +231,7 @@ rr DEL bench:d bench:e bench:c > /dev/null
 
 stop_serve "$EDGE_PID"; stop_serve "$DET_PID"
 check "no daemon logged an error" sh -c "! grep -h '\"error\"\\|error:' $TMP/edge.log $TMP/det.log"
+check "no sentinel password in any log" \
+  sh -c "! grep -qF -e '$SPASS' -e '$WPASS' $TMP/edge.log $TMP/det.log $TMP/wrong.log"
 for p in "$S_PID" "$R_PID" "$M_PID"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 echo "cluster_sentinel: ok"
