@@ -52,6 +52,8 @@ void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key);
 /* The fleet view (cluster_incidents.c, docs/cluster.md#fleet-view).
  * This node's name (cluster.node or the hostname); NULL when standalone. */
 const char *rp_cluster_node(const rp_cluster *c);
+/* The name of a host id (rp_event.origin); NULL when unknown. */
+const char *rp_cluster_host_name(rp_cluster *c, uint8_t id);
 /* The engine thread, each event fed: the hosts each key comes through. */
 void rp_cluster_note_event(rp_cluster *c, const rp_event *ev);
 /* The engine's incident (engine thread): the hosts that saw its key's

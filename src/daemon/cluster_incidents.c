@@ -371,3 +371,7 @@ void rp_cluster_incidents_metrics(rp_cluster *c, FILE *f) {
             (unsigned long long)atomic_load(&v->refused), rp_hosts_count(v->hosts),
             (unsigned long long)(rp_hosts_refused(v->hosts) + rp_hosts_overflow(v->hosts)));
 }
+
+const char *rp_cluster_host_name(rp_cluster *c, uint8_t id) {
+    return c && c->view ? rp_hosts_name(c->view->hosts, id) : NULL;
+}

@@ -358,6 +358,7 @@ static bool event_has_key(const rp_event *ev, const rp_key *key) {
 
 typedef struct requests_walk {
     const rp_key *key;
+    rp_cluster *cluster; /* fleet mode: each request's host */
     json_t *rows;
     int limit;
     size_t seen;
@@ -380,6 +381,10 @@ static bool collect_request(void *user, const rp_event *ev) {
                             "method", rp_method_name((rp_method)ev->method), "path",
                             str_json(ev->path), "query", str_json(ev->query), "status",
                             (int)ev->status, "bytes", (json_int_t)ev->response_bytes);
+    if (w->cluster) { /* which host saw it (docs/cluster.md#fleet-view); null: unknown */
+        const char *host = rp_cluster_host_name(w->cluster, ev->origin);
+        json_object_set_new(row, "host", host ? json_string(host) : json_null());
+    }
     json_array_append_new(w->rows, row);
     /* Keep the newest `limit`: drop from the front as we go. */
     if ((int)json_array_size(w->rows) > w->limit) json_array_remove(w->rows, 0);
@@ -388,7 +393,7 @@ static bool collect_request(void *user, const rp_event *ev) {
 
 json_t *rp_daemon_client_requests_json(rp_daemon *d, const rp_key *key, int limit) {
     if (limit < 1 || limit > 5000) limit = 500;
-    requests_walk w = {.key = key, .rows = json_array(), .limit = limit};
+    requests_walk w = {.key = key, .cluster = d->cluster, .rows = json_array(), .limit = limit};
     pthread_mutex_lock(&d->engine_lock);
     rp_recent_each(d->recent, collect_request, &w);
     int64_t oldest = rp_recent_oldest_us(d->recent);

@@ -5,7 +5,8 @@
 #      the detector; the incident, on the detector and on each edge's API,
 #      says the detector decided it and both edges saw its requests (the
 #      "hosts" summary and each sample's host);
-#   2. the mirrored decision on an edge links to the incident there;
+#   2. the detector's memory window says which edge saw each request;
+#      the mirrored decision on an edge links to the incident there;
 #   3. edge A restarted shows the incident again at once (its store), and
 #      so does an edge started with an empty store (read from Redis);
 #   4. hostile entries (a host name too long, not UTF-8, missing; an
@@ -61,7 +62,7 @@ done > "$TMP/scan.log"
 # edges' events before its threshold.
 send_lines() { # send_lines FIRST LAST EDGE
   sed -n "$1,$2p" "$TMP/scan.log" > "$TMP/chunk"
-  "$RAMPART" send --socket "$TMP/$3.sock" --now "$TMP/chunk" > /dev/null
+  "$RAMPART" send --socket "$TMP/$3.sock" --now -q "$TMP/chunk"
 }
 for i in $(seq 1 20); do
   if [ $((i % 2)) = 1 ]; then send_lines "$i" "$i" ea; else send_lines "$i" "$i" eb; fi
@@ -96,6 +97,16 @@ for e in A B; do
     test "$(curl -s "$url/v1/incidents/$(field "$INC" 'i["id"]')" | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])')" = det-1
   if [ $e = A ]; then EA_INC_ID=$(field "$INC" 'i["id"]'); fi
 done
+
+ADMIN=$DET
+check "the detector's engine saw the 200 events" wait_engine_events 200
+by_host=$(curl -s "$DET/v1/clients/ip:$SCANNER/requests?limit=500" | python3 -c '
+import json, sys, collections
+r = json.load(sys.stdin)["requests"]
+c = collections.Counter(q["host"] for q in r)
+print(" ".join("%s=%d" % kv for kv in sorted(c.items())))')
+check "its memory window says which edge saw each request (100 each): $by_host" \
+  test "$by_host" = "edge-a=100 edge-b=100"
 
 echo "2. the mirrored decision on edge A links to its incident there"
 link=""

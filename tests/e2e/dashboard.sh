@@ -107,7 +107,7 @@ start_redis
 MAIN_ADMIN=$ADMIN; MAIN_PID=$SERVE_PID
 printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: detector\n  node: det-1\n' "$REDIS_PORT" > "$TMP/det.yaml"
 printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n  node: edge-a\n' "$REDIS_PORT" > "$TMP/edge.yaml"
-start_serve det --config "$TMP/det.yaml"; DET_PID=$SERVE_PID
+start_serve det --config "$TMP/det.yaml"; DET_PID=$SERVE_PID; DET_ADMIN=$ADMIN
 start_serve edge --config "$TMP/edge.yaml"; FLEET_ADMIN=$ADMIN; EDGE_PID=$SERVE_PID
 FLEET_IP=198.51.100.66
 for i in $(seq 1 20); do
@@ -127,7 +127,7 @@ for t in "$ROOT"/web/test/*.mjs; do
   UI="$UI" ADMIN="$ADMIN" TOKEN="$(cat "$TMP/token")" XSS_KEY="ip:$XSS_IP" QUIET_KEY="ip:$QUIET_IP" \
     LIVE_KEY="ip:$LIVE_IP" LIVE_EVENTS="$TMP/live.jsonl" SOCK="$TMP/a.sock" RAMPART="$RAMPART" \
     CONFIG_FILE="$TMP/rampart.yaml" IMG_DIR="$IMG_DIR" FLEET_UI="$FLEET_ADMIN/ui/" \
-    FLEET_ADMIN="$FLEET_ADMIN" FLEET_KEY="ip:$FLEET_IP" timeout 150 node "$t" || rc=1
+    FLEET_ADMIN="$FLEET_ADMIN" FLEET_KEY="ip:$FLEET_IP" DET_ADMIN="$DET_ADMIN" timeout 150 node "$t" || rc=1
 done
 stop_serve "$SERVE_PID"
 stop_serve "$EDGE_PID"; stop_serve "$DET_PID"; stop_redis

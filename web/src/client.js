@@ -213,6 +213,8 @@ export function render(main, key, _params, current) {
           { label: 'path', value: (q) => q.path, render: (q) => h('span', { class: 'mono', testid: 'path' }, q.path + (q.query ? `?${q.query}` : '')), wrap: true },
           { label: 'status', value: (q) => q.status, num: true },
           { label: 'bytes', value: (q) => q.bytes, render: (q) => bytes(q.bytes), num: true },
+          // fleet mode (docs/cluster.md#fleet-view): the host (edge) that saw it
+          ...('host' in (reqs[0] || {}) ? [{ label: 'host', value: (q) => q.host || '', render: (q) => h('span', { class: 'mono', testid: 'request-host' }, q.host || '–') }] : []),
         ], last, { testid: 'requests-table', rowTestid: 'request' })));
     } catch (e) {
       if (!current()) return;

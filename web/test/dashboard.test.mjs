@@ -290,6 +290,15 @@ suites.fleet = async (page) => {
   await page.waitForFunction(() => location.hash.startsWith('#/incidents'));
   await page.waitForSelector('[data-testid=incidents-total][data-total]');
   ok('fleet: which links to the incident on this edge', (await page.locator('[data-testid=incident] [data-testid=incident-node]').allTextContents()).join() === 'det-1');
+  // The detector's memory window: each recent request with the host that saw it.
+  const DET = process.env.DET_ADMIN;
+  const reqs = (await (await fetch(`${DET}/v1/clients/${encodeURIComponent(key)}/requests?limit=500`)).json()).requests;
+  await page.goto(`${DET}/ui/#/client/${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=requests-table]');
+  const hostsShown = await page.locator('[data-testid=request] [data-testid=request-host]').allTextContents();
+  ok(`fleet: the detector's client page names the host of each recent request (${reqs.length}, edge-a)`,
+    hostsShown.length === Math.min(100, reqs.length) && reqs.length > 0 && hostsShown.every((x) => x === 'edge-a') && reqs.every((q) => q.host === 'edge-a'),
+    `${hostsShown.length} shown of ${reqs.length}`);
 };
 
 suites.decisions = async (page) => {
