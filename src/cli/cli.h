@@ -4,6 +4,7 @@
 #ifndef RP_CLI_H
 #define RP_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "rampart.h"
@@ -21,6 +22,13 @@ int rp_cmd_serve(int argc, char **argv);
 int rp_cmd_decisions(int argc, char **argv);
 int rp_cmd_send(int argc, char **argv);
 int rp_cmd_train(int argc, char **argv);
+int rp_cmd_cluster(int argc, char **argv);
+
+/* check_config.c: validate the file at path as check-config does (a fleet
+ * file with fleet), its errors and warnings printed on stderr. -1 when it
+ * is invalid or unreadable, else the number of warnings; with text_out,
+ * the text read (the caller frees it). */
+int rp_cli_validate(const char *path, bool fleet, size_t max, char **text_out, size_t *len_out);
 
 /* train.c: read a route model file into the engine; prints the error
  * ("rampart: FILE: ...") and returns it on failure. */

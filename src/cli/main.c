@@ -17,6 +17,7 @@ static void usage(FILE *out) {
           "  decisions      list, add or delete decisions through the admin API\n"
           "  send           replay access logs into a running serve as event datagrams\n"
           "  check-config   validate a configuration file\n"
+          "  cluster        a fleet's configuration in Redis: push-config, config-status\n"
           "  train          learn the site's normal API flows from logs into a model file\n"
           "  version        print the version\n"
           "  help           this text\n"
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "decisions") == 0) return rp_cmd_decisions(argc - 1, argv + 1);
     if (strcmp(cmd, "send") == 0) return rp_cmd_send(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0) return rp_cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "cluster") == 0) return rp_cmd_cluster(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("rampart %s\n", RP_VERSION);
         return RP_EXIT_OK;

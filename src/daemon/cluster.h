@@ -18,6 +18,8 @@
 #define RP_CLUSTER_H
 
 #include <stdbool.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -65,5 +67,87 @@ void rp_cluster_incident_names(rp_cluster *c, const rp_incident *inc, const rp_h
 
 /* Prometheus lines for /metrics. */
 void rp_cluster_metrics(rp_cluster *c, FILE *f);
+
+/* ------------------------------------------------ configuration as code
+ * cluster_config.c (docs/cluster.md#configuration-as-code): the fleet's
+ * YAML in one Redis hash (cluster.config_key), pushed by `rampart cluster
+ * push-config`, watched by every node and applied through the reload
+ * path, merged with the node's own file (rp_config_merge_fleet). */
+typedef struct rp_fleet rp_fleet;
+
+/* A fleet text is at most this long: a policy is kilobytes, and a node
+ * must never pull a hand-written 512 MB value into memory. */
+#define RP_FLEET_CONFIG_MAX (1u << 20)
+
+/* One version of the fleet's configuration. */
+typedef struct rp_fleet_version {
+    uint64_t version;  /* monotonic, given by the push (0 = none) */
+    char sha256[65];   /* of yaml, lowercase hex, as sha256sum prints it */
+    char by[64];       /* who pushed it (user@host), printable */
+    int64_t at_ms;     /* when, wall clock */
+    char *yaml;        /* owned by the holder */
+    size_t len;
+} rp_fleet_version;
+
+/* Whether a version read from Redis may be applied over the one applied
+ * (applied->version 0: none). Pure, for the tests. */
+typedef enum rp_fleet_verdict {
+    RP_FLEET_APPLY,     /* newer: validate and apply */
+    RP_FLEET_CURRENT,   /* the one applied: nothing to do */
+    RP_FLEET_OLDER,     /* a version going backwards: refused */
+    RP_FLEET_CONFLICT,  /* the applied version number with another text: refused */
+    RP_FLEET_TOO_LARGE, /* past RP_FLEET_CONFIG_MAX: refused without reading it */
+} rp_fleet_verdict;
+/* A fleet text read as the nodes read it (rp_config_parse_fleet, then the
+ * OpenAPI document it names, resolved against base's directory). */
+rp_status rp_fleet_load_text(const char *text, size_t len, const char *name, const char *base,
+                             rp_config **out, rp_error *err);
+
+rp_fleet_verdict rp_fleet_judge(uint64_t applied, const char *applied_sha, uint64_t version,
+                                const char *sha, uint64_t len);
+
+/* Start-up, before the engine exists (daemon.c): in fleet mode, the
+ * fleet's current version -- or, Redis unreachable or its version
+ * refused, the last one this node applied (<store>.fleet) -- merged into
+ * *config, so a node starts with the fleet's configuration before it
+ * reports ready. *out is NULL for a standalone node. Fails only as the
+ * cluster itself would (an unreadable password file). */
+rp_status rp_fleet_start(rp_daemon *d, const char *node_path, const char *store_path,
+                         rp_config **config, rp_fleet **out, rp_error *err);
+/* The watcher thread (after rp_cluster_run), its stop (before
+ * rp_cluster_stop) and the last free. All take NULL. */
+rp_status rp_fleet_run(rp_fleet *f, rp_cluster *c, rp_error *err);
+void rp_fleet_stop(rp_fleet *f);
+void rp_fleet_free(rp_fleet *f);
+/* The reload path (rp_daemon_reload_fleet): held around a reload, so a
+ * SIGHUP and a fleet version never interleave. */
+void rp_fleet_lock(rp_fleet *f);
+void rp_fleet_unlock(rp_fleet *f);
+/* *config (the node's file, just read) merged with candidate, or with
+ * the version applied when candidate is NULL; unchanged when there is
+ * neither. Errors are the fleet text's, file:line:col. */
+rp_status rp_fleet_merge(rp_fleet *f, const char *node_path, const rp_fleet_version *candidate,
+                         rp_config **config, rp_error *err);
+/* After a reload with candidate succeeded: it is the version applied
+ * (kept beside the store, reported to the fleet). */
+void rp_fleet_set_applied(rp_fleet *f, const rp_fleet_version *candidate);
+uint64_t rp_fleet_applied_version(rp_fleet *f);
+/* {"version","sha256","by","at","applied_at","key","refused","error"} or
+ * JSON null (standalone, nothing applied yet: "version" 0). */
+json_t *rp_fleet_json(rp_fleet *f);
+void rp_fleet_metrics(rp_fleet *f, FILE *out);
+
+/* The CLI (`rampart cluster`), through the node's cluster keys. */
+typedef enum rp_fleet_push_outcome {
+    RP_FLEET_PUSHED,    /* a new version */
+    RP_FLEET_UNCHANGED, /* the same text is the current version */
+    RP_FLEET_RACED,     /* --if-version did not match the current version */
+} rp_fleet_push_outcome;
+rp_status rp_fleet_push(const rp_cluster_config *node, const char *yaml, size_t len,
+                        const char *by, uint64_t if_version, rp_fleet_push_outcome *outcome,
+                        uint64_t *version, rp_error *err);
+/* The current version (its text when with_yaml) and every node's report. */
+rp_status rp_fleet_status(const rp_cluster_config *node, bool with_yaml, json_t **out,
+                          rp_error *err);
 
 #endif

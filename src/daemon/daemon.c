@@ -1019,6 +1019,11 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     if (st != RP_OK) goto fail;
     st = store_open_checked(d, err);
     if (st != RP_OK) goto fail;
+    /* Fleet mode: the fleet's configuration (or the last one applied
+     * here) before anything is built from the config. */
+    st = rp_fleet_start(d, d->config_path[0] ? d->config_path : NULL, d->serve.store_path,
+                        &d->config, &d->fleet, err);
+    if (st != RP_OK) goto fail;
     /* Built beside the live table, published only once start-up has
      * succeeded: until then nginx keeps the old file. */
     st = rp_dtable_writer_prepare(d->serve.table_path, d->serve.table_capacity, &d->table, err);
@@ -1077,6 +1082,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     /* The fleet's decisions are loaded here, before the table is
      * published and the daemon reports ready. */
     st = rp_cluster_run(d->cluster, err);
+    if (st == RP_OK) st = rp_fleet_run(d->fleet, d->cluster, err);
     if (st != RP_OK) goto fail;
     rp_webhook_targets *targets = NULL;
     st = rp_webhook_targets_prepare(&d->config->alerts, &targets, err);
@@ -1121,6 +1127,7 @@ void rp_daemon_stop(rp_daemon *d) {
     d->n_inputs = 0;
     if (d->admin) rp_admin_stop(d->admin);
     d->admin = NULL;
+    rp_fleet_stop(d->fleet); /* no configuration change while draining */
     atomic_store(&d->stopping, true);
     if (d->trainer_started) {
         pthread_mutex_lock(&d->trainer_lock);
@@ -1158,6 +1165,7 @@ void rp_daemon_stop(rp_daemon *d) {
     rp_dtable_writer_close(d->table);
     rp_store_close(d->store);
     rp_config_free(d->config);
+    rp_fleet_free(d->fleet);
     pthread_mutex_destroy(&d->engine_lock);
     pthread_mutex_destroy(&d->table_lock);
     pthread_mutex_destroy(&d->store_lock);
@@ -1172,8 +1180,17 @@ void rp_daemon_stop(rp_daemon *d) {
 }
 
 rp_status rp_daemon_reload(rp_daemon *d, rp_error *err) {
+    return rp_daemon_reload_fleet(d, NULL, err);
+}
+
+rp_status rp_daemon_reload_fleet(rp_daemon *d, const rp_fleet_version *candidate, rp_error *err) {
     rp_config *config;
-    rp_status st = rp_load_config(d->config_path[0] ? d->config_path : NULL, &config, err);
+    rp_fleet_lock(d->fleet); /* a SIGHUP and a fleet version, one at a time */
+    const char *path = d->config_path[0] ? d->config_path : NULL;
+    rp_status st = rp_load_config(path, &config, err);
+    /* the node's file, then the fleet's parts over it (cluster_config.c) */
+    if (st == RP_OK && (st = rp_fleet_merge(d->fleet, path, candidate, &config, err)) != RP_OK)
+        rp_config_free(config);
     if (st == RP_OK) {
         char token[256];
         rp_serve_config serve = config->serve;
@@ -1200,14 +1217,21 @@ rp_status rp_daemon_reload(rp_daemon *d, rp_error *err) {
     }
     if (st == RP_OK) {
         atomic_fetch_add(&d->reloads, 1);
-        rp_log(d, "info", "configuration reloaded%s%s",
-               d->config_path[0] ? " from " : " (built-in defaults)", d->config_path);
+        rp_fleet_set_applied(d->fleet, candidate);
+        uint64_t fleet = rp_fleet_applied_version(d->fleet);
+        char with[48] = "";
+        if (fleet) snprintf(with, sizeof with, " with fleet config v%llu", (unsigned long long)fleet);
+        if (!candidate) /* a fleet version's apply is logged by the watcher */
+            rp_log(d, "info", "configuration reloaded%s%s%s",
+                   d->config_path[0] ? " from " : " (built-in defaults)", d->config_path, with);
     } else {
         atomic_fetch_add(&d->reload_failures, 1);
         char msg[700];
         rp_error_format(err, msg, sizeof msg);
-        rp_log(d, "error", "reload rejected, the old configuration stays: %s", msg);
+        /* a fleet version's refusal is logged once by the watcher */
+        if (!candidate) rp_log(d, "error", "reload rejected, the old configuration stays: %s", msg);
     }
+    rp_fleet_unlock(d->fleet);
     return st;
 }
 
@@ -1215,6 +1239,12 @@ rp_status rp_daemon_write_config(rp_daemon *d, const char *yaml, size_t len, rp_
     if (!d->config_path[0])
         return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
                             "the daemon was started without --config: nothing to write");
+    if (rp_fleet_applied_version(d->fleet))
+        return rp_error_set(err, RP_EINVAL, NULL, 0, 0,
+                            "this node runs the fleet's configuration (v%llu): change it with "
+                            "`rampart cluster push-config`; the node's own keys are edited in "
+                            "%s and reloaded", (unsigned long long)rp_fleet_applied_version(d->fleet),
+                            d->config_path);
     rp_config *check;
     rp_status st = rp_load_config_text(yaml, len, d->config_path, &check, err);
     if (st != RP_OK) return st;

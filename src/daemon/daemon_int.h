@@ -120,6 +120,9 @@ struct rp_daemon {
     /* Fleet mode (cluster.h); NULL when standalone. Set before the engine
      * thread starts, never changed while it runs. */
     rp_cluster *cluster;
+    /* The fleet's configuration (cluster.h, cluster_config.c); NULL when
+     * standalone. */
+    rp_fleet *fleet;
 
     rp_admin *admin;
     char admin_url[96];
@@ -186,6 +189,12 @@ typedef struct job_list {
 job_list rp_daemon_take_pending(rp_daemon *d, const rp_key *key);
 void rp_daemon_requeue_front(rp_daemon *d, store_job *head, store_job *tail, size_t n);
 void rp_daemon_free_jobs(store_job *j);
+
+/* The reload (daemon.c) with a fleet version to apply: the node's file,
+ * merged with candidate (NULL: with the version already applied). On
+ * success the candidate is the version applied; on failure the old
+ * configuration stays (logged, counted in the reload failures). */
+rp_status rp_daemon_reload_fleet(rp_daemon *d, const rp_fleet_version *candidate, rp_error *err);
 
 /* The route inventory copied out of the engine (engine lock held). */
 typedef struct route_list {

@@ -221,6 +221,7 @@ void rp_daemon_metrics(rp_daemon *d, FILE *f) {
                 "Decisions that found no room in the table.");
     fprintf(f, "rampart_decision_table_full_total %llu\n", (unsigned long long)atomic_load(&d->table_full));
     rp_cluster_metrics(d->cluster, f); /* fleet mode only */
+    rp_fleet_metrics(d->fleet, f);
     rp_webhooks_metrics(d->webhooks, f); /* rampart_webhook_* */
     metric_head(f, "rampart_clients_tracked", "gauge", "Keys in the engine's tables, by level.");
     for (int l = 0; l < RP_LEVEL_COUNT; l++)

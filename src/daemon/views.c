@@ -518,6 +518,8 @@ json_t *rp_daemon_config_json(rp_daemon *d) {
                           d->config_path[0] ? json_string(d->config_path) : json_null(), "yaml",
                           yaml ? json_stringn(yaml, ylen) : json_string(""), "profiles", profiles,
                           "detectors", catalog);
+    /* fleet mode: the fleet's version merged over this file, if any */
+    if (o) json_object_set_new(o, "fleet", rp_fleet_json(d->fleet));
     free(yaml);
     return o;
 }

@@ -11,6 +11,7 @@
  *
  * The YAML reader is in config_yaml.c, the OpenAPI import in openapi.c.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,7 @@ static void cluster_defaults(rp_cluster_config *cl) {
      * YAML walk sets 1 when it names sentinels and wait_replicas is unset. */
     cl->wait_replicas = 0;
     cl->wait_ms = 100;
+    snprintf(cl->config_key, sizeof cl->config_key, "rampart:config");
 }
 
 /* CRC16 as Redis Cluster uses it (XMODEM: polynomial 0x1021, initial 0,
@@ -352,4 +354,76 @@ bool rp_cidr_contains(const rp_cidr *cidr, const rp_addr *addr) {
     if (rest == 0) return true;
     uint8_t mask = (uint8_t)(0xffu << (8 - rest));
     return (addr->bytes[full] & mask) == cidr->net.bytes[full];
+}
+
+/* ----------------------------------------------------------- fleet merge */
+
+/* The detection policy: what every detector of a fleet must judge alike.
+ * The daemon's own settings (serve:, and any section not listed) are each
+ * node's: where its files are, who it is, how it reaches Redis. */
+const char *const rp_config_fleet_sections[] = {"engine", "inventory", "allow", "trusted_proxies",
+                                                "session", "auth", "profiles", "routes"};
+const size_t rp_config_n_fleet_sections =
+    sizeof rp_config_fleet_sections / sizeof rp_config_fleet_sections[0];
+
+/* The cluster keys every node must agree on (names of the streams and
+ * keys, their shape and timing); the others -- role, consumer, the Redis
+ * address or sentinels, credentials, config_key, the edge's buffer and
+ * local detection -- are the node's. */
+#define FLEET_KEY(field)                                                                          \
+    {#field, offsetof(rp_cluster_config, field), sizeof(((rp_cluster_config *)0)->field)}
+const rp_fleet_field rp_cluster_fleet_keys[] = {
+    FLEET_KEY(stream),   FLEET_KEY(group),         FLEET_KEY(decisions),
+    FLEET_KEY(stream_maxlen), FLEET_KEY(lease_ms), FLEET_KEY(claim_idle_ms),
+    FLEET_KEY(partitions), FLEET_KEY(wait_replicas), FLEET_KEY(wait_ms),
+};
+#undef FLEET_KEY
+const size_t rp_cluster_n_fleet_keys = sizeof rp_cluster_fleet_keys / sizeof rp_cluster_fleet_keys[0];
+
+rp_config *rp_config_merge_fleet(const rp_config *node, const rp_config *fleet) {
+    rp_config *out = rp_config_clone(node);
+    if (!out) return NULL;
+    /* The policy, section by section (rp_config_fleet_sections). A new
+     * policy field of rp_config belongs here, or it stays node-local. */
+    memcpy(out->capacity, fleet->capacity, sizeof out->capacity);           /* engine */
+    memcpy(out->level_enabled, fleet->level_enabled, sizeof out->level_enabled);
+    out->max_routes = fleet->max_routes;
+    out->route_decisions = fleet->route_decisions;
+    out->norm_period_us = fleet->norm_period_us;
+    out->learn_routes = fleet->learn_routes;                                /* inventory */
+    memcpy(out->openapi_path, fleet->openapi_path, sizeof out->openapi_path);
+    free(out->declared);
+    out->declared = NULL;
+    out->n_declared = 0;
+    for (int i = 0; i < fleet->n_declared; i++) {
+        const rp_declared_route *r = &fleet->declared[i];
+        if (rp_config_declare(out, r->method, r->template_, strlen(r->template_), r->cls) ==
+            RP_ENOMEM) {
+            rp_config_free(out);
+            return NULL;
+        }
+    }
+    out->n_allow_cidrs = fleet->n_allow_cidrs;                              /* allow */
+    memcpy(out->allow_cidrs, fleet->allow_cidrs, sizeof out->allow_cidrs);
+    out->n_allow_tokens = fleet->n_allow_tokens;
+    memcpy(out->allow_tokens, fleet->allow_tokens, sizeof out->allow_tokens);
+    out->n_trusted_proxies = fleet->n_trusted_proxies;                      /* trusted_proxies */
+    memcpy(out->trusted_proxies, fleet->trusted_proxies, sizeof out->trusted_proxies);
+    memcpy(out->session_cookie, fleet->session_cookie, sizeof out->session_cookie); /* session */
+    memcpy(out->username_field, fleet->username_field, sizeof out->username_field); /* auth */
+    out->default_profile = fleet->default_profile;                         /* profiles */
+    out->n_profiles = fleet->n_profiles;
+    memcpy(out->profiles, fleet->profiles, sizeof out->profiles);
+    out->n_rules = fleet->n_rules;                                          /* routes */
+    memcpy(out->rules, fleet->rules, sizeof out->rules);
+    /* cluster: the fleet keys the fleet's file names; the node keeps the
+     * rest, and its own value of a fleet key the file leaves out. */
+    for (size_t k = 0; k < rp_cluster_n_fleet_keys; k++) {
+        if (!(fleet->cluster.named & (1u << k))) continue;
+        const rp_fleet_field *f = &rp_cluster_fleet_keys[k];
+        memcpy((char *)&out->cluster + f->offset, (const char *)&fleet->cluster + f->offset,
+               f->size);
+    }
+    snprintf(out->source, sizeof out->source, "%s", fleet->source);
+    return out;
 }

@@ -159,6 +159,13 @@ typedef struct rp_cluster_config {
      * sentinel); 0 = no WAIT. Default 1 when sentinels are named, else 0. */
     uint32_t wait_replicas;
     uint32_t wait_ms;        /* WAIT's timeout (default 100) */
+    /* Configuration as code (docs/cluster.md#configuration-as-code): the
+     * hash holding the fleet's YAML; node-local, since a node needs it to
+     * find the fleet's file. */
+    char config_key[128];
+    /* Bit i: the file named rp_cluster_fleet_keys[i] (a fleet file's merge
+     * takes only the keys it names). */
+    uint32_t named;
     /* Fleet view (docs/cluster.md#fleet-view): this node's name, written
      * with its events and incidents; "" = the machine's hostname. */
     char node[RP_NODE_NAME_MAX + 1];
@@ -263,5 +270,38 @@ rp_status rp_config_check(const char *text, size_t len, const char *name,
  * ignored. RP_ENOMEM past RP_MAX_DECLARED, RP_EINVAL for a bad template. */
 rp_status rp_config_declare(rp_config *config, uint8_t method, const char *template_, size_t len,
                             int cls);
+
+/*
+ * Fleet mode's configuration as code (docs/cluster.md#configuration-as-code).
+ * A fleet file is a configuration file whose fleet-wide parts -- the
+ * detection policy (rp_config_fleet_sections) and the cluster keys every
+ * node must share (rp_cluster_fleet_keys) -- replace a node's; everything
+ * else (serve:, the other cluster keys: role, consumer, Redis address and
+ * credentials, config_key, and any other section) stays the node's own.
+ */
+typedef struct rp_fleet_field {
+    const char *name;
+    size_t offset, size; /* in rp_cluster_config */
+} rp_fleet_field;
+extern const char *const rp_config_fleet_sections[];
+extern const size_t rp_config_n_fleet_sections;
+extern const rp_fleet_field rp_cluster_fleet_keys[];
+extern const size_t rp_cluster_n_fleet_keys;
+/* The node's configuration with the fleet's fleet-wide parts: policy
+ * sections whole from fleet (a section the fleet file leaves out is the
+ * defaults, as in any file), the fleet cluster keys fleet names, the rest
+ * from node. NULL when out of memory. */
+rp_config *rp_config_merge_fleet(const rp_config *node, const rp_config *fleet);
+/* rp_config_check for a fleet file: the same errors, and besides, a
+ * fleet file must have a cluster: section, and every node-local key in it
+ * is reported through on_warning (the nodes ignore it). */
+rp_status rp_config_check_fleet(const char *text, size_t len, const char *name,
+                                void (*on_error)(void *user, const rp_error *e),
+                                void (*on_warning)(void *user, const rp_error *e), void *user);
+/* rp_config_parse for a fleet file's text as a node reads it: name
+ * locates errors ("fleet config v7"), relative paths resolve against
+ * base's directory (the node's own file; NULL = name's). */
+rp_status rp_config_parse_fleet(const char *text, size_t len, const char *name, const char *base,
+                                rp_config **out, rp_error *err);
 
 #endif

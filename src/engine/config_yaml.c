@@ -44,6 +44,11 @@ typedef struct walker {
     void *user;
     int n_errors;
     bool said_too_many_profiles; /* say it once, not once per extra profile */
+    /* A fleet file (rp_config_check_fleet, rp_config_parse_fleet): node-local
+     * keys are warned about; relative paths resolve against base's directory. */
+    bool fleet;
+    const char *base;
+    void (*on_warning)(void *user, const rp_error *e);
 } walker;
 
 typedef const yaml_node_t ynode;
@@ -52,18 +57,33 @@ typedef const yaml_node_t ynode;
 
 static void report_at(walker *w, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void report_at(walker *w, int line, int col, const char *fmt, ...) {
+/* An error or a warning at file:line:col, to the callback given. */
+static void emit_at(walker *w, void (*to)(void *user, const rp_error *e), int line, int col,
+                    const char *fmt, va_list ap) {
     rp_error e;
     memset(&e, 0, sizeof e);
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(e.message, sizeof e.message, fmt, ap);
-    va_end(ap);
     snprintf(e.file, sizeof e.file, "%s", w->name ? w->name : "");
     e.line = line;
     e.col = col;
+    if (to) to(w->user, &e);
+}
+
+static void report_at(walker *w, int line, int col, const char *fmt, ...) {
     w->n_errors++;
-    if (w->on_error) w->on_error(w->user, &e);
+    va_list ap;
+    va_start(ap, fmt);
+    emit_at(w, w->on_error, line, col, fmt, ap);
+    va_end(ap);
+}
+
+static void warn_at(walker *w, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void warn_at(walker *w, int line, int col, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    emit_at(w, w->on_warning, line, col, fmt, ap);
+    va_end(ap);
 }
 
 /* libyaml marks are 0-based; people count from 1. */
@@ -468,12 +488,13 @@ static bool get_method(walker *w, ynode *n, uint8_t *out) {
 static bool resolve_path(walker *w, ynode *n, const char *what, char *out, size_t size) {
     char path[256];
     if (!get_string(w, n, what, path, sizeof path)) return false;
-    const char *slash = w->name ? strrchr(w->name, '/') : NULL;
+    const char *base = w->base ? w->base : w->name;
+    const char *slash = base ? strrchr(base, '/') : NULL;
     int len;
     if (path[0] == '/' || !slash)
         len = snprintf(out, size, "%s", path);
     else
-        len = snprintf(out, size, "%.*s/%s", (int)(slash - w->name), w->name, path);
+        len = snprintf(out, size, "%.*s/%s", (int)(slash - base), base, path);
     if (len < 0 || (size_t)len >= size) {
         report(w, n, "%s path is too long once resolved against the config's directory "
                      "(at most %zu characters)", what, size - 1);
@@ -517,8 +538,14 @@ static void walk_inventory(walker *w, ynode *n) {
     static const char *const keys[] = {"openapi", "learn", "routes"};
     if (!check_keys(w, n, keys, COUNT(keys), "inventory", "inventory")) return;
     ynode *v;
-    if ((v = map_get(w, n, "openapi")) && !is_null(v))
+    if ((v = map_get(w, n, "openapi")) && !is_null(v)) {
         resolve_path(w, v, "openapi", w->config->openapi_path, sizeof w->config->openapi_path);
+        if (w->fleet && is_scalar(v) && scalar_len(v) && scalar_text(v)[0] != '/')
+            warn_at(w, NODE_LINE(v), NODE_COL(v),
+                    "inventory.openapi is relative: each node resolves it against its own "
+                    "config file's directory (an absolute path, the same on every node, is "
+                    "clearer)");
+    }
     if ((v = map_get(w, n, "learn"))) get_bool(w, v, "learn", &w->config->learn_routes);
     if ((v = map_get(w, n, "routes")) && !is_null(v) &&
         want_type(w, v, YAML_SEQUENCE_NODE, "inventory.routes"))
@@ -1290,6 +1317,26 @@ static void get_node_list(walker *w, ynode *list, const char *what, char (*out)[
     }
 }
 
+/* Which fleet keys (rp_cluster_fleet_keys) the file names, for the merge;
+ * in a fleet file, a warning for each node-local key. */
+static void mark_fleet_keys(walker *w, ynode *n, rp_cluster_config *cl) {
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        ynode *key = node_get(w, p->key);
+        if (!is_scalar(key)) continue;
+        bool fleet_key = false;
+        for (size_t k = 0; k < rp_cluster_n_fleet_keys; k++)
+            if (scalar_is(key, rp_cluster_fleet_keys[k].name)) {
+                cl->named |= 1u << k;
+                fleet_key = true;
+            }
+        char kbuf[64];
+        if (w->fleet && !fleet_key)
+            warn_at(w, NODE_LINE(key), NODE_COL(key),
+                    "cluster.%s is node-local: ignored in a fleet file (each node's own file "
+                    "sets it)", scalar_copy(key, kbuf, sizeof kbuf));
+    }
+}
+
 static void walk_cluster(walker *w, ynode *n) {
     static const char *const keys[] = {"redis",  "role",      "stream",       "group",
                                        "decisions", "password_file", "stream_maxlen",
@@ -1297,10 +1344,13 @@ static void walk_cluster(walker *w, ynode *n) {
                                        "user", "buffer_mb", "local_detection",
                                        "sentinels", "master_name", "partitions",
                                        "wait_replicas", "wait_ms", "node", "incidents_maxlen", "sentinel_user",
-                                       "sentinel_password_file", "redis_cluster"};
+                                       "sentinel_password_file", "redis_cluster", "config_key"};
     static const char *const roles[] = {"standalone", "edge", "detector"};
     if (!check_keys(w, n, keys, COUNT(keys), "cluster", "cluster")) return;
     rp_cluster_config *cl = &w->config->cluster;
+    mark_fleet_keys(w, n, cl);
+    ynode *ck = map_get(w, n, "config_key");
+    if (ck) get_redis_name(w, ck, "config_key", cl->config_key, sizeof cl->config_key);
     ynode *v, *role = NULL;
     if ((v = map_get(w, n, "redis"))) {
         if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) {
@@ -1411,7 +1461,16 @@ static void walk_cluster(walker *w, ynode *n) {
     if (cl->user[0] && !cl->password_file[0])
         report(w, map_get(w, n, "user"), "user %s needs cluster.password_file (AUTH user password)",
                cl->user);
-    if (cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0] && !cl->n_sentinels &&
+    /* Redis Cluster: the fleet's configuration lives in the fleet's slot */
+    if (cl->n_cluster_nodes && !ck) /* in the decisions' slot, by their hash tag */
+        snprintf(cl->config_key, sizeof cl->config_key, "%.110s:config", cl->decisions);
+    if (cl->n_cluster_nodes && rp_redis_keyslot(cl->config_key, strlen(cl->config_key)) !=
+                                   rp_redis_keyslot(cl->decisions, strlen(cl->decisions)))
+        report(w, ck ? ck : n, "with redis_cluster, config_key '%s' must hash to the fleet's slot: "
+                               "give it cluster.decisions' hash tag, e.g. '{rampart}:config'",
+               cl->config_key);
+    /* role is node-local in a fleet file: the nodes ignore it (warned) */
+    if (!w->fleet && cl->role != RP_CLUSTER_STANDALONE && !cl->redis[0] && !cl->n_sentinels &&
         !cl->n_cluster_nodes)
         report(w, role, "role %s needs cluster.redis (host:port or a unix socket path), "
                         "cluster.sentinels or cluster.redis_cluster",
@@ -1597,7 +1656,43 @@ static const char *const top_keys[] = {"engine",  "inventory", "allow",    "trus
                                        "session", "auth",      "profiles", "routes",
                                        "serve",   "cluster",   "alerts"};
 
+/* A fleet file: what the nodes take from it (rp_config_fleet_sections and
+ * the fleet keys of cluster:) and what they ignore, said before the walk. */
+static void walk_fleet_root(walker *w, ynode *root) {
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        report_at(w, root ? NODE_LINE(root) : 1, root ? NODE_COL(root) : 1,
+                  "a fleet file needs a cluster: section (the keys every node shares: stream, "
+                  "group, decisions, partitions, ...; \"cluster: {}\" keeps the nodes' own)");
+        return;
+    }
+    /* check_keys refuses such a mapping; one error, not a warning a key */
+    if (root->data.mapping.pairs.top - root->data.mapping.pairs.start > MAX_KEYS) return;
+    bool has_cluster = false;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        ynode *key = node_get(w, p->key);
+        if (!is_scalar(key)) continue;
+        if (scalar_is(key, "cluster")) {
+            has_cluster = true;
+            continue;
+        }
+        bool fleet_wide = false;
+        for (size_t i = 0; i < rp_config_n_fleet_sections; i++)
+            fleet_wide |= scalar_is(key, rp_config_fleet_sections[i]);
+        char kbuf[64];
+        if (!fleet_wide)
+            warn_at(w, NODE_LINE(key), NODE_COL(key),
+                    "%s is node-local: ignored in a fleet file (each node's own file sets it)",
+                    scalar_copy(key, kbuf, sizeof kbuf));
+    }
+    if (!has_cluster)
+        report_at(w, NODE_LINE(root), NODE_COL(root),
+                  "a fleet file needs a cluster: section (the keys every node shares: stream, "
+                  "group, decisions, partitions, ...; \"cluster: {}\" keeps the nodes' own)");
+}
+
 static void walk_root(walker *w, ynode *root) {
+    if (w->fleet) walk_fleet_root(w, root);
     if (!root || is_null(root)) return; /* an empty file is the defaults */
     if (!check_keys(w, root, top_keys, COUNT(top_keys), "the configuration", "the top level"))
         return;
@@ -1721,12 +1816,15 @@ static void keep_first(void *user, const rp_error *e) {
     if (first->message[0] == 0) *first = *e;
 }
 
-rp_status rp_config_parse(const char *text, size_t len, const char *name, rp_config **out,
-                          rp_error *err) {
+/* A config, or the first mistake in err; a fleet file's (rp_config_parse_fleet)
+ * with base for its relative paths. */
+static rp_status parse_first_error(const char *text, size_t len, const char *name,
+                                   const char *base, bool fleet, rp_config **out, rp_error *err) {
     *out = NULL;
     rp_error first;
     memset(&first, 0, sizeof first);
-    walker w = {.name = name, .on_error = keep_first, .user = &first};
+    walker w = {.name = name, .base = base, .on_error = keep_first, .user = &first,
+                .fleet = fleet};
     rp_config *c = parse(text, len, &w);
     if (w.n_errors || !c) {
         rp_config_free(c);
@@ -1737,10 +1835,30 @@ rp_status rp_config_parse(const char *text, size_t len, const char *name, rp_con
     return RP_OK;
 }
 
+rp_status rp_config_parse(const char *text, size_t len, const char *name, rp_config **out,
+                          rp_error *err) {
+    return parse_first_error(text, len, name, NULL, false, out, err);
+}
+
 rp_status rp_config_check(const char *text, size_t len, const char *name,
                           void (*on_error)(void *user, const rp_error *e), void *user) {
     walker w = {.name = name, .on_error = on_error, .user = user};
     rp_config *c = parse(text, len, &w);
     rp_config_free(c);
     return w.n_errors ? RP_EINVAL : RP_OK;
+}
+
+rp_status rp_config_check_fleet(const char *text, size_t len, const char *name,
+                                void (*on_error)(void *user, const rp_error *e),
+                                void (*on_warning)(void *user, const rp_error *e), void *user) {
+    walker w = {.name = name, .on_error = on_error, .on_warning = on_warning, .user = user,
+                .fleet = true};
+    rp_config *c = parse(text, len, &w);
+    rp_config_free(c);
+    return w.n_errors ? RP_EINVAL : RP_OK;
+}
+
+rp_status rp_config_parse_fleet(const char *text, size_t len, const char *name, const char *base,
+                                rp_config **out, rp_error *err) {
+    return parse_first_error(text, len, name, base, true, out, err);
 }
