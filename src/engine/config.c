@@ -376,6 +376,7 @@ const rp_fleet_field rp_cluster_fleet_keys[] = {
     FLEET_KEY(stream),   FLEET_KEY(group),         FLEET_KEY(decisions),
     FLEET_KEY(stream_maxlen), FLEET_KEY(lease_ms), FLEET_KEY(claim_idle_ms),
     FLEET_KEY(partitions), FLEET_KEY(wait_replicas), FLEET_KEY(wait_ms),
+    FLEET_KEY(incidents_maxlen),
 };
 #undef FLEET_KEY
 const size_t rp_cluster_n_fleet_keys = sizeof rp_cluster_fleet_keys / sizeof rp_cluster_fleet_keys[0];

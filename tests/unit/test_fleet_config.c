@@ -79,7 +79,9 @@ static const char FLEET[] = "profiles:\n"
                             "  consumer: evil\n"
                             "  config_key: evil:config\n"
                             "  stream: fleet:events\n"
-                            "  lease_ms: 3000\n";
+                            "  lease_ms: 3000\n"
+                            "  incidents_maxlen: 5000\n"
+                            "  node: evil-node\n";
 
 static void test_merge_takes_the_policy_from_the_fleet_and_node_keys_from_the_node(void **state) {
     (void)state;
@@ -102,6 +104,8 @@ static void test_merge_takes_the_policy_from_the_fleet_and_node_keys_from_the_no
     assert_string_equal(m->cluster.config_key, "rampart:config");
     assert_string_equal(m->cluster.stream, "fleet:events");
     assert_int_equal(m->cluster.lease_ms, 3000);
+    assert_int_equal(m->cluster.incidents_maxlen, 5000);
+    assert_string_equal(m->cluster.node, "");
     /* a fleet key the fleet's file leaves out stays the node's */
     assert_int_equal(m->cluster.partitions, 4);
     assert_string_equal(m->source, "fleet config v3");
@@ -164,8 +168,8 @@ static void test_a_fleet_file_warns_about_each_node_local_key(void **state) {
                                            on_warning, &s),
                      RP_OK);
     assert_int_equal(s.errors, 0);
-    /* serve: (line 9), cluster role, redis, consumer, config_key (14-17) */
-    assert_string_equal(s.warning_lines, "9,14,15,16,17");
+    /* serve: (line 9), cluster role, redis, consumer, config_key (14-17), node (21) */
+    assert_string_equal(s.warning_lines, "9,14,15,16,17,21");
     /* the same file as a node's own: no warnings (nobody asks) */
     seen plain = {0};
     assert_int_equal(rp_config_check(FLEET, strlen(FLEET), "fleet.yaml", on_error, &plain), RP_OK);
