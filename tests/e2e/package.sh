@@ -21,7 +21,7 @@ if [ -z "${PACKAGE_SH_NETNS:-}" ]; then
   [ "$(id -u)" -eq 0 ] || { echo "FAIL: package.sh installs packages: run it as root" >&2; exit 1; }
   grep -q '^VERSION_ID="12"' /etc/os-release || { echo "FAIL: package.sh: the packages are for Debian 12" >&2; exit 1; }
   # what needs the network, before leaving it
-  bash "$(dirname "$0")/../../tools/install-deps.sh" debhelper dpkg-dev fakeroot lintian nginx nginx-dev curl \
+  bash "$(dirname "$0")/../../tools/install-deps.sh" debhelper dpkg-dev fakeroot lintian nginx nginx-dev curl iproute2 bsdextrautils \
     sqlite3 man-db || { echo "FAIL: cannot install the build and test tools" >&2; exit 1; }
   make -s -C "$(dirname "$0")/../.." ui >/dev/null || { echo "FAIL: make ui" >&2; exit 1; }
   exec unshare --net env PACKAGE_SH_NETNS=1 bash "$0" "$@"
@@ -136,6 +136,12 @@ done
 # under ProtectSystem=strict, these two are the only paths the daemon writes
 check "unit: RuntimeDirectory=rampart" grep -qx 'RuntimeDirectory=rampart' "$UNIT"
 check "unit: StateDirectory=rampart" grep -qx 'StateDirectory=rampart' "$UNIT"
+# systemd's own checks of the unit (no running systemd needed): valid (its
+# binary, its man pages), and its sandbox's exposure
+check "systemd-analyze verify: the unit is valid" systemd-analyze verify "$UNIT"
+EXPOSURE=$(systemd-analyze security --offline=yes "$UNIT" 2>&1 | sed -n 's/.*Overall exposure level for rampart.service: \([0-9.]*\).*/\1/p')
+check "systemd-analyze security: exposure $EXPOSURE (at most 2.0, 10 = unprotected)" \
+  awk -v e="$EXPOSURE" 'BEGIN { exit !(e != "" && e + 0 <= 2.0) }'
 check "enabled for multi-user.target" test -L /etc/systemd/system/multi-user.target.wants/rampart.service
 SNIPPET=/etc/nginx/modules-enabled/50-mod-http-rampart.conf
 check "module enabled: $SNIPPET" test "$(readlink "$SNIPPET")" = /usr/share/nginx/modules-available/mod-http-rampart.conf
