@@ -87,13 +87,17 @@ static redisContext *dial(const char *addr, int timeout_ms) {
     return redisConnectWithTimeout(h, port, tv);
 }
 
-/* A reply that says this node is no longer the one to talk to marks the
- * context failed, so that the next read or write on it fails like a lost
- * connection and the thread reconnects -- through the sentinels or the
- * slot map, to the new master -- in the one path every thread already
- * has:
+/* A reply that says this node is no longer the one to talk to fails the
+ * connection at once: the reader and the context are put in error, so the
+ * call that read it returns REDIS_ERR (the reply is never handed out),
+ * and so does every later read or write. To the thread it is a lost
+ * connection, and it reconnects -- through the sentinels or the slot map,
+ * to the new master -- in the one path every thread already has, which
+ * also retries what was in flight (a pipeline's later replies, already
+ * buffered, must not be taken for a success: hence the reader too):
  *   READONLY     a master demoted under us (Sentinel reconfigured it, or
  *                a Redis Cluster failover made it a replica);
+ *   UNBLOCKED    a blocking read on a master being demoted;
  *   MOVED, ASK   Redis Cluster: the slot is served elsewhere (moved, or
  *                being migrated: the reconnect reads the map again, with
  *                backoff, until the migration is over);
@@ -112,14 +116,23 @@ static bool starts(const char *str, size_t len, const char *word) {
 
 static void *create_string_watch(const redisReadTask *task, char *str, size_t len) {
     if (task->type == REDIS_REPLY_ERROR && task->privdata &&
-        (starts(str, len, "READONLY") || starts(str, len, "MOVED ") || starts(str, len, "ASK ") ||
+        (starts(str, len, "READONLY") || starts(str, len, "UNBLOCKED") ||
+         starts(str, len, "MOVED ") || starts(str, len, "ASK ") ||
          starts(str, len, "CLUSTERDOWN") || starts(str, len, "TRYAGAIN"))) {
         redisContext *ctx = task->privdata;
-        if (!ctx->err) {
-            /* Redis's words (a slot, an address; never a secret), cut */
-            ctx->err = REDIS_ERR_OTHER;
-            snprintf(ctx->errstr, sizeof ctx->errstr, "%.*s: reconnecting",
+        redisReader *reader = ctx->reader;
+        /* Redis's words (a slot, an address; never a secret), cut. The
+         * reader's error makes redisGetReply fail with it (hiredis copies
+         * it into the context); the object made below is the reader's,
+         * freed with it. */
+        if (!reader->err) {
+            reader->err = REDIS_ERR_OTHER;
+            snprintf(reader->errstr, sizeof reader->errstr, "%.*s: reconnecting",
                      (int)(len < 90 ? len : 90), str);
+        }
+        if (!ctx->err) {
+            ctx->err = REDIS_ERR_OTHER;
+            snprintf(ctx->errstr, sizeof ctx->errstr, "%s", reader->errstr);
         }
     }
     return default_create_string(task, str, len);

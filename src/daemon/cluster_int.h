@@ -112,9 +112,12 @@ struct rp_cluster {
 
 /* cluster.c: a connected, authenticated context or NULL (err says why,
  * without the password). With cluster.sentinels, on every call: the
- * master's address from the sentinels (in turn), then ROLE must say
- * master. A READONLY reply on the context later makes its next I/O fail
- * (a lost connection), so the thread reconnects through the sentinels. */
+ * master's address from the sentinels (in turn); with
+ * cluster.redis_cluster, the master of the fleet's slot from the slot
+ * map; then ROLE must say master. A READONLY, UNBLOCKED, MOVED, ASK,
+ * CLUSTERDOWN or TRYAGAIN reply on the context later fails the call that
+ * read it and every later one (a lost connection), so the thread
+ * reconnects through the sentinels or the slot map. */
 redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err);
 /* Redis Cluster: what a CLUSTER SLOTS reply says. */
 typedef struct rp_slot_map {
@@ -182,5 +185,14 @@ void *rp_cluster_publish_main(void *arg);
  * active set into the table; RP_OK or RP_EIO (the connection failed). */
 rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_t size,
                           unsigned *loaded);
+/* cluster_decisions.c: one XREAD COUNT count BLOCK RP_CLUSTER_BLOCK_MS of
+ * stream from last_id (both mirrors follow a stream so): each entry's
+ * fields to fn, last_id moved past it. RP_EIO when the connection failed
+ * or Redis answered an error (logged; who names the thread), else RP_OK
+ * (nothing within the block included). */
+rp_status rp_cluster_follow(rp_cluster *c, redisContext *ctx, const char *who, const char *stream,
+                            char *last_id, size_t size, int count,
+                            void (*fn)(rp_cluster *c, const redisReply *fields, void *user),
+                            void *user);
 
 #endif

@@ -15,7 +15,10 @@
 #      blocked (time to recover printed, bounded);
 #   4. the decisions made before are on the new master and still enforced
 #      (nothing removed at the resync); a new attacker after the failover
-#      is blocked.
+#      is blocked;
+#   5. the old master restarted rejoins as a replica and takes the slot
+#      back by a manual CLUSTER FAILOVER: the connections to the demoted
+#      node get MOVED, the fleet follows it, a scanner is blocked.
 # Everything on 127.0.0.1, free ports, stopped by PID.
 source "$(dirname "$0")/lib.sh"
 for b in redis-server redis-cli curl python3; do
@@ -34,16 +37,17 @@ for s in socks: print(s.getsockname()[1])')
 # master, a replica may judge its data too old and never take over).
 # repl-diskless-sync-delay 0: a replica's first sync starts at once, not
 # 5 s later (the test waits for every replica's link to be up).
-declare -A NODE_PID
-for i in 0 1 2 3 4 5; do
-  p=${PORTS[$i]}; bus=${PORTS[$((i + 6))]}
+declare -A NODE_PID BUS
+start_node() { # start_node PORT: (again) the node of that port, its nodes.conf kept
+  local p=$1
   mkdir -p "$TMP/n$p"
-  redis-server --port "$p" --cluster-port "$bus" --bind 127.0.0.1 --cluster-enabled yes \
+  redis-server --port "$p" --cluster-port "${BUS[$p]}" --bind 127.0.0.1 --cluster-enabled yes \
     --cluster-config-file "$TMP/n$p/nodes.conf" --cluster-node-timeout 1000 \
     --cluster-replica-validity-factor 0 --repl-diskless-sync-delay 0 \
-    --save '' --appendonly no --dir "$TMP/n$p" > "$TMP/n$p.log" 2>&1 &
+    --save '' --appendonly no --dir "$TMP/n$p" >> "$TMP/n$p.log" 2>&1 &
   NODE_PID[$p]=$!; cleanup_pid "$!"
-done
+}
+for i in 0 1 2 3 4 5; do BUS[${PORTS[$i]}]=${PORTS[$((i + 6))]}; start_node "${PORTS[$i]}"; done
 for i in 0 1 2 3 4 5; do
   for _ in $(seq 1 100); do [ "$(redis-cli -p "${PORTS[$i]}" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
 done
@@ -205,6 +209,31 @@ check "the detectors consumed everything, nothing pending" \
 echo "  edge reconnects: $(metric "$EDGE" rampart_cluster_reconnects_total)," \
      "events buffered during the failover: $(metric "$EDGE" rampart_cluster_events_buffered_total)," \
      "consumed: $(( $(metric "$DET1" rampart_cluster_events_consumed_total) + $(metric "$DET2" rampart_cluster_events_consumed_total) ))"
+
+echo "5. the old master back as a replica, then CLUSTER FAILOVER to it (MOVED)"
+start_node "$OWNER"
+for _ in $(seq 1 100); do
+  redis-cli -p "$OWNER" INFO replication 2>/dev/null | tr -d '\r' | grep -qx 'master_link_status:up' && break
+  sleep 0.1
+done
+check "the old master rejoined as a replica of the new one, in sync" \
+  sh -c "redis-cli -p $OWNER INFO replication | tr -d '\r' | grep -qx 'master_link_status:up'"
+reconnects0=$(metric "$EDGE" rampart_cluster_reconnects_total)
+t_fo=$(now_ms)
+check "CLUSTER FAILOVER accepted" test "$(redis-cli -p "$OWNER" CLUSTER FAILOVER)" = OK
+for _ in $(seq 1 100); do [ "$(redis-cli -p "$OWNER" ROLE | head -1)" = master ] && break; sleep 0.05; done
+check "127.0.0.1:$OWNER is the slot's master again" test "$(redis-cli -p "$OWNER" ROLE | head -1)" = master
+D=198.51.100.99; scan_log "$D" "$TMP/d.log"
+"$RAMPART" send --socket "$TMP/edge.sock" --now "$TMP/d.log"
+check "scanner D, after the switch, is blocked on the edge" wait_403 "$EDGE" "$D" 200
+echo "  CLUSTER FAILOVER -> scanner D blocked on the edge: $(( $(now_ms) - t_fo )) ms"
+check "its decision is on the slot's master 127.0.0.1:$OWNER" \
+  test -n "$(redis-cli -p "$OWNER" HGET '{rampart}:decisions' "ip:$D")"
+check "the fleet was told MOVED by the demoted node and followed it" \
+  sh -c "grep -h 'MOVED $SLOT 127.0.0.1:$OWNER' $TMP/edge.log $TMP/det1.log $TMP/det2.log | grep -q reconnecting"
+check "the edge reconnected" test "$(metric "$EDGE" rampart_cluster_reconnects_total)" -gt "$reconnects0"
+check "the decisions from before are still enforced" \
+  sh -c "$(declare -f status); [ \$(status $EDGE $A) = 403 ] && [ \$(status $EDGE $MANUAL) = 403 ] && [ \$(status $EDGE $C) = 403 ]"
 
 stop_serve "$EDGE_PID"; stop_serve "$DET1_PID"; stop_serve "$DET2_PID"
 check "no daemon logged an error" \
