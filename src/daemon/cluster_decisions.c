@@ -537,14 +537,52 @@ static void apply_change(rp_cluster *c, const redisReply *fields) {
     }
 }
 
+rp_status rp_cluster_follow(rp_cluster *c, redisContext *ctx, const char *who, const char *stream,
+                            char *last_id, size_t size, int count,
+                            void (*fn)(rp_cluster *c, const redisReply *fields, void *user),
+                            void *user) {
+    char n[16], block[16];
+    snprintf(n, sizeof n, "%d", count);
+    snprintf(block, sizeof block, "%d", RP_CLUSTER_BLOCK_MS);
+    const char *argv[] = {"XREAD", "COUNT", n, "BLOCK", block, "STREAMS", stream, last_id};
+    size_t argvlen[8];
+    for (int i = 0; i < 8; i++) argvlen[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(ctx, 8, argv, argvlen);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        rp_log(c->d, "warn", "cluster %s: redis %s: %s", who, c->config.redis,
+               r ? r->str : ctx->errstr);
+        if (r) freeReplyObject(r);
+        return RP_EIO;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 2 &&
+        r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = r->element[0]->element[1];
+        for (size_t i = 0; i < entries->elements; i++) {
+            const redisReply *e = entries->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+                e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= size)
+                continue;
+            memcpy(last_id, e->element[0]->str, e->element[0]->len);
+            last_id[e->element[0]->len] = 0;
+            if (e->element[1]->type == REDIS_REPLY_ARRAY) fn(c, e->element[1], user);
+        }
+    }
+    freeReplyObject(r);
+    return RP_OK;
+}
+
+static void follow_change(rp_cluster *c, const redisReply *fields, void *user) {
+    (void)user;
+    apply_change(c, fields);
+}
+
 void *rp_cluster_mirror_main(void *arg) {
     rp_cluster *c = arg;
     redisContext *ctx = c->mirror_ctx;
     c->mirror_ctx = NULL;
-    char last_id[48], count[16], block[16];
+    char last_id[48];
     snprintf(last_id, sizeof last_id, "%s", c->mirror_last_id);
-    snprintf(count, sizeof count, "%d", MIRROR_COUNT);
-    snprintf(block, sizeof block, "%d", RP_CLUSTER_BLOCK_MS);
     while (!atomic_load(&c->stopping)) {
         if (!ctx) {
             ctx = rp_cluster_connect_retry(c, "mirror");
@@ -556,31 +594,9 @@ void *rp_cluster_mirror_main(void *arg) {
             }
             rp_log(c->d, "info", "cluster mirror: %u active fleet decisions loaded", loaded);
         }
-        const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", c->changes,
-                              last_id};
-        size_t argvlen[8];
-        for (int i = 0; i < 8; i++) argvlen[i] = strlen(argv[i]);
-        redisReply *r = redisCommandArgv(ctx, 8, argv, argvlen);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            rp_log(c->d, "warn", "cluster mirror: redis %s: %s", c->config.redis,
-                   r ? r->str : ctx->errstr);
-            if (r) freeReplyObject(r);
+        if (rp_cluster_follow(c, ctx, "mirror", c->changes, last_id, sizeof last_id, MIRROR_COUNT,
+                              follow_change, NULL) != RP_OK)
             rp_cluster_disconnect(c, &ctx);
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 2) {
-            const redisReply *entries = r->element[0]->element[1];
-            for (size_t i = 0; i < entries->elements; i++) {
-                const redisReply *e = entries->element[i];
-                if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-                    e->element[0]->type != REDIS_REPLY_STRING)
-                    continue;
-                snprintf(last_id, sizeof last_id, "%s", e->element[0]->str);
-                if (e->element[1]->type == REDIS_REPLY_ARRAY) apply_change(c, e->element[1]);
-            }
-        }
-        freeReplyObject(r);
     }
     if (ctx) rp_cluster_disconnect(c, &ctx);
     return NULL;

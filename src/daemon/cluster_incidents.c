@@ -35,7 +35,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cluster_int.h"
 #include "hosts.h"
@@ -69,10 +68,23 @@ rp_status rp_fleet_view_new(rp_cluster *c, rp_error *err) {
     if (c->config.node[0]) {
         snprintf(v->node, sizeof v->node, "%s", c->config.node);
     } else {
-        char host[256] = "";
-        if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-        rp_host_name_sanitize(host, v->node);
+        /* The consumer's name (cluster.c: cluster.consumer, or the hostname
+         * and a hash of the store's path): distinct for two daemons on one
+         * machine, as an edge and a detector on a test host, stable across
+         * restarts. Cut in the middle past 64, keeping the hash. */
+        char name[sizeof c->consumer];
+        rp_host_name_sanitize(c->consumer, name);
+        size_t n = strlen(c->consumer);
+        if (n > RP_HOST_NAME_MAX) {
+            rp_host_name_sanitize(c->consumer + n - 9, name + RP_HOST_NAME_MAX - 9);
+            name[RP_HOST_NAME_MAX] = 0;
+        }
+        size_t k = strnlen(name, RP_HOST_NAME_MAX);
+        memcpy(v->node, name, k);
+        v->node[k] = 0;
     }
+    rp_log(c->d, "info", "cluster: this node is %s (cluster.node%s)", v->node,
+           c->config.node[0] ? "" : " unset: the consumer's name");
     snprintf(v->key, sizeof v->key, "%s:incidents", c->config.decisions);
     v->hosts = rp_hosts_new(v->node);
     v->origins = rp_origins_new();
@@ -272,53 +284,39 @@ static void mirror_entry(rp_cluster *c, const redisReply *fields, int64_t *last_
     }
 }
 
+/* One read's incidents go into the store in one transaction, begun at
+ * its first entry (a read that brings nothing begins none). */
+typedef struct mirror_read {
+    int64_t last_log;
+    bool batch;
+} mirror_read;
+
+static void follow_incident(rp_cluster *c, const redisReply *fields, void *user) {
+    mirror_read *m = user;
+    rp_error err = {0};
+    if (!m->batch) m->batch = rp_store_begin(c->d->store, &err) == RP_OK;
+    mirror_entry(c, fields, &m->last_log);
+}
+
 static void *incidents_main(void *arg) {
     rp_cluster *c = arg;
-    rp_fleet_view *v = c->view;
     redisContext *ctx = NULL;
-    char last_id[48] = "0-0", count[16], block[16];
-    snprintf(count, sizeof count, "%d", MIRROR_COUNT);
-    snprintf(block, sizeof block, "%d", RP_CLUSTER_BLOCK_MS);
-    int64_t last_log = 0;
+    char last_id[48] = "0-0"; /* at start: the whole stream again (idempotent) */
+    mirror_read m = {0};
     while (!atomic_load(&c->stopping)) {
         if (!ctx) {
             ctx = rp_cluster_connect_retry(c, "incident mirror");
             if (!ctx) break;
         }
-        const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", v->key, last_id};
-        size_t argvlen[8];
-        for (int i = 0; i < 8; i++) argvlen[i] = strlen(argv[i]);
-        redisReply *r = redisCommandArgv(ctx, 8, argv, argvlen);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            rp_log(c->d, "warn", "cluster incident mirror: redis %s: %s", c->config.redis,
-                   r ? r->str : ctx->errstr);
-            if (r) freeReplyObject(r);
-            rp_cluster_disconnect(c, &ctx);
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 2 &&
-            r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-            const redisReply *entries = r->element[0]->element[1];
-            /* One transaction a read (up to MIRROR_COUNT incidents): at start
-             * the whole stream is read again, 10,000 in ~1 s, not ~5. */
-            rp_error berr = {0};
-            bool batch = entries->elements > 1 && rp_store_begin(c->d->store, &berr) == RP_OK;
-            for (size_t i = 0; i < entries->elements; i++) {
-                const redisReply *e = entries->element[i];
-                if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-                    e->element[0]->type != REDIS_REPLY_STRING ||
-                    e->element[0]->len >= sizeof last_id)
-                    continue;
-                memcpy(last_id, e->element[0]->str, e->element[0]->len);
-                last_id[e->element[0]->len] = 0;
-                if (e->element[1]->type == REDIS_REPLY_ARRAY)
-                    mirror_entry(c, e->element[1], &last_log);
-            }
-            if (batch && rp_store_commit(c->d->store, &berr) != RP_OK)
-                rp_log(c->d, "error", "cluster incident mirror: %s", berr.message);
-        }
-        freeReplyObject(r);
+        /* One transaction a read (up to MIRROR_COUNT incidents): 10,000 at
+         * start in ~2 s rather than ~5. */
+        rp_status st = rp_cluster_follow(c, ctx, "incident mirror", c->view->key, last_id,
+                                         sizeof last_id, MIRROR_COUNT, follow_incident, &m);
+        rp_error err = {0};
+        if (m.batch && rp_store_commit(c->d->store, &err) != RP_OK)
+            rp_log(c->d, "error", "cluster incident mirror: %s", err.message);
+        m.batch = false;
+        if (st != RP_OK) rp_cluster_disconnect(c, &ctx);
     }
     if (ctx) rp_cluster_disconnect(c, &ctx);
     return NULL;

@@ -128,7 +128,10 @@ check "shows the incident at once after ready (its store)" test -n "$INC"
 check "  the same one, same id" test "$(field "$INC" 'i["id"]')" = "$EA_INC_ID"
 check "  with its node and hosts" \
   test "$(field "$INC" 'i["node"] + " " + ",".join(sorted(i["hosts"]))')" = "det-1 edge-a,edge-b"
-start_serve ec --config "$TMP/ea.yaml"; EC=$ADMIN; EC_PID=$SERVE_PID
+printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n' "$PORT" > "$TMP/ec.yaml" # no node: the default
+start_serve ec --config "$TMP/ec.yaml"; EC=$ADMIN; EC_PID=$SERVE_PID
+check "a node without cluster.node is named <host>-<hash of its store path>" \
+  grep -Eq 'this node is [A-Za-z0-9._-]+-[0-9a-f]{8} \(cluster.node unset' "$TMP/ec.log"
 check "an edge with an empty store reads it from Redis" wait_incident "$EC" "ip:$SCANNER"
 check "  with its node and hosts" \
   test "$(field "$INC" 'i["node"] + " " + ",".join(sorted(i["hosts"]))')" = "det-1 edge-a,edge-b"
