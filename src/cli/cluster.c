@@ -30,7 +30,7 @@
 
 static void usage(FILE *out) {
     fputs("usage: rampart cluster push-config FILE [--config NODE.yaml] [--by NAME]\n"
-          "                                       [--if-version N]\n"
+          "                                       [--if-version N] [--wait SECONDS]\n"
           "       rampart cluster config-status [--config NODE.yaml] [--json]\n"
           "       rampart cluster show-config [--config NODE.yaml]\n"
           "\n"
@@ -49,11 +49,15 @@ static void usage(FILE *out) {
           "      --by NAME       who pushes (default: $SUDO_USER or $USER @ host name)\n"
           "      --if-version N  push only if the current version is N (a pipeline that\n"
           "                      must not overwrite a push it has not seen)\n"
+          "      --wait SECONDS  after the push, wait until every live node (seen in the\n"
+          "                      last 30 s) applied or refused the new version, and say\n"
+          "                      which, and when\n"
           "      --json          config-status as JSON\n"
           "  -h, --help          this text\n"
           "\n"
-          "Exit status: 0 done; 1 bad usage, an invalid file or --if-version not met;\n"
-          "2 Redis could not be reached or refused.\n",
+          "Exit status: 0 done; 1 bad usage, an invalid file, --if-version not met, or\n"
+          "(--wait) a node refused the version or did not apply it in time; 2 Redis\n"
+          "could not be reached or refused.\n",
           out);
 }
 
@@ -91,8 +95,79 @@ static void default_by(char *out, size_t size) {
     snprintf(out, size, "%.30s@%.30s", user && *user ? user : "unknown", host[0] ? host : "?");
 }
 
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A node is live when its report is this recent (nodes report every 10 s). */
+#define LIVE_MS 30000
+
+/* --wait: poll the nodes' reports until each live one applied or refused
+ * version. 0 all applied, 1 a refusal or the time ran out, 2 Redis. */
+static int wait_for_nodes(const rp_cluster_config *node, uint64_t version, int seconds,
+                          int64_t pushed_ms) {
+    int64_t deadline = pushed_ms + (int64_t)seconds * 1000;
+    json_t *last = NULL;
+    for (;;) {
+        json_t *o;
+        rp_error err = {0};
+        if (rp_fleet_status(node, false, &o, &err) != RP_OK) {
+            json_decref(last);
+            return redis_failed("push-config --wait", &err);
+        }
+        json_decref(last);
+        last = o;
+        int live = 0, done = 0;
+        const char *name;
+        json_t *n;
+        int64_t now = now_ms();
+        json_object_foreach(json_object_get(o, "nodes"), name, n) {
+            if (now - json_integer_value(json_object_get(n, "seen")) > LIVE_MS) continue;
+            live++;
+            if ((uint64_t)json_integer_value(json_object_get(n, "version")) == version ||
+                (uint64_t)json_integer_value(json_object_get(n, "refused")) == version)
+                done++;
+        }
+        if ((live && done == live) || now >= deadline) break;
+        struct timespec pause = {0, 100 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    int refused = 0, pending = 0;
+    const char *name;
+    json_t *n;
+    int64_t now = now_ms();
+    json_object_foreach(json_object_get(last, "nodes"), name, n) {
+        if (now - json_integer_value(json_object_get(n, "seen")) > LIVE_MS) continue;
+        const char *role = json_string_value(json_object_get(n, "role"));
+        if ((uint64_t)json_integer_value(json_object_get(n, "version")) == version) {
+            json_int_t at = json_integer_value(json_object_get(n, "applied_at"));
+            printf("  %-32s %-9s applied v%" PRIu64 " %lld ms after the push\n", name,
+                   role ? role : "?", version, (long long)(at - pushed_ms));
+        } else if ((uint64_t)json_integer_value(json_object_get(n, "refused")) == version) {
+            const char *why = json_string_value(json_object_get(n, "error"));
+            printf("  %-32s %-9s REFUSED v%" PRIu64 ": %s\n", name, role ? role : "?", version,
+                   why ? why : "");
+            refused++;
+        } else {
+            printf("  %-32s %-9s still at v%lld\n", name, role ? role : "?",
+                   (long long)json_integer_value(json_object_get(n, "version")));
+            pending++;
+        }
+    }
+    json_decref(last);
+    if (refused || pending) {
+        fprintf(stderr, "rampart cluster push-config: version %" PRIu64 ": %d node%s refused it, "
+                        "%d did not apply it within %d s\n", version, refused,
+                refused == 1 ? "" : "s", pending, seconds);
+        return RP_EXIT_USAGE;
+    }
+    return RP_EXIT_OK;
+}
+
 static int push_config(const char *file, const char *node_path, const char *by,
-                       uint64_t if_version) {
+                       uint64_t if_version, int wait_s) {
     char *text;
     size_t len;
     /* check-config --fleet, word for word; bounded as the nodes bound it */
@@ -115,6 +190,7 @@ static int push_config(const char *file, const char *node_path, const char *by,
     rp_error err = {0};
     rp_fleet_push_outcome outcome;
     uint64_t version = 0;
+    int64_t pushed_ms = now_ms();
     rp_status st = rp_fleet_push(&node, text, len, who, if_version, &outcome, &version, &err);
     free(text);
     if (st != RP_OK) return redis_failed("push-config", &err);
@@ -123,7 +199,8 @@ static int push_config(const char *file, const char *node_path, const char *by,
     case RP_FLEET_PUSHED:
         printf("%s pushed to %s (%s) as version %" PRIu64 "%s\n", file, where, node.config_key,
                version, warnings ? " (node-local keys in it are ignored, see the warnings)" : "");
-        return RP_EXIT_OK;
+        fflush(stdout);
+        return wait_s ? wait_for_nodes(&node, version, wait_s, pushed_ms) : RP_EXIT_OK;
     case RP_FLEET_UNCHANGED:
         printf("%s is already version %" PRIu64 " (the same sha256): nothing pushed\n", file,
                version);
@@ -153,12 +230,7 @@ static void print_status(const json_t *o) {
     }
     const char *name;
     json_t *n;
-    int64_t now_ms = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
+    int64_t now = now_ms();
     printf("%-32s %-9s %-9s %-9s %s\n", "node", "role", "applied", "seen", "refused");
     json_object_foreach((json_t *)json_object_get(o, "nodes"), name, n) {
         json_int_t applied = json_integer_value(json_object_get(n, "version"));
@@ -167,7 +239,7 @@ static void print_status(const json_t *o) {
         const char *role = json_string_value(json_object_get(n, "role"));
         char app[24], ago[24];
         snprintf(app, sizeof app, applied ? "v%lld" : "own file", (long long)applied);
-        snprintf(ago, sizeof ago, "%llds ago", (long long)((now_ms - seen) / 1000));
+        snprintf(ago, sizeof ago, "%llds ago", (long long)((now - seen) / 1000));
         printf("%-32s %-9s %-9s %-9s", name, role ? role : "?", app, ago);
         if (refused) {
             const char *why = json_string_value(json_object_get(n, "error"));
@@ -186,10 +258,12 @@ int rp_cmd_cluster(int argc, char **argv) {
     static const struct option longs[] = {
         {"config", required_argument, 0, 'c'}, {"by", required_argument, 0, 'b'},
         {"if-version", required_argument, 0, 'v'}, {"json", no_argument, 0, 'j'},
+        {"wait", required_argument, 0, 'w'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *node_path = NULL, *by = NULL;
     uint64_t if_version = 0;
     bool as_json = false;
+    int wait_s = 0;
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
@@ -207,6 +281,13 @@ int rp_cmd_cluster(int argc, char **argv) {
             break;
         }
         case 'j': as_json = true; break;
+        case 'w':
+            wait_s = atoi(optarg);
+            if (wait_s < 1 || wait_s > 3600) {
+                fprintf(stderr, "rampart cluster: --wait takes 1 to 3600 seconds\n");
+                return RP_EXIT_USAGE;
+            }
+            break;
         case 'h': usage(stdout); return RP_EXIT_OK;
         default: usage(stderr); return RP_EXIT_USAGE;
         }
@@ -216,7 +297,7 @@ int rp_cmd_cluster(int argc, char **argv) {
             fprintf(stderr, "rampart cluster push-config: one FILE\n");
             return RP_EXIT_USAGE;
         }
-        return push_config(argv[optind], node_path, by, if_version);
+        return push_config(argv[optind], node_path, by, if_version, wait_s);
     }
     if (strcmp(sub, "config-status") == 0 || strcmp(sub, "show-config") == 0) {
         if (optind != argc) {

@@ -14,11 +14,14 @@
 #      keys in the fleet file (socket, store, role, consumer) changed
 #      nothing; its /v1/config shows the version and the file's sha256;
 #   5. values written into Redis by hand (invalid YAML with a matching
-#      hash, a text not matching its hash, a version going backwards) are
-#      refused by the detectors: counted, logged once, the old one stays;
+#      hash, binary garbage, a text not matching its hash, the applied
+#      number with another text) are refused by the detectors: counted,
+#      logged once, the old one stays; a valid file that needs a restart
+#      is refused by every running node, and push-config --wait says so;
 #   6. SIGHUP keeps the fleet's version; POST /v1/config is refused;
-#   7. a detector restarted while Redis is down starts with the version it
-#      kept beside its store.
+#   7. a detector restarted takes the version that needed a restart; one
+#      restarted while Redis is down starts with the version it kept
+#      beside its store.
 source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || bash "$ROOT/tools/install-deps.sh" redis-server >/dev/null 2>&1 ||
   fail "redis-server is required (Debian redis-server)"
@@ -93,9 +96,8 @@ check "and did not block it (204 on the edge)" test "$(status "$ED" "$SLOW1")" =
 echo "2. the fleet file pushed: every node applies it"
 t0=$(now_ms)
 "$RAMPART" cluster push-config "$TMP/fleet.yaml" --config "$TMP/detector.yaml" --by e2e \
-  > "$TMP/push.out" 2> "$TMP/push.err"
-check "push-config says version 1" grep -q 'as version 1' "$TMP/push.out"
-check "  with check-config's warnings" grep -q 'warning: serve is node-local' "$TMP/push.err"
+  --wait 10 > "$TMP/push.out" 2> "$TMP/push.err" &
+PUSH_PID=$!
 t1=""; t2=""; te=""
 for _ in $(seq 1 500); do # 10 s at most
   [ -z "$t1" ] && [ "$(metric "$D1" rampart_cluster_config_version)" = 1 ] && t1=$(now_ms)
@@ -111,6 +113,11 @@ slowest=$(( t1 > t2 ? t1 : t2 ))
 echo "  push -> applied: detector 1 $((t1 - t0)) ms, detector 2 $((t2 - t0)) ms, edge $((te - t0)) ms" \
      "(CLI and metrics polling every 20 ms included; the nodes poll every 500 ms)"
 check "both detectors within 2000 ms of the push" test $((slowest - t0)) -le 2000
+wait "$PUSH_PID" || fail "push-config --wait: $(cat "$TMP/push.out" "$TMP/push.err")"
+check "push-config says version 1" grep -q 'as version 1' "$TMP/push.out"
+check "  with check-config's warnings" grep -q 'warning: serve is node-local' "$TMP/push.err"
+check "  and --wait saw the three nodes apply it" test "$(grep -c ' applied v1 ' "$TMP/push.out")" = 3
+grep ' applied v1 ' "$TMP/push.out" | sed 's/^/  /'
 check "the same text on both (sha256 of the file in the metrics)" \
   test "$(curl -s "$D1/metrics" "$D2/metrics" | grep -c "rampart_cluster_config_info{sha256=\"$SHA\"} 1")" = 2
 check "redis holds version 1 with the file's sha256" \
@@ -183,6 +190,16 @@ SLOW3=198.51.100.25
 scanner "$SLOW3" 12
 for _ in $(seq 1 750); do [ "$(status "$ED" "$SLOW3")" = 403 ] && break; sleep 0.02; done
 check "the fleet's version 1 still judges (another slow scanner blocked)" test "$(status "$ED" "$SLOW3")" = 403
+# valid, but a running engine cannot take it (its tables are sized at start)
+{ printf 'engine:\n  clients: { ip: 100000 }\n'; cat "$TMP/fleet.yaml"; } > "$TMP/restart.yaml"
+if "$RAMPART" cluster push-config "$TMP/restart.yaml" --config "$TMP/detector.yaml" --wait 10 \
+    > "$TMP/restart.out" 2> "$TMP/restart.err"; then
+  fail "push-config --wait exited 0 although the nodes refused the version"
+fi
+check "a valid file the running engines cannot take: --wait reports 4 refusals" \
+  test "$(grep -c 'REFUSED v2: .*engine.clients or engine.levels needs a restart' "$TMP/restart.out")" = 4
+check "  and exits 1 saying so" grep -q 'version 2: 4 nodes refused it' "$TMP/restart.err"
+check "  version 1 stays on detector 1" test "$(metric "$D1" rampart_cluster_config_version)" = 1
 
 echo "6. SIGHUP keeps the fleet's version; the API's config write is refused"
 kill -HUP "$D2_PID"
@@ -194,7 +211,11 @@ code=$(curl -s -o "$TMP/post.out" -w '%{http_code}' -X POST "$D2/v1/config" \
 check "POST /v1/config on a fleet node: 422" test "$code" = 422
 check "  naming rampart cluster push-config" grep -q 'rampart cluster push-config' "$TMP/post.out"
 
-echo "7. a detector restarted while redis is down keeps the fleet's version"
+echo "7. restarts: the version that needed one; redis down: the version kept"
+stop_serve "$D3_PID"
+start_serve d3 --config "$TMP/detector.yaml"; D3=$ADMIN; D3_PID=$SERVE_PID
+check "detector 3 restarted (redis up) starts with the version it refused running: 2" \
+  test "$(metric "$D3" rampart_cluster_config_version)" = 2
 check "detector 1 kept version 1 beside its store" test -s "$TMP/d1.db.fleet"
 check "  readable by its owner only" test "$(stat -c %a "$TMP/d1.db.fleet")" = 600
 stop_serve "$D1_PID"
