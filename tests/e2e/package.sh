@@ -2,7 +2,8 @@
 # The Debian packages end to end (issue 13), as root on Debian 12:
 # `make deb`; lintian on both packages (any E: fails); docs/install.md's
 # install block as written; the files, the user, the conffile, the token, the
-# enabled module and its nginx-abi dependency; the daemon started from the
+# enabled module and its nginx-abi dependency (an nginx of another ABI is
+# refused by apt while the module is installed); the daemon started from the
 # packaged unit's own ExecStartPre=/ExecStart= lines as the unit's user and
 # groups (there is no systemd here: this script plays its part, reading
 # User=, Group=, SupplementaryGroups=, RuntimeDirectory=, StateDirectory=,
@@ -146,6 +147,18 @@ check "enabled for multi-user.target" test -L /etc/systemd/system/multi-user.tar
 SNIPPET=/etc/nginx/modules-enabled/50-mod-http-rampart.conf
 check "module enabled: $SNIPPET" test "$(readlink "$SNIPPET")" = /usr/share/nginx/modules-available/mod-http-rampart.conf
 check "... loading the packaged module" grep -qx 'load_module /usr/lib/nginx/modules/ngx_http_rampart_module.so;' "$SNIPPET"
+# An nginx of another ABI (a local package providing nginx-abi-1.22.1-99,
+# simulated only: -s changes nothing): apt will not put it under the module.
+mkdir -p "$TMP/abi/pkg/DEBIAN"
+NGINX_V=$(dpkg-query -W -f='${Version}' nginx)
+printf 'Package: nginx\nVersion: %s+abitest\nArchitecture: %s\nMaintainer: Rampart tests <dev@rampart.local>\nDepends: nginx-common (>= %s)\nProvides: httpd, httpd-cgi, nginx-abi-1.22.1-99\nDescription: nginx of another ABI (package.sh)\n' \
+  "$NGINX_V" "$(dpkg --print-architecture)" "$NGINX_V" > "$TMP/abi/pkg/DEBIAN/control"
+dpkg-deb -b "$TMP/abi/pkg" "$TMP/abi/nginx.deb" > /dev/null
+apt-get install -s --no-remove "$TMP/abi/nginx.deb" > "$TMP/abi/apt.out" 2>&1 && fail "apt would install an nginx of another ABI under the module"
+check "an nginx of another ABI is refused while the module is installed" \
+  grep -q 'Packages need to be removed but remove is disabled' "$TMP/abi/apt.out"
+check "... apt would have to remove libnginx-mod-http-rampart" \
+  grep -q libnginx-mod-http-rampart <<<"$(grep -A1 'will be REMOVED' "$TMP/abi/apt.out")"
 # man pages: the --help texts are in them (one source)
 man -l /usr/share/man/man8/rampart.8.gz 2>/dev/null | col -b > "$TMP/man8"
 for c in analyze serve decisions send check-config train; do
