@@ -266,11 +266,14 @@ void *rp_cluster_publish_main(void *arg) {
     redisContext *ctx = NULL;
     int64_t last_prune = 0, last_short_log = 0;
     uint64_t short_logged = 0; /* wait_short when last logged */
+    bool stop_failed = false;     /* stopping, and the incidents could not be written */
     for (;;) {
         publish_item *items = take_items(c);
         bool stopping = atomic_load(&c->stopping);
-        if (!items && stopping) break;
-        bool incidents = rp_cluster_incidents_pending(c); /* cluster_incidents.c */
+        /* cluster_incidents.c; at a clean stop the engine's last flush (the
+         * incidents' final versions) is written too, until a write fails */
+        bool incidents = rp_cluster_incidents_pending(c);
+        if (!items && stopping && (!incidents || stop_failed)) break;
         if (!ctx && (items || incidents || rp_wall_us() - last_prune > PRUNE_EVERY_US)) {
             /* Stopping: one attempt to flush, no backoff loop. */
             if (stopping) {
@@ -332,6 +335,7 @@ void *rp_cluster_publish_main(void *arg) {
             rp_log(c->d, "warn", "cluster publisher: redis %s: %s; incidents retried",
                    c->config.redis, ctx->errstr);
             rp_cluster_disconnect(c, &ctx);
+            stop_failed = stopping;
         }
         if (ctx && rp_wall_us() - last_prune > PRUNE_EVERY_US) {
             last_prune = rp_wall_us();

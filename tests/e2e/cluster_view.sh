@@ -12,7 +12,9 @@
 #   4. hostile entries (a host name too long, not UTF-8, missing; an
 #      incident that is not JSON, names another node, a huge one) are
 #      skipped and counted, and the rest goes on;
-#   5. check-config refuses a bad node name.
+#   5. check-config refuses a bad node name;
+#   6. the detector stopped cleanly publishes the incident's final version
+#      (all its requests, more samples), which the edges update in place.
 source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || fail "redis-server is required (Debian redis-server)"
 command -v curl >/dev/null || fail "curl is required"
@@ -208,7 +210,16 @@ echo "  ok: and a 65-byte one"
 m=$(curl -s "$DET/metrics")
 grep -E '^rampart_cluster_(incidents_|hosts )' <<<"$m" | sed 's/^/    det-1 /'
 check "the detector published its incidents" grep -Eq '^rampart_cluster_incidents_published_total [1-9]' <<<"$m"
-stop_serve "$EA_PID"; stop_serve "$EB_PID"; stop_serve "$DET_PID"
+echo "6. the detector stopped cleanly publishes its incidents' final versions"
+stop_serve "$DET_PID"
+final() { curl -s "$EB/v1/incidents?key=ip:$SCANNER&group=incident&action=block" | python3 -c '
+import json, sys
+i = json.load(sys.stdin)["incidents"][0]
+print(i["requests"], len(i["samples"]), ",".join(sorted(set(s["host"] for s in i["samples"]))))'; }
+for _ in $(seq 1 100); do [ "$(final | cut -d" " -f1)" = 200 ] && break; sleep 0.05; done
+check "edge B's copy is updated in place: 200 requests, 5 samples from both edges ($(final))" \
+  test "$(final)" = "200 5 edge-a,edge-b"
+stop_serve "$EA_PID"; stop_serve "$EB_PID"
 check "no daemon logged an error" sh -c "! grep -h '\"error\"\\|error:' $TMP/ea.log $TMP/eb.log $TMP/det.log"
 stop_redis
 echo "cluster_view: ok"
