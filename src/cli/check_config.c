@@ -118,7 +118,9 @@ int rp_cmd_check_config(int argc, char **argv) {
         usage(stderr);
         return RP_EXIT_USAGE;
     }
-    int warnings = rp_cli_validate(path, fleet, 16u << 20, NULL, NULL);
+    /* a fleet file is bounded as the nodes bound it */
+    int warnings =
+        rp_cli_validate(path, fleet, fleet ? RP_FLEET_CONFIG_MAX : 16u << 20, NULL, NULL);
     if (warnings < 0) return RP_EXIT_USAGE;
     if (!quiet && warnings)
         printf("%s: ok (a fleet file; %d warning%s)\n", path, warnings, warnings == 1 ? "" : "s");

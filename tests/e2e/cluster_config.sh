@@ -150,6 +150,10 @@ echo 'cluster: {}' >> "$TMP/huge.yaml"
 "$RAMPART" cluster push-config "$TMP/huge.yaml" --config "$TMP/detector.yaml" 2> "$TMP/huge.err" &&
   fail "push-config accepted a 1.5 MB file"
 check "a file over 1 MiB is refused" grep -q 'larger than 1048576 bytes' "$TMP/huge.err"
+"$RAMPART" check-config --fleet "$TMP/huge.yaml" 2> "$TMP/huge-check.err" &&
+  fail "check-config --fleet accepted a 1.5 MB file"
+check "  and so by check-config --fleet, in the same words" \
+  test "$(grep -v 'nothing pushed' "$TMP/huge.err")" = "$(cat "$TMP/huge-check.err")"
 
 echo "4. a detector started after the push starts with it; node-local keys stay its own"
 start_serve d3 --config "$TMP/detector.yaml"; D3=$ADMIN; D3_PID=$SERVE_PID
