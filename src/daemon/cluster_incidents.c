@@ -2,7 +2,8 @@
  * cluster_incidents.c -- the fleet view (docs/cluster.md#fleet-view): which
  * host saw which request, and every node showing the fleet's incidents.
  *
- * Hosts. Each node has a name (cluster.node, default the hostname). The
+ * Hosts. Each node has a name (cluster.node, default the consumer's name:
+ * <hostname>-<hash of the store path>, see rp_fleet_view_new). The
  * edge writes it once per stream entry (field "h", cluster_edge.c); the
  * detector interns it (hosts.c) and stamps the one-byte id on each event
  * it queues (cluster_detector.c), so the engine's samples carry it and

@@ -2,7 +2,8 @@
  * hosts.h -- which host saw a request, in fleet mode (docs/cluster.md,
  * "Fleet view").
  *
- * Every node has a name (cluster.node, default the machine's hostname).
+ * Every node has a name (cluster.node; by default the consumer's name,
+ * <hostname>-<hash of the store path>).
  * An edge writes its name once per stream entry (up to 32 events); the
  * detector turns the name into a one-byte host id here and stamps it on
  * each event it queues (protocol byte 5, rp_event.origin), so the engine,
