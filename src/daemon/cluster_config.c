@@ -492,9 +492,13 @@ static rp_status poll_once(rp_fleet *f, redisContext *ctx) {
     rp_status st = read_head(ctx, f->key, &h, why, sizeof why);
     if (st != RP_OK) {
         atomic_fetch_add(&f->poll_errors, 1);
-        /* an error reply (an ACL refusal, MOVED): said once, retried */
+        /* an error reply (an ACL refusal, MOVED; LOADING while a restarted
+         * Redis reads its data, which passes): said once, retried at the
+         * next poll -- never a tight loop -- and the version applied stays */
+        bool passing = strncmp(why, "LOADING", 7) == 0 || strncmp(why, "BUSY", 4) == 0 ||
+                       strncmp(why, "MASTERDOWN", 10) == 0 || strncmp(why, "TRYAGAIN", 8) == 0;
         if (!ctx->err && strcmp(why, f->poll_error) != 0)
-            rp_log(f->d, "error", "fleet config: reading %s: %s", f->key, why);
+            rp_log(f->d, passing ? "warn" : "error", "fleet config: reading %s: %s", f->key, why);
         snprintf(f->poll_error, sizeof f->poll_error, "%s", why);
         return ctx->err ? RP_EIO : RP_OK;
     }
