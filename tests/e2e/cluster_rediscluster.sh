@@ -230,9 +230,16 @@ done
 check "the old master rejoined as a replica of the new one, in sync" \
   sh -c "redis-cli -p $OWNER INFO replication | tr -d '\r' | grep -qx 'master_link_status:up'"
 reconnects0=$(metric "$EDGE" rampart_cluster_reconnects_total)
-t_fo=$(now_ms)
 # A manual failover times out (5 s) if the master has not yet heard of its
-# new replica on the cluster bus: asked again, at most 3 times.
+# new replica on the cluster bus: wait until it lists it as its replica;
+# asked again, at most 3 times, all the same.
+NEW_ID=$(redis-cli -p "$REPLICA" CLUSTER MYID)
+for _ in $(seq 1 100); do
+  redis-cli -p "$REPLICA" CLUSTER NODES | awk -v p=":$OWNER@" -v m="$NEW_ID" \
+    'index($2, p) && $3 ~ /slave/ && $4 == m && $NF != "disconnected" { f = 1 } END { exit !f }' && break
+  sleep 0.05
+done
+t_fo=$(now_ms)
 for _ in 1 2 3; do
   check "CLUSTER FAILOVER accepted" test "$(redis-cli -p "$OWNER" CLUSTER FAILOVER)" = OK
   for _ in $(seq 1 140); do [ "$(redis-cli -p "$OWNER" ROLE | head -1)" = master ] && break; sleep 0.05; done
