@@ -23,13 +23,13 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 INC     := -Iinclude -Isrc/common -Isrc/engine -Isrc/ingest -Isrc/detectors -Isrc/dtable -Isrc/store -Isrc/daemon
-LIBS    := -lmicrohttpd -lsqlite3 -lyaml -ljansson -lhiredis -lcurl -lz -lm -lpthread
+LIBS    := -lmicrohttpd -lsqlite3 -lyaml -ljansson -lhiredis -lcurl -lcrypto -lz -lm -lpthread
 TEST_LIBS := -lcmocka
 
 DEBIAN_PACKAGES := build-essential pkg-config libyaml-dev libjansson-dev zlib1g-dev \
                    libcmocka-dev libsqlite3-dev libmicrohttpd-dev clang libclang-rt-14-dev curl \
                    nginx nginx-dev libhiredis-dev redis-server redis-sentinel \
-                   libcurl4-openssl-dev debhelper dpkg-dev fakeroot lintian prometheus
+                   libcurl4-openssl-dev libssl-dev debhelper dpkg-dev fakeroot lintian prometheus
 
 LIB_SRC  := $(sort $(wildcard src/common/*.c src/engine/*.c src/detectors/*.c src/ingest/*.c src/dtable/*.c \
                               src/store/*.c src/daemon/*.c))

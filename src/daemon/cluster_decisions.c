@@ -348,9 +348,29 @@ void *rp_cluster_publish_main(void *arg) {
 
 /* --------------------------------------------------------------- mirror */
 
+/* A fleet decision into this node's engine, as the API's own are
+ * (rp_daemon_decide): the engine remembers it, its callback writes nothing
+ * (decide_source set: the table is written here, the store is the
+ * deciding node's, the publish was theirs). */
+static void mirror_engine(rp_cluster *c, const rp_decision *dec) {
+    rp_daemon *d = c->d;
+    if (!d->engine) return;
+    pthread_mutex_lock(&d->engine_lock);
+    d->decide_source = "fleet";
+    rp_engine_decide(d->engine, dec);
+    d->decide_source = NULL;
+    pthread_mutex_unlock(&d->engine_lock);
+}
+
 static void mirror_put(rp_cluster *c, const rp_decision *dec) {
     rp_daemon_table_put(c->d, dec);
     atomic_fetch_add(&c->mirrored, 1);
+    /* An operator's decision made on any node (no incident: manual) binds
+     * this node's engine too: an allow made through an edge's API must stop
+     * the detectors from judging that client (else a detector's block would
+     * overwrite the allow in Redis), and a manual block is a decision in
+     * force the engine must not escalate over. */
+    if (dec->incident_id == 0) mirror_engine(c, dec);
 }
 
 static void mirror_remove(rp_cluster *c, const rp_key *key) {
@@ -358,6 +378,10 @@ static void mirror_remove(rp_cluster *c, const rp_key *key) {
     rp_dtable_remove(c->d->table, key);
     pthread_mutex_unlock(&c->d->table_lock);
     atomic_fetch_add(&c->mirror_removed, 1);
+    /* a removal is an operator's pardon, on every node's engine */
+    int64_t now = rp_wall_us();
+    rp_decision clear = {.key = *key, .action = RP_ACTION_NONE, .start_us = now, .expires_us = now};
+    mirror_engine(c, &clear);
 }
 
 /* Sorted key texts, for the resync's lookups. */

@@ -1040,9 +1040,26 @@ void rp_engine_decide(rp_engine *e, const rp_decision *d) {
     bool created;
     rp_client *c = rp_table_upsert(e->levels[level].table, &d->key, 0, &created);
     if (created) c->first_seen_s = (uint32_t)(d->start_us / 1000000);
+    /* The same decision again (a fleet node hears its own operator's
+     * decision back from Redis): already in force, not counted twice. */
+    if (!created && d->action != RP_ACTION_NONE && c->action == (uint8_t)d->action &&
+        c->decided_until_s == (uint32_t)(d->expires_us / 1000000))
+        return;
     c->action = (uint8_t)d->action;
     c->decided_until_s = d->action == RP_ACTION_NONE ? 0 : (uint32_t)(d->expires_us / 1000000);
-    if (d->action == RP_ACTION_NONE) c->incident_id = 0;
+    if (d->action == RP_ACTION_NONE && !created) {
+        /* A removal is an operator's pardon: the key starts afresh, as if
+         * never seen (only its first sighting kept). Without this its
+         * counters, still over the thresholds, re-decide it at its next
+         * request, as a repeat offender for twice as long -- the removal
+         * undone in a second. Behaviour that goes on is judged again from
+         * what it does after the removal. */
+        size_t body = rp_table_slot_size(e->levels[level].table) - sizeof(rp_client);
+        memset((unsigned char *)c + sizeof(rp_client), 0, body);
+        c->incident_id = 0;
+        c->offense = 0;
+        c->requests = 0;
+    }
     e->stats.decisions++;
     if (e->cb.on_decision) e->cb.on_decision(e->cb.user, d);
 }

@@ -304,9 +304,12 @@ systemctl() {
     *) fail "the guide's restore block runs 'systemctl $*': not played by this test" ;;
   esac
 }
-# (the request that showed the address served again made the engine block it
-# again, from its remembered scan, as a repeat offender: incident 2, not in
-# the backup)
+# A removal is a pardon: the request that showed the address served again
+# was not judged on the scan before it. Scanning again is: the guide's proof
+# again blocks it, incident 2, made after the backup.
+bash -e "$TMP/proof.sh" > "$TMP/proof2.out" 2>&1 || { cat "$TMP/proof2.out"; fail "the guide's proof block, again"; }
+check "scanning again after the removal is blocked again (a new incident)" \
+  grep -Eq "^request [0-9]+: 403 .*\"incident_id\":$((INCIDENT + 1))," "$TMP/proof2.out"
 incidents_total() { curl -s "http://127.0.0.1:$APORT/v1/incidents" | grep -o '"total":[0-9]*' | cut -d: -f2; }
 for _ in $(seq 1 40); do [ "$(incidents_total)" = $((INCIDENT + 1)) ] && break; sleep 0.05; done
 check "before the restore: incident $((INCIDENT + 1)) exists" test "$(incidents_total)" = $((INCIDENT + 1))

@@ -16,7 +16,7 @@ OUT=build-fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter"
 INC="-Iinclude -Isrc/common -Isrc/engine -Isrc/ingest -Isrc/detectors"
-LIBS="-lyaml -ljansson -lz -lm"
+LIBS="-lyaml -ljansson -lcrypto -lz -lm"
 mkdir -p "$OUT/obj"
 
 objs=()

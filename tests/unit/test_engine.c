@@ -159,6 +159,56 @@ static void test_engine_manual_decision_goes_out_and_allow_bypasses(void **s) {
     rp_engine_free(e);
 }
 
+/* An operator's removal is a pardon: the client's next requests are not
+ * judged on what it did before (no instant re-block, no repeat-offender
+ * escalation), but the same behaviour, continued, is decided again from
+ * the requests after the removal. */
+static void test_engine_removal_pardons_and_behaviour_after_is_judged(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    char path[64];
+    int64_t t = T0;
+    int i = 0;
+    /* a scanner, 20 never-served paths a second, until it is stopped */
+    for (; i < 2000 && c.last_decision.action < RP_ACTION_THROTTLE; i++, t += 50000) {
+        snprintf(path, sizeof path, "/docs/page-%d.html", i);
+        make_event(&ev, "198.51.100.40", t, "GET", path, 404);
+        rp_engine_feed(e, &ev);
+    }
+    assert_true(c.last_decision.action >= RP_ACTION_THROTTLE);
+    rp_action first_action = c.last_decision.action;
+    int64_t first = c.last_decision.expires_us - c.last_decision.start_us;
+    int needed = i; /* requests it took the first time */
+    int decisions = c.decisions;
+
+    rp_decision clear = {.key = c.last_decision.key, .action = RP_ACTION_NONE, .start_us = t,
+                         .expires_us = t};
+    rp_engine_decide(e, &clear);
+    decisions++;
+    /* the next requests, the same kind, right after the removal: served */
+    for (int k = 0; k < 3; k++, i++) {
+        snprintf(path, sizeof path, "/docs/page-%d.html", i);
+        make_event(&ev, "198.51.100.40", t += 50000, "GET", path, 404);
+        assert_int_equal(rp_engine_feed(e, &ev), RP_ACTION_NONE);
+    }
+    assert_int_equal(c.decisions, decisions);
+    /* going on, it is stopped again, after about as many requests as the
+     * first time, as a first offense again (same action and duration) */
+    int after = 3;
+    for (; after < 4 * needed && c.decisions == decisions; after++, i++) {
+        snprintf(path, sizeof path, "/docs/page-%d.html", i);
+        make_event(&ev, "198.51.100.40", t += 50000, "GET", path, 404);
+        rp_engine_feed(e, &ev);
+    }
+    assert_int_equal(c.decisions, decisions + 1);
+    assert_int_equal(c.last_decision.action, first_action);
+    assert_true(after >= needed / 2);
+    assert_int_equal(c.last_decision.expires_us - c.last_decision.start_us, first);
+    rp_engine_free(e);
+}
+
 /* Feed a stream of one scenario mixed with background; return a checksum
  * of every incident. */
 static uint64_t run_mixed(int *incidents) {
@@ -793,6 +843,7 @@ int main(void) {
         cmocka_unit_test(test_engine_counts_out_of_order_events),
         cmocka_unit_test(test_engine_skips_allowlisted_cidr),
         cmocka_unit_test(test_engine_manual_decision_goes_out_and_allow_bypasses),
+        cmocka_unit_test(test_engine_removal_pardons_and_behaviour_after_is_judged),
         cmocka_unit_test(test_engine_is_deterministic),
         cmocka_unit_test(test_engine_escalates_repeat_offenders),
         cmocka_unit_test(test_engine_stops_a_slow_swarm_but_not_its_neighbour),
