@@ -87,38 +87,62 @@ static redisContext *dial(const char *addr, int timeout_ms) {
     return redisConnectWithTimeout(h, port, tv);
 }
 
-/* A reply that says this node is no longer the one to talk to fails the
- * connection at once: the reader and the context are put in error, so the
- * call that read it returns REDIS_ERR (the reply is never handed out),
- * and so does every later read or write. To the thread it is a lost
- * connection, and it reconnects -- through the sentinels or the slot map,
- * to the new master -- in the one path every thread already has, which
- * also retries what was in flight (a pipeline's later replies, already
- * buffered, must not be taken for a success: hence the reader too):
+/* A reply that says this node is no longer the one to talk to, or that
+ * Redis cannot serve now, fails the connection at once: the reader and
+ * the context are put in error, so the call that read it returns
+ * REDIS_ERR (the reply is never handed out), and so does every later
+ * read or write. To the thread it is a lost connection, and it
+ * reconnects -- through the sentinels or the slot map, to the new master
+ * -- in the one path every thread already has, which also retries what
+ * was in flight (a pipeline's later replies, already buffered, must not
+ * be taken for a success: hence the reader too). Not here:
  *   READONLY     a master demoted under us (Sentinel reconfigured it, or
  *                a Redis Cluster failover made it a replica);
  *   UNBLOCKED    a blocking read on a master being demoted;
  *   MOVED, ASK   Redis Cluster: the slot is served elsewhere (moved, or
  *                being migrated: the reconnect reads the map again, with
- *                backoff, until the migration is over);
+ *                backoff, until the migration is over).
+ * Not now (RP_REPLY_NOT_READY: every thread of the node then waits,
+ * with backoff, see hold_off):
+ *   LOADING      a restarted Redis replaying its AOF or RDB (a write
+ *                refused then is not refused for good: the forwarder's
+ *                batch, the publisher's, must be sent again, not dropped);
+ *   BUSY         a script running past its time limit;
+ *   MASTERDOWN   a replica that lost its master (replica-serve-stale-data no);
+ *   NOREPLICAS   fewer replicas than min-replicas-to-write;
  *   CLUSTERDOWN  the cluster cannot serve (a master lost, no failover yet);
  *   TRYAGAIN     a multi-key command during a slot's migration.
  * hiredis 0.14 builds error replies with createString; the reader hands
  * us the context as privdata. */
+static const struct {
+    const char *word; /* the reply's first word */
+    rp_reply_kind kind;
+} failing_replies[] = {
+    {"READONLY", RP_REPLY_ELSEWHERE},    {"UNBLOCKED", RP_REPLY_ELSEWHERE},
+    {"MOVED", RP_REPLY_ELSEWHERE},       {"ASK", RP_REPLY_ELSEWHERE},
+    {"LOADING", RP_REPLY_NOT_READY},     {"BUSY", RP_REPLY_NOT_READY},
+    {"MASTERDOWN", RP_REPLY_NOT_READY},  {"NOREPLICAS", RP_REPLY_NOT_READY},
+    {"CLUSTERDOWN", RP_REPLY_NOT_READY}, {"TRYAGAIN", RP_REPLY_NOT_READY},
+};
+
+rp_reply_kind rp_cluster_reply_kind(const char *str, size_t len) {
+    /* the whole first word: BUSYGROUP (XGROUP CREATE's "it exists") is
+     * not BUSY */
+    size_t n = 0;
+    while (n < len && str[n] != ' ') n++;
+    for (size_t i = 0; i < sizeof failing_replies / sizeof failing_replies[0]; i++)
+        if (strlen(failing_replies[i].word) == n && memcmp(str, failing_replies[i].word, n) == 0)
+            return failing_replies[i].kind;
+    return RP_REPLY_OTHER;
+}
+
 static redisReplyObjectFunctions readonly_fn;
 static void *(*default_create_string)(const redisReadTask *, char *, size_t);
 static pthread_once_t readonly_once = PTHREAD_ONCE_INIT;
 
-static bool starts(const char *str, size_t len, const char *word) {
-    size_t n = strlen(word);
-    return len >= n && memcmp(str, word, n) == 0;
-}
-
 static void *create_string_watch(const redisReadTask *task, char *str, size_t len) {
     if (task->type == REDIS_REPLY_ERROR && task->privdata &&
-        (starts(str, len, "READONLY") || starts(str, len, "UNBLOCKED") ||
-         starts(str, len, "MOVED ") || starts(str, len, "ASK ") ||
-         starts(str, len, "CLUSTERDOWN") || starts(str, len, "TRYAGAIN"))) {
+        rp_cluster_reply_kind(str, len) != RP_REPLY_OTHER) {
         redisContext *ctx = task->privdata;
         redisReader *reader = ctx->reader;
         /* Redis's words (a slot, an address; never a secret), cut. The
@@ -294,11 +318,97 @@ static bool cluster_master(rp_cluster *c, char *addr, size_t size, rp_error *err
     return ok;
 }
 
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Redis said "not now" (RP_REPLY_NOT_READY): no thread of this node
+ * connects before the hold ends. Without it a Redis loading its data
+ * for seconds is asked by every thread every few milliseconds (AUTH
+ * works, the first command fails, the thread reconnects at once). The
+ * hold doubles from BACKOFF_MIN_MS to BACKOFF_MAX_MS, as a refused
+ * connection's backoff does, each time Redis says it again once the
+ * hold is over (the replies of threads still connected during a hold do
+ * not double it); an episode is logged when it begins, at warn (Redis
+ * will serve: nothing is lost, everything is retried), and when a
+ * connection's PING is answered again. from_probe: rp_cluster_connect's
+ * PING said it (else a command of a thread's connection). */
+static void hold_off(rp_cluster *c, const char *why, size_t len, bool from_probe) {
+    atomic_fetch_add(&c->not_ready, 1);
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&c->master_lock);
+    /* a new episode once Redis has been quiet for two holds */
+    bool begins = !c->not_ready_since_ms || now > c->hold_until_ms + 2 * c->hold_ms;
+    if (begins) {
+        c->not_ready_since_ms = now;
+        c->hold_ms = BACKOFF_MIN_MS;
+        c->hold_until_ms = now + c->hold_ms;
+    } else if (now >= c->hold_until_ms) {
+        c->hold_ms = c->hold_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->hold_ms * 2;
+        c->hold_until_ms = now + c->hold_ms;
+    }
+    c->probe_refused |= from_probe;
+    snprintf(c->not_ready_why, sizeof c->not_ready_why, "%.*s", (int)(len < 90 ? len : 90), why);
+    pthread_mutex_unlock(&c->master_lock);
+    char where[400];
+    if (begins)
+        rp_log(c->d, "warn", "cluster: redis %s is not ready (%.*s): every connection of this "
+                             "node waits, with backoff (%d ms doubling to %d s), and retries",
+               rp_cluster_where(c, where, sizeof where), (int)(len < 90 ? len : 90), why,
+               BACKOFF_MIN_MS, BACKOFF_MAX_MS / 1000);
+}
+
+/* The time left on the hold (0: none), and why. */
+static int64_t held(rp_cluster *c, char *why, size_t size) {
+    pthread_mutex_lock(&c->master_lock);
+    int64_t left = c->hold_until_ms - mono_ms();
+    snprintf(why, size, "%s", c->not_ready_why);
+    pthread_mutex_unlock(&c->master_lock);
+    return left > 0 ? left : 0;
+}
+
+/* PING before a connection is handed out: a Redis that is loading its
+ * data answers AUTH and ROLE, and refuses everything else with LOADING.
+ * Any other error (an ACL without +ping) is not this check's business. */
+static bool ready(rp_cluster *c, redisContext *ctx, const char *addr, rp_error *err) {
+    redisReply *r = redisCommand(ctx, "PING");
+    if (!r) {
+        rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s: %s", addr, ctx->errstr);
+        return false;
+    }
+    bool not_ready = r->type == REDIS_REPLY_ERROR &&
+                     rp_cluster_reply_kind(r->str, r->len) == RP_REPLY_NOT_READY;
+    if (not_ready) {
+        rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s: %.90s", addr, r->str);
+        hold_off(c, r->str, r->len, true);
+    }
+    freeReplyObject(r);
+    if (not_ready) return false;
+    pthread_mutex_lock(&c->master_lock);
+    bool again = c->probe_refused;
+    int64_t since = c->not_ready_since_ms;
+    if (again) c->probe_refused = false, c->not_ready_since_ms = 0;
+    pthread_mutex_unlock(&c->master_lock);
+    if (again)
+        rp_log(c->d, "info", "cluster: redis %s serves again, %lld ms after it first said it was "
+                             "not ready", addr, (long long)(mono_ms() - since));
+    return true;
+}
+
 redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
     const bool sentinel = c->config.n_sentinels > 0;
     const bool cluster = c->config.n_cluster_nodes > 0;
     char found[300];
     const char *addr = c->config.redis;
+    char said[100];
+    int64_t left = held(c, said, sizeof said);
+    if (left) {
+        rp_error_set(err, RP_EIO, NULL, 0, 0, "redis %s: %s (not ready: no connection for %lld ms)",
+                     rp_cluster_where(c, found, sizeof found), said, (long long)left);
+        return NULL;
+    }
     if (sentinel || cluster) {
         if (!(sentinel ? sentinel_master : cluster_master)(c, found, sizeof found, err))
             return NULL;
@@ -361,6 +471,10 @@ redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err) {
                                  "(from the slot map)",
                    c->slot, c->config.stream, c->config.decisions, addr);
     }
+    if (!ready(c, ctx, addr, err)) {
+        redisFree(ctx);
+        return NULL;
+    }
     watch_readonly(ctx);
     atomic_fetch_add(&c->connected, 1);
     return ctx;
@@ -408,6 +522,13 @@ redisContext *rp_cluster_connect_retry(rp_cluster *c, const char *who) {
 
 void rp_cluster_disconnect(rp_cluster *c, redisContext **ctx) {
     if (!*ctx) return;
+    /* Failed by a "not now" reply (the watch above): the hold, before the
+     * thread's reconnect. */
+    const char *e = (*ctx)->errstr;
+    if ((*ctx)->err && rp_cluster_reply_kind(e, strlen(e)) == RP_REPLY_NOT_READY) {
+        const char *cut = strstr(e, ": reconnecting");
+        hold_off(c, e, cut ? (size_t)(cut - e) : strlen(e), false);
+    }
     redisFree(*ctx);
     *ctx = NULL;
     atomic_fetch_sub(&c->connected, 1);
@@ -634,6 +755,10 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
          C(wait_short)},
         {"rampart_cluster_reconnects_total", "counter", "Redis connections lost and remade.",
          C(reconnects)},
+        {"rampart_cluster_redis_not_ready_total", "counter",
+         "Replies by which Redis said not now (LOADING its data, BUSY, MASTERDOWN, NOREPLICAS, "
+         "CLUSTERDOWN, TRYAGAIN): what was sent is retried, this node's connections wait with "
+         "backoff.", C(not_ready)},
         {"rampart_cluster_events_buffered_total", "counter",
          "Events this edge kept in its outage buffer (cluster.buffer_mb) to forward later.",
          C(buffered)},

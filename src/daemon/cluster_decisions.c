@@ -362,8 +362,13 @@ static void mirror_engine(rp_cluster *c, const rp_decision *dec) {
     pthread_mutex_unlock(&d->engine_lock);
 }
 
-static void mirror_put(rp_cluster *c, const rp_decision *dec) {
-    rp_daemon_table_put(c->d, dec);
+/* Into this node's table; false when the table is full (counted in
+ * table_full, not in mirrored). Every node holds all of the fleet's
+ * decisions, so a table sized for one host refuses a large fleet's: the
+ * load sums its refusals up in one line, a change followed alone is
+ * logged alone. */
+static bool mirror_put(rp_cluster *c, const rp_decision *dec) {
+    if (!rp_daemon_table_try_put(c->d, dec)) return false;
     atomic_fetch_add(&c->mirrored, 1);
     /* An operator's decision made on any node (no incident: manual) binds
      * this node's engine too: an allow made through an edge's API must stop
@@ -371,6 +376,7 @@ static void mirror_put(rp_cluster *c, const rp_decision *dec) {
      * overwrite the allow in Redis), and a manual block is a decision in
      * force the engine must not escalate over. */
     if (dec->incident_id == 0) mirror_engine(c, dec);
+    return true;
 }
 
 static void mirror_remove(rp_cluster *c, const rp_key *key) {
@@ -489,6 +495,7 @@ static size_t resync_removals(rp_cluster *c, const key_set *redis, const key_set
 rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_t size,
                           unsigned *loaded) {
     *loaded = 0;
+    unsigned refused = 0; /* the table is full */
     bool resync = atomic_load(&c->loads) > 0;
     /* The position first: a change made during the load is read again. */
     redisReply *r = redisCommand(ctx, "XREVRANGE %s + - COUNT 1", c->changes);
@@ -521,11 +528,16 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
             if (!parse_decision(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
                 continue;
             if (resync && key_set_has(&unpublished, k->str)) continue; /* ours is newer */
-            mirror_put(c, &dec);
-            (*loaded)++;
+            if (mirror_put(c, &dec)) (*loaded)++;
+            else refused++;
         }
     }
     freeReplyObject(r);
+    if (refused)
+        rp_log(c->d, "error", "cluster mirror: loaded %u of %u active fleet decisions; %u refused: "
+                              "the decision table is full, raise serve.table_capacity (%u slots "
+                              "now): see docs/cluster.md#sizing-the-decision-table",
+               *loaded, *loaded + refused, refused, c->d->serve.table_capacity);
     if (resync) {
         key_set_sort(&in_redis);
         if (sets_ok) {
@@ -556,9 +568,13 @@ static void apply_change(rp_cluster *c, const redisReply *fields) {
     if (!op || !key) return;
     if (strcmp(op->str, "put") == 0 && value) {
         rp_decision dec;
+        char text[RP_KEY_TEXT];
         if (parse_decision(key->str, key->len, value->str, value->len, &dec) &&
-            dec.expires_us > rp_wall_us())
-            mirror_put(c, &dec);
+            dec.expires_us > rp_wall_us() && !mirror_put(c, &dec))
+            rp_log(c->d, "error", "cluster mirror: the decision table is full: %.*s not enforced "
+                                  "(raise serve.table_capacity: see "
+                                  "docs/cluster.md#sizing-the-decision-table)",
+                   (int)rp_key_format(&dec.key, text, sizeof text), text);
     } else if (strcmp(op->str, "del") == 0) {
         rp_key k;
         if (rp_key_parse(key->str, key->len, &k) == RP_OK) mirror_remove(c, &k);

@@ -72,6 +72,7 @@ typedef struct forwarder {
     size_t entry_off[FORWARD_BATCH + 1], entry_events[FORWARD_BATCH];
     uint16_t entry_part[FORWARD_BATCH]; /* each entry's partition */
     size_t n_entries;
+    size_t accepted; /* the last round trip's events Redis took */
     /* Partitioned detection (cluster.partitions): the streams' names, and
      * a pop's records sorted by partition (stable: a client's events stay
      * in the order they came). */
@@ -176,7 +177,11 @@ static void pack_records(forwarder *f, rp_str *records, const rp_event *evs, siz
 
 /* One round trip: the XADDs of the entries and one XTRIM, pipelined.
  * Returns the records whose replies arrived (forwarded, or refused by
- * Redis and counted); fewer than packed when the connection was lost. */
+ * Redis and counted); fewer than packed when the connection was lost --
+ * also when Redis said "not now" (LOADING while it replays its AOF,
+ * BUSY...): cluster.c's reply watch fails the connection then, so those
+ * events are kept and sent again, never taken for refused. f->accepted:
+ * the events Redis took. */
 static size_t forward_round_trip(forwarder *f) {
     rp_cluster *c = f->c;
     bool touched[MAX_PARTITIONS] = {0};
@@ -229,6 +234,7 @@ static size_t forward_round_trip(forwarder *f) {
         }
         freeReplyObject(r);
     }
+    f->accepted = ok;
     atomic_fetch_add(&c->forwarded, ok);
     atomic_fetch_add(&c->forward_entries, entries);
     atomic_fetch_add(&c->forward_round_trips, 1);
@@ -310,7 +316,9 @@ static bool buffer_replay(forwarder *f, rp_str *records) {
     offs[n] = off;
     pack_records(f, records, NULL, n, false);
     size_t handled = forward_round_trip(f);
-    atomic_fetch_add(&c->buffer_replayed, handled);
+    /* replayed: what Redis took; a refusal for good (handled, not taken)
+     * is in forward_errors */
+    atomic_fetch_add(&c->buffer_replayed, f->accepted);
     atomic_fetch_sub(&c->buffer_events, handled);
     atomic_fetch_sub(&c->buffer_bytes, offs[handled] - h->read);
     h->read = offs[handled];

@@ -108,16 +108,34 @@ struct rp_cluster {
     char nodes[RP_CLUSTER_MAX_NODES][RP_CLUSTER_ADDR];
     unsigned n_nodes;
     char node_answered[RP_CLUSTER_ADDR];
+    /* Redis said "not now" (LOADING...): no connection before
+     * hold_until_ms (monotonic), the hold doubling while it keeps saying
+     * so (cluster.c, hold_off); under master_lock. */
+    int64_t not_ready_since_ms, hold_until_ms;
+    int hold_ms;
+    bool probe_refused; /* a connection's PING was refused in this episode */
+    char not_ready_why[100];
+    atomic_uint_fast64_t not_ready;
 };
+
+/* What an error reply asks of the thread that read it (cluster.c): the
+ * connection fails (a lost connection, retried) for ELSEWHERE (READONLY,
+ * UNBLOCKED, MOVED, ASK: reconnect to the master) and NOT_READY
+ * (LOADING, BUSY, MASTERDOWN, NOREPLICAS, CLUSTERDOWN, TRYAGAIN: Redis
+ * will serve later; every connection of the node waits with backoff). */
+typedef enum { RP_REPLY_OTHER, RP_REPLY_ELSEWHERE, RP_REPLY_NOT_READY } rp_reply_kind;
+rp_reply_kind rp_cluster_reply_kind(const char *str, size_t len);
 
 /* cluster.c: a connected, authenticated context or NULL (err says why,
  * without the password). With cluster.sentinels, on every call: the
  * master's address from the sentinels (in turn); with
  * cluster.redis_cluster, the master of the fleet's slot from the slot
- * map; then ROLE must say master. A READONLY, UNBLOCKED, MOVED, ASK,
- * CLUSTERDOWN or TRYAGAIN reply on the context later fails the call that
- * read it and every later one (a lost connection), so the thread
- * reconnects through the sentinels or the slot map. */
+ * map; then ROLE must say master, and PING must not say "not now"
+ * (LOADING: RP_REPLY_NOT_READY holds every connection of the node off,
+ * with backoff). A reply of rp_cluster_reply_kind ELSEWHERE or NOT_READY
+ * on the context later fails the call that read it and every later one
+ * (a lost connection), so the thread reconnects through the sentinels or
+ * the slot map. */
 redisContext *rp_cluster_connect(rp_cluster *c, rp_error *err);
 /* Redis Cluster: what a CLUSTER SLOTS reply says. */
 typedef struct rp_slot_map {

@@ -359,12 +359,16 @@ int rp_daemon_table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_d
 
 /* ------------------------------------------------------ engine callbacks */
 
-void rp_daemon_table_put(rp_daemon *d, const rp_decision *wall) {
+bool rp_daemon_table_try_put(rp_daemon *d, const rp_decision *wall) {
     rp_daemon_lock_table(d);
     rp_status st = rp_dtable_put(d->table, wall, rp_wall_us());
     pthread_mutex_unlock(&d->table_lock);
-    if (st != RP_OK) {
-        atomic_fetch_add(&d->table_full, 1);
+    if (st != RP_OK) atomic_fetch_add(&d->table_full, 1);
+    return st == RP_OK;
+}
+
+void rp_daemon_table_put(rp_daemon *d, const rp_decision *wall) {
+    if (!rp_daemon_table_try_put(d, wall)) {
         char key[128];
         rp_key_format(&wall->key, key, sizeof key);
         rp_log(d, "error", "decision table full: %s not enforced (raise serve.table_capacity)", key);

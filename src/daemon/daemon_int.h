@@ -178,6 +178,9 @@ void rp_daemon_count_refused(rp_daemon *d, const rp_event *evs, size_t n);
 /* Put a decision (wall clock) in the table; a full table is counted and
  * logged, not an error to the caller (daemon.c). */
 void rp_daemon_table_put(rp_daemon *d, const rp_decision *wall);
+/* The same without the log line: false when the table is full (counted in
+ * table_full); for a caller that sums up many refusals in one line. */
+bool rp_daemon_table_try_put(rp_daemon *d, const rp_decision *wall);
 
 /* The store queue (daemon.c). A manual change takes the queued decision
  * and removal jobs of its key out (they would otherwise be written after
