@@ -18,22 +18,30 @@
 # rule-based WAF costs on the same path. The daemon allowlists 127.0.0.0/8 so the flood from
 # wrk is counted but never blocked (a 403 would be cheaper than the
 # proxied 200 and flatter the module); the lookups still run in full.
+# When redis-server is installed (EDGE=0 skips it), a fleet configuration
+# runs too (docs/cluster.md): the module's daemon is an edge
+# (cluster.role: edge) forwarding every event into a redis-server started
+# here on loopback, read by a detector (also allowlisting 127.0.0.0/8):
+# the module does the same work, its daemon and the machine more.
+# Redis, the edge and the detector are pinned with wrk and the daemon.
 set -euo pipefail
 source "$(dirname "$0")/../tests/e2e/lib.sh"
 DUR=${1:-10}
 ROUNDS=${2:-3}
 command -v wrk >/dev/null || bash "$ROOT/tools/install-deps.sh" wrk
 bash "$ROOT/tools/install-deps.sh" nginx nginx-dev
-MODULE=$(make -s -C "$ROOT" nginx-module | tail -1)
 [ -x "$RAMPART" ] || make -s -C "$ROOT" all >/dev/null
+# The module of $RAMPART's build directory (as tests/e2e/lib.sh does).
+MODULE=${MODULE:-$(bash "$ROOT/nginx/build.sh" "$(dirname "$RAMPART")" | tail -1)}
 NGINX=${NGINX:-/usr/sbin/nginx}
 PIN_NGINX="" PIN_LOAD=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then PIN_NGINX="taskset -c 0"; PIN_LOAD="taskset -c 1"; fi
 
-NGINX_PID="" SERVE_PID=""
-cleanup() {
+NGINX_PID=""
+cleanup() { # nginx, then the daemons and redis-server (CLEANUP_PIDS, tests/e2e/lib.sh)
+  local p
   [ -n "$NGINX_PID" ] && kill -TERM "$NGINX_PID" 2>/dev/null
-  [ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null
+  for p in $CLEANUP_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.3; rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -43,14 +51,28 @@ make_token
 $PIN_LOAD true
 start_serve b --config "$TMP/rampart.yaml"
 [ -n "$PIN_LOAD" ] && taskset -pc 1 "$SERVE_PID" > /dev/null
+B_ADMIN=$ADMIN
+EDGE_MODE=""
+if [ "${EDGE:-1}" = 1 ] && command -v redis-server >/dev/null; then
+  EDGE_MODE=edge
+  start_redis
+  for role in edge detector; do
+    { printf 'allow:\n  cidrs: [127.0.0.0/8]\n'
+      printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: %s\n' "$REDIS_PORT" "$role"; } > "$TMP/$role.yaml"
+  done
+  start_serve e --config "$TMP/edge.yaml"; E_ADMIN=$ADMIN; E_PID=$SERVE_PID
+  start_serve det --config "$TMP/detector.yaml"; DET_ADMIN=$ADMIN; DET_PID=$SERVE_PID
+  [ -n "$PIN_LOAD" ] && for p in "$REDIS_PID" "$E_PID" "$DET_PID"; do taskset -apc 1 "$p" > /dev/null; done
+fi
+ADMIN=$B_ADMIN
 
 mkdir -p "$TMP/ng/logs" "$TMP/ng/tmp"
 USER_LINE=""; [ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
 PORT=$(shuf -i 20000-60000 -n 1); UPORT=$((PORT + 1))
 MODSEC_SO=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
-MODES="off table on"
+MODES="off table on $EDGE_MODE"
 if [ "${MODSEC:-1}" = 1 ] && [ -f "$MODSEC_SO" ] && [ -f /usr/share/modsecurity-crs/owasp-crs.load ]; then
-  MODES="off table on modsec"
+  MODES="off table on $EDGE_MODE modsec"
   { echo "Include /etc/nginx/modsecurity.conf"
     echo "SecRuleEngine On"
     echo "SecAuditEngine Off"
@@ -61,9 +83,11 @@ if [ "${MODSEC:-1}" = 1 ] && [ -f "$MODSEC_SO" ] && [ -f /usr/share/modsecurity-
     echo "Include /usr/share/modsecurity-crs/rules/*.conf"
     echo "Include /etc/modsecurity/crs/RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf"; } > "$TMP/modsec.conf"
 fi
-conf() { # conf on|off|table|modsec (table: rampart on, rampart_socket off: lookups only)
-  local onoff=$1 sock="$TMP/b.sock" modload="" modsec=""
+conf() { # conf on|off|table|edge|modsec (table: rampart on, rampart_socket off: lookups only;
+        # edge: rampart on, the edge daemon's socket and table)
+  local onoff=$1 sock="$TMP/b.sock" table="$TMP/b.tbl" modload="" modsec=""
   [ "$1" = table ] && { onoff=on; sock=off; }
+  [ "$1" = edge ] && { onoff=on; sock="$TMP/e.sock"; table="$TMP/e.tbl"; }
   if [ "$1" = modsec ]; then
     onoff=off; modload="load_module $MODSEC_SO;"
     modsec="modsecurity on; modsecurity_rules_file $TMP/modsec.conf;"
@@ -80,7 +104,7 @@ http {
   access_log off;
   client_body_temp_path $TMP/ng/tmp/body;
   proxy_temp_path $TMP/ng/tmp/proxy;
-  rampart_table $TMP/b.tbl;
+  rampart_table $table;
   rampart_socket $sock;
   upstream app { server 127.0.0.1:$UPORT; keepalive 32; }
   server {
@@ -129,8 +153,9 @@ measure() {
   p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; print v}' "$TMP/wrk.out")
   echo "$rps $p99 $cpu"
 }
-best_off="0 0" best_on="0 0" best_table="0 0" best_modsec="0 0"
-cpu_off=1e9 cpu_on=1e9 cpu_table=1e9 cpu_modsec=1e9
+best_off="0 0" best_on="0 0" best_table="0 0" best_modsec="0 0" best_edge="0 0"
+cpu_off=1e9 cpu_on=1e9 cpu_table=1e9 cpu_modsec=1e9 cpu_edge=1e9
+metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
 ev0=$(curl -s "$ADMIN/v1/stats" | grep -o '"events":[0-9]*' | head -1 | cut -d: -f2)
 for r in $(seq 1 "$ROUNDS"); do
   for mode in $MODES; do
@@ -151,6 +176,11 @@ awk -v off="$best_off" -v on="$best_on" -v tb="$best_table" 'BEGIN {
   printf "without rampart:            %8.0f req/s   p99 %6.2f ms\n", a[1], a[2];
   printf "rampart on, lookups only:   %8.0f req/s   p99 %6.2f ms   (%.1f %% / %.1f %%)\n", c[1], c[2], 100 * c[1] / a[1], 100 * c[2] / a[2];
   printf "rampart on, lookups+events: %8.0f req/s   p99 %6.2f ms   (%.1f %% / %.1f %%)\n", b[1], b[2], 100 * b[1] / a[1], 100 * b[2] / a[2] }'
+if [ -n "$EDGE_MODE" ]; then
+  awk -v off="$best_off" -v e="$best_edge" 'BEGIN {
+    split(off, a, " "); split(e, b, " ");
+    printf "rampart on, an edge behind: %8.0f req/s   p99 %6.2f ms   (%.1f %% / %.1f %%)\n", b[1], b[2], 100 * b[1] / a[1], 100 * b[2] / a[2] }'
+fi
 if [[ $MODES == *modsec* ]]; then
   awk -v off="$best_off" -v m="$best_modsec" -v co="$cpu_off" -v cm="$cpu_modsec" 'BEGIN {
     split(off, a, " "); split(m, b, " ");
@@ -161,4 +191,14 @@ fi
 awk -v off="$cpu_off" -v tb="$cpu_table" -v on="$cpu_on" 'BEGIN {
   printf "nginx worker CPU per request (lowest of the rounds): without %.2f us, lookups only %.2f us, lookups+events %.2f us\n", off, tb, on;
   printf "  -> capacity with rampart on: %.1f %% of without (lookups only: %.1f %%)\n", 100 * off / on, 100 * off / tb }'
+[ -n "$EDGE_MODE" ] && awk -v off="$cpu_off" -v e="$cpu_edge" 'BEGIN {
+  printf "  with an edge behind the module: %.2f us, capacity %.1f %% of without\n", e, 100 * off / e }'
 echo "events received by the daemon: $((ev1 - ev0)); dropped by nginx workers (their exit reports): $drops"
+if [ -n "$EDGE_MODE" ]; then
+  sleep 1 # the detector catches up with the stream
+  echo "fleet: the edge dropped $(curl -s "$E_ADMIN/metrics" | awk '$1 ~ /^rampart_events_dropped_total/ { s += $2 } END { print s + 0 }')," \
+       "forwarded $(metric "$E_ADMIN" rampart_cluster_events_forwarded_total)" \
+       "(errors $(metric "$E_ADMIN" rampart_cluster_forward_errors_total));" \
+       "the detector consumed $(metric "$DET_ADMIN" rampart_cluster_events_consumed_total)," \
+       "its engine saw $(metric "$DET_ADMIN" rampart_engine_events_total)"
+fi
