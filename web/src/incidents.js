@@ -18,7 +18,7 @@ const FLEET_COLUMNS = [
   { label: 'decided by', value: (i) => i.node || '', render: (i) => h('span', { class: 'mono', testid: 'incident-node' }, i.node || '–') },
   { label: 'seen on', value: (i) => (i.hosts || []).join(','),
     render: (i) => h('span', { testid: 'incident-hosts', title: 'the hosts (edges) that saw this client\'s requests up to the decision' },
-      (i.hosts || []).length ? (i.hosts || []).map((x) => h('span', { class: 'tag' }, x)) : '–', i.hosts_more ? ' and more' : ''), wrap: true },
+      (i.hosts || []).length ? (i.hosts || []).map((x) => h('span', { class: 'tag nowrap' }, x)) : '–', i.hosts_more ? ' and more' : '') },
 ];
 const REFUSED_HELP = 'Requests this client sent after its first throttle or block, as of its latest stored incident: '
   + 'the ones nginx refused (403) or throttled (429) while the decision was in force, and any after it expired. '
