@@ -318,6 +318,8 @@ static bool cluster_master(rp_cluster *c, char *addr, size_t size, rp_error *err
     return ok;
 }
 
+#define NOT_READY_QUIET_MS 60000
+
 static int64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -339,8 +341,11 @@ static void hold_off(rp_cluster *c, const char *why, size_t len, bool from_probe
     atomic_fetch_add(&c->not_ready, 1);
     int64_t now = mono_ms();
     pthread_mutex_lock(&c->master_lock);
-    /* a new episode once Redis has been quiet for two holds */
-    bool begins = !c->not_ready_since_ms || now > c->hold_until_ms + 2 * c->hold_ms;
+    /* One episode until a connection's PING is answered again (ready), or,
+     * when PING never said it (NOREPLICAS on a write), a minute without a
+     * "not now": the threads' own backoff can leave a loading Redis
+     * unasked for seconds, which must not split the episode. */
+    bool begins = !c->not_ready_since_ms || now > c->hold_until_ms + NOT_READY_QUIET_MS;
     if (begins) {
         c->not_ready_since_ms = now;
         c->hold_ms = BACKOFF_MIN_MS;

@@ -445,7 +445,6 @@ for f in det ea eb ec ed; do
     test "$(grep -c 'is not ready (LOADING' "$TMP/$f.log")" -le 1 -a "$(grep -c LOADING "$TMP/$f.log")" -le 6
 done
 # es's one error line is section 3's refusal summary, on purpose
-check "no daemon logged an error (but es's summary of its refusals)" \
-  sh -c "! grep -hE 'Z error ' $logs | grep -vF '$S_LINE'"
+check "no daemon logged an error (but es's summary of its refusals)" no_error_lines --except "$S_LINE" $logs
 stop_redis
 echo "cluster_guarantees: ok"

@@ -144,7 +144,7 @@ for k in "$S1" "$K1" "$M" "$S2" "$S3"; do
     sh -c "[ '$(status "$E" "$k")$(status "$L" "$k")$(status "$DET" "$k")' = 403403403 ] && [ -n \"\$(redis-cli -p $PORT HGET rampart:decisions ip:$k)\" ]"
 done
 stop_serve "$E_PID"; stop_serve "$L_PID"; stop_serve "$DET_PID"
-check "no daemon logged an error" sh -c "! grep -h '\"error\"\\|error:' $TMP/e.log $TMP/l.log $TMP/det.log"
+check "no daemon logged an error" no_error_lines $TMP/e.log $TMP/l.log $TMP/det.log
 stop_redis
 
 echo "5. an ACL user and its password"

@@ -157,5 +157,5 @@ echo "  consumed: detector 1 $c1 (before its death), detector 2 $c2, detector 3 
 check "consumed by the three engines == forwarded ($total_forwarded): no event read twice" \
   test $((c1 + c2 + c3)) = "$total_forwarded"
 check "no daemon logged an error" \
-  sh -c "! grep -h '\"error\"\\|error:' $TMP/edge.log $TMP/d2.log $TMP/d3.log"
+  no_error_lines $TMP/edge.log $TMP/d2.log $TMP/d3.log
 echo "PASS cluster_partitions"

@@ -260,7 +260,7 @@ check "the decisions from before are still enforced" \
 
 stop_serve "$EDGE_PID"; stop_serve "$DET1_PID"; stop_serve "$DET2_PID"
 check "no daemon logged an error" \
-  sh -c "! grep -h '\"error\"\\|error:' $TMP/edge.log $TMP/det1.log $TMP/det2.log"
+  no_error_lines $TMP/edge.log $TMP/det1.log $TMP/det2.log
 for p in "$OWNER" "$REPLICA"; do
   acl_log=$(redis-cli -p "$p" ACL LOG | tr '\n' ' ' | sed 's/ *$//')
   check "the ACL user was refused nothing on 127.0.0.1:$p (ACL LOG empty) ${acl_log:0:400}" \

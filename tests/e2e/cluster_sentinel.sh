@@ -236,7 +236,7 @@ echo "  per decision (MULTI HSET ZADD XADD EXEC, redis-cli one command a round t
 rr DEL bench:d bench:e bench:c > /dev/null
 
 stop_serve "$EDGE_PID"; stop_serve "$DET_PID"
-check "no daemon logged an error" sh -c "! grep -h '\"error\"\\|error:' $TMP/edge.log $TMP/det.log"
+check "no daemon logged an error" no_error_lines $TMP/edge.log $TMP/det.log
 check "no sentinel password in any log" \
   sh -c "! grep -qF -e '$SPASS' -e '$WPASS' $TMP/edge.log $TMP/det.log $TMP/wrong.log"
 for p in "$S_PID" "$R_PID" "$M_PID"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done

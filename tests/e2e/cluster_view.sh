@@ -220,6 +220,6 @@ for _ in $(seq 1 100); do [ "$(final | cut -d" " -f1)" = 200 ] && break; sleep 0
 check "edge B's copy is updated in place: 200 requests, 5 samples from both edges ($(final))" \
   test "$(final)" = "200 5 edge-a,edge-b"
 stop_serve "$EA_PID"; stop_serve "$EB_PID"
-check "no daemon logged an error" sh -c "! grep -h '\"error\"\\|error:' $TMP/ea.log $TMP/eb.log $TMP/det.log"
+check "no daemon logged an error" no_error_lines $TMP/ea.log $TMP/eb.log $TMP/det.log
 stop_redis
 echo "cluster_view: ok"

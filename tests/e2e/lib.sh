@@ -21,6 +21,20 @@ check() { # check DESCRIPTION COMMAND...
   local what=$1; shift
   if "$@"; then echo "  ok: $what"; else fail "$what"; fi
 }
+# no_error_lines [--except TEXT]... LOG...: true when no daemon log line is at
+# level error -- rp_log writes "TIMESTAMP error message" (the level, then a
+# space), or "level":"error" with serve.log_json; a message that merely has
+# the word in it is not one. The lines found are printed. --except: a line a
+# test provokes on purpose, by its exact text (grep -F).
+no_error_lines() {
+  local except=() lines
+  while [ "${1:-}" = --except ]; do except+=(-e "$2"); shift 2; done
+  lines=$(grep -hE '^[^ ]+ error |"level":"error"' "$@" || true)
+  [ ${#except[@]} -eq 0 ] || lines=$(grep -vF "${except[@]}" <<<"$lines" || true)
+  [ -z "$lines" ] && return 0
+  echo "$lines" >&2
+  return 1
+}
 # Extract "key action" pairs from analyze's JSON lines.
 incident_actions() {
   awk '{ k = ""; a = "";
