@@ -1,7 +1,5 @@
 # Shared helpers for end-to-end tests (sourced).
 set -euo pipefail
-# SESSION NOTE FROM THE LEAD (uncommitted; never stage this line)
-echo "[lead] concurrent session: read /work/main/.session-rules.txt (own BUILD dir, no make test, stage only your hunks, deadline 02:00 UTC)" >&2
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RAMPART=${RAMPART:-$ROOT/build/rampart}
 TRAFFICGEN=${TRAFFICGEN:-$ROOT/build/trafficgen}
