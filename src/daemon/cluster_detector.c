@@ -335,21 +335,6 @@ static void tick_leases(rp_cluster *c, redisContext **ctx, partition *parts, uns
             *logged_standby = true;
         }
     }
-    /* What was trimmed before the group read it (finding 5 of
-     * docs/cluster-requirements.md), once every stream held is read to
-     * its end: the edges count what they trim, this says what was lost
-     * to detection. */
-    int64_t trimmed = 0;
-    bool known = held_n > 0;
-    for (unsigned p = 0; p < n && known; p++) {
-        int64_t t = 0;
-        if (!parts[p].held) continue;
-        rp_status st = rp_cluster_trimmed_unread(c, *ctx, parts[p].stream, &t);
-        if (st == RP_EIO) goto lost;
-        known = st == RP_OK;
-        trimmed += t;
-    }
-    if (known) atomic_store(&c->trimmed_unread, (uint64_t)trimmed);
     atomic_store(&c->partitions_held, held_n);
     atomic_store(&c->active, held_n > 0);
     return;
