@@ -607,6 +607,12 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     pthread_cond_init(&c->publish_cond, NULL);
     pthread_mutex_init(&c->local_lock, NULL);
     pthread_mutex_init(&c->master_lock, NULL);
+    pthread_mutex_init(&c->journal_lock, NULL);
+    /* The operators' unpublished changes, back in the queue before the
+     * engine thread can queue anything and before the first load. */
+    if (d && d->serve.store_path[0])
+        snprintf(c->journal_path, sizeof c->journal_path, "%s.unpublished", d->serve.store_path);
+    rp_cluster_journal_restore(c);
     st = rp_fleet_view_new(c, err); /* cluster_incidents.c: the node's name, host ids */
     if (st != RP_OK) {
         rp_cluster_stop(c);
@@ -703,6 +709,7 @@ void rp_cluster_stop(rp_cluster *c) {
     pthread_cond_destroy(&c->publish_cond);
     pthread_mutex_destroy(&c->local_lock);
     pthread_mutex_destroy(&c->master_lock);
+    pthread_mutex_destroy(&c->journal_lock);
     rp_cluster_buffer_free(c);
     memset(c->password, 0, sizeof c->password);
     memset(c->sentinel_password, 0, sizeof c->sentinel_password);
@@ -775,6 +782,18 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
         {"rampart_cluster_events_local_total", "counter",
          "Events this edge's own engine analysed while Redis was unreachable "
          "(cluster.local_detection).", C(local_events)},
+        {"rampart_cluster_publish_superseded_total", "counter",
+         "Manual decisions and removals not written: the fleet had decided on the key after "
+         "them (newer wins); the fleet's decision was taken here.", C(publish_superseded)},
+        {"rampart_cluster_unpublished_restored_total", "counter",
+         "Manual decisions and removals restored at start from <store>.unpublished, to publish.",
+         C(journal_restored)},
+        {"rampart_cluster_unpublished_skipped_total", "counter",
+         "Damaged or truncated lines of <store>.unpublished skipped at start.",
+         C(journal_skipped)},
+        {"rampart_cluster_unpublished_write_errors_total", "counter",
+         "Rewrites of <store>.unpublished that failed (a full disk): not durable until the next.",
+         C(journal_errors)},
         {"rampart_cluster_resync_removed_total", "counter",
          "Decisions removed from this node's table by a resync: absent from Redis on reconnect.",
          C(resync_removed)},

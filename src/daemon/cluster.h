@@ -49,7 +49,11 @@ bool rp_cluster_forwards_events(rp_cluster *c);
 /* A decision made here (the engine's, on the wall clock, or the API's)
  * or a removal, for the fleet: queued, written by the publisher thread. */
 void rp_cluster_publish(rp_cluster *c, const rp_decision *dec);
-void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key);
+/* An operator's decision, or removal (at removed_us), made here: also kept
+ * in <store>.unpublished until Redis acknowledges it, so a restart during
+ * an outage does not lose it (docs/cluster.md#redis-unreachable-what-an-edge-does). */
+void rp_cluster_publish_manual(rp_cluster *c, const rp_decision *dec);
+void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key, int64_t removed_us);
 
 /* The fleet view (cluster_incidents.c, docs/cluster.md#fleet-view).
  * This node's name (cluster.node or the hostname); NULL when standalone. */

@@ -33,7 +33,14 @@
  * hash, so the load neither removes nor overwrites it; the publisher
  * writes it, and its change comes back through the stream. The first
  * load (start) only adds: the table then holds what the store restored,
- * which may include decisions this node never published.
+ * which may include decisions this node never published -- and it too
+ * leaves the unpublished keys alone: the queue then holds the operators'
+ * changes restored from the journal (cluster_journal.c), newer than the
+ * hash.
+ *
+ * Newer wins for an operator's change (newer_wins_script): it may reach
+ * Redis long after it was made, when the fleet has decided on the key
+ * since; the later start is kept, everywhere.
  *
  * Why a stream and not PUBLISH: a pub/sub message sent while an edge is
  * reconnecting is gone; a stream entry waits, and the edge reads it from
@@ -53,14 +60,14 @@
 
 /* ------------------------------------------------------------- values */
 
-static int format_value(const rp_decision *dec, char *buf, size_t size) {
+int rp_cluster_format_value(const rp_decision *dec, char *buf, size_t size) {
     return snprintf(buf, size, "%d %lld %lld %llu %.3f", (int)dec->action,
                     (long long)dec->start_us, (long long)dec->expires_us,
                     (unsigned long long)dec->incident_id, dec->score);
 }
 
-static bool parse_decision(const char *key, size_t key_len, const char *value, size_t value_len,
-                           rp_decision *dec) {
+bool rp_cluster_parse_value(const char *key, size_t key_len, const char *value,
+                            size_t value_len, rp_decision *dec) {
     memset(dec, 0, sizeof *dec);
     if (rp_key_parse(key, key_len, &dec->key) != RP_OK) return false;
     char buf[128];
@@ -84,13 +91,13 @@ static bool parse_decision(const char *key, size_t key_len, const char *value, s
 
 /* -------------------------------------------------------------- publish */
 
-static void publish_item_queue(rp_cluster *c, publish_item *it) {
+static bool publish_item_queue(rp_cluster *c, publish_item *it) {
     pthread_mutex_lock(&c->publish_lock);
     if (c->publish_pending >= RP_CLUSTER_PUBLISH_MAX || atomic_load(&c->stopping)) {
         pthread_mutex_unlock(&c->publish_lock);
         free(it);
         atomic_fetch_add(&c->publish_dropped, 1);
-        return;
+        return false;
     }
     if (c->publish_tail) c->publish_tail->next = it;
     else c->publish_head = it;
@@ -98,6 +105,7 @@ static void publish_item_queue(rp_cluster *c, publish_item *it) {
     c->publish_pending++;
     pthread_cond_signal(&c->publish_cond);
     pthread_mutex_unlock(&c->publish_lock);
+    return true;
 }
 
 void rp_cluster_publish(rp_cluster *c, const rp_decision *dec) {
@@ -111,7 +119,26 @@ void rp_cluster_publish(rp_cluster *c, const rp_decision *dec) {
     publish_item_queue(c, it);
 }
 
-void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key) {
+/* An operator's item: queued, then the journal rewritten with it (on the
+ * API's thread: the store has just committed it, and the journal's fsync
+ * is of the same order; operators' changes are few). */
+static void publish_durable(rp_cluster *c, publish_item *it) {
+    it->durable = true;
+    if (publish_item_queue(c, it)) rp_cluster_journal_save(c);
+}
+
+void rp_cluster_publish_manual(rp_cluster *c, const rp_decision *dec) {
+    if (!c) return;
+    publish_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        atomic_fetch_add(&c->publish_dropped, 1);
+        return;
+    }
+    it->decision = *dec;
+    publish_durable(c, it);
+}
+
+void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key, int64_t removed_us) {
     if (!c) return;
     publish_item *it = calloc(1, sizeof *it);
     if (!it) {
@@ -120,17 +147,132 @@ void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key) {
     }
     it->removal = true;
     it->decision.key = *key;
-    publish_item_queue(c, it);
+    it->decision.start_us = removed_us; /* newer-wins compares it */
+    publish_durable(c, it);
 }
 
-/* MULTI, the two writes, the change, EXEC: five replies. */
+/* ------------------------------------------------------------- journal */
+
+void rp_cluster_journal_restore(rp_cluster *c) {
+    if (!c->journal_path[0]) return;
+    publish_item *head = NULL;
+    rp_journal_counts n;
+    rp_error err = {0};
+    if (rp_journal_read(c->journal_path, rp_wall_us(), &head, &n, &err) != RP_OK) {
+        atomic_fetch_add(&c->journal_errors, 1);
+        rp_log(c->d, "error", "cluster publisher: the unpublished decisions were not restored: %s",
+               err.message);
+        return;
+    }
+    atomic_fetch_add(&c->journal_restored, n.restored);
+    atomic_fetch_add(&c->journal_skipped, n.skipped);
+    if (n.skipped)
+        rp_log(c->d, "warn", "cluster publisher: %s: %u damaged or truncated lines skipped",
+               c->journal_path, n.skipped);
+    if (!head) return;
+    /* In front of anything queued since: they were made before it. */
+    publish_item *last = head;
+    while (last->next) last = last->next;
+    pthread_mutex_lock(&c->publish_lock);
+    last->next = c->publish_head;
+    c->publish_head = head;
+    if (!c->publish_tail) c->publish_tail = last;
+    c->publish_pending += n.restored;
+    pthread_mutex_unlock(&c->publish_lock);
+    rp_log(c->d, "info", "cluster publisher: %u unpublished manual decisions and removals restored "
+                         "from %s (%u expired meanwhile), published when redis answers",
+           n.restored, c->journal_path, n.expired);
+}
+
+/* The journal holds every durable item of the batch in flight and of the
+ * queue, in their order: built under publish_lock, written under
+ * journal_lock (taken first, so two rewrites never land out of order). A
+ * journal that cannot be built whole is not written at all: the previous
+ * version, a superset, stays. */
+void rp_cluster_journal_save(rp_cluster *c) {
+    if (!c->journal_path[0]) return;
+    pthread_mutex_lock(&c->journal_lock);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    bool ok = true;
+    pthread_mutex_lock(&c->publish_lock);
+    for (int pass = 0; pass < 2 && ok; pass++)
+        for (const publish_item *it = pass ? c->publish_head : c->publish_inflight; it && ok;
+             it = it->next) {
+            if (!it->durable) continue;
+            if (cap - len < 512) {
+                size_t ncap = cap ? cap * 2 : 8192;
+                char *nt = realloc(text, ncap);
+                if (!nt) {
+                    ok = false;
+                    break;
+                }
+                text = nt;
+                cap = ncap;
+            }
+            len += rp_journal_format_item(it, text + len, cap - len);
+        }
+    pthread_mutex_unlock(&c->publish_lock);
+    rp_error err = {0};
+    if (!ok) rp_error_set(&err, RP_ENOMEM, NULL, 0, 0, "out of memory");
+    if (!ok || rp_journal_write(c->journal_path, text, len, &err) != RP_OK) {
+        /* Logged once in 1000: a full disk would say so on every change. */
+        if (atomic_fetch_add(&c->journal_errors, 1) % 1000 == 0)
+            rp_log(c->d, "error", "cluster publisher: the unpublished decisions' journal: %s (the "
+                                  "decisions are enforced and queued; a restart before redis "
+                                  "returns would not publish them)",
+                   err.message);
+    }
+    pthread_mutex_unlock(&c->journal_lock);
+    free(text);
+}
+
+/* MULTI, the two writes, the change, EXEC: five replies; an operator's
+ * item is one script: one reply. */
 #define REPLIES_PER_ITEM 5
+#define REPLIES(it) ((it)->durable ? 1 : REPLIES_PER_ITEM)
+
+/* Newer wins, for an operator's item (docs/cluster.md#redis-unreachable-
+ * what-an-edge-does): it may reach Redis long after it was made (an outage,
+ * a restart in between), when the fleet has decided on the key since. The
+ * hash's decision for the key is kept when it started after ours (a put's
+ * start, a removal's time: ARGV[3]); the script then answers its value,
+ * which this node takes instead of its own. Else the same writes as
+ * append_item's transaction (ARGV[2] empty: a removal). */
+static const char newer_wins_script[] =
+    "local cur = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if cur then\n"
+    "  local s = tonumber(string.match(cur, '^%S+ (%S+)'))\n"
+    "  if s and s > tonumber(ARGV[3]) then return cur end\n"
+    "end\n"
+    "if ARGV[2] == '' then\n"
+    "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'op', 'del', 'key', ARGV[1])\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'op', 'put', 'key', ARGV[1], "
+    "'value', ARGV[2])\n"
+    "end\n"
+    "return 1\n";
 
 static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it) {
     char key[128], value[128], score[24], maxlen[16];
     size_t klen = rp_key_format(&it->decision.key, key, sizeof key);
     snprintf(maxlen, sizeof maxlen, "%d", CHANGES_MAXLEN);
     const char *p = c->config.decisions;
+    if (it->durable) {
+        char when[24];
+        size_t vlen = it->removal ? 0
+                                  : (size_t)rp_cluster_format_value(&it->decision, value,
+                                                                    sizeof value);
+        snprintf(when, sizeof when, "%lld", (long long)it->decision.start_us);
+        snprintf(score, sizeof score, "%lld", (long long)(it->decision.expires_us / 1000));
+        redisAppendCommand(ctx, "EVAL %s 3 %s %s %s %b %b %s %s %s", newer_wins_script, p,
+                           c->expiry, c->changes, key, klen, value, vlen, when, score, maxlen);
+        return;
+    }
     redisAppendCommand(ctx, "MULTI");
     if (it->removal) {
         redisAppendCommand(ctx, "HDEL %s %b", p, key, klen);
@@ -138,7 +280,7 @@ static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it
         redisAppendCommand(ctx, "XADD %s MAXLEN ~ %s * op del key %b", c->changes, maxlen, key,
                            klen);
     } else {
-        size_t vlen = (size_t)format_value(&it->decision, value, sizeof value);
+        size_t vlen = (size_t)rp_cluster_format_value(&it->decision, value, sizeof value);
         snprintf(score, sizeof score, "%lld", (long long)(it->decision.expires_us / 1000));
         redisAppendCommand(ctx, "HSET %s %b %b", p, key, klen, value, vlen);
         redisAppendCommand(ctx, "ZADD %s %s %b", c->expiry, score, key, klen);
@@ -146,6 +288,24 @@ static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it
                            key, klen, value, vlen);
     }
     redisAppendCommand(ctx, "EXEC");
+}
+
+static bool mirror_put(rp_cluster *c, const rp_decision *dec);
+
+/* The newer-wins script kept the fleet's decision (value): this node takes
+ * it too, in place of its own older one (which the first load or the
+ * resync had kept because it was unpublished). True when it was taken. */
+static bool fleet_newer(rp_cluster *c, const publish_item *it, const char *value, size_t len) {
+    char key[RP_KEY_TEXT];
+    size_t klen = rp_key_format(&it->decision.key, key, sizeof key);
+    rp_decision dec;
+    if (!rp_cluster_parse_value(key, klen, value, len, &dec)) return false;
+    if (dec.expires_us > rp_wall_us()) mirror_put(c, &dec);
+    rp_log(c->d, "info", "cluster publisher: %s: the fleet decided on it after this node's %s "
+                         "(%lld ms later): the fleet's decision kept, here too",
+           key, it->removal ? "removal" : "decision",
+           (long long)((dec.start_us - it->decision.start_us) / 1000));
+    return true;
 }
 
 /* WAIT's answer: how many replicas acknowledged the batch, or -1 for an
@@ -164,22 +324,29 @@ static long long wait_reply(const redisReply *r, char *err, size_t size) {
  * counted; a WAIT fewer replicas acknowledged too, see wait_short). */
 static rp_status publish_items(rp_cluster *c, redisContext *ctx, publish_item *items,
                                long long *acked, char *wait_err, size_t wait_err_size) {
-    size_t n = 0, ok_n = 0;
-    for (publish_item *it = items; it; it = it->next, n++) append_item(c, ctx, it);
+    size_t n_errors = 0, ok_n = 0;
+    for (publish_item *it = items; it; it = it->next) append_item(c, ctx, it);
     unsigned replicas = c->config.wait_replicas;
     if (replicas)
         redisAppendCommand(ctx, "WAIT %u %u", replicas, (unsigned)c->config.wait_ms);
-    for (size_t i = 0; i < n; i++) {
-        bool ok = true;
-        for (int k = 0; k < REPLIES_PER_ITEM; k++) {
+    size_t superseded = 0;
+    for (publish_item *it = items; it; it = it->next) {
+        bool ok = true, newer = false;
+        for (int k = 0; k < REPLIES(it); k++) {
             redisReply *r = NULL;
             if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r) return RP_EIO;
-            /* EXEC answers nil when the transaction was discarded. */
-            if (r->type == REDIS_REPLY_ERROR || (k == REPLIES_PER_ITEM - 1 && r->type != REDIS_REPLY_ARRAY))
+            if (it->durable && r->type == REDIS_REPLY_STRING)
+                newer = fleet_newer(c, it, r->str, r->len);
+            else if (r->type == REDIS_REPLY_ERROR ||
+                     (it->durable ? r->type != REDIS_REPLY_INTEGER
+                                  /* EXEC answers nil when the transaction was discarded. */
+                                  : k == REPLIES_PER_ITEM - 1 && r->type != REDIS_REPLY_ARRAY))
                 ok = false;
             freeReplyObject(r);
         }
-        if (ok) ok_n++;
+        if (newer) superseded++;
+        else if (ok) ok_n++;
+        else n_errors++;
     }
     *acked = replicas;
     if (replicas) {
@@ -191,7 +358,8 @@ static rp_status publish_items(rp_cluster *c, redisContext *ctx, publish_item *i
     /* Counted once the round trip is complete: a batch retried is not
      * counted twice. */
     atomic_fetch_add(&c->published, ok_n);
-    atomic_fetch_add(&c->publish_errors, n - ok_n);
+    atomic_fetch_add(&c->publish_errors, n_errors);
+    atomic_fetch_add(&c->publish_superseded, superseded);
     return RP_OK;
 }
 
@@ -283,8 +451,11 @@ void *rp_cluster_publish_main(void *arg) {
                 ctx = rp_cluster_connect_retry(c, "publisher");
             }
             if (!ctx) {
+                /* Back in the queue, not freed: a journal rewrite racing
+                 * with the stop must still see them (rp_cluster_stop
+                 * frees the queue). */
+                if (items) requeue_items(c, items);
                 inflight_done(c);
-                free_items(items);
                 break;
             }
         }
@@ -295,17 +466,18 @@ void *rp_cluster_publish_main(void *arg) {
                 rp_log(c->d, "warn", "cluster publisher: redis %s: %s; decisions retried",
                        c->config.redis, ctx->errstr);
                 rp_cluster_disconnect(c, &ctx);
-                if (stopping) {
-                    inflight_done(c);
-                    free_items(items);
-                    break;
-                }
                 requeue_items(c, items); /* back in the queue before out of flight */
                 inflight_done(c);
+                if (stopping) break;
                 continue;
             }
             inflight_done(c);
+            bool durable = false;
+            for (const publish_item *it = items; it && !durable; it = it->next)
+                durable = it->durable;
             free_items(items);
+            /* Acknowledged: out of the journal (after WAIT, when asked for). */
+            if (durable) rp_cluster_journal_save(c);
             if (acked < (long long)c->config.wait_replicas) {
                 /* Written, but a failover now could lose it: counted; logged
                  * at most once a minute (a master without its replicas would
@@ -517,7 +689,9 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
     /* After the read: what was published before it is in the hash, what
      * is published after it comes back through the stream from last_id. */
     key_set in_redis = {0}, unpublished = {0};
-    bool sets_ok = !resync || collect_unpublished(c, &unpublished);
+    /* Unpublished keys are kept at the first load too: the journal's, restored
+     * at start, are newer than the hash (cluster_journal.c). */
+    bool sets_ok = collect_unpublished(c, &unpublished);
     int64_t now = rp_wall_us();
     if (r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -525,9 +699,9 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
             rp_decision dec;
             if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
             if (resync && sets_ok) sets_ok = key_set_add(&in_redis, k->str, k->len);
-            if (!parse_decision(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
+            if (!rp_cluster_parse_value(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
                 continue;
-            if (resync && key_set_has(&unpublished, k->str)) continue; /* ours is newer */
+            if (key_set_has(&unpublished, k->str)) continue; /* ours is newer */
             if (mirror_put(c, &dec)) (*loaded)++;
             else refused++;
         }
@@ -549,8 +723,8 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
             rp_log(c->d, "warn", "cluster mirror: resync removals skipped (out of memory)");
         }
         free(in_redis.k);
-        free(unpublished.k);
     }
+    free(unpublished.k);
     atomic_fetch_add(&c->loads, 1);
     return RP_OK;
 }
@@ -569,7 +743,7 @@ static void apply_change(rp_cluster *c, const redisReply *fields) {
     if (strcmp(op->str, "put") == 0 && value) {
         rp_decision dec;
         char text[RP_KEY_TEXT];
-        if (parse_decision(key->str, key->len, value->str, value->len, &dec) &&
+        if (rp_cluster_parse_value(key->str, key->len, value->str, value->len, &dec) &&
             dec.expires_us > rp_wall_us() && !mirror_put(c, &dec))
             rp_log(c->d, "error", "cluster mirror: the decision table is full: %.*s not enforced "
                                   "(raise serve.table_capacity: see "

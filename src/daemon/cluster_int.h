@@ -28,7 +28,11 @@
 typedef struct publish_item {
     struct publish_item *next;
     bool removal;
-    rp_decision decision; /* the key alone for a removal */
+    /* An operator's decision or removal: in the journal (<store>.unpublished,
+     * cluster_journal.c) until Redis acknowledges it, and written by the
+     * newer-wins script (cluster_decisions.c). */
+    bool durable;
+    rp_decision decision; /* for a removal: the key, and start_us its time */
 } publish_item;
 
 /* The publisher's queue is bounded: a Redis outage must not grow the
@@ -93,6 +97,12 @@ struct rp_cluster {
     atomic_int local_gauge;
     /* Publisher: items taken but not yet written (the resync keeps them). */
     publish_item *publish_inflight;
+    /* The journal of the durable items (cluster_journal.c): its path, the
+     * lock that keeps its rewrites in order (taken before publish_lock). */
+    char journal_path[600];
+    pthread_mutex_t journal_lock;
+    atomic_uint_fast64_t journal_restored, journal_skipped, journal_errors;
+    atomic_uint_fast64_t publish_superseded; /* refused by newer-wins */
     /* Sentinel (cluster.sentinels): the one to ask first (the last that
      * answered), and the master last connected to (for the log). */
     atomic_uint sentinel_next;
@@ -193,6 +203,30 @@ rp_status rp_cluster_publish_incidents(rp_cluster *c, redisContext *ctx);
 rp_status rp_cluster_incidents_start(rp_cluster *c, rp_error *err);
 void rp_cluster_incidents_join(rp_cluster *c);
 void rp_cluster_incidents_metrics(rp_cluster *c, FILE *f);
+
+/* cluster_decisions.c: a decision's value in Redis, "action start_us
+ * expires_us incident_id score", both ways (the journal writes it too). */
+int rp_cluster_format_value(const rp_decision *dec, char *buf, size_t size);
+bool rp_cluster_parse_value(const char *key, size_t key_len, const char *value,
+                            size_t value_len, rp_decision *dec);
+/* cluster_decisions.c: the journal restored into the queue (rp_cluster_new)
+ * and rewritten from the queue (after an item is queued or acknowledged). */
+void rp_cluster_journal_restore(rp_cluster *c);
+void rp_cluster_journal_save(rp_cluster *c);
+
+/* cluster_journal.c: one item as a line (0 when it does not fit), a line
+ * back (false: damaged, counted by the caller), the file read into a list
+ * (bounded: RP_CLUSTER_PUBLISH_MAX items, one line's memory for any line;
+ * a missing file is an empty one) and written whole (text of len bytes;
+ * len 0 removes the file). */
+typedef struct rp_journal_counts {
+    unsigned restored, expired, skipped;
+} rp_journal_counts;
+size_t rp_journal_format_item(const publish_item *it, char *buf, size_t size);
+bool rp_journal_parse_line(const char *line, size_t len, publish_item *out);
+rp_status rp_journal_read(const char *path, int64_t now, publish_item **head,
+                          rp_journal_counts *counts, rp_error *err);
+rp_status rp_journal_write(const char *path, const char *text, size_t len, rp_error *err);
 
 /* The threads (their files). */
 void *rp_cluster_forward_main(void *arg);

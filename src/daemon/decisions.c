@@ -158,7 +158,7 @@ rp_status rp_daemon_decide(rp_daemon *d, const rp_key *key, rp_action action, in
     pthread_mutex_unlock(&d->engine_lock);
     pthread_mutex_unlock(&d->manual_lock);
     atomic_fetch_add(&d->decisions_manual[action], 1);
-    rp_cluster_publish(d->cluster, &dec); /* to the fleet; queued */
+    rp_cluster_publish_manual(d->cluster, &dec); /* to the fleet; queued, journaled */
     rp_alert alert = {.key = *key, .action = action, .manual = true, .decided_us = dec.start_us,
                       .expires_us = dec.expires_us};
     snprintf(alert.reason, sizeof alert.reason, "%s", reason ? reason : "");
@@ -209,7 +209,7 @@ rp_status rp_daemon_undecide(rp_daemon *d, const rp_key *key, rp_error *err) {
     if (removed == RP_EIO)
         rp_log(d, "error", "decision on %s removed from the store; the damaged table is rebuilt "
                            "from the store", keytext);
-    rp_cluster_publish_removal(d->cluster, key); /* to the fleet; queued */
+    rp_cluster_publish_removal(d->cluster, key, now); /* to the fleet; queued, journaled */
     rp_log(d, "info", "decision on %s removed", keytext);
     return RP_OK;
 }
