@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cluster_int.h"
@@ -613,6 +614,16 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     if (d && d->serve.store_path[0])
         snprintf(c->journal_path, sizeof c->journal_path, "%s.unpublished", d->serve.store_path);
     rp_cluster_journal_restore(c);
+    /* The edge's outage buffer on disk (cluster_spool.c), read back by the
+     * forwarder when it starts. */
+    if (d && d->serve.store_path[0] && config->role == RP_CLUSTER_EDGE && config->buffer_mb) {
+        snprintf(c->spool_dir, sizeof c->spool_dir, "%s.spool", d->serve.store_path);
+        if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
+            rp_log(d, "warn", "cluster forwarder: %s: %s; the outage buffer is in memory only",
+                   c->spool_dir, strerror(errno));
+            c->spool_dir[0] = 0;
+        }
+    }
     st = rp_fleet_view_new(c, err); /* cluster_incidents.c: the node's name, host ids */
     if (st != RP_OK) {
         rp_cluster_stop(c);
@@ -794,6 +805,16 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
         {"rampart_cluster_unpublished_write_errors_total", "counter",
          "Rewrites of <store>.unpublished that failed (a full disk): not durable until the next.",
          C(journal_errors)},
+        {"rampart_cluster_spool_restored_total", "counter",
+         "Buffered events read back at start from the outage buffer's segments (<store>.spool).",
+         C(spool_restored)},
+        {"rampart_cluster_spool_damaged_total", "counter",
+         "Outage buffer segments found damaged or truncated at start (their valid records kept, "
+         "the rest skipped), or files there that were no segment (removed).",
+         C(spool_damaged)},
+        {"rampart_cluster_spool_write_errors_total", "counter",
+         "Writes to the outage buffer's segments that failed (a full disk): those events are "
+         "kept in memory only.", C(spool_write_errors)},
         {"rampart_cluster_resync_removed_total", "counter",
          "Decisions removed from this node's table by a resync: absent from Redis on reconnect.",
          C(resync_removed)},

@@ -108,7 +108,12 @@ static bool publish_item_queue(rp_cluster *c, publish_item *it) {
     return true;
 }
 
-void rp_cluster_publish(rp_cluster *c, const rp_decision *dec) {
+/* One item for the queue: a decision, or a removal of dec->key at
+ * dec->start_us (newer-wins compares it); durable: an operator's, queued
+ * and then the journal rewritten with it (on the API's thread: the store
+ * has just committed it, and the journal's fsync is of the same order;
+ * operators' changes are few). */
+static void publish_new(rp_cluster *c, const rp_decision *dec, bool removal, bool durable) {
     if (!c) return;
     publish_item *it = calloc(1, sizeof *it);
     if (!it) {
@@ -116,39 +121,22 @@ void rp_cluster_publish(rp_cluster *c, const rp_decision *dec) {
         return;
     }
     it->decision = *dec;
-    publish_item_queue(c, it);
+    it->removal = removal;
+    it->durable = durable;
+    if (publish_item_queue(c, it) && durable) rp_cluster_journal_save(c);
 }
 
-/* An operator's item: queued, then the journal rewritten with it (on the
- * API's thread: the store has just committed it, and the journal's fsync
- * is of the same order; operators' changes are few). */
-static void publish_durable(rp_cluster *c, publish_item *it) {
-    it->durable = true;
-    if (publish_item_queue(c, it)) rp_cluster_journal_save(c);
+void rp_cluster_publish(rp_cluster *c, const rp_decision *dec) {
+    publish_new(c, dec, false, false);
 }
 
 void rp_cluster_publish_manual(rp_cluster *c, const rp_decision *dec) {
-    if (!c) return;
-    publish_item *it = calloc(1, sizeof *it);
-    if (!it) {
-        atomic_fetch_add(&c->publish_dropped, 1);
-        return;
-    }
-    it->decision = *dec;
-    publish_durable(c, it);
+    publish_new(c, dec, false, true);
 }
 
 void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key, int64_t removed_us) {
-    if (!c) return;
-    publish_item *it = calloc(1, sizeof *it);
-    if (!it) {
-        atomic_fetch_add(&c->publish_dropped, 1);
-        return;
-    }
-    it->removal = true;
-    it->decision.key = *key;
-    it->decision.start_us = removed_us; /* newer-wins compares it */
-    publish_durable(c, it);
+    rp_decision removal = {.key = *key, .start_us = removed_us};
+    publish_new(c, &removal, true, true);
 }
 
 /* ------------------------------------------------------------- journal */

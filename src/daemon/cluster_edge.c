@@ -40,9 +40,17 @@
  * (they were analysed here); the engine's decisions are enforced here at
  * once and published through the publisher's queue when Redis returns.
  * The edge keeps enforcing its table meanwhile.
+ *
+ * The buffer is on disk too (cluster_spool.c): each chunk is a segment
+ * file under <store>.spool, written as the chunk fills and removed when
+ * the chunk is forwarded or dropped; a restarted edge reads the segments
+ * back before it forwards anything, so an outage spanning a restart loses
+ * no event that was buffered.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster_int.h"
 #include "protocol.h"
@@ -54,11 +62,16 @@
 #define RETRY_MAX_US 5000000
 #define CHUNK_BYTES (1u << 20)
 
-/* A record in a chunk: its length (4 bytes, host order) then its bytes. */
+/* A record in a chunk: cluster_spool.c's (length, checksum, bytes), so
+ * that the chunk's bytes are its segment file's. */
 typedef struct buffer_chunk {
     struct buffer_chunk *next;
     size_t used, read; /* bytes written, bytes already forwarded */
     size_t events;     /* records not yet forwarded */
+    size_t flushed;    /* bytes written to its segment */
+    uint64_t seq;      /* its segment's number */
+    int fd;            /* its segment, open while it fills; -1 otherwise */
+    bool sealed;       /* read back at start: appended to no more */
     uint8_t data[];
 } buffer_chunk;
 
@@ -244,33 +257,126 @@ static size_t forward_round_trip(forwarder *f) {
 
 /* ------------------------------------------------------- outage buffer */
 
-static void chunk_drop(rp_cluster *c) {
+/* The segment's new bytes to disk (one write a pop). A failed write (a
+ * full disk) is counted and ends the segment: its events stay in memory,
+ * as without a spool; what was written before is still read back. */
+static void chunk_flush(rp_cluster *c, buffer_chunk *t) {
+    if (t->fd < 0 || t->flushed == t->used) return;
+    while (t->flushed < t->used) {
+        ssize_t w = write(t->fd, t->data + t->flushed, t->used - t->flushed);
+        if (w <= 0) {
+            if (atomic_fetch_add(&c->spool_write_errors, 1) == 0)
+                rp_log(c->d, "warn", "cluster forwarder: %s: a segment could not be written "
+                                     "(counted in rampart_cluster_spool_write_errors_total); "
+                                     "those events are buffered in memory only",
+                       c->spool_dir);
+            close(t->fd);
+            t->fd = -1;
+            return;
+        }
+        t->flushed += (size_t)w;
+    }
+}
+
+/* The oldest chunk out of the buffer; its segment removed when it was
+ * forwarded or dropped (remove), kept for the next start when the daemon
+ * stops with it. */
+static void chunk_drop(rp_cluster *c, bool remove) {
     buffer_chunk *h = c->buf_head;
     c->buf_head = h->next;
     if (!c->buf_head) c->buf_tail = NULL;
     c->buf_chunks--;
     atomic_fetch_sub(&c->buffer_events, h->events);
     atomic_fetch_sub(&c->buffer_bytes, h->used - h->read);
+    if (h->fd >= 0) close(h->fd);
+    if (remove && c->spool_dir[0]) {
+        char path[700];
+        rp_spool_path(c->spool_dir, h->seq, path, sizeof path);
+        unlink(path);
+    }
     free(h);
 }
 
 void rp_cluster_buffer_free(rp_cluster *c) {
-    while (c->buf_head) chunk_drop(c);
+    while (c->buf_head) chunk_drop(c, false);
+}
+
+/* The segments a previous run left (an outage spanning the restart), back
+ * into the buffer in their order, before anything is forwarded; at most
+ * cluster.buffer_mb of them, the newest. */
+#define SPOOL_LIST_MAX 4096
+static void spool_restore(rp_cluster *c) {
+    if (!c->spool_dir[0]) return;
+    uint64_t *seqs = malloc(SPOOL_LIST_MAX * sizeof *seqs);
+    if (!seqs) return;
+    unsigned foreign = 0;
+    size_t n = rp_spool_list(c->spool_dir, seqs, SPOOL_LIST_MAX, &foreign);
+    size_t first = n > c->config.buffer_mb ? n - c->config.buffer_mb : 0;
+    uint64_t events = 0;
+    unsigned damaged = foreign, segments = 0;
+    char path[700];
+    for (size_t i = 0; i < n; i++) {
+        rp_spool_path(c->spool_dir, seqs[i], path, sizeof path);
+        if (seqs[i] >= c->spool_next_seq) c->spool_next_seq = seqs[i] + 1;
+        buffer_chunk *t = i < first ? NULL : malloc(sizeof *t + CHUNK_BYTES);
+        rp_spool_segment seg = {0};
+        rp_error err = {0};
+        if (!t || rp_spool_read(path, t->data, CHUNK_BYTES, &seg, &err) != RP_OK ||
+            !seg.events) {
+            damaged += seg.damaged;
+            free(t);
+            unlink(path); /* beyond the bound, unreadable, or nothing valid in it */
+            continue;
+        }
+        damaged += seg.damaged;
+        t->next = NULL;
+        t->used = t->flushed = seg.used;
+        t->read = 0;
+        t->events = seg.events;
+        t->seq = seqs[i];
+        t->fd = -1;
+        t->sealed = true;
+        if (c->buf_tail) c->buf_tail->next = t;
+        else c->buf_head = t;
+        c->buf_tail = t;
+        c->buf_chunks++;
+        segments++;
+        events += seg.events;
+        atomic_fetch_add(&c->buffer_events, seg.events);
+        atomic_fetch_add(&c->buffer_bytes, seg.used);
+    }
+    free(seqs);
+    atomic_fetch_add(&c->spool_restored, events);
+    atomic_fetch_add(&c->spool_damaged, damaged);
+    if (damaged)
+        rp_log(c->d, "warn", "cluster forwarder: %s: %u damaged, truncated or foreign files "
+                             "(their valid records kept, the rest skipped)",
+               c->spool_dir, damaged);
+    if (segments)
+        rp_log(c->d, "info", "cluster forwarder: %llu buffered events restored from %s (%u "
+                             "segments), forwarded when redis answers",
+               (unsigned long long)events, c->spool_dir, segments);
 }
 
 /* Keep one record for later; the oldest chunk goes when the buffer is
  * full (its events counted as dropped). */
 static void buffer_append(rp_cluster *c, const rp_str *rec) {
     uint32_t len = (uint32_t)rec->len;
+    size_t size = RP_SPOOL_RECORD_HEAD + len;
     buffer_chunk *t = c->buf_tail;
-    if (!t || t->used + sizeof len + len > CHUNK_BYTES) {
+    if (!t || t->sealed || t->used + size > CHUNK_BYTES) {
         if (c->config.buffer_mb == 0) {
             atomic_fetch_add(&c->buffer_dropped, 1);
             return;
         }
+        if (t) { /* its segment is complete: written, closed */
+            chunk_flush(c, t);
+            if (t->fd >= 0) close(t->fd);
+            t->fd = -1;
+        }
         if (c->buf_chunks >= c->config.buffer_mb) {
             atomic_fetch_add(&c->buffer_dropped, c->buf_head->events);
-            chunk_drop(c);
+            chunk_drop(c, true);
         }
         t = malloc(sizeof *t + CHUNK_BYTES);
         if (!t) {
@@ -278,23 +384,29 @@ static void buffer_append(rp_cluster *c, const rp_str *rec) {
             return;
         }
         t->next = NULL;
-        t->used = t->read = t->events = 0;
+        t->used = t->read = t->events = t->flushed = 0;
+        t->sealed = false;
+        t->seq = c->spool_next_seq++;
+        t->fd = -1;
+        if (c->spool_dir[0] && (t->fd = rp_spool_create(c->spool_dir, t->seq)) < 0 &&
+            atomic_fetch_add(&c->spool_write_errors, 1) == 0)
+            rp_log(c->d, "warn", "cluster forwarder: %s: a segment could not be created; "
+                                 "buffered events are kept in memory only", c->spool_dir);
         if (c->buf_tail) c->buf_tail->next = t;
         else c->buf_head = t;
         c->buf_tail = t;
         c->buf_chunks++;
     }
-    memcpy(t->data + t->used, &len, sizeof len);
-    memcpy(t->data + t->used + sizeof len, rec->ptr, len);
-    t->used += sizeof len + len;
+    t->used += rp_spool_record_put(t->data + t->used, rec->ptr, len);
     t->events++;
     atomic_fetch_add(&c->buffered, 1);
     atomic_fetch_add(&c->buffer_events, 1);
-    atomic_fetch_add(&c->buffer_bytes, sizeof len + len);
+    atomic_fetch_add(&c->buffer_bytes, size);
 }
 
 static void buffer_records(rp_cluster *c, const rp_str *records, size_t n) {
     for (size_t i = 0; i < n; i++) buffer_append(c, &records[i]);
+    if (c->buf_tail) chunk_flush(c, c->buf_tail);
 }
 
 /* Forward one batch of the oldest buffered records; false when the
@@ -305,15 +417,23 @@ static bool buffer_replay(forwarder *f, rp_str *records) {
     size_t n = 0, off = h->read;
     size_t offs[FORWARD_BATCH + 1];
     while (n < FORWARD_BATCH && off < h->used) {
+        const uint8_t *rec;
         uint32_t len;
-        memcpy(&len, h->data + off, sizeof len);
+        /* the chunk's own bytes (or a segment read back and checked) */
+        size_t step = rp_spool_record_get(h->data + off, h->used - off, &rec, &len);
+        if (!step) break;
         offs[n] = off;
-        records[n].ptr = (const char *)h->data + off + sizeof len;
+        records[n].ptr = (const char *)rec;
         records[n].len = len;
-        off += sizeof len + len;
+        off += step;
         n++;
     }
     offs[n] = off;
+    if (!n) { /* a record that does not check out: the chunk cannot be read further */
+        atomic_fetch_add(&c->buffer_dropped, h->events);
+        chunk_drop(c, true);
+        return true;
+    }
     pack_records(f, records, NULL, n, false);
     size_t handled = forward_round_trip(f);
     /* replayed: what Redis took; a refusal for good (handled, not taken)
@@ -323,12 +443,7 @@ static bool buffer_replay(forwarder *f, rp_str *records) {
     atomic_fetch_sub(&c->buffer_bytes, offs[handled] - h->read);
     h->read = offs[handled];
     h->events -= handled;
-    if (h->read == h->used) {
-        c->buf_head = h->next;
-        if (!c->buf_head) c->buf_tail = NULL;
-        c->buf_chunks--;
-        free(h);
-    }
+    if (h->read == h->used) chunk_drop(c, true); /* forwarded: its segment goes */
     return handled == n;
 }
 
@@ -399,6 +514,7 @@ void *rp_cluster_forward_main(void *arg) {
         free(f.streams);
         return NULL;
     }
+    spool_restore(c); /* a previous run's buffer first */
     bool local = false;
     uint64_t local_popped_at = 0;
     for (;;) {

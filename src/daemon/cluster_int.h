@@ -90,6 +90,11 @@ struct rp_cluster {
     atomic_uint_fast64_t buffered, buffer_replayed, buffer_dropped, local_events;
     atomic_uint_fast64_t buffer_events, buffer_bytes;
     atomic_uint_fast64_t resync_removed;
+    /* The buffer's segments on disk (cluster_spool.c): <store>.spool, ""
+     * when off; the next segment's number (forwarder thread only). */
+    char spool_dir[620];
+    uint64_t spool_next_seq;
+    atomic_uint_fast64_t spool_restored, spool_damaged, spool_write_errors;
     /* Local detection (cluster.local_detection): who consumes the queue. */
     pthread_mutex_t local_lock;
     bool local_mode;       /* the forwarder handed the queue to the engine */
@@ -227,6 +232,27 @@ bool rp_journal_parse_line(const char *line, size_t len, publish_item *out);
 rp_status rp_journal_read(const char *path, int64_t now, publish_item **head,
                           rp_journal_counts *counts, rp_error *err);
 rp_status rp_journal_write(const char *path, const char *text, size_t len, rp_error *err);
+
+/* cluster_spool.c: the outage buffer's segments on disk. A record is
+ * RP_SPOOL_RECORD_HEAD bytes (length, checksum) then the event's bytes:
+ * put writes one (returns its size), get reads one back (0 when it does
+ * not check out). create: a new segment's file, its magic written (-1
+ * when it cannot be made). list: the segments' numbers, sorted, at most
+ * max; other files are removed and counted in *foreign. read: one
+ * segment into data (cap bytes at most), its valid records only. */
+#define RP_SPOOL_MAGIC_LEN 8
+#define RP_SPOOL_RECORD_HEAD 8
+typedef struct rp_spool_segment {
+    size_t used, events, skipped_bytes;
+    bool damaged; /* a bad magic, a record that does not check out, or too long */
+} rp_spool_segment;
+size_t rp_spool_record_put(uint8_t *dst, const void *rec, uint32_t len);
+size_t rp_spool_record_get(const uint8_t *p, size_t avail, const uint8_t **rec, uint32_t *len);
+void rp_spool_path(const char *dir, uint64_t seq, char *buf, size_t size);
+int rp_spool_create(const char *dir, uint64_t seq);
+size_t rp_spool_list(const char *dir, uint64_t *seqs, size_t max, unsigned *foreign);
+rp_status rp_spool_read(const char *path, uint8_t *data, size_t cap, rp_spool_segment *out,
+                        rp_error *err);
 
 /* The threads (their files). */
 void *rp_cluster_forward_main(void *arg);

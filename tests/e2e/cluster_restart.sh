@@ -7,15 +7,20 @@
 #      every node;
 #   2. Redis stopped: through A's API a manual block M, an allow of X, the
 #      removal of O, and a block of N; A enforces them, and keeps them in
-#      <store>.unpublished (4 lines);
+#      <store>.unpublished (4 lines); a scanner's 200 events sent to A are
+#      buffered, in memory and in a segment under <store>.spool;
 #   3. A restarted twice while Redis is still down, by SIGTERM and by
-#      kill -9: it restores the 4 and still enforces them;
+#      kill -9: it restores the 4 and still enforces them, and reads the
+#      200 buffered events back (a stray file in the spool is removed,
+#      counted);
 #   4. meanwhile the fleet decides on N after A did (an allow written into
 #      the hash on a side port, the same data, as another node would have);
 #   5. Redis back: B and the detector receive M, the allow of X and the
 #      removal of O (time measured); M has its original expiry in Redis;
 #      N keeps the fleet's newer allow, on A too (newer wins); A's journal
-#      is gone once Redis has acknowledged it all.
+#      is gone once Redis has acknowledged it all; the detector consumes
+#      exactly the 200 buffered events (and blocks the scanner fleet-wide),
+#      and A's spool is empty.
 source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || fail "redis-server is required (Debian redis-server)"
 command -v curl >/dev/null || fail "curl is required"
@@ -36,6 +41,11 @@ action() {
 }
 has() { [ "$(action "$1" "$2")" = "$3" ]; }
 dec() { "$RAMPART" decisions --url "$1" --token-file "$TMP/token" "${@:2}" > /dev/null; }
+scan_log() { # scan_log IP N: a scanner's N requests
+  for i in $(seq 1 "$2"); do
+    printf '%s - - [25/Nov/2026:10:00:%02d +0000] "GET /admin/backup-%d.php HTTP/1.1" 404 162 "-" "Mozilla/5.0 (compatible; scanner)"\n' "$1" $((i % 60)) "$i"
+  done
+}
 
 start_redis "${AOF[@]}"
 check "redis-server (AOF) is up on 127.0.0.1:$REDIS_PORT" test "$(rcli ping)" = PONG
@@ -69,6 +79,13 @@ check "  a put and a removal, each line with its checksum" \
 M_EXPIRES=$(awk -v k="ip:$M" '$2 == "P" && $3 == k { print $6 }' "$J")
 N_START=$(awk -v k="ip:$N" '$2 == "P" && $3 == k { print $5 }' "$J")
 check "  M's expiry is in it ($M_EXPIRES)" test -n "$M_EXPIRES"
+S=198.51.100.77
+scan_log "$S" 200 > "$TMP/s.log"
+"$RAMPART" send --socket "$TMP/a.sock" --now "$TMP/s.log"
+buffered() { [ "$(metric "$A" rampart_cluster_buffer_events)" = 200 ]; }
+check "A buffers a scanner's 200 events" wait_for 5000 buffered
+SPOOL=$TMP/a.db.spool
+check "  in one segment under $(basename "$SPOOL")" test "$(ls "$SPOOL" | grep -c '^[0-9a-f]\{16\}\.seg$')" = 1
 
 echo "3. A restarted while Redis is down: SIGTERM, then kill -9"
 restored() {
@@ -76,14 +93,19 @@ restored() {
   check "$1: A still enforces M (403), the allow of X, the removal of O (204), N (403)" \
     sh -c "[ '$(status "$A" "$M")$(action "$A" "$X")$(status "$A" "$O")$(status "$A" "$N")' = 403allow204403 ]"
   check "$1: the journal still holds the 4" test "$(wc -l < "$J")" = 4
+  check "$1: A read the 200 buffered events back" \
+    sh -c "[ '$(metric "$A" rampart_cluster_spool_restored_total)' = 200 ] && [ '$(metric "$A" rampart_cluster_buffer_events)' = 200 ]"
 }
 stop_serve "$A_PID"
 start_serve a --config "$TMP/edge.yaml"; A=$ADMIN; A_PID=$SERVE_PID
 check "A logged the restore" grep -q "4 unpublished manual decisions and removals restored" "$TMP/a.log"
 restored "after SIGTERM"
 kill -KILL "$A_PID"; wait "$A_PID" 2>/dev/null || true
+echo "not a segment" > "$SPOOL/stray"
 start_serve a --config "$TMP/edge.yaml"; A=$ADMIN; A_PID=$SERVE_PID
 restored "after kill -9"
+check "  the stray file in the spool is counted and removed" \
+  sh -c "[ '$(metric "$A" rampart_cluster_spool_damaged_total)' = 1 ] && [ ! -e '$SPOOL/stray' ]"
 
 echo "4. the fleet decides on N after A did (side port, the same data)"
 SIDE=$(free_port)
@@ -100,15 +122,19 @@ kill -TERM "$SIDE_PID"; wait "$SIDE_PID" 2>/dev/null || true
 echo "5. Redis back"
 restart_redis "${AOF[@]}"
 t_up=$(now_ms)
-t_all=""
+t_all=""; t_ev=""
+consumed() { [ "$(metric "$DET" rampart_cluster_events_consumed_total)" = 200 ]; }
 until_ms=$((t_up + 15000))
 while [ "$(now_ms)" -lt "$until_ms" ]; do
-  if is "$B" "$M" 403 && is "$DET" "$M" 403 && is "$B" "$O" 204 && is "$DET" "$O" 204 &&
-     has "$B" "$X" allow && has "$DET" "$X" allow; then t_all=$(now_ms); break; fi
+  [ -z "$t_all" ] && is "$B" "$M" 403 && is "$DET" "$M" 403 && is "$B" "$O" 204 &&
+    is "$DET" "$O" 204 && has "$B" "$X" allow && has "$DET" "$X" allow && t_all=$(now_ms)
+  [ -z "$t_ev" ] && consumed && t_ev=$(now_ms)
+  [ -n "$t_all" ] && [ -n "$t_ev" ] && break
   sleep 0.01
 done
 check "B and the detector receive A's block of M, allow of X and removal of O" test -n "$t_all"
-echo "  Redis back -> A's 3 changes on B and the detector: $((t_all - t_up)) ms (reconnect backoff included)"
+echo "  Redis back -> A's 3 changes on B and the detector: $((t_all - t_up)) ms;" \
+     "A's 200 spooled events consumed by the detector: $((t_ev - t_up)) ms (reconnect backoff included)"
 check "M is in Redis with its original expiry" \
   test "$(rcli HGET rampart:decisions "ip:$M" | awk '{ print $3 }')" = "$M_EXPIRES"
 check "  and B shows that expiry too" \
@@ -120,7 +146,15 @@ check "N keeps the fleet's newer allow in Redis (newer wins)" \
 check "  and A takes it instead of its own older block" wait_for 5000 has "$A" "$N" allow
 check "  counted as superseded on A" test "$(metric "$A" rampart_cluster_publish_superseded_total)" = 1
 check "A's journal is gone once Redis acknowledged the 4" wait_for 5000 test ! -e "$J"
+check "the detector consumed the 200 events A buffered across its restarts" test -n "$t_ev"
+scanner_blocked() { is "$DET" "$S" 403 && is "$B" "$S" 403; }
+check "  and blocks the scanner on itself and B" wait_for 5000 scanner_blocked
+spool_empty() { [ -z "$(ls "$SPOOL")" ] && [ "$(metric "$A" rampart_cluster_buffer_events)" = 0 ]; }
+check "A's spool is empty once they were forwarded" wait_for 5000 spool_empty
+sleep 0.5
+check "  and not one more event reached the detector (200)" consumed
 stop_serve "$A_PID"; stop_serve "$B_PID"; stop_serve "$DET_PID"
 check "no daemon logged an error" no_error_lines "$TMP/a.log" "$TMP/b.log" "$TMP/det.log"
+check "A logged the stray spool file (warn)" grep -q "1 damaged, truncated or foreign files" "$TMP/a.log"
 stop_redis
 echo "cluster_restart: ok"
