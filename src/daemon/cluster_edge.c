@@ -331,7 +331,7 @@ static void spool_restore(rp_cluster *c) {
         damaged += seg.damaged;
         t->next = NULL;
         t->used = t->flushed = seg.used;
-        t->read = 0;
+        t->read = seg.read;
         t->events = seg.events;
         t->seq = seqs[i];
         t->fd = -1;
@@ -343,7 +343,7 @@ static void spool_restore(rp_cluster *c) {
         segments++;
         events += seg.events;
         atomic_fetch_add(&c->buffer_events, seg.events);
-        atomic_fetch_add(&c->buffer_bytes, seg.used);
+        atomic_fetch_add(&c->buffer_bytes, seg.used - seg.read);
     }
     free(seqs);
     atomic_fetch_add(&c->spool_restored, events);
@@ -444,6 +444,8 @@ static bool buffer_replay(forwarder *f, rp_str *records) {
     h->read = offs[handled];
     h->events -= handled;
     if (h->read == h->used) chunk_drop(c, true); /* forwarded: its segment goes */
+    else if (handled && c->spool_dir[0] && !rp_spool_mark(c->spool_dir, h->seq, &h->fd, h->read))
+        atomic_fetch_add(&c->spool_write_errors, 1); /* a restart would send them again */
     return handled == n;
 }
 

@@ -240,16 +240,21 @@ rp_status rp_journal_write(const char *path, const char *text, size_t len, rp_er
  * when it cannot be made). list: the segments' numbers, sorted, at most
  * max; other files are removed and counted in *foreign. read: one
  * segment into data (cap bytes at most), its valid records only. */
-#define RP_SPOOL_MAGIC_LEN 8
+#define RP_SPOOL_HEAD 16
 #define RP_SPOOL_RECORD_HEAD 8
 typedef struct rp_spool_segment {
-    size_t used, events, skipped_bytes;
+    size_t used, read; /* the valid bytes, those of them already forwarded */
+    size_t events;     /* records not yet forwarded */
+    size_t skipped_bytes;
     bool damaged; /* a bad magic, a record that does not check out, or too long */
 } rp_spool_segment;
 size_t rp_spool_record_put(uint8_t *dst, const void *rec, uint32_t len);
 size_t rp_spool_record_get(const uint8_t *p, size_t avail, const uint8_t **rec, uint32_t *len);
 void rp_spool_path(const char *dir, uint64_t seq, char *buf, size_t size);
 int rp_spool_create(const char *dir, uint64_t seq);
+/* The segment's forwarded count (its chunk's read offset) into its head;
+ * *fd opened when -1 (and left open for the next). False when it failed. */
+bool rp_spool_mark(const char *dir, uint64_t seq, int *fd, uint64_t forwarded);
 size_t rp_spool_list(const char *dir, uint64_t *seqs, size_t max, unsigned *foreign);
 rp_status rp_spool_read(const char *path, uint8_t *data, size_t cap, rp_spool_segment *out,
                         rp_error *err);

@@ -4,10 +4,12 @@
  *
  * The buffer is a list of 1 MiB chunks (cluster_edge.c); each chunk is
  * also a segment file, <store>.spool/<seq, 16 hex digits>.seg (mode
- * 0600, directory 0700), its bytes the chunk's own after an 8-byte magic:
- * appended as the chunk fills (one write a pop, not one an event), never
- * rewritten, removed when its chunk has been forwarded or dropped (the
- * buffer full). So the disk holds what the memory holds: cluster.buffer_mb
+ * 0600, directory 0700), its bytes the chunk's own after a 16-byte head
+ * (an 8-byte magic, then how many of the chunk's bytes were forwarded):
+ * appended as the chunk fills (one write a pop, not one an event), the
+ * head's count rewritten in place after each batch replayed (so a restart
+ * in the middle of the replay does not send the forwarded part again),
+ * removed when its chunk has been forwarded or dropped (the buffer full). So the disk holds what the memory holds: cluster.buffer_mb
  * bounds both, and no compaction is needed. Not fsynced: the point is the
  * process's restart (kill -9 included: the page cache keeps what was
  * written); a crash of the host may cut a segment's tail, which is then
@@ -15,7 +17,8 @@
  *
  * A record: its length (4 bytes), FNV-1a of its bytes (4 bytes, both in
  * host order: the spool is this host's), then the protocol's bytes. At
- * start the segments are read back in their order; a record that does not
+ * start the segments are read back in their order, each from its first
+ * record at or past the forwarded count; a record that does not
  * check out (length past the protocol's maximum or past the file's end, a
  * checksum that does not match) ends its segment: what came before is
  * kept, the rest is counted and skipped -- a length that cannot be trusted
@@ -34,7 +37,8 @@
 #include "cluster_int.h"
 #include "protocol.h"
 
-static const char spool_magic[RP_SPOOL_MAGIC_LEN] = {'R', 'P', 'S', 'P', 'O', 'O', 'L', '1'};
+#define MAGIC_LEN 8
+static const char spool_magic[MAGIC_LEN] = {'R', 'P', 'S', 'P', 'O', 'O', 'L', '2'};
 
 static uint32_t fnv1a(const uint8_t *p, size_t n) {
     uint32_t h = 2166136261u;
@@ -69,14 +73,29 @@ void rp_spool_path(const char *dir, uint64_t seq, char *buf, size_t size) {
 int rp_spool_create(const char *dir, uint64_t seq) {
     char path[700];
     rp_spool_path(dir, seq, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    /* Not O_APPEND: the head's count is rewritten with pwrite, which
+     * O_APPEND would turn into an append; the records are written in
+     * order, so the file's offset is always its end. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
-    if (write(fd, spool_magic, sizeof spool_magic) != (ssize_t)sizeof spool_magic) {
+    uint8_t head[RP_SPOOL_HEAD] = {0};
+    memcpy(head, spool_magic, MAGIC_LEN);
+    if (write(fd, head, sizeof head) != (ssize_t)sizeof head) {
         close(fd);
         unlink(path);
         return -1;
     }
     return fd;
+}
+
+bool rp_spool_mark(const char *dir, uint64_t seq, int *fd, uint64_t forwarded) {
+    if (*fd < 0) { /* a segment read back at start: opened at its first mark */
+        char path[700];
+        rp_spool_path(dir, seq, path, sizeof path);
+        *fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (*fd < 0) return false;
+    }
+    return pwrite(*fd, &forwarded, sizeof forwarded, MAGIC_LEN) == (ssize_t)sizeof forwarded;
 }
 
 /* "<16 hex>.seg": its sequence number; false for any other name. */
@@ -128,13 +147,15 @@ rp_status rp_spool_read(const char *path, uint8_t *data, size_t cap, rp_spool_se
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return rp_error_set(err, RP_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
-    char magic[RP_SPOOL_MAGIC_LEN];
-    ssize_t m = read(fd, magic, sizeof magic);
-    if (m != (ssize_t)sizeof magic || memcmp(magic, spool_magic, sizeof magic) != 0) {
+    uint8_t head[RP_SPOOL_HEAD];
+    ssize_t m = read(fd, head, sizeof head);
+    if (m != (ssize_t)sizeof head || memcmp(head, spool_magic, MAGIC_LEN) != 0) {
         close(fd);
         out->damaged = true;
         return RP_OK;
     }
+    uint64_t forwarded;
+    memcpy(&forwarded, head + MAGIC_LEN, sizeof forwarded);
     /* At most cap bytes: a segment longer than a chunk was not written by
      * this code; what is past cap is skipped as damaged. */
     size_t got = 0;
@@ -157,9 +178,13 @@ rp_status rp_spool_read(const char *path, uint8_t *data, size_t cap, rp_spool_se
             out->skipped_bytes = got - off;
             break;
         }
+        /* Records before the forwarded count were sent before the restart;
+         * a count off a record's boundary (damage) resumes at the next. */
+        if (off < forwarded) out->read = off + step;
+        else out->events++;
         off += step;
-        out->events++;
     }
     out->used = off;
+    if (forwarded > off) out->damaged = true; /* a count past the records: not to be trusted */
     return RP_OK;
 }

@@ -7,11 +7,11 @@
 #      every node;
 #   2. Redis stopped: through A's API a manual block M, an allow of X, the
 #      removal of O, and a block of N; A enforces them, and keeps them in
-#      <store>.unpublished (4 lines); a scanner's 200 events sent to A are
+#      <store>.unpublished (4 lines); a scanner's 1,200 events sent to A are
 #      buffered, in memory and in a segment under <store>.spool;
 #   3. A restarted twice while Redis is still down, by SIGTERM and by
 #      kill -9: it restores the 4 and still enforces them, and reads the
-#      200 buffered events back (a stray file in the spool is removed,
+#      1,200 buffered events back (a stray file in the spool is removed,
 #      counted);
 #   4. meanwhile the fleet decides on N after A did (an allow written into
 #      the hash on a side port, the same data, as another node would have);
@@ -19,8 +19,9 @@
 #      removal of O (time measured); M has its original expiry in Redis;
 #      N keeps the fleet's newer allow, on A too (newer wins); A's journal
 #      is gone once Redis has acknowledged it all; the detector consumes
-#      exactly the 200 buffered events (and blocks the scanner fleet-wide),
-#      and A's spool is empty.
+#      exactly the 1,200 buffered events (3 replay batches: the segment's
+#      forwarded count is written after each), blocks the scanner
+#      fleet-wide, and A's spool is empty.
 source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || fail "redis-server is required (Debian redis-server)"
 command -v curl >/dev/null || fail "curl is required"
@@ -80,10 +81,10 @@ M_EXPIRES=$(awk -v k="ip:$M" '$2 == "P" && $3 == k { print $6 }' "$J")
 N_START=$(awk -v k="ip:$N" '$2 == "P" && $3 == k { print $5 }' "$J")
 check "  M's expiry is in it ($M_EXPIRES)" test -n "$M_EXPIRES"
 S=198.51.100.77
-scan_log "$S" 200 > "$TMP/s.log"
+scan_log "$S" 1200 > "$TMP/s.log"
 "$RAMPART" send --socket "$TMP/a.sock" --now "$TMP/s.log"
-buffered() { [ "$(metric "$A" rampart_cluster_buffer_events)" = 200 ]; }
-check "A buffers a scanner's 200 events" wait_for 5000 buffered
+buffered() { [ "$(metric "$A" rampart_cluster_buffer_events)" = 1200 ]; }
+check "A buffers a scanner's 1,200 events" wait_for 5000 buffered
 SPOOL=$TMP/a.db.spool
 check "  in one segment under $(basename "$SPOOL")" test "$(ls "$SPOOL" | grep -c '^[0-9a-f]\{16\}\.seg$')" = 1
 
@@ -93,8 +94,8 @@ restored() {
   check "$1: A still enforces M (403), the allow of X, the removal of O (204), N (403)" \
     sh -c "[ '$(status "$A" "$M")$(action "$A" "$X")$(status "$A" "$O")$(status "$A" "$N")' = 403allow204403 ]"
   check "$1: the journal still holds the 4" test "$(wc -l < "$J")" = 4
-  check "$1: A read the 200 buffered events back" \
-    sh -c "[ '$(metric "$A" rampart_cluster_spool_restored_total)' = 200 ] && [ '$(metric "$A" rampart_cluster_buffer_events)' = 200 ]"
+  check "$1: A read the 1,200 buffered events back" \
+    sh -c "[ '$(metric "$A" rampart_cluster_spool_restored_total)' = 1200 ] && [ '$(metric "$A" rampart_cluster_buffer_events)' = 1200 ]"
 }
 stop_serve "$A_PID"
 start_serve a --config "$TMP/edge.yaml"; A=$ADMIN; A_PID=$SERVE_PID
@@ -123,7 +124,7 @@ echo "5. Redis back"
 restart_redis "${AOF[@]}"
 t_up=$(now_ms)
 t_all=""; t_ev=""
-consumed() { [ "$(metric "$DET" rampart_cluster_events_consumed_total)" = 200 ]; }
+consumed() { [ "$(metric "$DET" rampart_cluster_events_consumed_total)" = 1200 ]; }
 until_ms=$((t_up + 15000))
 while [ "$(now_ms)" -lt "$until_ms" ]; do
   [ -z "$t_all" ] && is "$B" "$M" 403 && is "$DET" "$M" 403 && is "$B" "$O" 204 &&
@@ -134,7 +135,7 @@ while [ "$(now_ms)" -lt "$until_ms" ]; do
 done
 check "B and the detector receive A's block of M, allow of X and removal of O" test -n "$t_all"
 echo "  Redis back -> A's 3 changes on B and the detector: $((t_all - t_up)) ms;" \
-     "A's 200 spooled events consumed by the detector: $((t_ev - t_up)) ms (reconnect backoff included)"
+     "A's 1,200 spooled events consumed by the detector: $((t_ev - t_up)) ms (reconnect backoff included)"
 check "M is in Redis with its original expiry" \
   test "$(rcli HGET rampart:decisions "ip:$M" | awk '{ print $3 }')" = "$M_EXPIRES"
 check "  and B shows that expiry too" \
@@ -146,13 +147,15 @@ check "N keeps the fleet's newer allow in Redis (newer wins)" \
 check "  and A takes it instead of its own older block" wait_for 5000 has "$A" "$N" allow
 check "  counted as superseded on A" test "$(metric "$A" rampart_cluster_publish_superseded_total)" = 1
 check "A's journal is gone once Redis acknowledged the 4" wait_for 5000 test ! -e "$J"
-check "the detector consumed the 200 events A buffered across its restarts" test -n "$t_ev"
+check "the detector consumed the 1,200 events A buffered across its restarts" test -n "$t_ev"
 scanner_blocked() { is "$DET" "$S" 403 && is "$B" "$S" 403; }
 check "  and blocks the scanner on itself and B" wait_for 5000 scanner_blocked
 spool_empty() { [ -z "$(ls "$SPOOL")" ] && [ "$(metric "$A" rampart_cluster_buffer_events)" = 0 ]; }
 check "A's spool is empty once they were forwarded" wait_for 5000 spool_empty
 sleep 0.5
-check "  and not one more event reached the detector (200)" consumed
+check "  and not one more event reached the detector (1,200)" consumed
+check "  in 3 batches, the segment's forwarded count written after each (no write error)" \
+  test "$(metric "$A" rampart_cluster_spool_write_errors_total)" = 0
 stop_serve "$A_PID"; stop_serve "$B_PID"; stop_serve "$DET_PID"
 check "no daemon logged an error" no_error_lines "$TMP/a.log" "$TMP/b.log" "$TMP/det.log"
 check "A logged the stray spool file (warn)" grep -q "1 damaged, truncated or foreign files" "$TMP/a.log"

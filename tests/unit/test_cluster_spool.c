@@ -105,7 +105,7 @@ static void test_a_truncated_or_damaged_segment_keeps_its_valid_prefix(void **st
     char path[128];
     rp_spool_path(dir, 2, path, sizeof path);
     /* cut in the middle of the 8th record, as a host crash might */
-    assert_int_equal(truncate(path, (off_t)(RP_SPOOL_MAGIC_LEN + 7 * one + 30)), 0);
+    assert_int_equal(truncate(path, (off_t)(RP_SPOOL_HEAD + 7 * one + 30)), 0);
     rp_spool_segment seg;
     rp_error err = {0};
     assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_OK);
@@ -118,7 +118,7 @@ static void test_a_truncated_or_damaged_segment_keeps_its_valid_prefix(void **st
     rp_spool_path(dir, 3, path, sizeof path);
     FILE *f = fopen(path, "r+");
     assert_non_null(f);
-    fseek(f, (long)(RP_SPOOL_MAGIC_LEN + 2 * one + RP_SPOOL_RECORD_HEAD + 50), SEEK_SET);
+    fseek(f, (long)(RP_SPOOL_HEAD + 2 * one + RP_SPOOL_RECORD_HEAD + 50), SEEK_SET);
     fputc(0xff, f);
     fclose(f);
     assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_OK);
@@ -157,6 +157,46 @@ static void test_a_foreign_or_oversized_segment_is_refused_within_its_cap(void *
     assert_int_equal(seg.events, 0);
     rp_spool_path(dir, 99, path, sizeof path);
     assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_EIO); /* missing */
+    free(data);
+}
+
+/* The forwarded count in the head: a segment read back resumes after it,
+ * at a record's boundary; a count past the records is damage. */
+static void test_a_segment_resumes_after_its_forwarded_count(void **state) {
+    (void)state;
+    uint8_t *data = malloc(CAP);
+    size_t one = RP_SPOOL_RECORD_HEAD + 100;
+    write_segment(7, 10, NULL);
+    char path[128];
+    rp_spool_path(dir, 7, path, sizeof path);
+    int fd = -1;
+    assert_true(rp_spool_mark(dir, 7, &fd, 3 * one));
+    assert_true(fd >= 0);
+    rp_spool_segment seg;
+    rp_error err = {0};
+    assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_OK);
+    assert_false(seg.damaged);
+    assert_int_equal(seg.read, 3 * one);
+    assert_int_equal(seg.events, 7);
+    assert_int_equal(seg.used, 10 * one);
+    const uint8_t *rec;
+    uint32_t len;
+    assert_int_equal(rp_spool_record_get(data + seg.read, seg.used - seg.read, &rec, &len), one);
+    assert_int_equal(rec[0], 3); /* the 4th record is the first not forwarded */
+    assert_true(rp_spool_mark(dir, 7, &fd, 3 * one + 5)); /* off a boundary */
+    assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_OK);
+    assert_int_equal(seg.read, 4 * one);
+    assert_int_equal(seg.events, 6);
+    assert_true(rp_spool_mark(dir, 7, &fd, 11 * one)); /* past the records */
+    assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_OK);
+    assert_true(seg.damaged);
+    assert_int_equal(seg.events, 0);
+    /* a mark does not append: the records are as they were */
+    assert_true(rp_spool_mark(dir, 7, &fd, 0));
+    assert_int_equal(rp_spool_read(path, data, CAP, &seg, &err), RP_OK);
+    assert_false(seg.damaged);
+    assert_int_equal(seg.events, 10);
+    close(fd);
     free(data);
 }
 
@@ -200,6 +240,7 @@ int main(void) {
         cmocka_unit_test(test_a_segment_reads_back_whole),
         cmocka_unit_test(test_a_truncated_or_damaged_segment_keeps_its_valid_prefix),
         cmocka_unit_test(test_a_foreign_or_oversized_segment_is_refused_within_its_cap),
+        cmocka_unit_test(test_a_segment_resumes_after_its_forwarded_count),
         cmocka_unit_test(test_the_list_is_in_order_and_removes_stray_files),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
