@@ -7,7 +7,10 @@
  *
  * Two phases, because the engine thread must know its role before it
  * starts and the cluster's threads need the queue and the table:
- *   rp_cluster_new   before the engine thread: the config, no I/O;
+ *   rp_cluster_new   before the engine thread: the config, no network
+ *                    I/O; the files beside the store (the unpublished
+ *                    manual decisions read back into the queue, the
+ *                    edge's spool directory made);
  *   rp_cluster_run   after it: connect, load the fleet's active
  *                    decisions into the table (before the daemon reports
  *                    ready), start the threads.
