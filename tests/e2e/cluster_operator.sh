@@ -84,6 +84,8 @@ check "nothing in Redis for it" test -z "$(rcli HGET rampart:decisions "ip:$SCAN
 scan_lines "$SCANNER" 204 403 > "$TMP/scan3.log"
 "$RAMPART" send --socket "$TMP/eb.sock" --now "$TMP/scan3.log"
 check "going on, it is stopped again" wait_status "$EA" "$SCANNER" 403 429
+check "the detector's engine saw those 200 too" wait_engine_events 603
+sleep 0.5 # its last decision on them published (a throttle may become a block)
 again=$(rcli HGET rampart:decisions "ip:$SCANNER")
 again_duration=$(awk '{ print int(($3 - $2) / 1000000) }' <<<"$again")
 echo "  first block ${first_duration}s, after the pardon ${again_duration}s"
