@@ -783,6 +783,22 @@ static void route_key(rp_key *key, const rp_key *fingerprint, uint64_t scope) {
     rp_key_on_route(key, fingerprint, scope); /* keys.c: the layout the module looks up */
 }
 
+/* Whether this event's address is already throttled or blocked. A route
+ * decision on a fingerprint is for the attempts address decisions cannot
+ * stop (a swarm's fresh addresses): made on an attempt from an address
+ * already stopped -- a single stuffer, whose fingerprint's score is its
+ * own -- it would refuse everyone sharing that browser build on the route
+ * for what one address did (an aggregate is a witness, never the culprit).
+ * One lookup, only when a fingerprint is over the threshold. */
+static bool address_stopped(const rp_engine *e, const rp_event *ev) {
+    const rp_level_table *ip = &e->levels[RP_LEVEL_IP];
+    rp_key key;
+    if (!ip->table || !rp_event_key(ev, RP_LEVEL_IP, &key)) return false;
+    const rp_client *c = rp_table_find(ip->table, &key, 0);
+    return c && (int64_t)c->decided_until_s * 1000000 > ev->ts_us &&
+           (c->action == RP_ACTION_THROTTLE || c->action == RP_ACTION_BLOCK);
+}
+
 static void decide_on_route(rp_engine *e, rp_level_table *lt, rp_client *swarm,
                             const rp_event *ev, const rp_observation *obs,
                             const score_pass *sp, rp_detect_ctx *ctx, double total) {
@@ -920,7 +936,8 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
     react(e, &sp, c, ev, obs, &ctx, total, aggregate || witness_only);
     if (level == RP_LEVEL_FINGERPRINT && e->config->route_decisions &&
         total >= profile->throttle_at &&
-        rp_detectors[top_d]->involved && rp_detectors[top_d]->involved(NULL, ev, obs, &ctx))
+        rp_detectors[top_d]->involved && rp_detectors[top_d]->involved(NULL, ev, obs, &ctx) &&
+        !address_stopped(e, ev))
         decide_on_route(e, lt, c, ev, obs, &sp, &ctx, total);
     return (int64_t)c->decided_until_s * 1000000 > ts ? (rp_action)c->action : RP_ACTION_NONE;
 }

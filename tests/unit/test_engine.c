@@ -722,6 +722,37 @@ static int rotating_stuffing(rp_engine *e, int64_t *t, int *first) {
     return refused;
 }
 
+/* One address stuffing with a browser build, and taking over an account:
+ * its address is stopped, and its fingerprint's score (its own) makes no
+ * route decision -- that would
+ * refuse every person with that browser build on the login route for what
+ * one address did. */
+static void test_engine_one_stuffer_is_no_route_decision(void **s) {
+    (void)s;
+    collected c = {0};
+    rp_engine *e = new_engine(NULL, &c);
+    rp_event ev;
+    int64_t t = T0;
+    int stopped_at = -1;
+    for (int i = 0; i < 300; i++, t += SEC / 10) { /* 10 attempts a second */
+        /* the 15th pair works (throttled, it still gets through): a takeover */
+        make_event(&ev, "198.51.100.10", t, "POST", "/api/login", i == 14 ? 200 : 401);
+        fingerprinted(&ev, chrome131, 0x5eed);
+        rp_action before;
+        rp_engine_feed_verdicts(e, &ev, &before);
+        if (before >= RP_ACTION_THROTTLE && stopped_at < 0) stopped_at = i;
+    }
+    assert_true(stopped_at > 0 && stopped_at < 30);
+    assert_int_equal(c.last_fingerprint_decision.key.level, 0); /* none on the fingerprint */
+    /* a person with the same browser build logs in on that route: served */
+    make_event(&ev, "100.64.1.1", t, "POST", "/api/login", 200);
+    fingerprinted(&ev, chrome131, 0x5eed);
+    rp_action before;
+    rp_engine_feed_verdicts(e, &ev, &before);
+    assert_int_equal(before, RP_ACTION_NONE);
+    rp_engine_free(e);
+}
+
 static void test_engine_decides_a_fingerprint_on_the_login_route(void **s) {
     (void)s;
     collected c = {0};
@@ -848,6 +879,7 @@ int main(void) {
         cmocka_unit_test(test_engine_escalates_repeat_offenders),
         cmocka_unit_test(test_engine_stops_a_slow_swarm_but_not_its_neighbour),
         cmocka_unit_test(test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerprint),
+        cmocka_unit_test(test_engine_one_stuffer_is_no_route_decision),
         cmocka_unit_test(test_engine_decides_a_fingerprint_on_the_login_route),
         cmocka_unit_test(test_engine_verdict_before_an_event_lags_the_decision_by_one_request),
         cmocka_unit_test(test_engine_never_judges_its_own_refusals),
