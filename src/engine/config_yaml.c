@@ -114,6 +114,9 @@ static bool is_null(ynode *n) {
            scalar_is(n, "NULL");
 }
 
+/* A key given as null or "": the setting is unset (its default applies). */
+static bool is_unset(ynode *v) { return is_null(v) || (is_scalar(v) && scalar_len(v) == 0); }
+
 /* "'high'", "a mapping", "a list": what we got, for messages. */
 static const char *describe(ynode *n, char *buf, size_t size) {
     if (!n) return "nothing";
@@ -1170,7 +1173,7 @@ static void get_mode(walker *w, ynode *n, const char *what, uint32_t *out) {
 static void walk_senders(walker *w, ynode *n, rp_serve_config *sv) {
     ynode *v;
     if ((v = map_get(w, n, "socket_group"))) {
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+        if (is_unset(v))
             sv->socket_group[0] = 0;
         else
             get_principal(w, v, "socket_group", sv->socket_group, sizeof sv->socket_group);
@@ -1292,6 +1295,13 @@ static void get_redis_name(walker *w, ynode *n, const char *what, char *buf, siz
     memcpy(buf, tmp, strlen(tmp) + 1);
 }
 
+/* A Redis name that may be unset (null or ""): cleared, its default applies. */
+static void get_optional_redis_name(walker *w, ynode *n, const char *what, char *buf,
+                                    size_t size) {
+    if (is_unset(n)) buf[0] = 0;
+    else get_redis_name(w, n, what, buf, size);
+}
+
 /* A list of host:port (cluster.sentinels, cluster.redis_cluster): at most
  * max, no unix socket (a sentinel or a cluster node is asked for other
  * nodes' addresses, which are TCP). Null or absent: left as it is. */
@@ -1353,7 +1363,7 @@ static void walk_cluster(walker *w, ynode *n) {
     if (ck) get_redis_name(w, ck, "config_key", cl->config_key, sizeof cl->config_key);
     ynode *v, *role = NULL;
     if ((v = map_get(w, n, "redis"))) {
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) {
+        if (is_unset(v)) {
             cl->redis[0] = 0;
         } else {
             char tmp[256];
@@ -1380,19 +1390,13 @@ static void walk_cluster(walker *w, ynode *n) {
     if ((v = map_get(w, n, "stream_maxlen")))
         get_uint(w, v, "stream_maxlen", 1000, 1000000000, &cl->stream_maxlen);
     if ((v = map_get(w, n, "consumer"))) { /* "" or null: host-<store hash> */
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
-            cl->consumer[0] = 0;
-        else
-            get_redis_name(w, v, "consumer", cl->consumer, sizeof cl->consumer);
+        get_optional_redis_name(w, v, "consumer", cl->consumer, sizeof cl->consumer);
     }
     if ((v = map_get(w, n, "lease_ms"))) get_uint(w, v, "lease_ms", 300, 60000, &cl->lease_ms);
     if ((v = map_get(w, n, "claim_idle_ms")))
         get_uint(w, v, "claim_idle_ms", 100, 600000, &cl->claim_idle_ms);
     if ((v = map_get(w, n, "user"))) { /* "" or null: AUTH with the password alone */
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
-            cl->user[0] = 0;
-        else
-            get_redis_name(w, v, "user", cl->user, sizeof cl->user);
+        get_optional_redis_name(w, v, "user", cl->user, sizeof cl->user);
     }
     if ((v = map_get(w, n, "buffer_mb"))) get_uint(w, v, "buffer_mb", 0, 65536, &cl->buffer_mb);
     if ((v = map_get(w, n, "local_detection")))
@@ -1412,10 +1416,7 @@ static void walk_cluster(walker *w, ynode *n) {
     if (cl->n_cluster_nodes && !map_get(w, n, "decisions"))
         snprintf(cl->decisions, sizeof cl->decisions, "{rampart}:decisions");
     if ((v = map_get(w, n, "sentinel_user"))) { /* "" or null: AUTH password only */
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
-            cl->sentinel_user[0] = 0;
-        else
-            get_redis_name(w, v, "sentinel_user", cl->sentinel_user, sizeof cl->sentinel_user);
+        get_optional_redis_name(w, v, "sentinel_user", cl->sentinel_user, sizeof cl->sentinel_user);
     }
     if ((v = map_get(w, n, "sentinel_password_file")))
         get_path(w, v, "sentinel_password_file", true, cl->sentinel_password_file,
@@ -1519,7 +1520,7 @@ static void walk_webhook_headers(walker *w, ynode *n, bool from_file, rp_webhook
         }
         int i = wh->n_headers;
         if (from_file) {
-            if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) {
+            if (is_unset(v)) {
                 report(w, v, "header_files.%s must be a file path", name);
                 continue;
             }
@@ -1612,7 +1613,7 @@ static void walk_alerts(walker *w, ynode *n) {
     rp_alerts_config *al = &w->config->alerts;
     ynode *v;
     if ((v = map_get(w, n, "public_url"))) {
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0))
+        if (is_unset(v))
             al->public_url[0] = 0;
         else if (get_string(w, v, "public_url", al->public_url, sizeof al->public_url) &&
                  !valid_webhook_url(al->public_url)) {
@@ -1622,7 +1623,7 @@ static void walk_alerts(walker *w, ynode *n) {
         }
     }
     if ((v = map_get(w, n, "node"))) {
-        if (is_null(v) || (is_scalar(v) && scalar_len(v) == 0)) al->node[0] = 0;
+        if (is_unset(v)) al->node[0] = 0;
         else get_string(w, v, "node", al->node, sizeof al->node);
     }
     if ((v = map_get(w, n, "queue"))) get_uint(w, v, "queue", 1, 100000, &al->queue);
