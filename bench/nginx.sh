@@ -24,6 +24,14 @@
 # here on loopback, read by a detector (also allowlisting 127.0.0.0/8):
 # the module does the same work, its daemon and the machine more.
 # Redis, the edge and the detector are pinned with wrk and the daemon.
+#
+# CALLGRIND=SECONDS: instead of the timed rounds, the worker's own
+# instructions per request in each configuration, counted by valgrind's
+# callgrind (nginx in one process, `master_process off`; counting switched on
+# after a warm-up, wrk for SECONDS). Unlike requests/s and CPU time this
+# figure does not move with what else the machine runs, so it shows the
+# module's cost on a busy machine. It counts user space only: the kernel's
+# share of sending the datagrams is in the CPU-time figures of the rounds.
 set -euo pipefail
 source "$(dirname "$0")/../tests/e2e/lib.sh"
 DUR=${1:-10}
@@ -94,6 +102,7 @@ conf() { # conf on|off|table|edge|modsec (table: rampart on, rampart_socket off:
   fi
   cat > "$TMP/ng/nginx.conf" <<CONF
 $USER_LINE
+${NGINX_MAIN_EXTRA:-}
 worker_processes 1;
 pid $TMP/ng/nginx.pid;
 error_log $TMP/ng/logs/error.log notice;
@@ -153,6 +162,41 @@ measure() {
   p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; print v}' "$TMP/wrk.out")
   echo "$rps $p99 $cpu"
 }
+if [ -n "${CALLGRIND:-}" ]; then
+  command -v valgrind >/dev/null || bash "$ROOT/tools/install-deps.sh" valgrind
+  # instructions_per_request MODE -> "IR REQUESTS": nginx under callgrind,
+  # counting from after the first answered request to the end of wrk's run.
+  instructions_per_request() {
+    NGINX_MAIN_EXTRA="daemon off; master_process off;" conf "$1"
+    rm -f "$TMP"/cg.out*
+    $PIN_NGINX valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.out.%p" \
+      "$NGINX" -p "$TMP/ng" -c "$TMP/ng/nginx.conf" 2> "$TMP/valgrind.log" &
+    local vg=$! n
+    for _ in $(seq 1 400); do curl -s -o /dev/null "http://127.0.0.1:$PORT/api/products/42" && break; sleep 0.05; done
+    for _ in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null "http://127.0.0.1:$PORT/api/products/42"; done
+    callgrind_control --instr=on "$vg" > /dev/null 2>&1
+    $PIN_LOAD wrk -t1 -c4 -d"${CALLGRIND}s" -H "User-Agent: Mozilla/5.0 (bench)" \
+      -H "Accept-Language: en" "http://127.0.0.1:$PORT/api/products/42" > "$TMP/wrk.out"
+    callgrind_control --dump "$vg" > /dev/null 2>&1
+    kill -TERM "$vg"; wait "$vg" 2>/dev/null || true
+    n=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
+    local out; out=$(ls "$TMP"/cg.out.*.1 | head -1)
+    # CALLGRIND_KEEP=DIR keeps the profiles (callgrind_annotate DIR/MODE.callgrind)
+    [ -z "${CALLGRIND_KEEP:-}" ] || cp "$out" "$CALLGRIND_KEEP/$1.callgrind"
+    awk -v n="$n" '/^(summary|totals):/ { print $2, n; exit }' "$out"
+  }
+  echo "== nginx worker instructions per request (callgrind, user space; wrk -t1 -c4 -d${CALLGRIND}s)"
+  ir_off=""
+  for mode in $MODES; do
+    [ "$mode" = modsec ] && continue # minutes under valgrind; its cost is in the timed rounds
+    read -r ir n < <(instructions_per_request "$mode")
+    per=$(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }')
+    [ -z "$ir_off" ] && ir_off=$per
+    echo "rampart $mode: $per instructions/request over $n requests" \
+      "($(awk -v a="$ir_off" -v b="$per" 'BEGIN { printf "+%.1f %% on without; capacity %.1f %%", 100 * (b - a) / a, 100 * a / b }'))"
+  done
+  exit 0
+fi
 best_off="0 0" best_on="0 0" best_table="0 0" best_modsec="0 0" best_edge="0 0"
 cpu_off=1e9 cpu_on=1e9 cpu_table=1e9 cpu_modsec=1e9 cpu_edge=1e9
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
