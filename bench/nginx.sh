@@ -76,7 +76,7 @@ ADMIN=$B_ADMIN
 
 mkdir -p "$TMP/ng/logs" "$TMP/ng/tmp"
 USER_LINE=""; [ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
-PORT=$(shuf -i 20000-60000 -n 1); UPORT=$((PORT + 1))
+PORT=$(free_port); UPORT=$(free_port)
 MODSEC_SO=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 MODES="off table on $EDGE_MODE"
 if [ "${MODSEC:-1}" = 1 ] && [ -f "$MODSEC_SO" ] && [ -f /usr/share/modsecurity-crs/owasp-crs.load ]; then
