@@ -7,8 +7,13 @@
  *               expired decisions are pruned without scanning the hash
  *   P:changes   stream: one entry per change, op put|del, key, value;
  *               trimmed MAXLEN ~ CHANGES_MAXLEN
- * The value is text, "action start_us expires_us incident_id score":
- * readable with redis-cli, and five numbers do not need a format.
+ * The value is text, "action start_us expires_us incident_id score source
+ * detector": readable with redis-cli, and five numbers and two words do
+ * not need a format. The words say who decided (engine or manual, and the
+ * incident's main detector), so that every node labels what its nginx
+ * refuses under a fleet decision as the deciding node would; a node older
+ * than them wrote only the numbers, and reads only the numbers (sscanf
+ * stops there), so both kinds mix in one hash.
  *
  * The publisher (every node): the engine's decisions (detector) and the
  * API's manual ones (any node) are queued by rp_cluster_publish -- the
@@ -60,15 +65,29 @@
 
 /* ------------------------------------------------------------- values */
 
-int rp_cluster_format_value(const rp_decision *dec, char *buf, size_t size) {
-    return snprintf(buf, size, "%d %lld %lld %llu %.3f", (int)dec->action,
+int rp_cluster_format_value(const rp_decision *dec, int detector, char *buf, size_t size) {
+    bool known = detector >= 0 && (unsigned)detector < rp_detector_count;
+    return snprintf(buf, size, "%d %lld %lld %llu %.3f %s %s", (int)dec->action,
                     (long long)dec->start_us, (long long)dec->expires_us,
-                    (unsigned long long)dec->incident_id, dec->score);
+                    (unsigned long long)dec->incident_id, dec->score,
+                    dec->incident_id ? "engine" : "manual",
+                    known ? rp_detectors[detector]->name : "-");
+}
+
+/* The words after the numbers (tail: from the sixth field): the detector
+ * of an engine's decision, when this build knows it. */
+static int parse_origin(const char *tail, const rp_decision *dec) {
+    char source[8], name[32];
+    if (sscanf(tail, " %7s %31s", source, name) != 2) return RP_REFUSED_UNKNOWN;
+    if (strcmp(source, "engine") != 0 || !dec->incident_id) return RP_REFUSED_UNKNOWN;
+    int di = rp_detector_find(name, strlen(name));
+    return di >= 0 ? di : RP_REFUSED_UNKNOWN;
 }
 
 bool rp_cluster_parse_value(const char *key, size_t key_len, const char *value,
-                            size_t value_len, rp_decision *dec) {
+                            size_t value_len, rp_decision *dec, int *detector) {
     memset(dec, 0, sizeof *dec);
+    if (detector) *detector = RP_REFUSED_UNKNOWN;
     if (rp_key_parse(key, key_len, &dec->key) != RP_OK) return false;
     char buf[128];
     if (value_len >= sizeof buf) return false;
@@ -78,7 +97,9 @@ bool rp_cluster_parse_value(const char *key, size_t key_len, const char *value,
     long long start, expires;
     unsigned long long incident;
     double score;
-    if (sscanf(buf, "%d %lld %lld %llu %lf", &action, &start, &expires, &incident, &score) != 5)
+    int numbers_end = 0;
+    if (sscanf(buf, "%d %lld %lld %llu %lf%n", &action, &start, &expires, &incident, &score,
+               &numbers_end) != 5)
         return false;
     if (action < RP_ACTION_THROTTLE || action > RP_ACTION_ALLOW || expires <= start) return false;
     dec->action = (rp_action)action;
@@ -86,6 +107,7 @@ bool rp_cluster_parse_value(const char *key, size_t key_len, const char *value,
     dec->expires_us = expires;
     dec->incident_id = incident;
     dec->score = score;
+    if (detector) *detector = parse_origin(buf + numbers_end, dec);
     return true;
 }
 
@@ -123,6 +145,11 @@ static void publish_new(rp_cluster *c, const rp_decision *dec, bool removal, boo
     it->decision = *dec;
     it->removal = removal;
     it->durable = durable;
+    /* An engine's decision follows its incident (engine lock held: the
+     * engine's callback), whose main detector is noted by now. */
+    it->detector = durable || !c->d
+                       ? RP_REFUSED_UNKNOWN
+                       : rp_daemon_incident_detector(c->d, dec->incident_id, &dec->key);
     if (publish_item_queue(c, it) && durable) rp_cluster_journal_save(c);
 }
 
@@ -253,8 +280,8 @@ static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it
     if (it->durable) {
         char when[24];
         size_t vlen = it->removal ? 0
-                                  : (size_t)rp_cluster_format_value(&it->decision, value,
-                                                                    sizeof value);
+                                  : (size_t)rp_cluster_format_value(&it->decision, it->detector,
+                                                                    value, sizeof value);
         snprintf(when, sizeof when, "%lld", (long long)it->decision.start_us);
         snprintf(score, sizeof score, "%lld", (long long)(it->decision.expires_us / 1000));
         redisAppendCommand(ctx, "EVAL %s 3 %s %s %s %b %b %s %s %s", newer_wins_script, p,
@@ -268,7 +295,8 @@ static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it
         redisAppendCommand(ctx, "XADD %s MAXLEN ~ %s * op del key %b", c->changes, maxlen, key,
                            klen);
     } else {
-        size_t vlen = (size_t)rp_cluster_format_value(&it->decision, value, sizeof value);
+        size_t vlen =
+            (size_t)rp_cluster_format_value(&it->decision, it->detector, value, sizeof value);
         snprintf(score, sizeof score, "%lld", (long long)(it->decision.expires_us / 1000));
         redisAppendCommand(ctx, "HSET %s %b %b", p, key, klen, value, vlen);
         redisAppendCommand(ctx, "ZADD %s %s %b", c->expiry, score, key, klen);
@@ -278,7 +306,7 @@ static void append_item(rp_cluster *c, redisContext *ctx, const publish_item *it
     redisAppendCommand(ctx, "EXEC");
 }
 
-static bool mirror_put(rp_cluster *c, const rp_decision *dec);
+static bool mirror_put(rp_cluster *c, const rp_decision *dec, int detector);
 
 /* The newer-wins script kept the fleet's decision (value): this node takes
  * it too, in place of its own older one (which the first load or the
@@ -287,8 +315,9 @@ static bool fleet_newer(rp_cluster *c, const publish_item *it, const char *value
     char key[RP_KEY_TEXT];
     size_t klen = rp_key_format(&it->decision.key, key, sizeof key);
     rp_decision dec;
-    if (!rp_cluster_parse_value(key, klen, value, len, &dec)) return false;
-    if (dec.expires_us > rp_wall_us()) mirror_put(c, &dec);
+    int detector;
+    if (!rp_cluster_parse_value(key, klen, value, len, &dec, &detector)) return false;
+    if (dec.expires_us > rp_wall_us()) mirror_put(c, &dec, detector);
     rp_log(c->d, "info", "cluster publisher: %s: the fleet decided on it after this node's %s "
                          "(%lld ms later): the fleet's decision kept, here too",
            key, it->removal ? "removal" : "decision",
@@ -527,9 +556,15 @@ static void mirror_engine(rp_cluster *c, const rp_decision *dec) {
  * decisions, so a table sized for one host refuses a large fleet's: the
  * load sums its refusals up in one line, a change followed alone is
  * logged alone. */
-static bool mirror_put(rp_cluster *c, const rp_decision *dec) {
+static bool mirror_put(rp_cluster *c, const rp_decision *dec, int detector) {
     if (!rp_daemon_table_try_put(c->d, dec)) return false;
     atomic_fetch_add(&c->mirrored, 1);
+    if (dec->incident_id && detector != RP_REFUSED_UNKNOWN) {
+        /* what this node's nginx refuses under it is labelled by it */
+        pthread_mutex_lock(&c->d->engine_lock);
+        rp_daemon_note_detector(c->d, dec->incident_id, &dec->key, detector);
+        pthread_mutex_unlock(&c->d->engine_lock);
+    }
     /* An operator's decision made on any node (no incident: manual) binds
      * this node's engine too: an allow made through an edge's API must stop
      * the detectors from judging that client (else a detector's block would
@@ -685,12 +720,14 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const redisReply *k = r->element[i], *v = r->element[i + 1];
             rp_decision dec;
+            int detector;
             if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
             if (resync && sets_ok) sets_ok = key_set_add(&in_redis, k->str, k->len);
-            if (!rp_cluster_parse_value(k->str, k->len, v->str, v->len, &dec) || dec.expires_us <= now)
+            if (!rp_cluster_parse_value(k->str, k->len, v->str, v->len, &dec, &detector) ||
+                dec.expires_us <= now)
                 continue;
             if (key_set_has(&unpublished, k->str)) continue; /* ours is newer */
-            if (mirror_put(c, &dec)) (*loaded)++;
+            if (mirror_put(c, &dec, detector)) (*loaded)++;
             else refused++;
         }
     }
@@ -730,9 +767,10 @@ static void apply_change(rp_cluster *c, const redisReply *fields) {
     if (!op || !key) return;
     if (strcmp(op->str, "put") == 0 && value) {
         rp_decision dec;
+        int detector;
         char text[RP_KEY_TEXT];
-        if (rp_cluster_parse_value(key->str, key->len, value->str, value->len, &dec) &&
-            dec.expires_us > rp_wall_us() && !mirror_put(c, &dec))
+        if (rp_cluster_parse_value(key->str, key->len, value->str, value->len, &dec, &detector) &&
+            dec.expires_us > rp_wall_us() && !mirror_put(c, &dec, detector))
             rp_log(c->d, "error", "cluster mirror: the decision table is full: %.*s not enforced "
                                   "(raise serve.table_capacity: see "
                                   "docs/cluster.md#sizing-the-decision-table)",

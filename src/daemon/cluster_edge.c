@@ -449,6 +449,16 @@ static bool buffer_replay(forwarder *f, rp_str *records) {
     return handled == n;
 }
 
+/* What this edge's nginx refused, counted by the decision in force as a
+ * standalone daemon's engine counts it (rp_daemon_count_refused): the
+ * engine does not see what is forwarded. Not what goes to local
+ * detection: the engine counts that. */
+static void count_refused(rp_daemon *d, const rp_event *evs, size_t n) {
+    pthread_mutex_lock(&d->engine_lock);
+    rp_daemon_count_refused(d, evs, n);
+    pthread_mutex_unlock(&d->engine_lock);
+}
+
 /* ------------------------------------------------------ local detection */
 
 static uint64_t queue_popped(rp_daemon *d) {
@@ -544,6 +554,7 @@ void *rp_cluster_forward_main(void *arg) {
                 local_enter(c, records, n, &local_popped_at);
                 local = true;
             } else {
+                count_refused(d, evs, n);
                 buffer_records(c, records, n);
             }
             continue;
@@ -551,6 +562,7 @@ void *rp_cluster_forward_main(void *arg) {
         if (c->buf_head) {
             /* In order: new events behind the backlog, and one batch of it
              * per loop, so the queue keeps draining meanwhile. */
+            count_refused(d, evs, n);
             buffer_records(c, records, n);
             buffer_replay(&f, records);
             if (!c->buf_head)
@@ -560,6 +572,7 @@ void *rp_cluster_forward_main(void *arg) {
         }
         pack_records(&f, records, evs, n, true);
         size_t handled = forward_round_trip(&f);
+        count_refused(d, evs, handled < n && c->config.local_detection ? handled : n);
         if (handled < n) { /* the connection was lost: keep the rest */
             atomic_fetch_add(&c->forward_errors, n - handled);
             if (c->config.local_detection) {

@@ -33,6 +33,8 @@ typedef struct publish_item {
      * newer-wins script (cluster_decisions.c). */
     bool durable;
     rp_decision decision; /* for a removal: the key, and start_us its time */
+    int detector; /* an engine's decision: its incident's main detector (a registry
+                     index, RP_REFUSED_UNKNOWN when not known) */
 } publish_item;
 
 /* The publisher's queue is bounded: a Redis outage must not grow the
@@ -210,10 +212,14 @@ void rp_cluster_incidents_join(rp_cluster *c);
 void rp_cluster_incidents_metrics(rp_cluster *c, FILE *f);
 
 /* cluster_decisions.c: a decision's value in Redis, "action start_us
- * expires_us incident_id score", both ways (the journal writes it too). */
-int rp_cluster_format_value(const rp_decision *dec, char *buf, size_t size);
+ * expires_us incident_id score source detector", both ways (the journal
+ * writes it too). source is engine or manual, detector the incident's main
+ * detector or "-"; a value without them (written by an older node) parses,
+ * its detector unknown. detector: a registry index or RP_REFUSED_UNKNOWN
+ * (parse: NULL when not wanted). */
+int rp_cluster_format_value(const rp_decision *dec, int detector, char *buf, size_t size);
 bool rp_cluster_parse_value(const char *key, size_t key_len, const char *value,
-                            size_t value_len, rp_decision *dec);
+                            size_t value_len, rp_decision *dec, int *detector);
 /* cluster_decisions.c: the journal restored into the queue (rp_cluster_new)
  * and rewritten from the queue (after an item is queued or acknowledged). */
 void rp_cluster_journal_restore(rp_cluster *c);

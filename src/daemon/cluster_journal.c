@@ -53,7 +53,7 @@ size_t rp_journal_format_item(const publish_item *it, char *buf, size_t size) {
     if (it->removal) {
         n = snprintf(body, sizeof body, "D %s %lld", key, (long long)it->decision.start_us);
     } else {
-        rp_cluster_format_value(&it->decision, value, sizeof value);
+        rp_cluster_format_value(&it->decision, RP_REFUSED_UNKNOWN, value, sizeof value);
         n = snprintf(body, sizeof body, "P %s %s", key, value);
     }
     if (n < 0 || (size_t)n >= sizeof body) return 0;
@@ -87,7 +87,7 @@ bool rp_journal_parse_line(const char *line, size_t len, publish_item *out) {
         out->removal = true;
         out->decision.start_us = removed;
     } else if (body[0] == 'P') {
-        if (!rp_cluster_parse_value(key, klen, sp + 1, strlen(sp + 1), &out->decision) ||
+        if (!rp_cluster_parse_value(key, klen, sp + 1, strlen(sp + 1), &out->decision, NULL) ||
             out->decision.incident_id != 0) /* only the operators' are journaled */
             return false;
     } else {

@@ -457,9 +457,7 @@ static void on_incident(void *user, const rp_incident *inc) {
         int di = inc->n_findings ? rp_detector_find(inc->findings[0].detector,
                                                     strlen(inc->findings[0].detector))
                                  : -1;
-        d->incident_detector[inc->id % RP_INCIDENT_DETECTORS].id = inc->id;
-        d->incident_detector[inc->id % RP_INCIDENT_DETECTORS].detector =
-            di >= 0 ? di : RP_REFUSED_UNKNOWN;
+        rp_daemon_note_detector(d, inc->id, &inc->key, di >= 0 ? di : RP_REFUSED_UNKNOWN);
     }
     store_job *j = new_job(JOB_INCIDENT);
     if (!j) return;

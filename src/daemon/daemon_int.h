@@ -57,12 +57,15 @@ typedef struct ts_slot {
 #define RP_REFUSED_MANUAL RP_MAX_DETECTORS
 #define RP_REFUSED_UNKNOWN (RP_MAX_DETECTORS + 1)
 #define RP_REFUSED_SLOTS (RP_MAX_DETECTORS + 2)
-/* The main detector of recent throttle and block incidents, by id (a
- * direct-mapped cache, engine lock): enough for the decisions a busy
- * minute makes; an older one reads "unknown". */
+/* The main detector of recent throttle and block incidents, by id and
+ * key (a direct-mapped cache, engine lock): enough for the decisions a
+ * busy minute makes; an older one reads "unknown". This node's incidents
+ * and, in a fleet, those of the decisions mirrored from Redis, whose value
+ * names the detector: incident ids are per engine, so two detectors of a
+ * fleet both have an incident 7, told apart by their keys. */
 #define RP_INCIDENT_DETECTORS 4096
 typedef struct incident_detector {
-    uint64_t id;
+    uint64_t id, key_hash;
     int detector; /* registry index or RP_REFUSED_UNKNOWN */
 } incident_detector;
 /* Lock files: one beside each of the store, the table and the socket. */
@@ -174,6 +177,11 @@ int rp_daemon_table_lookup(rp_daemon *d, const rp_key *key, int64_t now_us, rp_d
  * decision in force for their keys at their time (decisions.c; engine
  * lock held, takes the table's). */
 void rp_daemon_count_refused(rp_daemon *d, const rp_event *evs, size_t n);
+/* The incident_detector cache (decisions.c; engine lock held): note the
+ * main detector of incident id on key, and read it back (a registry
+ * index, or RP_REFUSED_UNKNOWN when it is not or no longer there). */
+void rp_daemon_note_detector(rp_daemon *d, uint64_t id, const rp_key *key, int detector);
+int rp_daemon_incident_detector(rp_daemon *d, uint64_t id, const rp_key *key);
 
 /* Put a decision (wall clock) in the table; a full table is counted and
  * logged, not an error to the caller (daemon.c). */

@@ -241,6 +241,21 @@ bool rp_daemon_check(rp_daemon *d, const rp_key *keys, int n, rp_dtable_hit *hit
     return any;
 }
 
+static incident_detector *detector_slot(rp_daemon *d, uint64_t id, uint64_t key_hash) {
+    return &d->incident_detector[(id ^ key_hash) % RP_INCIDENT_DETECTORS];
+}
+
+void rp_daemon_note_detector(rp_daemon *d, uint64_t id, const rp_key *key, int detector) {
+    uint64_t h = rp_key_hash(key);
+    *detector_slot(d, id, h) = (incident_detector){.id = id, .key_hash = h, .detector = detector};
+}
+
+int rp_daemon_incident_detector(rp_daemon *d, uint64_t id, const rp_key *key) {
+    uint64_t h = rp_key_hash(key);
+    const incident_detector *e = detector_slot(d, id, h);
+    return id && e->id == id && e->key_hash == h ? e->detector : RP_REFUSED_UNKNOWN;
+}
+
 /* The decision that refused each refused event, looked up as nginx did
  * (the request's keys, block before throttle) at the event's own time,
  * and its detector: manual without an incident, the incident's main
@@ -258,22 +273,18 @@ void rp_daemon_count_refused(rp_daemon *d, const rp_event *evs, size_t n) {
         int nk = rp_request_keys(&ev->client, rp_event_fingerprint(ev), ev->path.ptr, ev->path.len,
                                  ev->token_id, keys);
         rp_dtable_hit best = {.action = RP_ACTION_NONE};
+        int best_k = -1;
         for (int k = 0; k < nk; k++) {
             rp_dtable_hit h;
             if (rp_daemon_table_lookup(d, &keys[k], ev->ts_us, &h) != 1) continue;
             if ((h.action == RP_ACTION_THROTTLE || h.action == RP_ACTION_BLOCK) &&
                 h.action > best.action)
-                best = h;
+                best = h, best_k = k;
         }
         int row = best.action == RP_ACTION_BLOCK ? 2 : best.action == RP_ACTION_THROTTLE ? 1 : 0;
         int slot = RP_REFUSED_UNKNOWN;
-        if (row && !best.incident_id) {
-            slot = RP_REFUSED_MANUAL;
-        } else if (row) {
-            const incident_detector *e =
-                &d->incident_detector[best.incident_id % RP_INCIDENT_DETECTORS];
-            if (e->id == best.incident_id) slot = e->detector;
-        }
+        if (row && !best.incident_id) slot = RP_REFUSED_MANUAL;
+        else if (row) slot = rp_daemon_incident_detector(d, best.incident_id, &keys[best_k]);
         atomic_fetch_add(&d->refused_by[row][slot], 1);
     }
     if (locked) pthread_mutex_unlock(&d->table_lock);

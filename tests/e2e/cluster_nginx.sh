@@ -138,6 +138,31 @@ echo "  API answer -> 403 from each nginx, 60 samples: p50 $P50 ms, p99 $P99 ms,
 check "every manual block enforced by all three nginx within 100 ms (p99 $P99 ms)" \
   awk -v p="$P99" 'BEGIN { exit !(p <= 100) }'
 
+echo "   what each nginx refused, on its edge, by the decision's detector"
+# rampart_requests_refused_total{action,detector}: an edge labels a refusal
+# under a fleet decision with the detector the fleet's value carries, as the
+# detector (which reads the same refused events) labels it. Each nginx
+# refused the stuffer and the scanner, and each manual block once. (Label
+# by label the two may differ: each looks the decision up when it counts, and
+# the detector may have escalated it in between.)
+refused() { curl -s "$1/metrics" | awk '/^rampart_requests_refused_total\{/ && $2 > 0 { print $1, $2 }' | sort; }
+no_unknown() { ! grep -q 'unknown' <<<"$1"; }
+total() { awk '{ s += $2 } END { print s + 0 }'; }
+edges_total() { for e in "$EA" "$EB" "$EC"; do refused "$e"; done | total; }
+end=$((SECONDS + 5))
+until [ "$(edges_total)" = "$(refused "$DET" | total)" ] || [ "$SECONDS" -gt "$end" ]; do sleep 0.1; done
+for e in "$EA" "$EB" "$EC"; do
+  r=$(refused "$e")
+  echo "  edge $e: $(tr '\n' ' ' <<<"$r")"
+  check "  20 refusals under the manual blocks" grep -qx 'rampart_requests_refused_total{action="block",detector="manual"} 20' <<<"$r"
+  check "  the stuffer's and the scanner's under the detector's decisions, by their detector" \
+    test "$(grep -v 'detector="manual"\|detector="unknown"' <<<"$r" | total)" -ge 2
+  check "  none labelled unknown" no_unknown "$r"
+done
+echo "  detector: $(refused "$DET" | tr '\n' ' ')"
+check "the three edges counted as many refusals as the detector ($(edges_total))" \
+  test "$(edges_total)" = "$(refused "$DET" | total)"
+
 echo "4. the legitimate clients"
 legit_verdict
 

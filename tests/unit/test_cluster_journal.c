@@ -58,7 +58,7 @@ static void test_a_line_round_trips_a_decision_and_a_removal(void **state) {
     char line[400], back_text[128], key_text[128];
     size_t n = rp_journal_format_item(&put, line, sizeof line);
     assert_true(n > 0 && line[n - 1] == '\n');
-    assert_string_equal(line + 9, "P ip:203.0.113.9 3 1796173528000000 1796174128000000 0 0.000\n");
+    assert_string_equal(line + 9, "P ip:203.0.113.9 3 1796173528000000 1796174128000000 0 0.000 manual -\n");
     publish_item back;
     assert_true(rp_journal_parse_line(line, n - 1, &back));
     assert_false(back.removal);
@@ -224,6 +224,48 @@ static rp_cluster *cluster_with_journal(const char *path) {
 /* The manual items queued are in the file as soon as they are queued (an
  * engine's decision is not); a new node on the same file restores them in
  * their order, in front of its queue. */
+/* The fleet's value names who decided, and a value an older node wrote
+ * (the five numbers only) still parses, its detector unknown. */
+static void test_a_value_carries_its_detector_and_an_older_one_parses(void **state) {
+    (void)state;
+    int scan = rp_detector_find("scan", 4);
+    assert_true(scan >= 0);
+    rp_decision dec = {.action = RP_ACTION_BLOCK,
+                       .start_us = NOW,
+                       .expires_us = NOW + 600000000LL,
+                       .incident_id = 7,
+                       .score = 91.5};
+    assert_int_equal(rp_key_parse("ip:203.0.113.20", 15, &dec.key), RP_OK);
+    char value[128];
+    rp_cluster_format_value(&dec, scan, value, sizeof value);
+    assert_string_equal(value, "3 1796173528000000 1796174128000000 7 91.500 engine scan");
+    rp_decision back;
+    int detector = -2;
+    assert_true(rp_cluster_parse_value("ip:203.0.113.20", 15, value, strlen(value), &back,
+                                       &detector));
+    assert_int_equal(detector, scan);
+    assert_int_equal(back.incident_id, 7);
+    assert_int_equal(back.expires_us, NOW + 600000000LL);
+
+    const char *older = "3 1796173528000000 1796174128000000 7 91.500";
+    assert_true(rp_cluster_parse_value("ip:203.0.113.20", 15, older, strlen(older), &back,
+                                       &detector));
+    assert_int_equal(detector, RP_REFUSED_UNKNOWN);
+    assert_int_equal(back.action, RP_ACTION_BLOCK);
+    /* a detector this build does not know, and a manual decision's "-" */
+    const char *newer = "3 1796173528000000 1796174128000000 7 91.500 engine telepathy";
+    assert_true(rp_cluster_parse_value("ip:203.0.113.20", 15, newer, strlen(newer), &back,
+                                       &detector));
+    assert_int_equal(detector, RP_REFUSED_UNKNOWN);
+    dec.incident_id = 0;
+    rp_cluster_format_value(&dec, RP_REFUSED_UNKNOWN, value, sizeof value);
+    assert_string_equal(value, "3 1796173528000000 1796174128000000 0 91.500 manual -");
+    assert_true(rp_cluster_parse_value("ip:203.0.113.20", 15, value, strlen(value), &back,
+                                       &detector));
+    assert_int_equal(detector, RP_REFUSED_UNKNOWN);
+    assert_int_equal(back.incident_id, 0);
+}
+
 static void test_the_journal_follows_the_queue_across_a_restart(void **state) {
     (void)state;
     char path[64];
@@ -263,6 +305,7 @@ int main(void) {
         cmocka_unit_test(test_read_restores_in_order_and_counts_what_it_skips),
         cmocka_unit_test(test_a_hostile_file_costs_skips_not_memory),
         cmocka_unit_test(test_a_missing_journal_is_empty_and_an_empty_one_is_removed),
+        cmocka_unit_test(test_a_value_carries_its_detector_and_an_older_one_parses),
         cmocka_unit_test(test_the_journal_follows_the_queue_across_a_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
