@@ -129,6 +129,9 @@ typedef struct rp_event {
     uint8_t origin;         /* the fleet node that saw the request: a daemon's host id
                                (protocol byte 5, docs/cluster.md "Fleet view"); 0 = this
                                one. Carried into the samples, never judged */
+    uint8_t uncounted;      /* levels (1 << rp_key_level) this engine does not count: a
+                               partitioned fleet counts each key of an event in one
+                               engine (partition.h); 0 = all. Not on the wire */
     uint32_t flags;         /* RP_EVENT_* and RP_HDR_* */
     uint64_t request_bytes; /* 0 when unknown */
     uint64_t response_bytes;

@@ -1015,6 +1015,8 @@ rp_action rp_engine_feed_verdicts(rp_engine *e, const rp_event *ev, rp_action *b
     bool allowed_before = false;
     if (before_out && e->route_decisions) before = route_verdict(e, ev, &obs);
     for (int k = 0; k < RP_LEVEL_COUNT; k++) {
+        /* A partitioned fleet counts each key in one engine (partition.h). */
+        if (ev->uncounted & RP_LEVEL_BIT(order[k])) continue;
         rp_action b = RP_ACTION_NONE;
         rp_action a = feed_level(e, order[k], ev, &obs, profile, skip, agg, &b);
         /* A swarm being watched says nothing about this client. */
@@ -1033,6 +1035,9 @@ rp_action rp_engine_feed_verdicts(rp_engine *e, const rp_event *ev, rp_action *b
     }
     if (allowed) verdict = RP_ACTION_ALLOW;
     if (before_out) *before_out = allowed_before ? RP_ACTION_ALLOW : before;
+    /* An event's copy for its aggregates only: the route learns the
+     * request once, in the engine that counts its address. */
+    if (ev->uncounted & RP_LEVEL_BIT(RP_LEVEL_IP)) return verdict;
     if (verdict == RP_ACTION_THROTTLE || verdict == RP_ACTION_BLOCK) obs.route->flagged++;
     if (ev->flags & RP_EVENT_REFUSED) {
         /* the route's norms learn only what its upstream answered */
