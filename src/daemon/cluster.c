@@ -747,6 +747,13 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
         {"rampart_cluster_stream_trimmed_total", "counter",
          "Stream entries this edge's XTRIM MAXLEN ~ removed (events no detector may read).",
          C(stream_trimmed)},
+        {"rampart_cluster_aggregate_copies_total", "counter",
+         "Copies of events this edge wrote to aggregate streams (<stream>:x:<q>, "
+         "cluster.partitions > 1): one per other partition holding one of the event's "
+         "fingerprint, token, session or account.", C(aggregate_copies)},
+        {"rampart_cluster_events_copied_total", "counter",
+         "Events forwarded with at least one aggregate copy (cluster.partitions > 1).",
+         C(events_copied)},
         {"rampart_cluster_events_consumed_total", "counter",
          "Events this detector read through the consumer group and fed to its engine.",
          C(consumed)},

@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "cluster_int.h"
+#include "partition.h"
 #include "protocol.h"
 
 /* Entries per read: with up to PACK_EVENTS events each (~20 with real
@@ -73,8 +74,11 @@ static int64_t mono_ms(void) {
  * signal ends it as soon as the engine is done). */
 #define ENGINE_WAIT_MS 50
 
-/* One partition's stream as this detector sees it (cluster.partitions;
- * one, <stream> itself, when it is 1). */
+/* One stream as this detector sees it (cluster.partitions; one, <stream>
+ * itself, when it is 1): with N partitions, N address streams and their
+ * leases, then the N aggregate streams (rp_cluster_stream_name), each
+ * read under its partition's lease: whoever holds partition q reads both
+ * of q's streams, so a takeover takes both. */
 typedef struct partition {
     char stream[176], lease[192];
     bool held;          /* this detector holds its lease and reads it */
@@ -150,9 +154,11 @@ static void entry_fields_parse(const redisReply *fields, entry_fields *f) {
 
 /* Decode one entry's events into the batch: each record is checked
  * (hostile input) and kept decoded; one that does not decode is counted
- * and ends the entry (the rest cannot be framed). False when out of
- * memory (the batch is then incomplete). */
-static bool decode_entry(rp_cluster *c, const redisReply *fields, batch *b) {
+ * and ends the entry (the rest cannot be framed). With partitions, each
+ * event is marked with the levels this engine does not count, from the
+ * stream it came from (partition.h). False when out of memory (the batch
+ * is then incomplete). */
+static bool decode_entry(rp_cluster *c, const redisReply *fields, unsigned stream, batch *b) {
     entry_fields f;
     entry_fields_parse(fields, &f);
     if (!f.events) return true;
@@ -171,6 +177,12 @@ static bool decode_entry(rp_cluster *c, const redisReply *fields, batch *b) {
             break;
         }
         b->evs[b->n].origin = origin;
+        unsigned n = c->config.partitions;
+        if (n > 1) {
+            uint16_t parts[RP_LEVEL_COUNT];
+            rp_event_partitions(&b->evs[b->n], n, parts);
+            b->evs[b->n].uncounted = rp_partition_uncounted(parts, stream % n, stream >= n);
+        }
         rp_event_record_set_origin((uint8_t *)f.events->str + off, size, origin);
         b->records[b->n].ptr = (const char *)buf + off;
         b->records[b->n].len = (uint32_t)size;
@@ -285,7 +297,7 @@ static bool flush_batches(rp_cluster *c, redisContext **ctx, partition *parts, u
  * connection failed (everything is dropped: the leases are retaken, as
  * ours, on reconnect). */
 static void tick_leases(rp_cluster *c, redisContext **ctx, partition *parts, unsigned n,
-                        bool *logged_standby) {
+                        unsigned ns, bool *logged_standby) {
     unsigned live = 1;
     if (n > 1) {
         rp_status st = rp_cluster_announce(c, *ctx, &live);
@@ -335,27 +347,35 @@ static void tick_leases(rp_cluster *c, redisContext **ctx, partition *parts, uns
             *logged_standby = true;
         }
     }
+    /* The aggregate streams follow their partitions' leases. */
+    for (unsigned s = n; s < ns; s++) {
+        if (parts[s].held == parts[s - n].held) continue;
+        parts[s].held = parts[s - n].held;
+        parts[s].pending_first = parts[s].held;
+        parts[s].claimed_ms = 0;
+    }
     atomic_store(&c->partitions_held, held_n);
     atomic_store(&c->active, held_n > 0);
     return;
 lost:
     rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, (*ctx)->errstr);
     rp_cluster_disconnect(c, ctx);
-    drop_all(c, parts, n);
+    drop_all(c, parts, ns);
 }
 
 void *rp_cluster_detect_main(void *arg) {
     rp_cluster *c = arg;
     redisContext *ctx = NULL;
     unsigned n = c->config.partitions ? c->config.partitions : 1;
-    partition *parts = calloc(n, sizeof *parts);
-    const char **argv = calloc(9 + 2 * (size_t)n, sizeof *argv);
-    unsigned *order = calloc(n, sizeof *order);
-    size_t *argvlen = calloc(9 + 2 * (size_t)n, sizeof *argvlen);
+    unsigned ns = rp_cluster_streams(c); /* n, and n aggregate streams with partitions */
+    partition *parts = calloc(ns, sizeof *parts);
+    const char **argv = calloc(9 + 2 * (size_t)ns, sizeof *argv);
+    unsigned *order = calloc(ns, sizeof *order);
+    size_t *argvlen = calloc(9 + 2 * (size_t)ns, sizeof *argvlen);
     batch bt[2] = {{0}, {0}}; /* the two batches a read may leave in flight */
     for (int i = 0; i < 2; i++) {
-        bt[i].order = calloc(n, sizeof *bt[i].order);
-        bt[i].got = calloc(n, sizeof *bt[i].got);
+        bt[i].order = calloc(ns, sizeof *bt[i].order);
+        bt[i].got = calloc(ns, sizeof *bt[i].got);
     }
     batch *older = &bt[0], *newer = &bt[1]; /* in flight: k, k+1 (older only with newer) */
     if (!parts || !argv || !argvlen || !order || !bt[0].order || !bt[0].got || !bt[1].order ||
@@ -365,9 +385,9 @@ void *rp_cluster_detect_main(void *arg) {
         for (int i = 0; i < 2; i++) free(bt[i].order), free(bt[i].got);
         return NULL;
     }
-    for (unsigned p = 0; p < n; p++) {
+    for (unsigned p = 0; p < ns; p++) {
         rp_cluster_stream_name(c, p, parts[p].stream, sizeof parts[p].stream);
-        snprintf(parts[p].lease, sizeof parts[p].lease, "%s:lease", parts[p].stream);
+        snprintf(parts[p].lease, sizeof parts[p].lease, "%s:lease", parts[p % n].stream);
     }
     bool logged_standby = false;
     int64_t ticked_ms = 0;
@@ -386,18 +406,18 @@ void *rp_cluster_detect_main(void *arg) {
             ctx = rp_cluster_connect_retry(c, "reader");
             if (!ctx) break;
             rp_status st = RP_OK;
-            for (unsigned p = 0; p < n && st == RP_OK; p++)
+            for (unsigned p = 0; p < ns && st == RP_OK; p++)
                 st = ensure_group(c, ctx, parts[p].stream);
             if (st != RP_OK) {
                 rp_cluster_disconnect(c, &ctx);
                 rp_cluster_sleep(c, 1000);
                 continue;
             }
-            for (unsigned p = 0; p < n; p++) parts[p].pending_first = true;
+            for (unsigned p = 0; p < ns; p++) parts[p].pending_first = true;
             ticked_ms = 0;
             /* The batches in flight when the connection was lost: fed,
              * they are acknowledged now rather than read and fed again. */
-            if (!flush_batches(c, &ctx, parts, n, older, newer)) continue;
+            if (!flush_batches(c, &ctx, parts, ns, older, newer)) continue;
         }
         unsigned held_n = count_held(parts, n);
         /* Holding our share: renew at a third of the lease; short of it
@@ -405,8 +425,8 @@ void *rp_cluster_detect_main(void *arg) {
         int period = held_n == 0 || (n > 1 && held_n < n) ? standby_ms : renew_ms;
         if (n > 1 && held_n && period > renew_ms) period = renew_ms;
         if (mono_ms() - ticked_ms >= period) {
-            if (!flush_batches(c, &ctx, parts, n, older, newer)) continue;
-            tick_leases(c, &ctx, parts, n, &logged_standby);
+            if (!flush_batches(c, &ctx, parts, ns, older, newer)) continue;
+            tick_leases(c, &ctx, parts, n, ns, &logged_standby);
             ticked_ms = mono_ms();
             if (!ctx) continue;
             held_n = count_held(parts, n);
@@ -416,7 +436,7 @@ void *rp_cluster_detect_main(void *arg) {
             continue;
         }
         bool lost = false;
-        for (unsigned p = 0; p < n && !lost; p++) {
+        for (unsigned p = 0; p < ns && !lost; p++) {
             if (!parts[p].held || mono_ms() - parts[p].claimed_ms < CLAIM_PERIOD_MS) continue;
             uint64_t got = 0;
             rp_status st = rp_cluster_claim(c, ctx, parts[p].stream, &got);
@@ -434,14 +454,14 @@ void *rp_cluster_detect_main(void *arg) {
         }
         if (lost) {
             rp_cluster_disconnect(c, &ctx);
-            drop_all(c, parts, n);
+            drop_all(c, parts, ns);
             continue;
         }
         /* Our pending entries ("0") include the batches in flight: they
          * are acknowledged before they are read. */
         bool pending = false;
-        for (unsigned p = 0; p < n; p++) pending |= parts[p].held && parts[p].pending_first;
-        if (pending && !flush_batches(c, &ctx, parts, n, older, newer)) continue;
+        for (unsigned p = 0; p < ns; p++) pending |= parts[p].held && parts[p].pending_first;
+        if (pending && !flush_batches(c, &ctx, parts, ns, older, newer)) continue;
         /* The older batch in flight (k) is acknowledged in the read's
          * round trip, ahead of it, once the engine is done with it (it
          * is then on k+1): k is acknowledged after k+1 was read and
@@ -462,7 +482,7 @@ void *rp_cluster_detect_main(void *arg) {
         /* The partitions read, in the reply's order: in a scratch array
          * until the slot's batch is acknowledged (its XACK needs its own;
          * a lost connection keeps it in flight). */
-        for (unsigned p = 0; p < n; p++)
+        for (unsigned p = 0; p < ns; p++)
             if (parts[p].held) order[k++] = p, argv[argc++] = parts[p].stream;
         for (int i = 0; i < k; i++) argv[argc++] = parts[order[i]].pending_first ? "0" : ">";
         for (int i = 0; i < argc; i++) argvlen[i] = strlen(argv[i]);
@@ -478,14 +498,14 @@ void *rp_cluster_detect_main(void *arg) {
         if (!r) {
             rp_log(c->d, "warn", "cluster reader: redis %s: %s", c->config.redis, ctx->errstr);
             rp_cluster_disconnect(c, &ctx);
-            drop_all(c, parts, n);
+            drop_all(c, parts, ns);
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR) { /* NOGROUP: a stream was deleted */
             rp_log(c->d, "warn", "cluster reader: XREADGROUP: %s", r->str);
             freeReplyObject(r);
             rp_cluster_disconnect(c, &ctx);
-            drop_all(c, parts, n);
+            drop_all(c, parts, ns);
             rp_cluster_sleep(c, 500);
             continue;
         }
@@ -513,11 +533,11 @@ void *rp_cluster_detect_main(void *arg) {
             }
             any = true;
             for (size_t e = 0; e < got[i]->elements && decoded; e++)
-                decoded = decode_entry(c, got[i]->element[e]->element[1], cur);
+                decoded = decode_entry(c, got[i]->element[e]->element[1], order[i], cur);
         }
         if (!any) { /* nothing new: acknowledge the batch in flight */
             freeReplyObject(r);
-            flush_batches(c, &ctx, parts, n, older, newer);
+            flush_batches(c, &ctx, parts, ns, older, newer);
             continue;
         }
         cur->reply = r, cur->k = k;
@@ -529,7 +549,7 @@ void *rp_cluster_detect_main(void *arg) {
              * from "0". */
             if (!decoded) rp_log(c->d, "error", "cluster reader: out of memory decoding a read");
             batch_free(cur);
-            for (unsigned p = 0; p < n; p++) parts[p].pending_first |= parts[p].held;
+            for (unsigned p = 0; p < ns; p++) parts[p].pending_first |= parts[p].held;
             rp_cluster_sleep(c, 100);
             continue;
         }
@@ -557,7 +577,7 @@ void *rp_cluster_detect_main(void *arg) {
             if (parts[p].held) rp_cluster_lease_release(c, ctx, parts[p].lease);
         if (n > 1) rp_cluster_retire(c, ctx);
     }
-    drop_all(c, parts, n);
+    drop_all(c, parts, ns);
     if (ctx) rp_cluster_disconnect(c, &ctx);
     /* The engine has stopped: no batch is in its hands any more. */
     for (int i = 0; i < 2; i++) {

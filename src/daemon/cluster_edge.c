@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "cluster_int.h"
+#include "partition.h"
 #include "protocol.h"
 
 #define FORWARD_BATCH 512
@@ -76,39 +77,27 @@ typedef struct buffer_chunk {
 } buffer_chunk;
 
 #define MAX_PARTITIONS 256
+#define PACK_RECORDS (FORWARD_BATCH * (1 + RP_PARTITION_COPIES_MAX)) /* a pop and its copies */
 
 typedef struct forwarder {
     rp_cluster *c;
     redisContext *ctx;
     int64_t next_attempt_us, backoff_us;
     uint8_t *pack;  /* the entries of one round trip, back to back */
-    size_t entry_off[FORWARD_BATCH + 1], entry_events[FORWARD_BATCH];
-    uint16_t entry_part[FORWARD_BATCH]; /* each entry's partition */
+    size_t entry_off[PACK_RECORDS + 1], entry_events[PACK_RECORDS];
+    uint16_t entry_stream[PACK_RECORDS]; /* each entry's stream (rp_cluster_stream_name) */
     size_t n_entries;
+    size_t n_copy_entries; /* the first ones: aggregate copies */
     size_t accepted; /* the last round trip's events Redis took */
-    /* Partitioned detection (cluster.partitions): the streams' names, and
-     * a pop's records sorted by partition (stable: a client's events stay
-     * in the order they came). */
+    /* Partitioned detection (cluster.partitions): the streams' names (the
+     * address streams, then the aggregate streams), and a pop's records
+     * sorted by stream (stable: a client's events, and an aggregate's,
+     * stay in the order they came), each with its copies counted. */
     char (*streams)[176];
-    uint16_t rec_part[FORWARD_BATCH];
-    rp_str sorted[FORWARD_BATCH];
+    uint16_t rec_stream[PACK_RECORDS];
+    uint8_t rec_copies[FORWARD_BATCH];
+    rp_str sorted[PACK_RECORDS];
 } forwarder;
-
-/* The partition of a client: FNV-1a of its /24 (IPv4) or /48 (IPv6)
- * mod N, so that an address, its /24 and everything keyed by them (its
- * rate, its scan, a swarm within the /24) are read by one detector
- * (docs/cluster.md, partitioned detection). IPv4 is v4-mapped in bytes
- * 12..15. */
-static unsigned partition_of(const rp_addr *a, unsigned n) {
-    if (n <= 1) return 0;
-    const uint8_t *b = a->bytes;
-    size_t len = 6;
-    if (a->family == 4) b += 12, len = 3;
-    uint32_t h = 2166136261u;
-    h = (h ^ a->family) * 16777619u;
-    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 16777619u;
-    return h % n;
-}
 
 /* Connected, or not yet time to try again. */
 static bool forwarder_connect(forwarder *f) {
@@ -133,8 +122,33 @@ static bool forwarder_connect(forwarder *f) {
     return false;
 }
 
+/* Stably sort n records by their stream (a counting sort over the
+ * streams), in place, with stream[] and, when not NULL, copies[]. */
+static void sort_by_stream(forwarder *f, rp_str *records, uint16_t *stream, uint8_t *copies,
+                           size_t n, unsigned streams) {
+    size_t start[2 * MAX_PARTITIONS + 1] = {0};
+    uint16_t sorted_stream[PACK_RECORDS];
+    uint8_t sorted_copies[FORWARD_BATCH];
+    for (size_t i = 0; i < n; i++) start[stream[i] + 1]++;
+    for (unsigned s = 0; s < streams; s++) start[s + 1] += start[s];
+    for (size_t i = 0; i < n; i++) {
+        size_t at = start[stream[i]]++;
+        f->sorted[at] = records[i];
+        sorted_stream[at] = stream[i];
+        if (copies) sorted_copies[at] = copies[i];
+    }
+    memcpy(records, f->sorted, n * sizeof *records);
+    memcpy(stream, sorted_stream, n * sizeof *stream);
+    if (copies) memcpy(copies, sorted_copies, n);
+}
+
 /* Pack the popped records into entries (PACK_EVENTS / PACK_BYTES each,
- * one partition each). evs: the records decoded, or NULL (decoded here).
+ * one stream each). evs: the records decoded, or NULL (decoded here).
+ * With partitions, each record goes to its address's stream, and a copy
+ * to the aggregate stream of every other partition that holds one of its
+ * aggregate keys (partition.h); the copies are packed first, so that the
+ * records handled by a round trip cut short are a prefix of records[]
+ * (its copies were sent before it: at least once, like the record).
  * sort: reorder records[] by partition first, so that a pop makes at most
  * one short entry per partition (the caller's records[] then is in the
  * packed order, which forward_round_trip's count of handled refers to);
@@ -143,48 +157,58 @@ static bool forwarder_connect(forwarder *f) {
 static void pack_records(forwarder *f, rp_str *records, const rp_event *evs, size_t n,
                          bool sort) {
     unsigned parts = f->c->config.partitions;
+    rp_str *copies = records + n; /* the caller's records[] has room for them */
+    uint16_t *copy_stream = f->rec_stream + n;
+    size_t n_copies = 0;
     for (size_t i = 0; i < n; i++) {
-        f->rec_part[i] = 0;
+        f->rec_stream[i] = 0;
+        f->rec_copies[i] = 0;
         if (parts <= 1) continue;
         rp_event ev;
         rp_decode_reason why;
-        if (evs)
-            f->rec_part[i] = (uint16_t)partition_of(&evs[i].client, parts);
-        else if (rp_event_decode((const uint8_t *)records[i].ptr, records[i].len, &ev, &why) ==
-                 RP_OK)
-            f->rec_part[i] = (uint16_t)partition_of(&ev.client, parts);
-    }
-    if (sort && parts > 1 && n > 1) {
-        size_t start[MAX_PARTITIONS + 1] = {0};
-        for (size_t i = 0; i < n; i++) start[f->rec_part[i] + 1]++;
-        for (unsigned p = 0; p < parts; p++) start[p + 1] += start[p];
-        uint16_t sorted_part[FORWARD_BATCH];
-        for (size_t i = 0; i < n; i++) {
-            size_t at = start[f->rec_part[i]]++;
-            f->sorted[at] = records[i];
-            sorted_part[at] = f->rec_part[i];
+        if (!evs && rp_event_decode((const uint8_t *)records[i].ptr, records[i].len, &ev, &why) !=
+                        RP_OK)
+            continue;
+        const rp_event *e = evs ? &evs[i] : &ev;
+        uint16_t part[RP_LEVEL_COUNT], to[RP_PARTITION_COPIES_MAX];
+        rp_event_partitions(e, parts, part);
+        /* an event without an address still has a stream */
+        f->rec_stream[i] = (uint16_t)rp_partition_of_addr(&e->client, parts);
+        part[RP_LEVEL_IP] = f->rec_stream[i];
+        unsigned k = rp_partition_copies(part, to);
+        for (unsigned j = 0; j < k; j++) {
+            copies[n_copies] = records[i];
+            copy_stream[n_copies++] = (uint16_t)(parts + to[j]);
         }
-        memcpy(records, f->sorted, n * sizeof *records);
-        memcpy(f->rec_part, sorted_part, n * sizeof *sorted_part);
+        f->rec_copies[i] = (uint8_t)k;
     }
-    size_t off = 0, e = 0;
+    if (sort && parts > 1 && n > 1)
+        sort_by_stream(f, records, f->rec_stream, f->rec_copies, n, parts);
+    if (n_copies > 1) sort_by_stream(f, copies, copy_stream, NULL, n_copies, 2 * parts);
+    /* The copies first, then the records: one sequence of entries. */
+    size_t total = n + n_copies, off = 0, e = 0;
     f->entry_off[0] = 0;
     f->entry_events[0] = 0;
-    f->entry_part[0] = n ? f->rec_part[0] : 0;
-    for (size_t i = 0; i < n; i++) {
+    f->n_copy_entries = 0;
+    for (size_t j = 0; j < total; j++) {
+        size_t i = j < n_copies ? n + j : j - n_copies;
+        uint16_t stream = f->rec_stream[i];
         size_t len = records[i].len;
-        if (f->entry_events[e] == PACK_EVENTS || f->entry_part[e] != f->rec_part[i] ||
-            (f->entry_events[e] && off - f->entry_off[e] + len > PACK_BYTES)) {
+        if (j == 0) {
+            f->entry_stream[0] = stream;
+        } else if (f->entry_events[e] == PACK_EVENTS || f->entry_stream[e] != stream ||
+                   j == n_copies || off - f->entry_off[e] + len > PACK_BYTES) {
             e++;
             f->entry_off[e] = off;
             f->entry_events[e] = 0;
-            f->entry_part[e] = f->rec_part[i];
+            f->entry_stream[e] = stream;
         }
+        if (j == n_copies) f->n_copy_entries = e; /* the first record's entry */
         memcpy(f->pack + off, records[i].ptr, len);
         off += len;
         f->entry_events[e]++;
     }
-    f->n_entries = n ? e + 1 : 0;
+    f->n_entries = total ? e + 1 : 0;
     f->entry_off[f->n_entries] = off;
 }
 
@@ -197,10 +221,10 @@ static void pack_records(forwarder *f, rp_str *records, const rp_event *evs, siz
  * the events Redis took. */
 static size_t forward_round_trip(forwarder *f) {
     rp_cluster *c = f->c;
-    bool touched[MAX_PARTITIONS] = {0};
+    bool touched[2 * MAX_PARTITIONS] = {0};
     size_t trims = 0;
     for (size_t e = 0; e < f->n_entries; e++) {
-        const char *stream = f->streams[f->entry_part[e]];
+        const char *stream = f->streams[f->entry_stream[e]];
         /* h: this edge's name, once per entry (docs/cluster.md#fleet-view) */
         const char *node = rp_cluster_node(c);
         const char *argv[] = {"XADD", stream, "*", "h", node, "e",
@@ -208,20 +232,20 @@ static size_t forward_round_trip(forwarder *f) {
         size_t argvlen[] = {4, strlen(stream), 1, 1, strlen(node), 1,
                             f->entry_off[e + 1] - f->entry_off[e]};
         redisAppendCommandArgv(f->ctx, 7, argv, argvlen);
-        touched[f->entry_part[e]] = true;
+        touched[f->entry_stream[e]] = true;
     }
-    /* One XTRIM per stream written (each partition is bounded by
-     * stream_maxlen on its own). */
+    /* One XTRIM per stream written (each partition's streams are bounded
+     * by stream_maxlen on their own). */
     char maxlen[24];
     snprintf(maxlen, sizeof maxlen, "%u", c->config.stream_maxlen);
-    for (unsigned p = 0; p < c->config.partitions && p < MAX_PARTITIONS; p++) {
+    for (unsigned p = 0; p < rp_cluster_streams(c) && p < 2 * MAX_PARTITIONS; p++) {
         if (!touched[p] && (p || f->n_entries)) continue;
         const char *targv[] = {"XTRIM", f->streams[p], "MAXLEN", "~", maxlen};
         size_t targvlen[] = {5, strlen(f->streams[p]), 6, 1, strlen(maxlen)};
         redisAppendCommandArgv(f->ctx, 5, targv, targvlen);
         trims++;
     }
-    uint64_t ok = 0, failed = 0, entries = 0;
+    uint64_t ok = 0, failed = 0, entries = 0, copies = 0;
     size_t handled = 0;
     for (size_t e = 0; e < f->n_entries + trims; e++) {
         redisReply *r = NULL;
@@ -237,6 +261,8 @@ static size_t forward_round_trip(forwarder *f) {
         if (e >= f->n_entries) { /* an XTRIM */
             if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
                 atomic_fetch_add(&c->stream_trimmed, (uint64_t)r->integer);
+        } else if (e < f->n_copy_entries) { /* copies: their records are counted below */
+            if (r->type != REDIS_REPLY_ERROR) copies += f->entry_events[e], entries++;
         } else if (r->type == REDIS_REPLY_ERROR) {
             failed += f->entry_events[e];
             handled += f->entry_events[e];
@@ -248,6 +274,12 @@ static size_t forward_round_trip(forwarder *f) {
         freeReplyObject(r);
     }
     f->accepted = ok;
+    uint64_t copied = 0;
+    for (size_t i = 0; i < handled && copies; i++) copied += f->rec_copies[i] > 0;
+    if (copies) {
+        atomic_fetch_add(&c->aggregate_copies, copies);
+        atomic_fetch_add(&c->events_copied, copied);
+    }
     atomic_fetch_add(&c->forwarded, ok);
     atomic_fetch_add(&c->forward_entries, entries);
     atomic_fetch_add(&c->forward_round_trips, 1);
@@ -510,14 +542,16 @@ void *rp_cluster_forward_main(void *arg) {
     rp_daemon *d = c->d;
     forwarder f = {.c = c};
     rp_event *evs = calloc(FORWARD_BATCH, sizeof *evs);
-    rp_str *records = calloc(FORWARD_BATCH, sizeof *records);
-    /* The worst case: every record of a pop at the protocol's maximum. */
-    f.pack = malloc((size_t)FORWARD_BATCH * RP_PROTO_MAX_DATAGRAM);
-    unsigned parts = c->config.partitions ? c->config.partitions : 1;
-    f.streams = calloc(parts, sizeof *f.streams);
+    rp_str *records = calloc(PACK_RECORDS, sizeof *records);
+    /* The worst case: every record of a pop at the protocol's maximum,
+     * with as many copies as it can have. */
+    unsigned streams = rp_cluster_streams(c);
+    f.pack = malloc((size_t)FORWARD_BATCH * (streams > 1 ? 1 + RP_PARTITION_COPIES_MAX : 1) *
+                    RP_PROTO_MAX_DATAGRAM);
+    f.streams = calloc(streams, sizeof *f.streams);
     if (f.streams)
-        for (unsigned p = 0; p < parts; p++)
-            rp_cluster_stream_name(c, p, f.streams[p], sizeof f.streams[p]);
+        for (unsigned s = 0; s < streams; s++)
+            rp_cluster_stream_name(c, s, f.streams[s], sizeof f.streams[s]);
     if (!evs || !records || !f.pack || !f.streams) {
         rp_log(d, "error", "cluster forwarder: out of memory; events are not forwarded");
         free(evs);

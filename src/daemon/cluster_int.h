@@ -74,6 +74,9 @@ struct rp_cluster {
     /* counters (/metrics) */
     atomic_uint_fast64_t forwarded, forward_errors, forward_entries, forward_round_trips;
     atomic_uint_fast64_t stream_trimmed;
+    /* partitions > 1: copies written to aggregate streams, and the events
+     * that had at least one (cluster_edge.c) */
+    atomic_uint_fast64_t aggregate_copies, events_copied;
     atomic_uint_fast64_t consumed, acked, decode_errors;
     atomic_uint_fast64_t claimed, takeovers; /* XAUTOCLAIMed entries, leases taken */
     atomic_bool active;                      /* this detector holds the lease */
@@ -189,11 +192,14 @@ rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, const char *ke
 void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx, const char *key);
 rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, const char *stream,
                            uint64_t *claimed);
-/* Partitioned detection: partition p's stream (<stream> alone when
- * cluster.partitions is 1, else <stream>:<p>); this detector announced
- * alive for lease_ms and the live count (<stream>:detectors, a sorted
- * set scored by each one's expiry); a clean stop's retirement. */
-void rp_cluster_stream_name(const rp_cluster *c, unsigned p, char *out, size_t size);
+/* Partitioned detection: the fleet's streams, 1 (<stream>) when
+ * cluster.partitions is 1, else 2N: s < N is partition s's address
+ * stream <stream>:<s>, s >= N partition s - N's aggregate stream
+ * <stream>:x:<s - N> (partition.h); this detector announced alive for
+ * lease_ms and the live count (<stream>:detectors, a sorted set scored
+ * by each one's expiry); a clean stop's retirement. */
+unsigned rp_cluster_streams(const rp_cluster *c);
+void rp_cluster_stream_name(const rp_cluster *c, unsigned s, char *out, size_t size);
 rp_status rp_cluster_announce(rp_cluster *c, redisContext *ctx, unsigned *live);
 void rp_cluster_retire(rp_cluster *c, redisContext *ctx);
 

@@ -62,11 +62,18 @@ static const char announce_script[] =
     "redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2])) "
     "return redis.call('ZCARD', KEYS[1])";
 
-void rp_cluster_stream_name(const rp_cluster *c, unsigned p, char *out, size_t size) {
-    if (c->config.partitions <= 1)
+unsigned rp_cluster_streams(const rp_cluster *c) {
+    return c->config.partitions <= 1 ? 1 : 2 * c->config.partitions;
+}
+
+void rp_cluster_stream_name(const rp_cluster *c, unsigned s, char *out, size_t size) {
+    unsigned n = c->config.partitions;
+    if (n <= 1)
         snprintf(out, size, "%s", c->config.stream);
+    else if (s < n)
+        snprintf(out, size, "%s:%u", c->config.stream, s);
     else
-        snprintf(out, size, "%s:%u", c->config.stream, p);
+        snprintf(out, size, "%s:x:%u", c->config.stream, s - n);
 }
 
 rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, const char *key, bool *held,
