@@ -21,7 +21,13 @@
 #   5. Redis memory per active decision: DECISIONS manual blocks through
 #      edge A's API (keep-alive), used_memory before and after.
 # STOP_AFTER=3 ends after step 3 (the detector's speed alone, for
-# interleaved runs of two builds: RAMPART=<build>/rampart).
+# interleaved runs of two builds: RAMPART=<build>/rampart); STOP_AFTER=2
+# after step 2 (the edge alone).
+# PARTITIONS=N: cluster.partitions N on the edge and the detector (which
+# then holds all N): step 1 also counts the events copied to aggregate
+# streams (docs/cluster.md, "Aggregate streams"), step 3 reads them too.
+# FORMAT=json: the corpus as JSON lines (header names, keys, sessions and
+# usernames: every aggregate level), combined by default.
 # Run it on a quiet machine; 2 cores are shared by sender, edge, Redis and
 # detector, which is part of what it measures.
 set -euo pipefail
@@ -51,13 +57,19 @@ used_memory() { rcli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { p
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 
-printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n' "$PORT" > "$TMP/edge.yaml"
+PARTITIONS=${PARTITIONS:-1}
+streams() { # the events' streams (docs/cluster.md, Keys and streams)
+  if [ "$PARTITIONS" -le 1 ]; then echo rampart:events; return; fi
+  local p; for p in $(seq 0 $((PARTITIONS - 1))); do echo "rampart:events:$p rampart:events:x:$p"; done
+}
+printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: edge\n  partitions: %s\n' "$PORT" "$PARTITIONS" > "$TMP/edge.yaml"
 { printf 'inventory:\n  openapi: %s\n' "$ROOT/examples/openapi.yaml"
-  printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: detector\n' "$PORT"; } > "$TMP/detector.yaml"
+  printf 'cluster:\n  redis: 127.0.0.1:%s\n  role: detector\n  partitions: %s\n' "$PORT" "$PARTITIONS"
+} > "$TMP/detector.yaml"
 make_token
 
-echo "corpus: trafficgen --lines $N"
-"$TRAFFICGEN" --seed 7 --lines "$N" --out "$TMP/corpus.log"
+echo "corpus: trafficgen --lines $N --format ${FORMAT:-combined}; partitions: $PARTITIONS"
+"$TRAFFICGEN" --seed 7 --lines "$N" --format "${FORMAT:-combined}" --out "$TMP/corpus.log"
 N=$(wc -l < "$TMP/corpus.log")
 echo "  $N lines, $(du -m "$TMP/corpus.log" | cut -f1) MB"
 
@@ -85,6 +97,9 @@ FWD=$(awk '$1 == "rampart_cluster_events_forwarded_total" { print $2 }' <<<"$m")
 ERR=$(awk '$1 == "rampart_cluster_forward_errors_total" { print $2 }' <<<"$m")
 ENT=$(awk '$1 == "rampart_cluster_forward_entries_total" { print $2 }' <<<"$m")
 RT=$(awk '$1 == "rampart_cluster_forward_round_trips_total" { print $2 }' <<<"$m")
+COPIES=$(awk '$1 == "rampart_cluster_aggregate_copies_total" { print $2 }' <<<"$m")
+COPIED=$(awk '$1 == "rampart_cluster_events_copied_total" { print $2 }' <<<"$m")
+COPIES=${COPIES:-0}
 DROP=$(grep -E '^rampart_events_dropped_total' <<<"$m" | awk '{ s += $2 } END { print s + 0 }'); RECV=$(grep -E '^rampart_events_received_total' <<<"$m" | awk '{ s += $2 } END { print s + 0 }')
 SEND_MS=$(ms "$t0" "$t_send"); FWD_MS=$(ms "$t0" "$t_fwd")
 BEST=$(awk 'NR > 1 { print $1, $2 }' "$TMP/fwd.samples" | awk '{ t[NR] = $1; v[NR] = $2 } END {
@@ -96,14 +111,21 @@ echo "1. edge -> Redis: $FWD of $N events forwarded in $FWD_MS ms ($(awk -v n="$
      "$ENT entries ($(awk -v a="$FWD" -v b="$ENT" 'BEGIN { printf "%.1f", a / b }') events an entry), $RT round trips;" \
      "CPU: edge $((EDGE_CPU * 1000 / TCK)) ms, redis $((REDIS_CPU * 1000 / TCK)) ms"
 grep -v '^$' "$TMP/send.out" | tail -2 | sed 's/^/   send: /'
+[ "$PARTITIONS" -gt 1 ] && echo "   aggregate streams: $COPIES copies of ${COPIED:-0} events" \
+  "($(awk -v a="${COPIED:-0}" -v n="$FWD" 'BEGIN { printf "%.1f", 100 * a / n }') % of the events" \
+  "written twice or more; $(awk -v a="$COPIES" -v n="$FWD" 'BEGIN { printf "%.3f", a / n }') copies an event)"
 
 # --- 2. memory per million events ------------------------------------------------
 MEM1=$(used_memory)
-XLEN=$(rcli XLEN rampart:events)
+XLEN=0
+for s in $(streams); do XLEN=$((XLEN + $(rcli XLEN "$s"))); done
 echo "2. Redis used_memory $MEM0 -> $MEM1 bytes for $FWD events in $XLEN entries:" \
      "$(awk -v a="$MEM0" -v b="$MEM1" -v n="$FWD" 'BEGIN { printf "%.1f MB per million events (%.0f bytes an event)", (b - a) / n, (b - a) / n }')"
 
+[ "${STOP_AFTER:-5}" -le 2 ] && { echo "cluster bench: done (steps 1-2)"; exit 0; }
+
 # --- 3. through one detector --------------------------------------------------------
+FWD=$((FWD + COPIES)) # what the detector reads: the events and their copies
 rm -f "$TMP/det.ready"
 DET_CPU_T=$TMP/det.threads
 REDIS_CPU0=$(cpu_ticks "$REDIS_PID")
@@ -148,7 +170,10 @@ if [ -n "$PERF_PID" ]; then
   perf report -i "$PERF_DATA" --no-children --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6 | sed 's/^/   perf by thread: /' || true
   perf report -i "$PERF_DATA" --no-children --sort pid,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -25 | sed 's/^/   perf: /' || true
 fi
-PENDING=$(rcli XPENDING rampart:events rampart-detectors | head -1)
+PENDING=0
+for s in $(streams); do
+  PENDING=$((PENDING + $(rcli XPENDING "$s" rampart-detectors | head -1)))
+done
 if [ -n "${CALLGRIND:-}" ]; then # a clean stop writes one file per thread
   kill -TERM "$DET_PID"; for _ in $(seq 1 600); do kill -0 "$DET_PID" 2>/dev/null || break; sleep 0.1; done
   for f in "${CG_DIR:-$TMP}"/cg.out-*; do

@@ -42,7 +42,7 @@ scan_log() { # scan_log IP FIRST LAST
   done
 }
 held() { metric "$1" rampart_cluster_partitions_held; }
-# The edge's partition of an IPv4 client (cluster_edge.c): FNV-1a of the
+# The edge's partition of an IPv4 client (src/common/partition.c): FNV-1a of the
 # family byte (4) and the /24, mod N. Three scanners per partition, each
 # in its own /24: "PARTITION IP" lines.
 python3 - "$N" > "$TMP/scanners" <<'EOF'
