@@ -7,8 +7,11 @@
  *                                      table capped at CAP; prints peak RSS
  *   bench_engine replay FILE [CONFIG] [ROUNDS]
  *                                      an access log (combined or JSON) fed
- *                                      as a detector feeds its engine; one
- *                                      fresh engine per round (default 3)
+ *                                      as a detector feeds its engine (with
+ *                                      rp_engine_prefetch two events ahead;
+ *                                      PREFETCH=off without, PREFETCH=alt
+ *                                      every other round); one fresh engine
+ *                                      per round (default 3)
  *
  * Events are prepared in memory first so that only the engine is timed.
  */
@@ -242,6 +245,7 @@ static rp_event *load_events(const char *path, long *n_out, uint8_t **records_ou
 }
 
 static int replay(const char *path, const char *config_path, int rounds) {
+    const char *pf = getenv("PREFETCH");
     long n;
     uint8_t *records;
     rp_event *evs = load_events(path, &n, &records);
@@ -260,17 +264,19 @@ static int replay(const char *path, const char *config_path, int rounds) {
             return 1;
         }
         uint64_t refused = 0;
+        bool prefetch = !pf || (strcmp(pf, "alt") == 0 ? round % 2 == 1 : strcmp(pf, "off") != 0);
         double start = now_s();
         for (long i = 0; i < n; i++) {
             rp_action before;
+            if (prefetch && i + 2 < n) rp_engine_prefetch(e, &evs[i + 2]);
             if (rp_engine_feed_verdicts(e, &evs[i], &before) >= RP_ACTION_THROTTLE) refused++;
         }
         double el = now_s() - start;
         rp_engine_stats st;
         rp_engine_get_stats(e, &st);
-        printf("  round %d: %.3f s = %.0f events/s, %.0f ns/event (%llu IPs tracked, %llu "
+        printf("  round %d%s: %.3f s = %.0f events/s, %.0f ns/event (%llu IPs tracked, %llu "
                "incidents, %llu refused after)\n",
-               round + 1, el, (double)n / el, el * 1e9 / (double)n,
+               round + 1, prefetch ? "" : " (no prefetch)", el, (double)n / el, el * 1e9 / (double)n,
                (unsigned long long)st.clients_tracked[RP_LEVEL_IP],
                (unsigned long long)st.incidents, (unsigned long long)refused);
         rp_engine_free(e);

@@ -325,6 +325,12 @@ rp_action rp_engine_feed(rp_engine *engine, const rp_event *event);
  * the event's keys before it: what an enforcing proxy answered this very
  * request (a decision made on a request acts from the next one). */
 rp_action rp_engine_feed_verdicts(rp_engine *engine, const rp_event *event, rp_action *before);
+/* A hint for a caller that holds its events in a batch: starts loading
+ * the client records event will touch. Call it with the event to be fed
+ * two calls from now (before feeding events[i], prefetch events[i + 2]):
+ * one call loads the index entries, the next the records. Changes no
+ * state the feed reads; the events may come in any order. */
+void rp_engine_prefetch(rp_engine *engine, const rp_event *event);
 
 /* Number incidents from next_id on (a daemon continues the numbering of
  * its store across restarts). */

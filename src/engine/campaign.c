@@ -128,11 +128,21 @@ static bool is_write(uint8_t method) {
            method == RP_METHOD_DELETE;
 }
 
+static young *young_of(const rp_campaigns *c, const rp_event *ev, uint64_t *ah) {
+    *ah = rp_hash64(ev->client.bytes, sizeof ev->client.bytes, 0xca3b);
+    return &c->young[*ah & ((1u << YOUNG_BITS) - 1)];
+}
+
+void rp_campaigns_prefetch(const rp_campaigns *c, const rp_event *ev) {
+    uint64_t ah;
+    __builtin_prefetch(young_of(c, ev, &ah));
+}
+
 void rp_campaigns_observe(rp_campaigns *c, const rp_event *ev, uint64_t route_hash,
                           uint64_t ua_hash, bool first, rp_campaign_view *view) {
     memset(view, 0, sizeof *view);
-    uint64_t ah = rp_hash64(ev->client.bytes, sizeof ev->client.bytes, 0xca3b);
-    young *y = &c->young[ah & ((1u << YOUNG_BITS) - 1)];
+    uint64_t ah;
+    young *y = young_of(c, ev, &ah);
     uint32_t tag = nonzero32(ah >> YOUNG_BITS);
     uint16_t slot = slot_of(ev->ts_us);
     if (first) { /* only addresses followed from their first request can be cold */

@@ -54,6 +54,10 @@ typedef struct rp_campaign_view {
 rp_status rp_campaigns_new(rp_campaigns **out);
 void rp_campaigns_free(rp_campaigns *c);
 
+/* Start loading the address's entry (4 MiB of them: out of the caches)
+ * ahead of its rp_campaigns_observe; a hint, see rp_engine_prefetch. */
+void rp_campaigns_prefetch(const rp_campaigns *c, const rp_event *ev);
+
 /* Follow one request of an address (route_hash: the route's identity;
  * ua_hash: 0 when none; first: the engine has just started tracking the
  * address). Fills *view for this request. */

@@ -44,6 +44,7 @@ typedef struct rp_level_table {
     uint8_t n_detectors;
     uint8_t detector[RP_MAX_DETECTORS]; /* registry indices watching this level */
     uint16_t offset[RP_MAX_DETECTORS];  /* state offset in the slot */
+    uint64_t ahead; /* hash of the key rp_engine_prefetch saw last; 0 = none */
 } rp_level_table;
 
 struct rp_engine {
@@ -972,6 +973,30 @@ static void learn_route(rp_engine *e, rp_route *r, const rp_event *ev) {
 
 rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
     return rp_engine_feed_verdicts(e, ev, NULL);
+}
+
+/*
+ * A detector's engine tracks tens of thousands of clients: their 512-byte
+ * records and the index entries naming them are out of the core's caches,
+ * and waiting for them was the largest single cost of an event. Their
+ * addresses depend on the event alone, so the loads can start while the
+ * events before it are fed -- in two steps, because the slot's address is
+ * in the index entry: each call loads the slots of the previous call's
+ * keys (whose index entries have arrived meanwhile) and the index entries
+ * of this event's. The levels whose key the event carries are loaded; the
+ * fingerprint's derives from the observation (route, headers) and is
+ * left to the feed.
+ */
+void rp_engine_prefetch(rp_engine *e, const rp_event *ev) {
+    for (int level = 0; level < RP_LEVEL_COUNT; level++) {
+        rp_level_table *lt = &e->levels[level];
+        if (!lt->table || level == RP_LEVEL_FINGERPRINT) continue;
+        if (lt->ahead) rp_table_prefetch_slot(lt->table, lt->ahead);
+        rp_key key;
+        lt->ahead = rp_event_key(ev, (rp_key_level)level, &key) ? rp_key_hash(&key) : 0;
+        if (lt->ahead) rp_table_prefetch_index(lt->table, lt->ahead);
+    }
+    if (e->levels[RP_LEVEL_IP].table) rp_campaigns_prefetch(e->campaigns, ev);
 }
 
 rp_action rp_engine_feed_verdicts(rp_engine *e, const rp_event *ev, rp_action *before_out) {

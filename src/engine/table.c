@@ -68,6 +68,20 @@ rp_client *rp_table_find(const rp_table *t, const rp_key *key, uint64_t hash) {
     }
 }
 
+void rp_table_prefetch_index(const rp_table *t, uint64_t hash) {
+    __builtin_prefetch(&t->index[(uint32_t)hash & t->index_mask]);
+}
+
+void rp_table_prefetch_slot(const rp_table *t, uint64_t hash) {
+    /* The home entry only: tables are at most half full, so a key is
+     * nearly always there. */
+    uint32_t e = t->index[(uint32_t)hash & t->index_mask];
+    if (e == 0) return;
+    const unsigned char *slot = (const unsigned char *)slot_at(t, e - 1);
+    for (size_t off = 0; off < t->slot_size; off += 64) __builtin_prefetch(slot + off);
+    __builtin_prefetch(slot + t->slot_size - 1); /* slots need not start on a cache line */
+}
+
 /* Remove the index entry at pos, shifting later entries of the cluster
  * back so that no probe sequence crosses a hole. */
 static void index_delete(rp_table *t, uint32_t pos) {

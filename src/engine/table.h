@@ -64,6 +64,14 @@ void rp_table_free(rp_table *t);
  * its key (*created = true). Never fails once the table exists. */
 rp_client *rp_table_upsert(rp_table *t, const rp_key *key, uint64_t hash, bool *created);
 rp_client *rp_table_find(const rp_table *t, const rp_key *key, uint64_t hash);
+/* Loading ahead, for a caller that knows its next keys (a detector's
+ * batch): the index entry of the key's home position, then -- once that
+ * has arrived -- the slot it names, whole (the header and every
+ * detector's state). Hints only: nothing is read that is not valid, a
+ * stale entry costs a useless load, and a key not in the table loads
+ * nothing. hash is rp_key_hash(key). */
+void rp_table_prefetch_index(const rp_table *t, uint64_t hash);
+void rp_table_prefetch_slot(const rp_table *t, uint64_t hash);
 uint32_t rp_table_used(const rp_table *t);
 uint32_t rp_table_capacity(const rp_table *t);
 uint64_t rp_table_evictions(const rp_table *t);

@@ -241,6 +241,67 @@ static void test_engine_is_deterministic(void **s) {
     assert_true(a == b);
 }
 
+/* One stream fed with or without prefetch hints; the hints name events
+ * two ahead, as a detector gives them, and also ones never fed. The IP
+ * table holds 64 clients, so hints go stale (evicted, reused slots). */
+typedef struct prefetch_run {
+    collected c;
+    rp_engine_stats stats;
+    uint64_t verdicts; /* a hash of every (before, after) pair */
+} prefetch_run;
+
+static void feed_hinted(bool hints, prefetch_run *r) {
+    rp_config *config = rp_config_default();
+    config->capacity[RP_LEVEL_IP] = 64;
+    memset(r, 0, sizeof *r);
+    rp_engine *e = new_engine(config, &r->c);
+    enum { N = 6000 };
+    static rp_event evs[N];
+    static char paths[N][32], ips[N][32];
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0) { /* a fast walker */
+            snprintf(paths[i], sizeof paths[i], "/api/users/%d", i);
+            snprintf(ips[i], sizeof ips[i], "198.51.100.77");
+        } else { /* more addresses than the table holds */
+            snprintf(paths[i], sizeof paths[i], "/api/products");
+            snprintf(ips[i], sizeof ips[i], "192.0.2.%d", i * 7 % 250 + 1);
+        }
+        make_event(&evs[i], ips[i], T0 + i * 20000LL, "GET", paths[i], i % 3 == 0 ? 404 : 200);
+    }
+    rp_event stranger;
+    make_event(&stranger, "203.0.113.9", T0, "GET", "/", 200);
+    for (int i = 0; i < N; i++) {
+        if (hints && i + 2 < N) rp_engine_prefetch(e, &evs[i + 2]);
+        if (hints && i % 100 == 0) rp_engine_prefetch(e, &stranger);
+        rp_action before, after = rp_engine_feed_verdicts(e, &evs[i], &before);
+        r->verdicts = r->verdicts * 31 + (uint64_t)before * 8 + (uint64_t)after;
+    }
+    rp_engine_flush(e);
+    rp_engine_get_stats(e, &r->stats);
+    rp_engine_free(e);
+    rp_config_free(config);
+}
+
+static void test_engine_prefetch_hints_change_nothing(void **s) {
+    (void)s;
+    prefetch_run plain, hinted;
+    feed_hinted(false, &plain);
+    feed_hinted(true, &hinted);
+    assert_true(plain.c.incidents > 0); /* the walker is flagged */
+    assert_true(plain.stats.clients_evicted[RP_LEVEL_IP] > 1000);
+    assert_int_equal(hinted.c.incidents, plain.c.incidents);
+    assert_int_equal(hinted.c.decisions, plain.c.decisions);
+    assert_true(hinted.c.checksum == plain.c.checksum);
+    assert_true(hinted.verdicts == plain.verdicts);
+    assert_int_equal(hinted.stats.events, plain.stats.events);
+    assert_int_equal(hinted.stats.clients_tracked[RP_LEVEL_IP],
+                     plain.stats.clients_tracked[RP_LEVEL_IP]);
+    assert_int_equal(hinted.stats.clients_evicted[RP_LEVEL_IP],
+                     plain.stats.clients_evicted[RP_LEVEL_IP]);
+    assert_int_equal(hinted.stats.clients_tracked[RP_LEVEL_SUBNET],
+                     plain.stats.clients_tracked[RP_LEVEL_SUBNET]);
+}
+
 static void test_engine_reconfigure_keeps_state_and_rejects_capacity_change(void **s) {
     (void)s;
     collected c = {0};
@@ -876,6 +937,7 @@ int main(void) {
         cmocka_unit_test(test_engine_manual_decision_goes_out_and_allow_bypasses),
         cmocka_unit_test(test_engine_removal_pardons_and_behaviour_after_is_judged),
         cmocka_unit_test(test_engine_is_deterministic),
+        cmocka_unit_test(test_engine_prefetch_hints_change_nothing),
         cmocka_unit_test(test_engine_escalates_repeat_offenders),
         cmocka_unit_test(test_engine_stops_a_slow_swarm_but_not_its_neighbour),
         cmocka_unit_test(test_engine_stops_a_scraping_swarm_but_not_a_person_with_its_fingerprint),
