@@ -762,6 +762,10 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
         {"rampart_cluster_entries_claimed_total", "counter",
          "Stream entries this detector took over (XAUTOCLAIM) from a consumer that had not "
          "acknowledged them for cluster.claim_idle_ms.", C(claimed)},
+        {"rampart_cluster_entries_trimmed_unread_total", "counter",
+         "Stream entries trimmed (cluster.stream_maxlen) before the detectors' group read "
+         "them: the growth of the group's lag, sampled by the lease holder when read to the "
+         "stream's end; events no detector judged.", C(trimmed_unread)},
         {"rampart_cluster_lease_takeovers_total", "counter",
          "Times this detector took the active lease (start, restart or takeover).", C(takeovers)},
         {"rampart_cluster_decode_errors_total", "counter",

@@ -354,6 +354,9 @@ static void tick_leases(rp_cluster *c, redisContext **ctx, partition *parts, uns
         parts[s].pending_first = parts[s].held;
         parts[s].claimed_ms = 0;
     }
+    for (unsigned s = 0; s < ns; s++) /* what was trimmed unread (cluster_lease.c) */
+        if (parts[s].held && rp_cluster_sample_trimmed(c, *ctx, parts[s].stream) == RP_EIO)
+            goto lost;
     atomic_store(&c->partitions_held, held_n);
     atomic_store(&c->active, held_n > 0);
     return;

@@ -79,6 +79,10 @@ struct rp_cluster {
     atomic_uint_fast64_t aggregate_copies, events_copied;
     atomic_uint_fast64_t consumed, acked, decode_errors;
     atomic_uint_fast64_t claimed, takeovers; /* XAUTOCLAIMed entries, leases taken */
+    /* Entries trimmed before the group read them (cluster_lease.c,
+     * rp_cluster_sample_trimmed); a sample's refusal logged once. */
+    atomic_uint_fast64_t trimmed_unread;
+    bool trimmed_sample_logged;
     atomic_bool active;                      /* this detector holds the lease */
     atomic_uint partitions_held;             /* of cluster.partitions' leases */
     atomic_uint live_detectors;              /* as last announced (partitions > 1) */
@@ -190,6 +194,10 @@ void rp_cluster_buffer_free(rp_cluster *c);
 rp_status rp_cluster_lease_take(rp_cluster *c, redisContext *ctx, const char *key, bool *held,
                                 char *holder, size_t size);
 void rp_cluster_lease_release(rp_cluster *c, redisContext *ctx, const char *key);
+/* cluster_lease.c: the growth of the group's lag on stream since the
+ * fleet's last sample into trimmed_unread, when the group has read the
+ * stream to its end (else nothing). RP_EIO when the connection failed. */
+rp_status rp_cluster_sample_trimmed(rp_cluster *c, redisContext *ctx, const char *stream);
 rp_status rp_cluster_claim(rp_cluster *c, redisContext *ctx, const char *stream,
                            uint64_t *claimed);
 /* Partitioned detection: the fleet's streams, 1 (<stream>) when

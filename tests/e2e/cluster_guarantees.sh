@@ -191,6 +191,9 @@ FLOOD_PID=$!
 SAMPLER=$!
 t0=$EPOCHREALTIME
 sleep 0.3 # the flood is under way
+# The detector falls behind (frozen 0.5 s): A's trimming removes entries the
+# group has not read, which the detector counts once it has caught up.
+kill -STOP "$DET_PID"; sleep 0.5; kill -CONT "$DET_PID"
 propagation "$EB" "$EC" 10 100.64.2
 touch "$TMP/flood.stop"
 wait "$FLOOD_PID" || fail "the flood's rampart send failed"
@@ -228,6 +231,16 @@ check "  every entry is accounted for: written $entries - trimmed $trimmed = XLE
 check "  every event A received was forwarded or counted: $fwd_a + $drop_a = $recv_a" test $((fwd_a + drop_a)) = "$recv_a"
 check "  Redis's memory stays small (< 64 MiB) after $FLOOD_N events" test "$used" -lt $((64 << 20))
 check "  the detector still blocks the flooding address on A and B" wait_for 5000 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' '$EA/v1/check?ip=192.0.2.200') = 403 ]"
+# Once the group has read to the stream's end, Redis's lag for it is what
+# was trimmed unread since it was made (docs/cluster-requirements.md,
+# finding 5): the detector's counter says the same.
+group_lag() { rcli XINFO GROUPS rampart:events | awk 'prev == "lag" { print; exit } { prev = $0 }'; }
+trimmed_unread() { metric "$DET" rampart_cluster_entries_trimmed_unread_total; }
+counted_lag() { [ "$(group_lag)" -gt 0 ] && [ "$(trimmed_unread)" = "$(group_lag)" ]; }
+wait_for 10000 counted_lag || true
+check "  the detector counts the entries trimmed before it read them ($(trimmed_unread) = the group's lag in Redis, $(group_lag))" \
+  counted_lag
+TRIMMED_UNREAD=$(trimmed_unread)
 
 echo "3. an edge restarted loads the fleet's 50,000 decisions before it reports ready"
 BIG=50000
@@ -319,6 +332,13 @@ check "  none of them refused by Redis while it loaded its AOF (forward_errors g
 NOT_READY=$(for n in "$DET" "$EA" "$EB" "$EC" "$ED"; do printf '%s ' "$(metric "$n" rampart_cluster_redis_not_ready_total)"; done)
 drained() { [ "$(rcli XPENDING rampart:events rampart-detectors | head -1)" = 0 ]; }
 check "  and acknowledged everything (XPENDING 0)" wait_for 5000 drained
+# once the detector has sampled the restarted Redis (its run_id noted)
+sampled_restarted() {
+  [ "$(rcli HGET rampart:events:trimmed rampart-detectors:run)" = "$(rcli INFO server | tr -d '\r' | awk -F: '$1 == "run_id" { print $2 }')" ]
+}
+check "  the detector sampled the restarted Redis's lag" wait_for 5000 sampled_restarted
+check "  the count of entries trimmed unread survives Redis's restart ($TRIMMED_UNREAD; Redis's lag now $(group_lag))" \
+  test "$(trimmed_unread)" = "$TRIMMED_UNREAD"
 rcli HKEYS rampart:decisions | sort > "$TMP/keys.after"
 check "no decision lost: Redis's hash has the $(wc -l < "$TMP/keys.before") it held before (now $(wc -l < "$TMP/keys.after"): the replayed scanner's may be new)" \
   test -z "$(comm -23 "$TMP/keys.before" "$TMP/keys.after")"

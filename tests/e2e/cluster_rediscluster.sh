@@ -52,7 +52,7 @@ start_node() { # start_node PORT: (again) the node of that port, its nodes.conf 
     --cluster-replica-validity-factor 0 --repl-diskless-sync-delay 0 \
     --save '' --appendonly no --dir "$TMP/n$p" \
     --user rampart on ">$RPASS" '~{rampart}:*' -@all +@stream +@hash +@sortedset +@string \
-    +@transaction +eval +evalsha +ping +time +wait +del '+cluster|slots' +role \
+    +@transaction +eval +evalsha +ping +time +wait +del '+cluster|slots' +role +info \
     >> "$TMP/n$p.log" 2>&1 &
   NODE_PID[$p]=$!; cleanup_pid "$!"
 }
