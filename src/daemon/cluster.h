@@ -65,6 +65,8 @@ const char *rp_cluster_node(const rp_cluster *c);
 const char *rp_cluster_host_name(rp_cluster *c, uint8_t id);
 /* The engine thread, each event fed: the hosts each key comes through. */
 void rp_cluster_note_event(rp_cluster *c, const rp_event *ev);
+/* A hint for an event to be noted two events from now (rp_engine_prefetch). */
+void rp_cluster_prefetch_event(rp_cluster *c, const rp_event *ev);
 /* The engine's incident (engine thread): the hosts that saw its key's
  * requests into *set, and the incident queued for the fleet. */
 void rp_cluster_incident(rp_cluster *c, const rp_incident *inc, rp_host_set *set);

@@ -120,6 +120,10 @@ void rp_cluster_note_event(rp_cluster *c, const rp_event *ev) {
     if (c) rp_origins_note(c->view->origins, ev);
 }
 
+void rp_cluster_prefetch_event(rp_cluster *c, const rp_event *ev) {
+    if (c) rp_origins_prefetch(c->view->origins, ev);
+}
+
 /* The hosts of an incident: those its key came through (the recent
  * origins) and those of its samples. */
 static void incident_hosts(rp_cluster *c, const rp_incident *inc, rp_host_set *set) {

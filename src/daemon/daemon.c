@@ -615,7 +615,10 @@ static void *engine_main(void *arg) {
             ts_slot *slot = ts_now(d);
             for (size_t i = 0; i < n; i++) {
                 /* the records of the event after next start loading now */
-                if (i + 2 < n) rp_engine_prefetch(d->engine, &evs[i + 2]);
+                if (i + 2 < n) {
+                    rp_engine_prefetch(d->engine, &evs[i + 2]);
+                    rp_cluster_prefetch_event(d->cluster, &evs[i + 2]);
+                }
                 /* what was in force when the request came: what nginx enforced */
                 rp_action a;
                 rp_cluster_note_event(d->cluster, &evs[i]); /* the hosts of its keys */

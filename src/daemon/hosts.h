@@ -82,6 +82,8 @@ void rp_origins_free(rp_origins *o);
 /* One event, on the engine thread: its address, its network and its
  * login username noted as seen through ev->origin. */
 void rp_origins_note(rp_origins *o, const rp_event *ev);
+/* A hint: start loading the entries rp_origins_note(ev) will touch. */
+void rp_origins_prefetch(const rp_origins *o, const rp_event *ev);
 /* The hosts noted for key, added to s. */
 void rp_origins_get(const rp_origins *o, const rp_key *key, rp_host_set *s);
 
