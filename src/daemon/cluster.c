@@ -826,6 +826,9 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
         {"rampart_cluster_spool_write_errors_total", "counter",
          "Writes to the outage buffer's segments that failed (a full disk): those events are "
          "kept in memory only.", C(spool_write_errors)},
+        {"rampart_cluster_spool_syncs_total", "counter",
+         "fdatasyncs of the outage buffer's segments: each complete segment, and the one "
+         "filling at most every cluster.spool_sync_ms.", C(spool_syncs)},
         {"rampart_cluster_resync_removed_total", "counter",
          "Decisions removed from this node's table by a resync: absent from Redis on reconnect.",
          C(resync_removed)},

@@ -104,6 +104,8 @@ struct rp_cluster {
     char spool_dir[620];
     uint64_t spool_next_seq;
     atomic_uint_fast64_t spool_restored, spool_damaged, spool_write_errors;
+    atomic_uint_fast64_t spool_syncs; /* fdatasyncs of segments (cluster_edge.c) */
+    int64_t spool_synced_us;          /* the last one's time (forwarder thread) */
     /* Local detection (cluster.local_detection): who consumes the queue. */
     pthread_mutex_t local_lock;
     bool local_mode;       /* the forwarder handed the queue to the engine */

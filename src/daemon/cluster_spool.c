@@ -10,10 +10,13 @@
  * head's count rewritten in place after each batch replayed (so a restart
  * in the middle of the replay does not send the forwarded part again),
  * removed when its chunk has been forwarded or dropped (the buffer full). So the disk holds what the memory holds: cluster.buffer_mb
- * bounds both, and no compaction is needed. Not fsynced: the point is the
- * process's restart (kill -9 included: the page cache keeps what was
- * written); a crash of the host may cut a segment's tail, which is then
- * detected as below.
+ * bounds both, and no compaction is needed. Synced (cluster_edge.c,
+ * chunk_sync) when a segment is complete and at most once a second while
+ * it fills, its directory entry when it is made: a kill -9 loses nothing
+ * (the page cache keeps what was written), a crash of the host at most
+ * the last second's tail, which is then detected as below. The head's
+ * forwarded count is not synced: after a crash a part already forwarded
+ * may be sent again (at least once).
  *
  * A record: its length (4 bytes), FNV-1a of its bytes (4 bytes, both in
  * host order: the spool is this host's), then the protocol's bytes. At
@@ -84,6 +87,13 @@ int rp_spool_create(const char *dir, uint64_t seq) {
         close(fd);
         unlink(path);
         return -1;
+    }
+    /* The new name to disk too (once a segment, a MiB): a segment whose
+     * bytes are synced is not lost to a crash with its directory entry. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
     }
     return fd;
 }

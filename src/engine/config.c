@@ -118,6 +118,9 @@ static void cluster_defaults(rp_cluster_config *cl) {
     /* An outage of minutes on a busy edge (~150 bytes an event: ~440,000
      * events), forwarded when Redis returns; oldest dropped past it. */
     cl->buffer_mb = 64;
+    /* A host crash loses at most a second of an outage's events; a flood
+     * into the buffer pays one disk flush a second, not one a pop. */
+    cl->spool_sync_ms = 1000;
     cl->local_detection = false;
     /* One stream, one active detector (docs/cluster.md, partitioning). */
     cl->partitions = 1;

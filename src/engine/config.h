@@ -137,6 +137,8 @@ typedef struct rp_cluster_config {
     uint32_t claim_idle_ms;  /* XAUTOCLAIM a dead consumer's entries idle this long */
     char user[128];          /* Redis ACL user (AUTH user password); "" = AUTH password only */
     uint32_t buffer_mb;      /* edge: events kept while Redis is unreachable (MiB); 0 = none */
+    uint32_t spool_sync_ms;  /* edge: the buffer's filling segment fdatasync'ed at most this
+                                often; 0 = at every pop (a complete one always is) */
     bool local_detection;    /* edge: run its own engine while Redis is unreachable */
     uint32_t partitions;     /* N event streams <stream>:<p>, p = hash(client /24|/48) mod N;
                                 1 = the one stream <stream> */

@@ -1351,7 +1351,7 @@ static void walk_cluster(walker *w, ynode *n) {
     static const char *const keys[] = {"redis",  "role",      "stream",       "group",
                                        "decisions", "password_file", "stream_maxlen",
                                        "consumer", "lease_ms", "claim_idle_ms",
-                                       "user", "buffer_mb", "local_detection",
+                                       "user", "buffer_mb", "spool_sync_ms", "local_detection",
                                        "sentinels", "master_name", "partitions",
                                        "wait_replicas", "wait_ms", "node", "incidents_maxlen", "sentinel_user",
                                        "sentinel_password_file", "redis_cluster", "config_key"};
@@ -1399,6 +1399,8 @@ static void walk_cluster(walker *w, ynode *n) {
         get_optional_redis_name(w, v, "user", cl->user, sizeof cl->user);
     }
     if ((v = map_get(w, n, "buffer_mb"))) get_uint(w, v, "buffer_mb", 0, 65536, &cl->buffer_mb);
+    if ((v = map_get(w, n, "spool_sync_ms")))
+        get_uint(w, v, "spool_sync_ms", 0, 60000, &cl->spool_sync_ms);
     if ((v = map_get(w, n, "local_detection")))
         get_bool(w, v, "local_detection", &cl->local_detection);
     if ((v = map_get(w, n, "partitions")))

@@ -87,6 +87,14 @@ buffered() { [ "$(metric "$A" rampart_cluster_buffer_events)" = 1200 ]; }
 check "A buffers a scanner's 1,200 events" wait_for 5000 buffered
 SPOOL=$TMP/a.db.spool
 check "  in one segment under $(basename "$SPOOL")" test "$(ls "$SPOOL" | grep -c '^[0-9a-f]\{16\}\.seg$')" = 1
+# Synced at most once a second while it fills: the burst's pops (512 events
+# at most each, so 3 or more) cost the first pop's fdatasync and one a second
+# later for the rest, not one each.
+syncs() { metric "$A" rampart_cluster_spool_syncs_total; }
+synced() { [ "$(syncs)" -ge 1 ]; }
+check "  synced to disk at its first write (rampart_cluster_spool_syncs_total)" wait_for 1000 synced
+sleep 1.5
+check "  and the rest of the burst a second later: 2 syncs, not one a pop ($(syncs))" test "$(syncs)" = 2
 
 echo "3. A restarted while Redis is down: SIGTERM, then kill -9"
 restored() {

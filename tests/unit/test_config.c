@@ -133,6 +133,7 @@ static void assert_config_equal(const rp_config *a, const rp_config *b) {
     assert_int_equal(a->cluster.claim_idle_ms, b->cluster.claim_idle_ms);
     assert_string_equal(a->cluster.user, b->cluster.user);
     assert_int_equal(a->cluster.buffer_mb, b->cluster.buffer_mb);
+    assert_int_equal(a->cluster.spool_sync_ms, b->cluster.spool_sync_ms);
     assert_int_equal(a->cluster.local_detection, b->cluster.local_detection);
     assert_int_equal(a->cluster.partitions, b->cluster.partitions);
     assert_int_equal(a->cluster.n_sentinels, b->cluster.n_sentinels);
@@ -1048,19 +1049,23 @@ static void test_cluster_outage_and_acl_options(void **state) {
     rp_config *c = rp_config_default();
     assert_string_equal(c->cluster.user, "");
     assert_int_equal(c->cluster.buffer_mb, 64);
+    assert_int_equal(c->cluster.spool_sync_ms, 1000);
     assert_false(c->cluster.local_detection);
     rp_config_free(c);
     c = parse_ok("cluster:\n  redis: 127.0.0.1:6379\n  role: edge\n  user: rampart-edge\n"
                  "  password_file: /etc/rampart/redis.pass\n  buffer_mb: 0\n"
-                 "  local_detection: true\n");
+                 "  spool_sync_ms: 0\n  local_detection: true\n");
     assert_string_equal(c->cluster.user, "rampart-edge");
     assert_int_equal(c->cluster.buffer_mb, 0);
+    assert_int_equal(c->cluster.spool_sync_ms, 0);
     assert_true(c->cluster.local_detection);
     rp_config_free(c);
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  user: edge\n", "edge",
                  "user edge needs cluster.password_file (AUTH user password)");
     expect_error("cluster:\n  redis: 127.0.0.1:6379\n  buffer_mb: 70000\n", "70000",
                  "buffer_mb must be a whole number between 0 and 65536, got '70000'");
+    expect_error("cluster:\n  redis: 127.0.0.1:6379\n  spool_sync_ms: 61000\n", "61000",
+                 "spool_sync_ms must be a whole number between 0 and 60000, got '61000'");
 }
 
 /* Partitioned detection (docs/cluster.md): 1 = the one stream. */
