@@ -303,10 +303,28 @@ typedef struct rp_engine rp_engine;
 
 /* Called when an incident opens or escalates, and for every decision.
  * The pointers are valid only during the call. */
+/* What an aggregate key may charge a member with, per detector: published
+ * by the engine that counts the key (a partitioned fleet). */
+typedef struct rp_witness {
+    const char *detector; /* its name */
+    double charge;        /* 0..1 */
+} rp_witness;
+
 typedef struct rp_engine_callbacks {
     void *user;
     void (*on_incident)(void *user, const rp_incident *incident);
     void (*on_decision)(void *user, const rp_decision *decision);
+    /* A partitioned fleet (docs/cluster.md, "The witness across
+     * partitions"); NULL in one engine. on_witness: an aggregate key this
+     * engine counts (a fingerprint, an account) may charge a member that
+     * takes part with `charge` for detector -- called on each event that
+     * scores it, the caller filters and publishes. witness: the charges
+     * published for key by the engine that counts it, asked for a level
+     * the event leaves uncounted here (rp_event.uncounted); fills up to
+     * max, returns how many. The member's own involvement is still
+     * required before it is charged. */
+    void (*on_witness)(void *user, const rp_key *key, const char *detector, double charge);
+    unsigned (*witness)(void *user, const rp_key *key, rp_witness *out, unsigned max);
 } rp_engine_callbacks;
 
 /* The engine copies what it needs from config; the config may be freed

@@ -625,6 +625,7 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
         }
     }
     st = rp_fleet_view_new(c, err); /* cluster_incidents.c: the node's name, host ids */
+    if (st == RP_OK) st = rp_cluster_witness_new(c, err); /* before the engine thread reads it */
     if (st != RP_OK) {
         rp_cluster_stop(c);
         return st;
@@ -695,7 +696,8 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err) {
                                 threads[i].name);
         *threads[i].started = true;
     }
-    return rp_cluster_incidents_start(c, err);
+    rp_status st = rp_cluster_incidents_start(c, err);
+    return st == RP_OK ? rp_cluster_witness_start(c, err) : st;
 }
 
 void rp_cluster_stop(rp_cluster *c) {
@@ -709,6 +711,7 @@ void rp_cluster_stop(rp_cluster *c) {
     if (c->mirror_started) pthread_join(c->mirror_thread, NULL);
     if (c->publish_started) pthread_join(c->publish_thread, NULL);
     rp_cluster_incidents_join(c);
+    rp_cluster_witness_stop(c);
     rp_fleet_view_free(c);
     if (c->mirror_ctx) redisFree(c->mirror_ctx); /* never handed to its thread */
     while (c->publish_head) {
@@ -874,6 +877,7 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
                    "rampart_cluster_live_detectors %u\n",
                 atomic_load(&c->partitions_held), atomic_load(&c->live_detectors));
     rp_cluster_incidents_metrics(c, f);
+    rp_cluster_witness_metrics(c, f);
     fprintf(f, "# HELP rampart_cluster_role This node's role (1 for the one in force).\n"
                "# TYPE rampart_cluster_role gauge\nrampart_cluster_role{role=\"%s\"} 1\n",
             role_names[c->config.role]);

@@ -42,6 +42,17 @@ rp_status rp_cluster_run(rp_cluster *c, rp_error *err);
 /* Joins the threads (at most one blocking read, 500 ms) and frees. */
 void rp_cluster_stop(rp_cluster *c);
 
+/* A detector of a partitioned fleet (docs/cluster.md, "The witness across
+ * partitions"), for the engine's callbacks of the same names, on the
+ * engine thread: note what an aggregate this engine counts may charge a
+ * member with (published when it matters, by the witness thread), and
+ * look up what the engines counting key published (the detector names
+ * stay valid until the next lookup). Nothing otherwise. */
+void rp_cluster_witness_note(rp_cluster *c, const rp_key *key, const char *detector,
+                             double charge);
+unsigned rp_cluster_witness_lookup(rp_cluster *c, const rp_key *key, rp_witness *out,
+                                   unsigned max);
+
 /* The edge role: the forwarder, not the engine, consumes the queue --
  * except while Redis is unreachable on an edge with
  * cluster.local_detection, when this says false and the engine thread

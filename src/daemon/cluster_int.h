@@ -125,6 +125,7 @@ struct rp_cluster {
     pthread_mutex_t master_lock;
     char master_addr[300];
     struct rp_fleet_view *view; /* cluster_incidents.c: name, host ids, incidents */
+    struct rp_witness_book *witness; /* cluster_witness.c: detectors, partitions > 1 */
     char sentinel_password[256]; /* from sentinel_password_file; never logged */
     /* Redis Cluster (cluster.redis_cluster): the slot of every key of the
      * fleet, and the nodes to read the slot map from -- the seeds, then
@@ -226,6 +227,17 @@ rp_status rp_cluster_publish_incidents(rp_cluster *c, redisContext *ctx);
 rp_status rp_cluster_incidents_start(rp_cluster *c, rp_error *err);
 void rp_cluster_incidents_join(rp_cluster *c);
 void rp_cluster_incidents_metrics(rp_cluster *c, FILE *f);
+
+/* cluster_witness.c, the witness across partitions (detectors with
+ * cluster.partitions > 1; nothing otherwise): made by rp_cluster_new
+ * (before the engine thread), its thread started by rp_cluster_run,
+ * stopped and freed by rp_cluster_stop (after the engine thread), its
+ * metrics. */
+typedef struct rp_witness_book rp_witness_book;
+rp_status rp_cluster_witness_new(rp_cluster *c, rp_error *err);
+rp_status rp_cluster_witness_start(rp_cluster *c, rp_error *err);
+void rp_cluster_witness_stop(rp_cluster *c);
+void rp_cluster_witness_metrics(rp_cluster *c, FILE *f);
 
 /* cluster_decisions.c: a decision's value in Redis, "action start_us
  * expires_us incident_id score source detector", both ways (the journal

@@ -375,6 +375,18 @@ void rp_daemon_table_put(rp_daemon *d, const rp_decision *wall) {
     }
 }
 
+/* A partitioned fleet's detector: what an aggregate may charge its
+ * members with, between the engines of the partitions (cluster_witness.c). */
+static void on_witness(void *user, const rp_key *key, const char *detector, double charge) {
+    rp_daemon *d = user;
+    rp_cluster_witness_note(d->cluster, key, detector, charge);
+}
+
+static unsigned witness(void *user, const rp_key *key, rp_witness *out, unsigned max) {
+    rp_daemon *d = user;
+    return rp_cluster_witness_lookup(d->cluster, key, out, max);
+}
+
 static void on_decision(void *user, const rp_decision *dec) {
     rp_daemon *d = user;
     if ((unsigned)dec->action > RP_ACTION_ALLOW) return;
@@ -1036,6 +1048,8 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     st = rp_dtable_writer_prepare(d->serve.table_path, d->serve.table_capacity, &d->table, err);
     if (st != RP_OK) goto fail;
     rp_engine_callbacks cb = {.user = d, .on_incident = on_incident, .on_decision = on_decision};
+    if (d->config->cluster.role == RP_CLUSTER_DETECTOR && d->config->cluster.partitions > 1)
+        cb.on_witness = on_witness, cb.witness = witness; /* docs/cluster.md */
     st = rp_engine_new(d->config, &cb, &d->engine, err);
     if (st != RP_OK) goto fail;
 

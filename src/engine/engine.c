@@ -477,9 +477,10 @@ static int finding_cmp(const void *a, const void *b) {
  * with it (see rp_detector.involved). */
 typedef struct aggregate_hit {
     double score;             /* 0 = none */
-    rp_client *client;        /* the aggregate key's record */
+    rp_client *client;        /* the aggregate key's record; NULL: published (below) */
     const struct rp_level_table *lt;
     unsigned slot;            /* index of the detector in lt */
+    rp_key key;               /* a published witness's key (client NULL) */
 } aggregate_hit;
 
 typedef struct score_pass {
@@ -508,7 +509,8 @@ static double witness_charge(const score_pass *sp, unsigned d, const rp_observat
                              const rp_detect_ctx *ctx) {
     const aggregate_hit *ag = &sp->agg[d];
     const rp_detector *det = rp_detectors[d];
-    if (!(ag->score > 0) || !det->witness_levels || level_has(sp->lt, d) || !detector_on(sp, d))
+    if (!(ag->score > 0) || !ag->client || !det->witness_levels || level_has(sp->lt, d) ||
+        !detector_on(sp, d))
         return 0;
     rp_detect_ctx own = *ctx;
     own.params = sp->profile->detectors[d].params;
@@ -595,17 +597,23 @@ static void fill_findings(rp_engine *e, const score_pass *sp, rp_client *c,
             /* The swarm's evidence, named after its key. */
             rp_finding af;
             memset(&af, 0, sizeof af);
-            rp_detect_ctx actx = *ctx;
-            actx.charging = true;
-            actx.level = (rp_key_level)ag->client->level;
-            actx.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
-            actx.requests = ag->client->requests;
-            double as = det->score((const unsigned char *)ag->client + ag->lt->offset[ag->slot],
-                                   obs, &actx, &af);
+            rp_key agk = ag->key;
+            double as = ag->score;
+            if (ag->client) {
+                rp_detect_ctx actx = *ctx;
+                actx.charging = true;
+                actx.level = (rp_key_level)ag->client->level;
+                actx.first_seen_us = (int64_t)ag->client->first_seen_s * 1000000;
+                actx.requests = ag->client->requests;
+                as = det->score((const unsigned char *)ag->client + ag->lt->offset[ag->slot], obs,
+                                &actx, &af);
+                rp_client_key(ag->client, &agk);
+            } else { /* published by the engine that counts the key */
+                rp_finding_summary(&af, "%s: %.2f, the score of the partition that counts it",
+                                   det->name, as);
+            }
             if (as > 0) {
                 char key[96];
-                rp_key agk;
-                rp_client_key(ag->client, &agk);
                 rp_key_format(&agk, key, sizeof key);
                 char share[64];
                 own_share(&f, share, sizeof share);
@@ -901,13 +909,20 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
         bool witness = !aggregate && !charged && (det->witness_levels & RP_LEVEL_BIT(level));
         if (aggregate || witness) {
             double charge = s;
-            if (s > agg[d].score && det->involved) { /* what a member may be charged */
-                ctx.charging = true;
+            /* A partitioned fleet: this key's members are judged in their
+             * own partitions' engines, which read what it may charge them
+             * with once the daemon has published it -- a fall as well as
+             * a rise, so it is reported at every event, 0 included. */
+            bool publish = e->cb.on_witness && aggregate && level != RP_LEVEL_SUBNET &&
+                           det->involved;
+            if ((s > agg[d].score || (publish && s > 0)) && det->involved) {
+                ctx.charging = true; /* what a member may be charged */
                 charge = det->score(base + lt->offset[i], obs, &ctx, NULL);
                 ctx.charging = false;
                 if (charge > 1) charge = 1;
             }
-            if (charge > agg[d].score) {
+            if (publish) e->cb.on_witness(e->cb.user, &key, det->name, charge > 0 ? charge : 0);
+            if (s > agg[d].score && charge > agg[d].score) {
                 agg[d].score = charge;
                 agg[d].client = c;
                 agg[d].lt = lt;
@@ -973,6 +988,25 @@ static void learn_route(rp_engine *e, rp_route *r, const rp_event *ev) {
 
 rp_action rp_engine_feed(rp_engine *e, const rp_event *ev) {
     return rp_engine_feed_verdicts(e, ev, NULL);
+}
+
+/* A level this engine leaves to another partition's (ev->uncounted): the
+ * witness its key may be for the member is what that engine published,
+ * when it is more than the local view; the member's own involvement is
+ * still asked when its address is judged (feed_level). */
+static void published_witness(rp_engine *e, rp_key_level level, const rp_event *ev,
+                              const rp_observation *obs, aggregate_hit *agg) {
+    rp_key key;
+    if ((level != RP_LEVEL_USERNAME && level != RP_LEVEL_FINGERPRINT) ||
+        !e->levels[level].table || !event_key(ev, obs, level, &key))
+        return;
+    rp_witness w[RP_MAX_DETECTORS];
+    unsigned n = e->cb.witness(e->cb.user, &key, w, RP_MAX_DETECTORS);
+    for (unsigned i = 0; i < n && i < RP_MAX_DETECTORS; i++) {
+        int d = rp_detector_find(w[i].detector, strlen(w[i].detector));
+        if (d < 0 || !(w[i].charge > agg[d].score)) continue;
+        agg[d] = (aggregate_hit){.score = w[i].charge > 1 ? 1 : w[i].charge, .key = key};
+    }
 }
 
 /*
@@ -1041,7 +1075,10 @@ rp_action rp_engine_feed_verdicts(rp_engine *e, const rp_event *ev, rp_action *b
     if (before_out && e->route_decisions) before = route_verdict(e, ev, &obs);
     for (int k = 0; k < RP_LEVEL_COUNT; k++) {
         /* A partitioned fleet counts each key in one engine (partition.h). */
-        if (ev->uncounted & RP_LEVEL_BIT(order[k])) continue;
+        if (ev->uncounted & RP_LEVEL_BIT(order[k])) {
+            if (e->cb.witness) published_witness(e, order[k], ev, &obs, agg);
+            continue;
+        }
         rp_action b = RP_ACTION_NONE;
         rp_action a = feed_level(e, order[k], ev, &obs, profile, skip, agg, &b);
         /* A swarm being watched says nothing about this client. */

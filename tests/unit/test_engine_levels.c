@@ -30,7 +30,7 @@
 typedef struct seen {
     int now;
     int account_incident, fingerprint_decision;
-    int decisions;
+    int decisions, address_decisions;
 } seen;
 
 static void on_incident(void *u, const rp_incident *inc) {
@@ -42,13 +42,46 @@ static void on_incident(void *u, const rp_incident *inc) {
 static void on_decision(void *u, const rp_decision *d) {
     seen *s = u;
     s->decisions++;
+    if (d->key.level == RP_LEVEL_IP) s->address_decisions++;
     if (d->key.level == RP_LEVEL_FINGERPRINT && s->fingerprint_decision < 0)
         s->fingerprint_decision = s->now;
 }
 
+/* The fleet's witness hash, as the daemons keep it (cluster_witness.c):
+ * the last charge published per key and detector, read at once here. */
+#define BOARD 64
+static struct {
+    rp_key key;
+    const char *detector;
+    double charge;
+} board[BOARD];
+static unsigned board_n;
+
+static void on_witness(void *u, const rp_key *key, const char *detector, double charge) {
+    (void)u;
+    unsigned i = 0;
+    while (i < board_n && !(rp_key_equal(&board[i].key, key) && board[i].detector == detector)) i++;
+    if (i == board_n && charge < 0.25) return; /* under the floor: never published */
+    assert_true(i < BOARD);
+    if (i == board_n) board_n++;
+    board[i].key = *key, board[i].detector = detector, board[i].charge = charge;
+}
+
+static unsigned witness(void *u, const rp_key *key, rp_witness *out, unsigned max) {
+    (void)u;
+    unsigned n = 0;
+    for (unsigned i = 0; i < board_n && n < max; i++)
+        if (rp_key_equal(&board[i].key, key))
+            out[n++] = (rp_witness){.detector = board[i].detector, .charge = board[i].charge};
+    return n;
+}
+
+static bool published; /* the engines get the witness callbacks */
+
 static rp_engine *new_engine(seen *s) {
     *s = (seen){.account_incident = -1, .fingerprint_decision = -1};
     rp_engine_callbacks cb = {.user = s, .on_incident = on_incident, .on_decision = on_decision};
+    if (published) cb.on_witness = on_witness, cb.witness = witness;
     rp_engine *e = NULL;
     rp_error err;
     assert_int_equal(rp_engine_new(NULL, &cb, &e, &err), RP_OK);
@@ -170,10 +203,83 @@ static void test_four_engines_see_a_stuffed_account_as_one_does(void **state) {
     }
 }
 
+/* The same stuffing with people beside it (in NAT /24s whose addresses
+ * are in every partition, logging in to their own accounts with a typo
+ * now and then): with the witness published across the partitions, the
+ * attacking addresses are stopped one by one as one engine stops them
+ * (each charged on its own failed attempt by the account's or the
+ * browser build's score), and no person is. Without it, only those in
+ * the aggregates' own partitions are. */
+static int stop_members(rp_engine **engines, seen *seen_by, unsigned n, int *people) {
+    rp_event ev;
+    char ip[32];
+    *people = 0;
+    int stopped = 0;
+    for (int i = 0; i < 192; i++) {
+        for (int person = 0; person < 2; person++) { /* two people, then an attempt */
+            snprintf(ip, sizeof ip, "100.%d.%d.%d", 64 + (i % 8), i % 8, 5 + person);
+            attempt(&ev, ip, T0 + i * SEC / 2 + person);
+            ev.header_hash = 0xf1ef0c5; /* another browser build */
+            ev.credential_id = 0x9000u + (uint64_t)(i % 8) * 2 + (unsigned)person;
+            ev.status = (i + person) % 7 ? 200 : 401;
+            uint16_t parts[RP_LEVEL_COUNT];
+            rp_event_partitions(&ev, n, parts);
+            ev.uncounted = rp_partition_uncounted(parts, parts[RP_LEVEL_IP], false);
+            if (rp_engine_feed(engines[parts[RP_LEVEL_IP]], &ev) >= RP_ACTION_THROTTLE)
+                (*people)++;
+        }
+        snprintf(ip, sizeof ip, "%d.%d.%d.9", 11 + (i % 96), 7 + (i % 96) / 50, 3 + i % 96);
+        attempt(&ev, ip, T0 + i * SEC / 2 + 3);
+        uint16_t parts[RP_LEVEL_COUNT], to[RP_PARTITION_COPIES_MAX];
+        rp_event_partitions(&ev, n, parts);
+        unsigned k = rp_partition_copies(parts, to);
+        for (unsigned q = 0; q < n; q++) seen_by[q].now = i;
+        /* the aggregates' engines first: their witness is published by the
+         * time the member's engine judges the attempt */
+        for (unsigned j = 0; j < k; j++) {
+            ev.uncounted = rp_partition_uncounted(parts, to[j], true);
+            rp_engine_feed(engines[to[j]], &ev);
+        }
+        ev.uncounted = rp_partition_uncounted(parts, parts[RP_LEVEL_IP], false);
+        rp_engine_feed(engines[parts[RP_LEVEL_IP]], &ev);
+    }
+    for (unsigned q = 0; q < n; q++) stopped += seen_by[q].address_decisions;
+    return stopped;
+}
+
+static void test_a_published_witness_stops_members_in_every_partition(void **state) {
+    (void)state;
+    int people;
+    seen one;
+    published = false;
+    rp_engine *e = new_engine(&one);
+    int by_one = stop_members(&e, &one, 1, &people);
+    rp_engine_free(e);
+    assert_int_equal(people, 0);
+    assert_true(by_one >= 96);
+
+    int by_four[2];
+    for (int with_witness = 0; with_witness < 2; with_witness++) {
+        published = with_witness;
+        board_n = 0;
+        seen four[4];
+        rp_engine *es[4];
+        for (int q = 0; q < 4; q++) es[q] = new_engine(&four[q]);
+        by_four[with_witness] = stop_members(es, four, 4, &people);
+        assert_int_equal(people, 0);
+        for (int q = 0; q < 4; q++) rp_engine_free(es[q]);
+    }
+    published = false;
+    assert_true(by_four[0] < by_one * 2 / 3);       /* only the aggregates' partitions */
+    assert_true(by_four[1] >= by_one * 9 / 10);     /* every partition */
+    assert_true(board_n > 0 && board_n <= 4);       /* the account and the browser build */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_counts_only_the_levels_it_is_left),
         cmocka_unit_test(test_four_engines_see_a_stuffed_account_as_one_does),
+        cmocka_unit_test(test_a_published_witness_stops_members_in_every_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
