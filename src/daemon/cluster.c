@@ -611,8 +611,13 @@ rp_status rp_cluster_new(rp_daemon *d, const rp_cluster_config *config, rp_clust
     pthread_mutex_init(&c->journal_lock, NULL);
     /* The operators' unpublished changes, back in the queue before the
      * engine thread can queue anything and before the first load. */
-    if (d && d->serve.store_path[0])
+    c->local_journal_fd = -1;
+    if (d && d->serve.store_path[0]) {
         snprintf(c->journal_path, sizeof c->journal_path, "%s.unpublished", d->serve.store_path);
+        if (config->role == RP_CLUSTER_EDGE && config->local_detection)
+            snprintf(c->local_journal_path, sizeof c->local_journal_path, "%s.unpublished-local",
+                     d->serve.store_path);
+    }
     rp_cluster_journal_restore(c);
     /* The edge's outage buffer on disk (cluster_spool.c), read back by the
      * forwarder when it starts. */
@@ -724,6 +729,7 @@ void rp_cluster_stop(rp_cluster *c) {
     pthread_mutex_destroy(&c->local_lock);
     pthread_mutex_destroy(&c->master_lock);
     pthread_mutex_destroy(&c->journal_lock);
+    if (c->local_journal_fd >= 0) close(c->local_journal_fd); /* the file stays for the next start */
     rp_cluster_buffer_free(c);
     memset(c->password, 0, sizeof c->password);
     memset(c->sentinel_password, 0, sizeof c->sentinel_password);
@@ -811,8 +817,13 @@ void rp_cluster_metrics(rp_cluster *c, FILE *f) {
          "Manual decisions and removals not written: the fleet had decided on the key after "
          "them (newer wins); the fleet's decision was taken here.", C(publish_superseded)},
         {"rampart_cluster_unpublished_restored_total", "counter",
-         "Manual decisions and removals restored at start from <store>.unpublished, to publish.",
+         "Manual decisions and removals restored at start from <store>.unpublished, and local "
+         "detection's decisions from <store>.unpublished-local, to publish.",
          C(journal_restored)},
+        {"rampart_cluster_unpublished_local_full_total", "counter",
+         "Decisions of this edge's local detection not journaled: <store>.unpublished-local "
+         "held 8192 (published when Redis returns unless the edge restarts first).",
+         C(local_journal_full)},
         {"rampart_cluster_unpublished_skipped_total", "counter",
          "Damaged or truncated lines of <store>.unpublished skipped at start.",
          C(journal_skipped)},

@@ -54,6 +54,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster_int.h"
 
@@ -66,7 +67,7 @@
 /* ------------------------------------------------------------- values */
 
 int rp_cluster_format_value(const rp_decision *dec, int detector, char *buf, size_t size) {
-    bool known = detector >= 0 && (unsigned)detector < rp_detector_count;
+    bool known = dec->incident_id && detector >= 0 && (unsigned)detector < rp_detector_count;
     return snprintf(buf, size, "%d %lld %lld %llu %.3f %s %s", (int)dec->action,
                     (long long)dec->start_us, (long long)dec->expires_us,
                     (unsigned long long)dec->incident_id, dec->score,
@@ -125,6 +126,7 @@ static bool publish_item_queue(rp_cluster *c, publish_item *it) {
     else c->publish_head = it;
     c->publish_tail = it;
     c->publish_pending++;
+    if (it->local) it->local = rp_journal_local_append(c, it);
     pthread_cond_signal(&c->publish_cond);
     pthread_mutex_unlock(&c->publish_lock);
     return true;
@@ -150,6 +152,13 @@ static void publish_new(rp_cluster *c, const rp_decision *dec, bool removal, boo
     it->detector = durable || !c->d
                        ? RP_REFUSED_UNKNOWN
                        : rp_daemon_incident_detector(c->d, dec->incident_id, &dec->key);
+    if (!durable && !removal && c->local_journal_path[0]) {
+        /* made by local detection: Redis is away, and a restart before it
+         * returns must not lose it (cluster_journal.c) */
+        pthread_mutex_lock(&c->local_lock);
+        it->local = c->engine_consuming;
+        pthread_mutex_unlock(&c->local_lock);
+    }
     if (publish_item_queue(c, it) && durable) rp_cluster_journal_save(c);
 }
 
@@ -168,35 +177,55 @@ void rp_cluster_publish_removal(rp_cluster *c, const rp_key *key, int64_t remove
 
 /* ------------------------------------------------------------- journal */
 
-void rp_cluster_journal_restore(rp_cluster *c) {
-    if (!c->journal_path[0]) return;
+/* One journal's items into the queue, behind the restored ones (*at: the
+ * last of them, NULL while none) and in front of anything queued since:
+ * they were made before it. How many (what names them in the log). */
+static unsigned restore_file(rp_cluster *c, const char *path, const char *what,
+                             publish_item **at) {
     publish_item *head = NULL;
     rp_journal_counts n;
     rp_error err = {0};
-    if (rp_journal_read(c->journal_path, rp_wall_us(), &head, &n, &err) != RP_OK) {
+    if (rp_journal_read(path, rp_wall_us(), &head, &n, &err) != RP_OK) {
         atomic_fetch_add(&c->journal_errors, 1);
         rp_log(c->d, "error", "cluster publisher: the unpublished decisions were not restored: %s",
                err.message);
-        return;
+        return 0;
     }
     atomic_fetch_add(&c->journal_restored, n.restored);
     atomic_fetch_add(&c->journal_skipped, n.skipped);
     if (n.skipped)
-        rp_log(c->d, "warn", "cluster publisher: %s: %u damaged or truncated lines skipped",
-               c->journal_path, n.skipped);
-    if (!head) return;
-    /* In front of anything queued since: they were made before it. */
+        rp_log(c->d, "warn", "cluster publisher: %s: %u damaged or truncated lines skipped", path,
+               n.skipped);
+    if (!head) return 0;
     publish_item *last = head;
     while (last->next) last = last->next;
     pthread_mutex_lock(&c->publish_lock);
-    last->next = c->publish_head;
-    c->publish_head = head;
-    if (!c->publish_tail) c->publish_tail = last;
+    publish_item **link = *at ? &(*at)->next : &c->publish_head;
+    last->next = *link;
+    *link = head;
+    if (!last->next) c->publish_tail = last;
     c->publish_pending += n.restored;
     pthread_mutex_unlock(&c->publish_lock);
-    rp_log(c->d, "info", "cluster publisher: %u unpublished manual decisions and removals restored "
-                         "from %s (%u expired meanwhile), published when redis answers",
-           n.restored, c->journal_path, n.expired);
+    *at = last;
+    rp_log(c->d, "info", "cluster publisher: %u unpublished %s restored from %s (%u expired "
+                         "meanwhile), published when redis answers",
+           n.restored, what, path, n.expired);
+    return n.restored;
+}
+
+void rp_cluster_journal_restore(rp_cluster *c) {
+    if (!c->journal_path[0]) return;
+    publish_item *at = NULL;
+    restore_file(c, c->journal_path, "manual decisions and removals", &at);
+    if (!c->local_journal_path[0] ||
+        !restore_file(c, c->local_journal_path, "decisions of local detection", &at))
+        return;
+    /* The local detection's, now queued as the operators' are: into their
+     * journal, then out of the appended one (a crash in between publishes
+     * them twice, harmlessly: newer wins). */
+    uint64_t errors = atomic_load(&c->journal_errors);
+    rp_cluster_journal_save(c);
+    if (atomic_load(&c->journal_errors) == errors) unlink(c->local_journal_path);
 }
 
 /* The journal holds every durable item of the batch in flight and of the
@@ -490,9 +519,15 @@ void *rp_cluster_publish_main(void *arg) {
             }
             inflight_done(c);
             bool durable = false;
-            for (const publish_item *it = items; it && !durable; it = it->next)
-                durable = it->durable;
+            unsigned local = 0;
+            for (const publish_item *it = items; it; it = it->next)
+                durable |= it->durable, local += it->local;
             free_items(items);
+            if (local) {
+                pthread_mutex_lock(&c->publish_lock);
+                rp_journal_local_done(c, local);
+                pthread_mutex_unlock(&c->publish_lock);
+            }
             /* Acknowledged: out of the journal (after WAIT, when asked for). */
             if (durable) rp_cluster_journal_save(c);
             if (acked < (long long)c->config.wait_replicas) {

@@ -32,6 +32,9 @@ typedef struct publish_item {
      * cluster_journal.c) until Redis acknowledges it, and written by the
      * newer-wins script (cluster_decisions.c). */
     bool durable;
+    /* An engine's decision made in local detection (Redis unreachable): a
+     * line of <store>.unpublished-local until Redis acknowledges it. */
+    bool local;
     rp_decision decision; /* for a removal: the key, and start_us its time */
     int detector; /* an engine's decision: its incident's main detector (a registry
                      index, RP_REFUSED_UNKNOWN when not known) */
@@ -119,6 +122,13 @@ struct rp_cluster {
     pthread_mutex_t journal_lock;
     atomic_uint_fast64_t journal_restored, journal_skipped, journal_errors;
     atomic_uint_fast64_t publish_superseded; /* refused by newer-wins */
+    /* The local detection's journal (cluster_journal.c): appended to by
+     * the engine's thread, removed by the publisher once none of its items
+     * is left unpublished; under publish_lock. */
+    char local_journal_path[620];
+    int local_journal_fd;
+    unsigned local_journal_lines, local_journal_pending;
+    atomic_uint_fast64_t local_journal_full;
     /* Sentinel (cluster.sentinels): the one to ask first (the last that
      * answered), and the master last connected to (for the log). */
     atomic_uint sentinel_next;
@@ -266,6 +276,14 @@ bool rp_journal_parse_line(const char *line, size_t len, publish_item *out);
 rp_status rp_journal_read(const char *path, int64_t now, publish_item **head,
                           rp_journal_counts *counts, rp_error *err);
 rp_status rp_journal_write(const char *path, const char *text, size_t len, rp_error *err);
+/* The local detection's journal (publish_lock held): it->local's line
+ * appended (false when the journal holds RP_JOURNAL_LOCAL_MAX lines or
+ * the write failed, counted), and k of its items acknowledged (the file
+ * removed when none is left). Bounded: the decisions of an outage's
+ * attackers, one line each (~110 bytes). */
+#define RP_JOURNAL_LOCAL_MAX 8192
+bool rp_journal_local_append(rp_cluster *c, const publish_item *it);
+void rp_journal_local_done(rp_cluster *c, unsigned k);
 
 /* cluster_spool.c: the outage buffer's segments on disk. A record is
  * RP_SPOOL_RECORD_HEAD bytes (length, checksum) then the event's bytes:

@@ -15,8 +15,11 @@
  * complete version needs no compaction and no recovery beyond a line check.
  *
  * One line an item, text (readable with cat, and nothing to version):
- *   <crc> P <key> <action> <start_us> <expires_us> <incident> <score>
+ *   <crc> P <key> <action> <start_us> <expires_us> 0 <score> manual -
+ *   <crc> E <key> <action> <start_us> <expires_us> <incident> <score> engine <detector>
  *   <crc> D <key> <removed_us>
+ * (the value as in Redis, cluster_decisions.c; a line without its last
+ * two words, written by an older node, is read too).
  * crc is FNV-1a (32 bits, 8 hex digits) of the rest of the line: a line
  * damaged on disk, or cut short by a crash of the file system, is
  * detected, counted and skipped, never half-believed.
@@ -26,6 +29,20 @@
  * order: the first load keeps them (they are newer than the hash), and the
  * publisher writes them with the newer-wins script (cluster_decisions.c).
  * A decision that expired meanwhile is not restored.
+ *
+ * The engine's decisions made in local detection (an edge with
+ * cluster.local_detection, Redis unreachable) are queued at the engine's
+ * rate, too fast for a rewrite and an fsync each: each is appended as a line
+ * to <store>.unpublished-local (an E line: a put with its incident),
+ * without fsync -- the point is the process's restart, kill -9 included, as
+ * for the outage buffer's spool -- and the file is removed once Redis has
+ * acknowledged every item it holds. Bounded (RP_JOURNAL_LOCAL_MAX lines; a
+ * decision past it is counted, and still published if the edge does not
+ * restart first). At start its items are restored with the operators' and
+ * moved into <store>.unpublished (one rewrite), where they stay until
+ * acknowledged: from then on they are items like the operators', written
+ * by the newer-wins script, as they may reach Redis long after they were
+ * made.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,8 +70,10 @@ size_t rp_journal_format_item(const publish_item *it, char *buf, size_t size) {
     if (it->removal) {
         n = snprintf(body, sizeof body, "D %s %lld", key, (long long)it->decision.start_us);
     } else {
-        rp_cluster_format_value(&it->decision, RP_REFUSED_UNKNOWN, value, sizeof value);
-        n = snprintf(body, sizeof body, "P %s %s", key, value);
+        /* E: an engine's decision (local detection), P: an operator's */
+        rp_cluster_format_value(&it->decision, it->detector, value, sizeof value);
+        n = snprintf(body, sizeof body, "%c %s %s", it->decision.incident_id ? 'E' : 'P', key,
+                     value);
     }
     if (n < 0 || (size_t)n >= sizeof body) return 0;
     int m = snprintf(buf, size, "%08x %s\n", fnv1a(body, (size_t)n), body);
@@ -86,9 +105,11 @@ bool rp_journal_parse_line(const char *line, size_t len, publish_item *out) {
             return false;
         out->removal = true;
         out->decision.start_us = removed;
-    } else if (body[0] == 'P') {
-        if (!rp_cluster_parse_value(key, klen, sp + 1, strlen(sp + 1), &out->decision, NULL) ||
-            out->decision.incident_id != 0) /* only the operators' are journaled */
+    } else if (body[0] == 'P' || body[0] == 'E') {
+        /* an operator's decision has no incident, an engine's has one */
+        if (!rp_cluster_parse_value(key, klen, sp + 1, strlen(sp + 1), &out->decision,
+                                    &out->detector) ||
+            (out->decision.incident_id != 0) != (body[0] == 'E'))
             return false;
     } else {
         return false;
@@ -143,6 +164,38 @@ rp_status rp_journal_read(const char *path, int64_t now, publish_item **head,
     fclose(f);
     if (read_error) counts->skipped++;
     return RP_OK;
+}
+
+bool rp_journal_local_append(rp_cluster *c, const publish_item *it) {
+    if (c->local_journal_lines >= RP_JOURNAL_LOCAL_MAX) {
+        atomic_fetch_add(&c->local_journal_full, 1);
+        return false;
+    }
+    if (c->local_journal_fd < 0)
+        c->local_journal_fd =
+            open(c->local_journal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char line[JOURNAL_LINE_MAX + 16];
+    size_t n = rp_journal_format_item(it, line, sizeof line);
+    /* One write a line, O_APPEND: a line is whole in the file or, cut by a
+     * crash, fails its checksum at the next start. */
+    if (c->local_journal_fd < 0 || !n || write(c->local_journal_fd, line, n) != (ssize_t)n) {
+        atomic_fetch_add(&c->journal_errors, 1);
+        return false;
+    }
+    c->local_journal_lines++;
+    c->local_journal_pending++;
+    return true;
+}
+
+void rp_journal_local_done(rp_cluster *c, unsigned k) {
+    c->local_journal_pending -= k;
+    if (c->local_journal_pending || c->local_journal_fd < 0) return;
+    /* Everything it holds is in Redis: gone, and the next outage starts a
+     * new one. */
+    unlink(c->local_journal_path);
+    close(c->local_journal_fd);
+    c->local_journal_fd = -1;
+    c->local_journal_lines = 0;
 }
 
 rp_status rp_journal_write(const char *path, const char *text, size_t len, rp_error *err) {

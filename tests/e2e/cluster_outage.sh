@@ -100,6 +100,23 @@ t2=$(now_ms)
 check "L (local detection) blocks a scanner with its own engine (403)" wait_for 5000 is "$L" "$S3" 403
 echo "  scanner on L during the outage -> blocked by L itself: $(( $(now_ms) - t2 )) ms"
 check "  its local detection gauge is 1" test "$(metric "$L" rampart_cluster_local_detection)" = 1
+# L dies (kill -9) and comes back while Redis is still down: its engine's
+# decision, not yet published, is in <store>.unpublished-local and is
+# published when Redis returns (section 4).
+check "  its unpublished decision is journaled ($(basename "$TMP/l.db.unpublished-local"))" \
+  grep -q " E ip:$S3 " "$TMP/l.db.unpublished-local"
+kill -KILL "$L_PID"; wait "$L_PID" 2>/dev/null || true
+start_serve l --config "$TMP/l.yaml"; L=$ADMIN; L_PID=$SERVE_PID
+check "L restarted (kill -9) restores it to publish (rampart_cluster_unpublished_restored_total 1)" \
+  test "$(metric "$L" rampart_cluster_unpublished_restored_total)" = 1
+check "  and still blocks the scanner (403)" is "$L" "$S3" 403
+check "  it moved it to $(basename "$TMP/l.db.unpublished") (fsynced), the appended file is gone" \
+  sh -c "grep -q ' E ip:$S3 ' '$TMP/l.db.unpublished' && [ ! -e '$TMP/l.db.unpublished-local' ]"
+S4=198.51.100.4
+scan_log "$S4" 200 > "$TMP/s4.log"
+"$RAMPART" send --socket "$TMP/l.sock" --now "$TMP/s4.log"
+check "restarted L blocks another scanner with its own engine, journaled too" \
+  sh -c "for _ in \$(seq 1 500); do grep -qs ' E ip:$S4 ' '$TMP/l.db.unpublished-local' && exit 0; sleep 0.01; done; exit 1"
 
 echo "3. a removal in the fleet that no change entry announces"
 SIDE=$(free_port)
@@ -121,14 +138,17 @@ while [ "$(now_ms)" -lt "$until_ms" ]; do
   [ -z "$t_s2" ] && is "$DET" "$S2" 403 && is "$E" "$S2" 403 && t_s2=$(now_ms)
   [ -z "$t_m" ] && [ -n "$(rcli HGET rampart:decisions "ip:$M")" ] && is "$DET" "$M" 403 && t_m=$(now_ms)
   [ -z "$t_k2" ] && is "$E" "$K2" 204 && is "$DET" "$K2" 204 && t_k2=$(now_ms)
-  [ -z "$t_s3" ] && [ -n "$(rcli HGET rampart:decisions "ip:$S3")" ] && is "$DET" "$S3" 403 && t_s3=$(now_ms)
+  [ -z "$t_s3" ] && [ -n "$(rcli HGET rampart:decisions "ip:$S3")" ] && is "$DET" "$S3" 403 &&
+    [ -n "$(rcli HGET rampart:decisions "ip:$S4")" ] && is "$DET" "$S4" 403 && t_s3=$(now_ms)
   [ -n "$t_s2" ] && [ -n "$t_m" ] && [ -n "$t_k2" ] && [ -n "$t_s3" ] && break
   sleep 0.01
 done
 check "the buffered events reach the detector, which blocks S2 on itself and E" test -n "$t_s2"
 check "E's manual block reaches Redis and the detector" test -n "$t_m"
 check "the decision removed in Redis is removed from E and the detector (resync)" test -n "$t_k2"
-check "L's local decision reaches Redis and the detector" test -n "$t_s3"
+check "L's local decisions (before and after its restart) reach Redis and the detector" test -n "$t_s3"
+journals_gone() { [ ! -e "$TMP/l.db.unpublished" ] && [ ! -e "$TMP/l.db.unpublished-local" ]; }
+check "  and L's journals are gone once Redis has them" wait_for 5000 journals_gone
 echo "  after Redis returned: buffered events -> S2 blocked fleet-wide $((t_s2 - t_up)) ms;" \
      "E's manual block in Redis and on the detector $((t_m - t_up)) ms;" \
      "resync removal on E and the detector $((t_k2 - t_up)) ms;" \
@@ -139,7 +159,7 @@ check "E replayed its buffer, which is empty" \
   sh -c "[ '$(metric "$E" rampart_cluster_buffer_replayed_total)' = 200 ] && [ '$(metric "$E" rampart_cluster_buffer_events)' = 0 ]"
 check "E counted its resync removal" test "$(metric "$E" rampart_cluster_resync_removed_total)" -ge 1
 check "L is forwarding again" wait_for 5000 sh -c "[ \"\$(curl -s '$L/metrics' | awk '\$1 == \"rampart_cluster_local_detection\" { print \$2 }')\" = 0 ]"
-for k in "$S1" "$K1" "$M" "$S2" "$S3"; do
+for k in "$S1" "$K1" "$M" "$S2" "$S3" "$S4"; do
   check "no decision lost: $k blocked on E, L and the detector, held by Redis" \
     sh -c "[ '$(status "$E" "$k")$(status "$L" "$k")$(status "$DET" "$k")' = 403403403 ] && [ -n \"\$(redis-cli -p $PORT HGET rampart:decisions ip:$k)\" ]"
 done

@@ -106,6 +106,7 @@ static void test_well_formed_but_foreign_lines_are_refused(void **state) {
     char line[400];
     const char *bodies[] = {
         "P ip:203.0.113.9 3 1796173528000000 1796174128000000 42 0.900", /* an engine's */
+        "E ip:203.0.113.9 3 1796173528000000 1796174128000000 0 0.000 manual -", /* an operator's */
         "X ip:203.0.113.9 1796173528000000",                             /* unknown op */
         "D ip:203.0.113.9 -5",                                           /* time <= 0 */
         "D ip:203.0.113.9 17961735x",                                    /* junk after */
@@ -297,6 +298,62 @@ static void test_the_journal_follows_the_queue_across_a_restart(void **state) {
     rp_cluster_stop(c);
 }
 
+/* Local detection's decisions (an engine's, with an incident): appended
+ * one line each, bounded and counted when full, the file gone once every
+ * one is acknowledged; at start moved into the operators' journal. */
+static void test_local_decisions_are_appended_bounded_and_moved_at_start(void **state) {
+    (void)state;
+    char path[64], local[80];
+    temp_path(path, sizeof path);
+    snprintf(local, sizeof local, "%s-local", path);
+    rp_cluster *c = cluster_with_journal(path);
+    snprintf(c->local_journal_path, sizeof c->local_journal_path, "%s", local);
+    int64_t now = rp_wall_us();
+    publish_item a = block_item("ip:203.0.113.20", now), b = block_item("ip:203.0.113.21", now);
+    a.durable = b.durable = false;
+    a.local = b.local = true;
+    a.decision.incident_id = 7, b.decision.incident_id = 8;
+    a.detector = rp_detector_find("scan", 4);
+    b.detector = RP_REFUSED_UNKNOWN;
+    assert_true(rp_journal_local_append(c, &a));
+    assert_true(rp_journal_local_append(c, &b));
+    assert_int_equal(c->local_journal_pending, 2);
+    /* acknowledged: one, then the other, and the file goes */
+    rp_journal_local_done(c, 1);
+    assert_int_equal(access(local, F_OK), 0);
+    rp_journal_local_done(c, 1);
+    assert_int_not_equal(access(local, F_OK), 0);
+    /* the bound */
+    c->local_journal_lines = RP_JOURNAL_LOCAL_MAX;
+    assert_false(rp_journal_local_append(c, &a));
+    assert_int_equal(atomic_load(&c->local_journal_full), 1);
+    c->local_journal_lines = 0;
+    assert_true(rp_journal_local_append(c, &a));
+    assert_true(rp_journal_local_append(c, &b));
+    rp_cluster_stop(c); /* a kill: the appended file stays */
+
+    c = cluster_with_journal(path);
+    snprintf(c->local_journal_path, sizeof c->local_journal_path, "%s", local);
+    rp_cluster_journal_restore(c);
+    assert_int_equal(atomic_load(&c->journal_restored), 2);
+    assert_int_equal(c->publish_pending, 2);
+    publish_item *it = c->publish_head;
+    assert_true(it->durable && !it->local && it->decision.incident_id == 7);
+    assert_int_equal(it->detector, rp_detector_find("scan", 4));
+    assert_int_equal(it->next->decision.incident_id, 8);
+    assert_int_equal(it->next->detector, RP_REFUSED_UNKNOWN);
+    assert_int_not_equal(access(local, F_OK), 0); /* moved */
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[400];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, " E ip:203.0.113.20 3 "));
+    assert_non_null(strstr(line, " 7 0.000 engine scan\n"));
+    fclose(f);
+    unlink(path);
+    rp_cluster_stop(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_line_round_trips_a_decision_and_a_removal),
@@ -307,6 +364,7 @@ int main(void) {
         cmocka_unit_test(test_a_missing_journal_is_empty_and_an_empty_one_is_removed),
         cmocka_unit_test(test_a_value_carries_its_detector_and_an_older_one_parses),
         cmocka_unit_test(test_the_journal_follows_the_queue_across_a_restart),
+        cmocka_unit_test(test_local_decisions_are_appended_bounded_and_moved_at_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
