@@ -112,14 +112,26 @@ static size_t decode_escape(const unsigned char *s, size_t len, unsigned char *o
     return 3;
 }
 
+/* Bytes that normalise to themselves and mark nothing -- no escape, no
+ * case, none of the SPECIAL_ characters: most of every path. */
+static inline bool verbatim(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '_';
+}
+
 /* Normalise into out (cap bytes); returns the length. *special gets the
- * SPECIAL_ bits of what was seen. */
+ * SPECIAL_ bits of what was seen. Every request's path comes through
+ * here: verbatim bytes skip the checks. */
 static size_t normalize(const char *in, size_t len, char *out, size_t cap, unsigned *special) {
     const unsigned char *s = (const unsigned char *)in;
     size_t o = 0;
     unsigned sp = 0;
     for (size_t i = 0; i < len && o < cap;) {
         unsigned char c = s[i];
+        if (verbatim(c)) {
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
         size_t used = 1;
         if (c == '%') {
             unsigned char d;
