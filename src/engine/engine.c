@@ -1020,8 +1020,23 @@ static void published_witness(rp_engine *e, rp_key_level level, const rp_event *
  * of this event's. The levels whose key the event carries are loaded; the
  * fingerprint's derives from the observation (route, headers) and is
  * left to the feed.
+ *
+ * The strings the observation reads whole (the path and query hashed and
+ * matched, the user agent hashed) were written by another thread -- a
+ * detector's reader decodes the events its engine feeds -- and are as
+ * cold: their first lines are loaded too.
  */
+static void prefetch_str(const rp_str *s) {
+    size_t n = s->len < 256 ? s->len : 256;
+    if (!s->ptr || !n) return;
+    for (size_t off = 0; off < n; off += 64) __builtin_prefetch(s->ptr + off);
+    __builtin_prefetch(s->ptr + n - 1);
+}
+
 void rp_engine_prefetch(rp_engine *e, const rp_event *ev) {
+    prefetch_str(&ev->path);
+    prefetch_str(&ev->query);
+    prefetch_str(&ev->user_agent);
     for (int level = 0; level < RP_LEVEL_COUNT; level++) {
         rp_level_table *lt = &e->levels[level];
         if (!lt->table || level == RP_LEVEL_FINGERPRINT) continue;
