@@ -33,7 +33,7 @@ double rp_hll_estimate(const rp_hll *h) {
     const double m = RP_HLL_REGISTERS;
     uint32_t acc = 0;
     for (unsigned i = 0; i < RP_HLL_REGISTERS / 2; i++) acc += byte_terms[h->reg[i]];
-    double sum = ldexp((double)(acc & ((1u << ZEROS_SHIFT) - 1)), -UNIT_SHIFT);
+    double sum = (double)(acc & ((1u << ZEROS_SHIFT) - 1)) / (1u << UNIT_SHIFT); /* exact */
     unsigned zeros = acc >> ZEROS_SHIFT;
     const double alpha = 0.709; /* alpha_64 */
     double est = alpha * m * m / sum;
