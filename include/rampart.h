@@ -309,6 +309,10 @@ typedef struct rp_witness {
     const char *detector; /* its name */
     double charge;        /* 0..1 */
 } rp_witness;
+/* A charge under this charges nobody much: never published, and the
+ * engine reports a score under it as it is, without computing the
+ * charge (which is never more than the score). */
+#define RP_WITNESS_FLOOR 0.25
 
 typedef struct rp_engine_callbacks {
     void *user;

@@ -16,7 +16,7 @@
  * the detector's involved() of the member's own state, as in one engine.
  *
  * Bounded on every side:
- *   - published: only a charge at or over WITNESS_FLOOR (a new key), then
+ *   - published: only a charge at or over RP_WITNESS_FLOOR (a new key), then
  *     only a change of WITNESS_STEP either way (a swarm's score that falls
  *     -- its run broken by people logging in -- is published as promptly
  *     as one that rises) or a refresh every WITNESS_REFRESH_MS; at most
@@ -43,7 +43,6 @@
 
 #include "cluster_int.h"
 
-#define WITNESS_FLOOR 0.25         /* under it, a witness charges nobody much */
 #define WITNESS_STEP 0.05          /* a change this large is published at once */
 #define WITNESS_TTL_MS 300000      /* a value not refreshed for 5 min is gone */
 #define WITNESS_REFRESH_MS 60000   /* a charge still scored is written again */
@@ -90,6 +89,7 @@ struct rp_witness_book {
     /* engine thread only */
     outbox_entry *outbox;
     size_t outbox_used;
+    size_t outbox_live; /* entries whose published charge is at or over the floor */
     snapshot *current;
     /* engine thread -> witness thread */
     pthread_mutex_t lock;
@@ -121,6 +121,8 @@ void rp_cluster_witness_note(rp_cluster *c, const rp_key *key, const char *detec
                              double charge) {
     rp_witness_book *b = c ? c->witness : NULL;
     if (!b) return;
+    /* most events: nothing over the floor, nothing published to take back */
+    if (charge < RP_WITNESS_FLOOR && !b->outbox_live) return;
     size_t mask = WITNESS_OUTBOX - 1, i = slot_of(key, detector, mask);
     while (b->outbox[i].used &&
            !(b->outbox[i].detector == detector && rp_key_equal(&b->outbox[i].key, key)))
@@ -128,12 +130,12 @@ void rp_cluster_witness_note(rp_cluster *c, const rp_key *key, const char *detec
     outbox_entry *e = &b->outbox[i];
     int64_t now = mono_ms();
     if (!e->used) {
-        if (charge < WITNESS_FLOOR) return; /* nothing published, nothing to take back */
+        if (charge < RP_WITNESS_FLOOR) return; /* nothing published, nothing to take back */
         if (b->outbox_used >= WITNESS_OUTBOX * 3 / 4) {
             /* Forget what was published (its values expire in Redis):
              * at worst each live witness is written once more. */
             memset(b->outbox, 0, WITNESS_OUTBOX * sizeof *b->outbox);
-            b->outbox_used = 0;
+            b->outbox_used = b->outbox_live = 0;
             i = slot_of(key, detector, mask);
             e = &b->outbox[i];
         }
@@ -141,9 +143,10 @@ void rp_cluster_witness_note(rp_cluster *c, const rp_key *key, const char *detec
         b->outbox_used++;
     } else {
         double change = charge - e->published;
-        bool refresh = charge >= WITNESS_FLOOR && now - e->published_ms >= WITNESS_REFRESH_MS;
+        bool refresh =
+            charge >= RP_WITNESS_FLOOR && now - e->published_ms >= WITNESS_REFRESH_MS;
         if (change < WITNESS_STEP && change > -WITNESS_STEP && !refresh) return;
-        if (e->published < WITNESS_FLOOR && charge < WITNESS_FLOOR) return; /* still nothing */
+        if (e->published < RP_WITNESS_FLOOR && charge < RP_WITNESS_FLOOR) return; /* still nothing */
     }
     pthread_mutex_lock(&b->lock);
     bool room = b->n_pending < WITNESS_PENDING;
@@ -158,6 +161,8 @@ void rp_cluster_witness_note(rp_cluster *c, const rp_key *key, const char *detec
         atomic_fetch_add(&b->dropped, 1); /* noted again at the aggregate's next event */
         return;
     }
+    if (charge >= RP_WITNESS_FLOOR && e->published < RP_WITNESS_FLOOR) b->outbox_live++;
+    else if (charge < RP_WITNESS_FLOOR && e->published >= RP_WITNESS_FLOOR) b->outbox_live--;
     e->published = charge;
     e->published_ms = now;
 }
@@ -166,7 +171,10 @@ unsigned rp_cluster_witness_lookup(rp_cluster *c, const rp_key *key, rp_witness 
                                    unsigned max) {
     rp_witness_book *b = c ? c->witness : NULL;
     if (!b) return 0;
-    snapshot *fresh = atomic_exchange(&b->next, NULL);
+    /* a new snapshot 4 times a second: looked at before it is taken */
+    snapshot *fresh = atomic_load_explicit(&b->next, memory_order_relaxed)
+                          ? atomic_exchange(&b->next, NULL)
+                          : NULL;
     if (fresh) { /* the names handed out before are no longer in use */
         free(b->current);
         b->current = fresh;
@@ -212,7 +220,7 @@ static bool snapshot_add(snapshot *s, const redisReply *field, const redisReply 
         *expired = true;
         return true;
     }
-    if (charge < WITNESS_FLOOR) return true; /* taken back: charges nobody */
+    if (charge < RP_WITNESS_FLOOR) return true; /* taken back: charges nobody */
     size_t mask = WITNESS_KEYS - 1, i = slot_of(&key, NULL, mask);
     while (s->slot[i].n && !rp_key_equal(&s->slot[i].key, &key)) i = (i + 1) & mask;
     snapshot_entry *e = &s->slot[i];

@@ -915,7 +915,7 @@ static rp_action feed_level(rp_engine *e, rp_key_level level, const rp_event *ev
              * a rise, so it is reported at every event, 0 included. */
             bool publish = e->cb.on_witness && aggregate && level != RP_LEVEL_SUBNET &&
                            det->involved;
-            if ((s > agg[d].score || (publish && s > 0)) && det->involved) {
+            if ((s > agg[d].score || (publish && s >= RP_WITNESS_FLOOR)) && det->involved) {
                 ctx.charging = true; /* what a member may be charged */
                 charge = det->score(base + lt->offset[i], obs, &ctx, NULL);
                 ctx.charging = false;

@@ -61,7 +61,7 @@ static void on_witness(void *u, const rp_key *key, const char *detector, double 
     (void)u;
     unsigned i = 0;
     while (i < board_n && !(rp_key_equal(&board[i].key, key) && board[i].detector == detector)) i++;
-    if (i == board_n && charge < 0.25) return; /* under the floor: never published */
+    if (i == board_n && charge < RP_WITNESS_FLOOR) return; /* never published */
     assert_true(i < BOARD);
     if (i == board_n) board_n++;
     board[i].key = *key, board[i].detector = detector, board[i].charge = charge;
