@@ -245,6 +245,21 @@ void rp_cluster_incidents_metrics(rp_cluster *c, FILE *f);
  * metrics. */
 typedef struct rp_witness_book rp_witness_book;
 rp_status rp_cluster_witness_new(rp_cluster *c, rp_error *err);
+/* cluster_witness_field.c: one field of the witness hash, "<key>
+ * <detector>" -> "<charge> <expires_ms>", written (the field and value
+ * strings) and read back (false when it does not parse: the hash is other
+ * nodes' writing, not trusted). */
+#define RP_WITNESS_NAME 24
+typedef struct rp_witness_field {
+    rp_key key;
+    char detector[RP_WITNESS_NAME]; /* [a-z_]+ */
+    double charge;                  /* 0..1 */
+    int64_t expires_ms;             /* wall clock */
+} rp_witness_field;
+void rp_witness_format(const rp_witness_field *w, char *field, size_t field_size, char *value,
+                       size_t value_size);
+bool rp_witness_parse(const char *field, size_t field_len, const char *value, size_t value_len,
+                      rp_witness_field *out);
 rp_status rp_cluster_witness_start(rp_cluster *c, rp_error *err);
 void rp_cluster_witness_stop(rp_cluster *c);
 void rp_cluster_witness_metrics(rp_cluster *c, FILE *f);

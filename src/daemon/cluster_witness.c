@@ -51,7 +51,7 @@
 #define WITNESS_OUTBOX 4096        /* keys and detectors remembered (power of 2) */
 #define WITNESS_KEYS 1024          /* snapshot slots (power of 2): half of it used */
 #define WITNESS_PER_KEY 4          /* detectors per key in the snapshot */
-#define WITNESS_NAME 24            /* a detector's name */
+#define WITNESS_NAME RP_WITNESS_NAME
 
 /* What the engine thread last published for a key and a detector. */
 typedef struct outbox_entry {
@@ -146,7 +146,8 @@ void rp_cluster_witness_note(rp_cluster *c, const rp_key *key, const char *detec
         bool refresh =
             charge >= RP_WITNESS_FLOOR && now - e->published_ms >= WITNESS_REFRESH_MS;
         if (change < WITNESS_STEP && change > -WITNESS_STEP && !refresh) return;
-        if (e->published < RP_WITNESS_FLOOR && charge < RP_WITNESS_FLOOR) return; /* still nothing */
+        /* still nothing: under the floor before and now */
+        if (e->published < RP_WITNESS_FLOOR && charge < RP_WITNESS_FLOOR) return;
     }
     pthread_mutex_lock(&b->lock);
     bool room = b->n_pending < WITNESS_PENDING;
@@ -192,47 +193,32 @@ unsigned rp_cluster_witness_lookup(rp_cluster *c, const rp_key *key, rp_witness 
 
 /* ------------------------------------------------------ witness thread */
 
-/* One field of the hash, "<key> <detector>" and "<charge> <expires_ms>",
- * into the snapshot; false when it does not parse (a hostile or foreign
- * value: skipped, counted). *expired: its expiry is past. */
+/* One field of the hash into the snapshot; false when it does not parse
+ * (a hostile or foreign value: skipped, counted). *expired: its expiry
+ * is past (the caller deletes it). */
 static bool snapshot_add(snapshot *s, const redisReply *field, const redisReply *value,
                          int64_t now_wall_ms, bool *expired) {
     *expired = false;
-    if (field->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING) return false;
-    const char *sp = memchr(field->str, ' ', field->len);
-    if (!sp) return false;
-    size_t klen = (size_t)(sp - field->str), dlen = field->len - klen - 1;
-    if (!dlen || dlen >= WITNESS_NAME) return false;
-    for (size_t i = 0; i < dlen; i++)
-        if (!((sp[1 + i] >= 'a' && sp[1 + i] <= 'z') || sp[1 + i] == '_')) return false;
-    rp_key key;
-    if (rp_key_parse(field->str, klen, &key) != RP_OK) return false;
-    char text[64];
-    if (value->len >= sizeof text) return false;
-    memcpy(text, value->str, value->len);
-    text[value->len] = 0;
-    char *end;
-    double charge = strtod(text, &end);
-    if (end == text || *end != ' ' || !(charge >= 0 && charge <= 1)) return false;
-    long long expires = strtoll(end + 1, &end, 10);
-    if (*end) return false;
-    if (expires <= now_wall_ms) {
+    rp_witness_field w;
+    if (field->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING ||
+        !rp_witness_parse(field->str, field->len, value->str, value->len, &w))
+        return false;
+    if (w.expires_ms <= now_wall_ms) {
         *expired = true;
         return true;
     }
-    if (charge < RP_WITNESS_FLOOR) return true; /* taken back: charges nobody */
-    size_t mask = WITNESS_KEYS - 1, i = slot_of(&key, NULL, mask);
-    while (s->slot[i].n && !rp_key_equal(&s->slot[i].key, &key)) i = (i + 1) & mask;
+    if (w.charge < RP_WITNESS_FLOOR) return true; /* taken back: charges nobody */
+    size_t mask = WITNESS_KEYS - 1, i = slot_of(&w.key, NULL, mask);
+    while (s->slot[i].n && !rp_key_equal(&s->slot[i].key, &w.key)) i = (i + 1) & mask;
     snapshot_entry *e = &s->slot[i];
     if (!e->n) {
         if (s->keys >= WITNESS_KEYS / 2) return true; /* full: the rest waits */
-        e->key = key;
+        e->key = w.key;
         s->keys++;
     }
     if (e->n >= WITNESS_PER_KEY) return true;
-    memcpy(e->w[e->n].detector, sp + 1, dlen);
-    e->w[e->n].detector[dlen] = 0;
-    e->w[e->n].charge = charge;
+    memcpy(e->w[e->n].detector, w.detector, sizeof w.detector);
+    e->w[e->n].charge = w.charge;
     e->n++;
     return true;
 }
@@ -259,15 +245,14 @@ static rp_status witness_round(rp_cluster *c, redisContext *ctx) {
         argv[argc] = "HSET", argvlen[argc++] = 4;
         argv[argc] = b->hash, argvlen[argc++] = strlen(b->hash);
         for (size_t i = 0; i < n; i++) {
-            char key[96];
-            rp_key_format(&items[i].key, key, sizeof key);
-            argvlen[argc] = (size_t)snprintf(b->fields[i], sizeof b->fields[i], "%s %s", key,
-                                             items[i].detector);
-            argv[argc++] = b->fields[i];
-            argvlen[argc] = (size_t)snprintf(b->values[i], sizeof b->values[i], "%.4f %lld",
-                                             items[i].charge,
-                                             (long long)(now_wall_ms + WITNESS_TTL_MS));
-            argv[argc++] = b->values[i];
+            rp_witness_field w = {.key = items[i].key,
+                                  .charge = items[i].charge,
+                                  .expires_ms = now_wall_ms + WITNESS_TTL_MS};
+            snprintf(w.detector, sizeof w.detector, "%s", items[i].detector);
+            rp_witness_format(&w, b->fields[i], sizeof b->fields[i], b->values[i],
+                              sizeof b->values[i]);
+            argv[argc] = b->fields[i], argvlen[argc++] = strlen(b->fields[i]);
+            argv[argc] = b->values[i], argvlen[argc++] = strlen(b->values[i]);
         }
         redisAppendCommandArgv(ctx, argc, argv, argvlen);
         sent = 1;
