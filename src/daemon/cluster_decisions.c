@@ -722,11 +722,50 @@ static size_t resync_removals(rp_cluster *c, const key_set *redis, const key_set
     return w.n;
 }
 
+/* The load's state across its pages. */
+typedef struct load_pass {
+    bool resync, sets_ok;
+    int64_t now;
+    key_set in_redis;      /* every key the hash answered (resync) */
+    key_set unpublished;   /* this node's newer ones */
+    key_set put, refused;  /* written to the table, refused by it (full) */
+} load_pass;
+
+/* distinct keys of a set, sorted first */
+static size_t key_set_distinct(key_set *s) {
+    key_set_sort(s);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) n += i == 0 || strcmp(s->k[i], s->k[i - 1]) != 0;
+    return n;
+}
+
+/* One HSCAN page's field, value pairs into the table. */
+static void load_page(rp_cluster *c, const redisReply *pairs, load_pass *lp) {
+    for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+        const redisReply *k = pairs->element[i], *v = pairs->element[i + 1];
+        rp_decision dec;
+        int detector;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        if (lp->resync && lp->sets_ok) lp->sets_ok = key_set_add(&lp->in_redis, k->str, k->len);
+        if (!rp_cluster_parse_value(k->str, k->len, v->str, v->len, &dec, &detector) ||
+            dec.expires_us <= lp->now)
+            continue;
+        if (key_set_has(&lp->unpublished, k->str)) continue; /* ours is newer */
+        bool put = mirror_put(c, &dec, detector);
+        if (lp->sets_ok) lp->sets_ok = key_set_add(put ? &lp->put : &lp->refused, k->str, k->len);
+    }
+}
+
+/* Keys per HSCAN page: HGETALL answers the whole hash in one reply, which
+ * holds Redis for all of it (a large fleet's set: 100,000 decisions, tens
+ * of milliseconds in which no edge forwards and no mirror follows) and
+ * this node's memory for all of it at once; a page of 1,000 is about a
+ * millisecond and a hundred kilobytes. */
+#define LOAD_PAGE 1000
+
 rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_t size,
                           unsigned *loaded) {
     *loaded = 0;
-    unsigned refused = 0; /* the table is full */
-    bool resync = atomic_load(&c->loads) > 0;
     /* The position first: a change made during the load is read again. */
     redisReply *r = redisCommand(ctx, "XREVRANGE %s + - COUNT 1", c->changes);
     if (!r) return RP_EIO;
@@ -737,56 +776,62 @@ rp_status rp_cluster_load(rp_cluster *c, redisContext *ctx, char *last_id, size_
     else
         snprintf(last_id, size, "0-0");
     freeReplyObject(r);
-    r = redisCommand(ctx, "HGETALL %s", c->config.decisions);
-    if (!r) return RP_EIO;
-    if (r->type == REDIS_REPLY_ERROR) {
-        rp_log(c->d, "warn", "cluster mirror: HGETALL %s: %s", c->config.decisions, r->str);
-        freeReplyObject(r);
-        return RP_EIO;
-    }
-    /* After the read: what was published before it is in the hash, what
-     * is published after it comes back through the stream from last_id. */
-    key_set in_redis = {0}, unpublished = {0};
+    load_pass lp = {.resync = atomic_load(&c->loads) > 0, .now = rp_wall_us()};
     /* Unpublished keys are kept at the first load too: the journal's, restored
      * at start, are newer than the hash (cluster_journal.c). */
-    bool sets_ok = collect_unpublished(c, &unpublished);
-    int64_t now = rp_wall_us();
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const redisReply *k = r->element[i], *v = r->element[i + 1];
-            rp_decision dec;
-            int detector;
-            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-            if (resync && sets_ok) sets_ok = key_set_add(&in_redis, k->str, k->len);
-            if (!rp_cluster_parse_value(k->str, k->len, v->str, v->len, &dec, &detector) ||
-                dec.expires_us <= now)
-                continue;
-            if (key_set_has(&unpublished, k->str)) continue; /* ours is newer */
-            if (mirror_put(c, &dec, detector)) (*loaded)++;
-            else refused++;
+    lp.sets_ok = collect_unpublished(c, &lp.unpublished);
+    /* Page by page until the cursor comes back to 0. A key present all
+     * along is answered at least once, and may be twice (the hash resized
+     * between pages): written twice, harmlessly, counted once. One changed
+     * meanwhile comes back through the stream from last_id. */
+    char cursor[32] = "0";
+    rp_status st = RP_OK;
+    do {
+        r = redisCommand(ctx, "HSCAN %s %s COUNT %d", c->config.decisions, cursor, LOAD_PAGE);
+        if (!r) {
+            st = RP_EIO;
+            break;
         }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            rp_log(c->d, "warn", "cluster mirror: HSCAN %s: %s", c->config.decisions,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            freeReplyObject(r);
+            st = RP_EIO;
+            break;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len);
+        cursor[r->element[0]->len] = 0;
+        load_page(c, r->element[1], &lp);
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    size_t refused = 0;
+    if (st == RP_OK) {
+        *loaded = (unsigned)(lp.sets_ok ? key_set_distinct(&lp.put) : lp.put.n);
+        refused = lp.sets_ok ? key_set_distinct(&lp.refused) : lp.refused.n;
     }
-    freeReplyObject(r);
     if (refused)
-        rp_log(c->d, "error", "cluster mirror: loaded %u of %u active fleet decisions; %u refused: "
+        rp_log(c->d, "error", "cluster mirror: loaded %u of %zu active fleet decisions; %zu refused: "
                               "the decision table is full, raise serve.table_capacity (%u slots "
                               "now): see docs/cluster.md#sizing-the-decision-table",
                *loaded, *loaded + refused, refused, c->d->serve.table_capacity);
-    if (resync) {
-        key_set_sort(&in_redis);
-        if (sets_ok) {
-            size_t removed = resync_removals(c, &in_redis, &unpublished);
+    if (st == RP_OK && lp.resync) {
+        /* and what was queued while the pages were read */
+        if (lp.sets_ok) lp.sets_ok = collect_unpublished(c, &lp.unpublished);
+        key_set_sort(&lp.in_redis);
+        if (lp.sets_ok) {
+            size_t removed = resync_removals(c, &lp.in_redis, &lp.unpublished);
             if (removed)
                 rp_log(c->d, "info", "cluster mirror: resync removed %zu decisions absent from "
                                      "redis", removed);
         } else {
             rp_log(c->d, "warn", "cluster mirror: resync removals skipped (out of memory)");
         }
-        free(in_redis.k);
     }
-    free(unpublished.k);
-    atomic_fetch_add(&c->loads, 1);
-    return RP_OK;
+    free(lp.in_redis.k), free(lp.unpublished.k), free(lp.put.k), free(lp.refused.k);
+    if (st == RP_OK) atomic_fetch_add(&c->loads, 1);
+    return st;
 }
 
 /* One change entry: fields op, key[, value]. */
