@@ -329,6 +329,9 @@ typedef struct rp_engine_callbacks {
      * required before it is charged. */
     void (*on_witness)(void *user, const rp_key *key, const char *detector, double charge);
     unsigned (*witness)(void *user, const rp_key *key, rp_witness *out, unsigned max);
+    /* The decision the fleet enforces on key at ts_us (RP_ACTION_NONE:
+     * none), asked for an address another partition's engine judges. */
+    rp_action (*in_force)(void *user, const rp_key *key, int64_t ts_us);
 } rp_engine_callbacks;
 
 /* The engine copies what it needs from config; the config may be freed

@@ -387,6 +387,12 @@ static unsigned witness(void *user, const rp_key *key, rp_witness *out, unsigned
     return rp_cluster_witness_lookup(d->cluster, key, out, max);
 }
 
+/* The fleet's decisions are all in this node's table (the mirror). */
+static rp_action in_force(void *user, const rp_key *key, int64_t ts_us) {
+    rp_dtable_hit hit;
+    return rp_daemon_table_lookup(user, key, ts_us, &hit) ? hit.action : RP_ACTION_NONE;
+}
+
 static void on_decision(void *user, const rp_decision *dec) {
     rp_daemon *d = user;
     if ((unsigned)dec->action > RP_ACTION_ALLOW) return;
@@ -1049,7 +1055,7 @@ rp_status rp_daemon_start(const rp_daemon_options *opts, rp_daemon **out, rp_err
     if (st != RP_OK) goto fail;
     rp_engine_callbacks cb = {.user = d, .on_incident = on_incident, .on_decision = on_decision};
     if (d->config->cluster.role == RP_CLUSTER_DETECTOR && d->config->cluster.partitions > 1)
-        cb.on_witness = on_witness, cb.witness = witness; /* docs/cluster.md */
+        cb.on_witness = on_witness, cb.witness = witness, cb.in_force = in_force;
     st = rp_engine_new(d->config, &cb, &d->engine, err);
     if (st != RP_OK) goto fail;
 

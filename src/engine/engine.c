@@ -798,11 +798,17 @@ static void route_key(rp_key *key, const rp_key *fingerprint, uint64_t scope) {
  * already stopped -- a single stuffer, whose fingerprint's score is its
  * own -- it would refuse everyone sharing that browser build on the route
  * for what one address did (an aggregate is a witness, never the culprit).
- * One lookup, only when a fingerprint is over the threshold. */
+ * One lookup, only when a fingerprint is over the threshold. In a
+ * partitioned fleet the address of an aggregate's copy is judged by
+ * another engine: what the fleet enforces on it is asked instead. */
 static bool address_stopped(const rp_engine *e, const rp_event *ev) {
     const rp_level_table *ip = &e->levels[RP_LEVEL_IP];
     rp_key key;
     if (!ip->table || !rp_event_key(ev, RP_LEVEL_IP, &key)) return false;
+    if ((ev->uncounted & RP_LEVEL_BIT(RP_LEVEL_IP)) && e->cb.in_force) {
+        rp_action a = e->cb.in_force(e->cb.user, &key, ev->ts_us);
+        return a == RP_ACTION_THROTTLE || a == RP_ACTION_BLOCK;
+    }
     const rp_client *c = rp_table_find(ip->table, &key, 0);
     return c && (int64_t)c->decided_until_s * 1000000 > ev->ts_us &&
            (c->action == RP_ACTION_THROTTLE || c->action == RP_ACTION_BLOCK);

@@ -39,9 +39,26 @@ static void on_incident(void *u, const rp_incident *inc) {
         s->account_incident = s->now;
 }
 
+/* The fleet's table as every node mirrors it: the address decisions of
+ * all the engines, for in_force. */
+#define TABLE 64
+static rp_decision table[TABLE];
+static unsigned table_n;
+
+static rp_action in_force(void *u, const rp_key *key, int64_t ts_us) {
+    (void)u;
+    rp_action a = RP_ACTION_NONE;
+    for (unsigned i = 0; i < table_n; i++)
+        if (rp_key_equal(&table[i].key, key) && table[i].expires_us > ts_us &&
+            table[i].action > a)
+            a = table[i].action;
+    return a;
+}
+
 static void on_decision(void *u, const rp_decision *d) {
     seen *s = u;
     s->decisions++;
+    if (d->key.level == RP_LEVEL_IP && table_n < TABLE) table[table_n++] = *d;
     if (d->key.level == RP_LEVEL_IP) s->address_decisions++;
     if (d->key.level == RP_LEVEL_FINGERPRINT && s->fingerprint_decision < 0)
         s->fingerprint_decision = s->now;
@@ -76,12 +93,12 @@ static unsigned witness(void *u, const rp_key *key, rp_witness *out, unsigned ma
     return n;
 }
 
-static bool published; /* the engines get the witness callbacks */
+static bool published; /* the engines get the fleet's callbacks */
 
 static rp_engine *new_engine(seen *s) {
     *s = (seen){.account_incident = -1, .fingerprint_decision = -1};
     rp_engine_callbacks cb = {.user = s, .on_incident = on_incident, .on_decision = on_decision};
-    if (published) cb.on_witness = on_witness, cb.witness = witness;
+    if (published) cb.on_witness = on_witness, cb.witness = witness, cb.in_force = in_force;
     rp_engine *e = NULL;
     rp_error err;
     assert_int_equal(rp_engine_new(NULL, &cb, &e, &err), RP_OK);
@@ -275,11 +292,55 @@ static void test_a_published_witness_stops_members_in_every_partition(void **sta
     assert_true(board_n > 0 && board_n <= 4);       /* the account and the browser build */
 }
 
+/* One address stuffing with a browser build and taking over an account
+ * (its 15th attempt works), replayed without enforcement (its attempts go
+ * on after its address is stopped): one engine makes no decision on the
+ * browser build on the route -- it would refuse everyone with that build
+ * for what one address did (test_engine.c). Under four partitions the
+ * build's engine does not count the address; it asks the fleet's table,
+ * and makes none either. */
+static void test_one_stuffer_is_no_route_decision_in_four_partitions(void **state) {
+    (void)state;
+    for (int fleet = 0; fleet < 2; fleet++) {
+        published = fleet;
+        table_n = 0;
+        seen four[4];
+        rp_engine *es[4];
+        for (int q = 0; q < 4; q++) es[q] = new_engine(&four[q]);
+        rp_event ev;
+        for (int i = 0; i < 300; i++) {
+            attempt(&ev, "198.51.100.10", T0 + i * SEC / 10);
+            ev.credential_id = 0;
+            if (i == 14) ev.status = 200;
+            uint16_t parts[RP_LEVEL_COUNT], to[RP_PARTITION_COPIES_MAX];
+            rp_event_partitions(&ev, 4, parts);
+            unsigned k = rp_partition_copies(parts, to);
+            for (unsigned j = 0; j < k; j++) {
+                ev.uncounted = rp_partition_uncounted(parts, to[j], true);
+                rp_engine_feed(es[to[j]], &ev);
+            }
+            ev.uncounted = rp_partition_uncounted(parts, parts[RP_LEVEL_IP], false);
+            rp_engine_feed(es[parts[RP_LEVEL_IP]], &ev);
+        }
+        int route = 0, address = 0;
+        for (int q = 0; q < 4; q++) {
+            route += four[q].fingerprint_decision >= 0;
+            address += four[q].address_decisions;
+            rp_engine_free(es[q]);
+        }
+        assert_true(address > 0); /* the address itself is stopped */
+        if (fleet) assert_int_equal(route, 0);
+        else assert_true(route > 0); /* the guard needs the fleet's table */
+    }
+    published = false;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_counts_only_the_levels_it_is_left),
         cmocka_unit_test(test_four_engines_see_a_stuffed_account_as_one_does),
         cmocka_unit_test(test_a_published_witness_stops_members_in_every_partition),
+        cmocka_unit_test(test_one_stuffer_is_no_route_decision_in_four_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
