@@ -46,8 +46,10 @@
  * last counted is kept in Redis (<stream>:trimmed, a field per group): a
  * detector restarted, or a standby taking over, counts from where the
  * fleet stopped, an outage of every detector included; a Redis restart or
- * failover loses what was trimmed since the last sample, and the count
- * goes on from the new Redis's lag. One script, so that two samples never
+ * failover loses what was trimmed since the last sample and before the
+ * group's first read after it (Redis then estimates entries-read,
+ * absorbing the gap), and the count goes on from the new Redis's lag
+ * (tests/unit/test_cluster_trimmed.c). One script, so that two samples never
  * count the same growth.
  */
 #include <string.h>
