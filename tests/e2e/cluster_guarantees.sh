@@ -59,10 +59,6 @@ wait_for() { # wait_for MS COMMAND...: until the command succeeds (polled every 
     sleep 0.01
   done
 }
-scan_log() { # scan_log IP N: a scanner's N requests, an access log
-  awk -v ip="$1" -v n="$2" 'BEGIN { for (i = 1; i <= n; i++)
-    printf "%s - - [25/Nov/2026:10:00:%02d +0000] \"GET /admin/backup-%d.php HTTP/1.1\" 404 162 \"-\" \"Mozilla/5.0 (compatible; scanner)\"\n", ip, i % 60, i }'
-}
 # propagation FROM TO N BASE: N manual blocks of BASE.1..N through FROM's API,
 # each timed from the API's answer (201) to TO's first 403 on /v1/check,
 # polled every ms over one kept-alive connection (one light process, so

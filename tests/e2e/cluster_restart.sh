@@ -42,11 +42,6 @@ action() {
 }
 has() { [ "$(action "$1" "$2")" = "$3" ]; }
 dec() { "$RAMPART" decisions --url "$1" --token-file "$TMP/token" "${@:2}" > /dev/null; }
-scan_log() { # scan_log IP N: a scanner's N requests
-  for i in $(seq 1 "$2"); do
-    printf '%s - - [25/Nov/2026:10:00:%02d +0000] "GET /admin/backup-%d.php HTTP/1.1" 404 162 "-" "Mozilla/5.0 (compatible; scanner)"\n' "$1" $((i % 60)) "$i"
-  done
-}
 
 start_redis "${AOF[@]}"
 check "redis-server (AOF) is up on 127.0.0.1:$REDIS_PORT" test "$(rcli ping)" = PONG

@@ -87,6 +87,12 @@ wait_engine_events() {
 }
 
 # free_port: a free TCP port on 127.0.0.1 (bind 0 and read what the kernel gave).
+# scan_log IP N: an access log (combined) of a scanner's N requests for
+# missing backup files under /admin/, one a second.
+scan_log() {
+  awk -v ip="$1" -v n="$2" 'BEGIN { for (i = 1; i <= n; i++)
+    printf "%s - - [25/Nov/2026:10:00:%02d +0000] \"GET /admin/backup-%d.php HTTP/1.1\" 404 162 \"-\" \"Mozilla/5.0 (compatible; scanner)\"\n", ip, i % 60, i }'
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # start_redis [redis-server options...]: a throwaway redis-server on a free
 # loopback port, nothing persisted, killed when the test ends; sets
