@@ -558,13 +558,14 @@ static ngx_int_t rp_mark_refused(ngx_http_request_t *r) {
 }
 
 /* The walk over the headers made for this location's token header: the
- * access phase's when it made one for the same header (an internal
+ * one made earlier in this request for the same header (an internal
  * redirect may have moved the request to a location configured with
  * another), else a new walk. */
 static void rp_request_headers_of(ngx_http_request_t *r, const rp_ctx_t *ctx,
                                   const rp_loc_conf_t *lc, rp_headers_t *out) {
     if (ctx && ctx->scanned && ctx->token_header.len == lc->token_header.len &&
-        ngx_strncmp(ctx->token_header.data, lc->token_header.data, lc->token_header.len) == 0) {
+        (lc->token_header.len == 0 ||
+         ngx_strncmp(ctx->token_header.data, lc->token_header.data, lc->token_header.len) == 0)) {
         *out = ctx->hs;
         return;
     }
@@ -599,8 +600,10 @@ static ngx_int_t rp_access_handler(ngx_http_request_t *r) {
     rp_addr addr;
     rp_client_addr(r->connection, &addr);
     rp_headers_t hs;
-    rp_scan_headers(r, lc, &hs);
-    rp_ctx_t *ctx = rp_ensure_ctx(r); /* for the log phase; without it, it walks again */
+    /* Kept for the log phase (without a ctx, it walks again); an internal
+     * redirect back to the access phase finds the walk made already. */
+    rp_ctx_t *ctx = rp_ensure_ctx(r);
+    rp_request_headers_of(r, ctx, lc, &hs);
     if (ctx) {
         ctx->hs = hs;
         ctx->token_header = lc->token_header;

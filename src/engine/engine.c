@@ -1048,7 +1048,9 @@ void rp_engine_prefetch(rp_engine *e, const rp_event *ev) {
         if (!lt->table || level == RP_LEVEL_FINGERPRINT) continue;
         if (lt->ahead) rp_table_prefetch_slot(lt->table, lt->ahead);
         rp_key key;
-        lt->ahead = rp_event_key(ev, (rp_key_level)level, &key) ? rp_key_hash(&key) : 0;
+        /* A level left to another partition's engine is not looked up here. */
+        bool fed = !(ev->uncounted & RP_LEVEL_BIT(level));
+        lt->ahead = fed && rp_event_key(ev, (rp_key_level)level, &key) ? rp_key_hash(&key) : 0;
         if (lt->ahead) rp_table_prefetch_index(lt->table, lt->ahead);
     }
     if (e->levels[RP_LEVEL_IP].table) rp_campaigns_prefetch(e->campaigns, ev);
